@@ -1,0 +1,54 @@
+"""One clock runs everything: the bar clock in backtests, the wall clock in live runs.
+
+Cache TTLs, model ages and "outdated" are measured on the clock handed in, never on
+``datetime.now()`` directly, so tests move time without sleeping and backtests never read the
+wall clock.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import pandas as pd
+
+__all__ = ["Clock", "SystemClock", "ManualClock", "as_timestamp"]
+
+
+def as_timestamp(value: object) -> pd.Timestamp:
+    """A naive ``pd.Timestamp`` (timezone-aware values are converted to UTC first)."""
+    stamp = pd.Timestamp(value)  # type: ignore[arg-type]
+    if stamp is pd.NaT:
+        raise ValueError(f"not a date: {value!r}")
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_convert("UTC").tz_localize(None)
+    return stamp
+
+
+@runtime_checkable
+class Clock(Protocol):
+    def now(self) -> pd.Timestamp:
+        """The current time as a naive timestamp."""
+        ...
+
+
+class SystemClock:
+    """The wall clock (local time, naive)."""
+
+    def now(self) -> pd.Timestamp:
+        return pd.Timestamp.now()
+
+
+class ManualClock:
+    """A clock that only moves when told: the bar clock of backtests and the clock of tests."""
+
+    def __init__(self, start: object) -> None:
+        self._now = as_timestamp(start)
+
+    def now(self) -> pd.Timestamp:
+        return self._now
+
+    def set(self, when: object) -> None:
+        self._now = as_timestamp(when)
+
+    def advance(self, seconds: float = 0.0, days: float = 0.0) -> None:
+        self._now = self._now + pd.Timedelta(seconds=seconds, days=days)

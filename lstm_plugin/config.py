@@ -1,0 +1,269 @@
+"""Typed configuration: the seed's ``lstm`` and ``lstm_service`` sections plus our own.
+
+Every model forbids unknown keys and validates strictly (``"0.3"`` is not a number), so a typo is
+caught before it silently does nothing. :func:`load_config` turns any failure into a one-line
+breadcrumb ``file › dotted.path › rule (got: value)``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import ConfigError
+
+__all__ = [
+    "Config",
+    "LSTMSection",
+    "LSTMServiceSection",
+    "ModelSection",
+    "DataSection",
+    "RegistrySection",
+    "InferenceSection",
+    "PluginsSection",
+    "load_config",
+    "config_schema",
+    "model_config_hash",
+]
+
+
+def _between(low: float, high: float):
+    def check(value: float) -> float:
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low:g} and {high:g}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _at_least(low: float):
+    def check(value: float) -> float:
+        if value < low:
+            raise ValueError(f"must be at least {low:g}")
+        return value
+
+    return AfterValidator(check)
+
+
+Fraction = Annotated[float, _between(0, 1)]
+PositiveInt = Annotated[int, _at_least(1)]
+NonNegativeInt = Annotated[int, _at_least(0)]
+NonNegativeFloat = Annotated[float, _at_least(0)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, validate_default=True)
+
+
+class LSTMSection(_Section):
+    """The seed's ``lstm`` block: how the portfolio manager uses forecasts."""
+
+    enabled: bool = Field(True, description="Use LSTM forecasts at all; false gives the technical manager.")
+    weight: Fraction = Field(0.3, description="Influence of the LSTM on the combined score (0-1).")
+    max_training_models: PositiveInt = Field(5, description="Most trainings one update may start.")
+    max_initial_symbols: PositiveInt = Field(50, description="Most symbols the initial market scan keeps.")
+    training_interval: NonNegativeInt = Field(86400, description="Seconds between training passes.")
+    prediction_cache_ttl: NonNegativeInt = Field(3600, description="Seconds a cached prediction stays valid.")
+    reliability_threshold: Fraction = Field(0.6, description="Least model reliability for a forecast to count fully.")
+    force_retrain_days: PositiveInt = Field(30, description="Model age in days after which it is outdated.")
+    model_quality_threshold: Fraction = Field(0.7, description="Least model quality for a forecast to count fully.")
+
+
+class SchedulePriority(_Section):
+    """Base training priority by category (lower trains sooner)."""
+
+    portfolio_symbols: int = 20
+    watchlist_symbols: int = 40
+    scanning_symbols: int = 60
+    on_demand_symbols: int = 30
+
+
+class RetrainingSection(_Section):
+    auto_retrain: bool = Field(True, description="Retrain outdated models without being asked.")
+    min_reliability_for_update: Fraction = Field(
+        0.5, description="A new model below this reliability does not replace the current one."
+    )
+    force_retrain_age_days: PositiveInt = Field(45, description="The service retrains models older than this.")
+
+
+class LSTMServiceSection(_Section):
+    """The seed's ``lstm_service`` block: the training service."""
+
+    training_threads: PositiveInt = Field(2, description="Parallel training workers.")
+    enable_monitoring: bool = True
+    schedule_priority: SchedulePriority = SchedulePriority()
+    retraining: RetrainingSection = RetrainingSection()
+
+
+class ModelSection(_Section):
+    """Architecture, target and training of one LSTM. Everything here enters the config hash."""
+
+    window: Annotated[int, _between(2, 512)] = Field(30, description="Bars of features the LSTM reads.")
+    horizon: Annotated[int, _between(1, 252)] = Field(5, description="Bars ahead the target return spans.")
+    direction_threshold: Annotated[float, _between(0, 0.5)] = Field(
+        0.01, description="|forward log return| at or below this is the 'neutral' class."
+    )
+    hidden_size: Annotated[int, _between(1, 1024)] = 32
+    num_layers: Annotated[int, _between(1, 8)] = 1
+    dropout: Annotated[float, _between(0, 0.9)] = Field(0.0, description="Between LSTM layers (needs num_layers > 1).")
+    epochs: PositiveInt = Field(40, description="Most passes over the training samples.")
+    patience: PositiveInt = Field(5, description="Epochs without validation improvement before stopping.")
+    batch_size: PositiveInt = 256
+    learning_rate: Annotated[float, _between(1e-6, 1.0)] = 0.005
+    weight_decay: NonNegativeFloat = 0.0
+    return_loss_weight: NonNegativeFloat = Field(1.0, description="Weight of the return head's loss beside the classes'.")
+    validation_fraction: Annotated[float, _between(0.05, 0.5)] = Field(
+        0.15, description="Share of samples (by time) used for early stopping."
+    )
+    test_fraction: Annotated[float, _between(0.05, 0.5)] = Field(
+        0.15, description="Share of samples (by time, the newest) used only for the reported metrics."
+    )
+    lookback_years: Annotated[float, _between(0.5, 100)] = Field(10.0, description="Years of history a training uses.")
+    min_samples: PositiveInt = Field(300, description="Fewest labelled samples a training accepts.")
+    seed: NonNegativeInt = 42
+    device: Literal["cpu", "cuda", "auto"] = Field("cpu", description="Where torch trains.")
+    torch_threads: NonNegativeInt = Field(0, description="torch intra-op threads for training; 0 keeps torch's default.")
+    exporter: Literal["torchscript", "dynamo"] = Field(
+        "torchscript", description="ONNX exporter; torchscript is ~20x faster to export, parity-checked either way."
+    )
+
+
+class DataSection(_Section):
+    path: str | None = Field(None, description="Folder of SYMBOL.csv files; null uses the bundled data set.")
+    symbols: list[str] | None = Field(None, description="Universe; null means every file in the folder.")
+
+
+class RegistrySection(_Section):
+    path: str = Field("lstm_models", description="Model registry folder (relative to the working directory).")
+    keep_versions: PositiveInt = Field(50, description="Versions kept per model; older ones are deleted.")
+
+
+class InferenceSection(_Section):
+    device: Literal["cpu", "cuda", "auto"] = Field(
+        "cpu", description="cuda/auto use onnxruntime's CUDA provider when it is installed."
+    )
+    intra_op_threads: NonNegativeInt = Field(
+        1, description="Threads per InferenceSession; 1 keeps many sessions from fighting over cores."
+    )
+
+
+class PluginsSection(_Section):
+    load_entry_points: bool = Field(True, description="Load plugins from the 'lstm_plugin' entry-point group.")
+    disabled: list[str] = Field(default_factory=list, description="Plugin names to block.")
+
+
+class Config(_Section):
+    """The whole ``lstm_config.json``; every section is optional."""
+
+    schema_: str | None = Field(None, alias="$schema", description="Optional JSON Schema reference for editors.")
+    lstm: LSTMSection = LSTMSection()
+    lstm_service: LSTMServiceSection = LSTMServiceSection()
+    model: ModelSection = ModelSection()
+    data: DataSection = DataSection()
+    registry: RegistrySection = RegistrySection()
+    inference: InferenceSection = InferenceSection()
+    plugins: PluginsSection = PluginsSection()
+
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
+
+
+_FRIENDLY = {
+    "missing": "is required",
+    "bool_type": "must be true or false",
+    "int_type": "must be an integer",
+    "int_from_float": "must be an integer",
+    "float_type": "must be a number",
+    "string_type": "must be a string",
+    "list_type": "must be a list",
+    "model_type": "must be an object",
+    "model_attributes_type": "must be an object",
+    "dict_type": "must be an object",
+}
+
+
+def _describe(error: dict[str, Any], model: type[BaseModel]) -> tuple[str, str]:
+    path = ".".join(str(part) for part in error["loc"])
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        known = _known_keys(model, error["loc"][:-1])
+        close = difflib.get_close_matches(str(error["loc"][-1]), known, n=1)
+        rule = "unknown key" + (f" (did you mean '{close[0]}'?)" if close else f"; allowed: {', '.join(known)}")
+        return path, rule
+    if kind == "literal_error":
+        return path, "must be one of " + error["ctx"]["expected"]
+    if kind == "value_error":
+        return path, str(error["ctx"]["error"])
+    return path, _FRIENDLY.get(kind, error["msg"].lower())
+
+
+def _known_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return [f.alias or name for name, f in model.model_fields.items()]
+
+
+def _format_value(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else value
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def validate_config(raw: Any, source: str = "config") -> Config:
+    """Validate an already-parsed mapping; raise :class:`ConfigError` with a breadcrumb line."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source} › (top level) › must be a JSON object (got: {_format_value(raw)})")
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        errors = exc.errors()
+        first = errors[0]
+        path, rule = _describe(first, Config)
+        got = "" if first["type"] in ("missing", "extra_forbidden") else f" (got: {_format_value(first['input'])})"
+        more = f" [and {len(errors) - 1} more]" if len(errors) > 1 else ""
+        raise ConfigError(f"{source} › {path} › {rule}{got}{more}") from None
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Read and validate a JSON config file; ``None`` gives the defaults.
+
+    Raises :class:`ConfigError` naming the file, the dotted path, the rule and the value; a JSON
+    syntax error names the line and column.
+    """
+    if path is None:
+        return Config()
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{file} › cannot read config › file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{file} › cannot read config › {exc}") from None
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{file.name} › line {exc.lineno}, column {exc.colno} › invalid JSON: {exc.msg}") from None
+    return validate_config(raw, file.name)
+
+
+def config_schema() -> dict[str, Any]:
+    """The JSON Schema of :class:`Config`, as written to ``config/schema.json``."""
+    schema = Config.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "lstm_plugin configuration (config/lstm_config.json)"
+    return schema
+
+
+def model_config_hash(model: ModelSection, feature_names: list[str] | None = None) -> str:
+    """Hash of everything that shapes a trained model; equal hashes mean interchangeable trainings."""
+    payload = model.model_dump(mode="json", exclude={"device", "torch_threads"})
+    payload["features"] = feature_names or []
+    blob = json.dumps(payload, sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]

@@ -1,0 +1,109 @@
+"""torch -> ONNX with a pinned opset and a dynamic batch axis, then a parity check against torch.
+
+A model whose onnxruntime outputs differ from torch's at batch sizes 1, 7 or 64 raises
+:class:`ModelError` and is never registered.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+
+from .errors import ModelError
+from .model import Forecaster
+
+__all__ = ["OPSET", "INPUT_NAME", "OUTPUT_NAMES", "PARITY_BATCHES", "export_onnx", "check_parity"]
+
+OPSET = 17
+INPUT_NAME = "features"
+OUTPUT_NAMES = ("probabilities", "expected_return")
+PARITY_BATCHES = (1, 7, 64)
+PARITY_TOLERANCE = 1e-4
+
+
+def _export_file(forecaster: Forecaster, example: torch.Tensor, path: str, exporter: str) -> None:
+    graph = forecaster.serving().eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if exporter == "dynamo":
+            program = torch.onnx.export(
+                graph, (example,), dynamo=True, opset_version=max(OPSET, 18), input_names=[INPUT_NAME],
+                output_names=list(OUTPUT_NAMES), dynamic_shapes=({0: torch.export.Dim("batch")},), verbose=False,
+            )
+            program.save(path)
+        else:
+            torch.onnx.export(
+                graph, (example,), path, dynamo=False, opset_version=OPSET, input_names=[INPUT_NAME],
+                output_names=list(OUTPUT_NAMES), dynamic_axes={INPUT_NAME: {0: "batch"}},
+            )
+
+
+def export_onnx(
+    forecaster: Forecaster,
+    windows: np.ndarray,
+    metadata: Mapping[str, Any],
+    exporter: str = "torchscript",
+) -> bytes:
+    """Serialised ONNX of ``forecaster`` with ``metadata`` embedded as model properties.
+
+    ``windows`` are real samples (at least 2; the example batch must not be 1 or the dynamo
+    exporter freezes the batch axis); they also feed the parity check.
+    """
+    if windows.shape[0] < 2:
+        raise ModelError("export › need at least 2 sample windows for the example batch")
+    forecaster = forecaster.cpu().eval()
+    example = torch.as_tensor(windows[:2])
+    with tempfile.TemporaryDirectory(prefix="lstm_plugin_export_") as folder:
+        path = os.path.join(folder, "model.onnx")
+        try:
+            _export_file(forecaster, example, path, exporter)
+        except Exception as exc:  # the exporter raises many types; all mean "cannot export"
+            raise ModelError(f"export › {exporter} exporter failed: {exc}") from exc
+        proto = onnx.load(path)
+    for key, value in metadata.items():
+        entry = proto.metadata_props.add()
+        entry.key = str(key)
+        entry.value = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    blob = proto.SerializeToString()
+    check_parity(forecaster, blob, windows)
+    return blob
+
+
+def check_parity(forecaster: Forecaster, onnx_bytes: bytes, windows: np.ndarray) -> float:
+    """Largest |onnxruntime - torch| over batch sizes 1, 7 and 64; raise :class:`ModelError` above tolerance."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(onnx_bytes, options, providers=["CPUExecutionProvider"])
+    graph = forecaster.serving().eval()
+    worst = 0.0
+    for batch in PARITY_BATCHES:
+        index = np.arange(batch) % windows.shape[0]
+        x = np.ascontiguousarray(windows[index], dtype="float32")
+        got = session.run(list(OUTPUT_NAMES), {INPUT_NAME: x})
+        with torch.no_grad():
+            want = [t.numpy() for t in graph(torch.as_tensor(x))]
+        for g, w in zip(got, want):
+            if g.shape != w.shape:
+                raise ModelError(f"export › parity check › batch {batch}: shape {g.shape} != torch {w.shape}")
+            worst = max(worst, float(np.max(np.abs(g - w))))
+        if worst > PARITY_TOLERANCE:
+            raise ModelError(
+                f"export › parity check › batch {batch}: onnxruntime differs from torch by {worst:.2e} "
+                f"(tolerance {PARITY_TOLERANCE:g}); model not registered"
+            )
+    return worst
+
+
+def read_metadata_props(path: str | Path) -> dict[str, str]:
+    """The metadata embedded in an ONNX file (for inspection tools)."""
+    return {p.key: p.value for p in onnx.load(str(path)).metadata_props}

@@ -1,0 +1,248 @@
+"""Forecasts and model statuses in the seed's dict shapes, with a TTL cache on the injected clock.
+
+A forecast at clock time t uses bars dated <= t and the newest model version trained at or before
+t: the symbol's own (``model_type: 'specific'``) or else the pooled ``universal`` one. Every
+failure is a status, never an exception: ``not_available`` (no model), ``insufficient_data`` (no
+or too few bars), ``error`` (a model that cannot serve these features).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .clock import Clock, SystemClock
+from .config import Config
+from .data import DataSource, clean_ohlcv, validate_symbol
+from .errors import DataError, LSTMPluginError, ModelError
+from .features import CLASSES
+from .inference import OnnxRunner
+from .plugins import PluginManager, get_plugin_manager
+from .registry import UNIVERSAL_NAME, ModelRecord, ModelRegistry
+from .samples import latest_window
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["ForecastService", "empty_prediction"]
+
+TrainingState = Callable[[str], "str | None"]
+
+
+def empty_prediction(symbol: str, status: str, message: str, record: ModelRecord | None = None) -> dict[str, Any]:
+    """A failure dict with every key of a success, so callers can read it the same way."""
+    return {
+        "symbol": symbol,
+        "status": status,
+        "message": message,
+        "predicted_direction": "neutral",
+        "confidence": 0.0,
+        "price_change_pct": 0.0,
+        "probabilities": None,
+        "expected_log_return": None,
+        "horizon": record.metadata["horizon"] if record else None,
+        "model_type": record.model_type if record else None,
+        "model_version": record.version if record else None,
+        "reliability": None,
+        "quality": None,
+        "trained_at": record.metadata["trained_at"] if record else None,
+        "as_of": None,
+        "cached": False,
+    }
+
+
+def _success(symbol: str, record: ModelRecord, probabilities: np.ndarray, expected: float, as_of: pd.Timestamp) -> dict[str, Any]:
+    best = int(np.argmax(probabilities))
+    metrics = record.metadata.get("metrics", {})
+    return {
+        "symbol": symbol,
+        "status": "success",
+        "message": "",
+        "predicted_direction": CLASSES[best],
+        "confidence": float(probabilities[best]),
+        "price_change_pct": float(math.expm1(expected) * 100.0),
+        "probabilities": {name: float(p) for name, p in zip(CLASSES, probabilities)},
+        "expected_log_return": float(expected),
+        "horizon": int(record.metadata["horizon"]),
+        "model_type": record.model_type,
+        "model_version": record.version,
+        "reliability": metrics.get("reliability"),
+        "quality": metrics.get("quality"),
+        "trained_at": record.metadata["trained_at"],
+        "as_of": as_of.isoformat(),
+        "cached": False,
+    }
+
+
+class ForecastService:
+    """``get_lstm_prediction``, batched ``predict_many`` and ``get_model_status`` over a registry.
+
+    ``confidence`` is the probability of the predicted class; ``price_change_pct`` is the expected
+    move over ``horizon`` bars, ``100 * (exp(expected_log_return) - 1)``. Predictions are cached
+    for ``lstm.prediction_cache_ttl`` seconds of the clock, keyed by symbol, model version and last
+    bar; ``force_refresh=True`` bypasses the cache.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        registry: ModelRegistry,
+        source: DataSource | None = None,
+        clock: Clock | None = None,
+        runner: OnnxRunner | None = None,
+        plugins: PluginManager | None = None,
+        training_state: TrainingState | None = None,
+    ) -> None:
+        self.config = config
+        self.registry = registry
+        self.source = source
+        self.clock = clock or SystemClock()
+        self.runner = runner or OnnxRunner(config.inference.device, config.inference.intra_op_threads)
+        self.plugins = plugins or get_plugin_manager(config.plugins)
+        self.training_state = training_state or (lambda symbol: None)
+        self._cache: dict[tuple, tuple[pd.Timestamp, dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ models
+    def resolve_model(self, symbol: str, as_of: pd.Timestamp | None = None) -> ModelRecord | None:
+        """The symbol's own newest model at ``as_of`` (default: now), else the universal one, else ``None``."""
+        when = self.clock.now() if as_of is None else as_of
+        return self.registry.resolve("specific", symbol, when) or self.registry.resolve("universal", UNIVERSAL_NAME, when)
+
+    def get_model_status(self, symbol: str) -> dict[str, Any]:
+        """The symbol's own model: ``not_available | outdated | ready | scheduled | training``.
+
+        A model is ``outdated`` once older than ``lstm.force_retrain_days`` on the clock.
+        ``served_by`` says which model would answer a forecast now (``universal`` when only the
+        pooled model exists).
+        """
+        symbol = validate_symbol(symbol)
+        now = self.clock.now()
+        own = self.registry.resolve("specific", symbol, now)
+        fallback = own or self.registry.resolve("universal", UNIVERSAL_NAME, now)
+        state = self.training_state(symbol)
+        status = {
+            "symbol": symbol,
+            "status": "not_available",
+            "model_type": None,
+            "model_version": None,
+            "reliability": None,
+            "quality": None,
+            "ic": None,
+            "trained_at": None,
+            "age_days": None,
+            "served_by": fallback.model_type if fallback else None,
+        }
+        if own is not None:
+            metrics = own.metadata.get("metrics", {})
+            age = (now - own.trained_at) / pd.Timedelta(days=1)
+            status.update(
+                status="outdated" if age > self.config.lstm.force_retrain_days else "ready",
+                model_type="specific",
+                model_version=own.version,
+                reliability=metrics.get("reliability"),
+                quality=metrics.get("quality"),
+                ic=metrics.get("ic"),
+                trained_at=own.metadata["trained_at"],
+                age_days=round(age, 3),
+            )
+        if state in ("scheduled", "training"):
+            status["status"] = state
+        return status
+
+    # ------------------------------------------------------------------ forecasts
+    def get_lstm_prediction(self, symbol: str, data: pd.DataFrame | None = None, force_refresh: bool = False) -> dict[str, Any]:
+        """One symbol's forecast dict (SPEC §2). ``data`` overrides the data source for this call."""
+        frames = None if data is None else {symbol: data}
+        return next(iter(self.predict_many([symbol], frames, force_refresh).values()))
+
+    def predict_many(
+        self,
+        symbols: Iterable[str],
+        data: Mapping[str, pd.DataFrame] | None = None,
+        force_refresh: bool = False,
+    ) -> dict[str, dict[str, Any]]:
+        """Forecasts for many symbols with one onnxruntime call per model version in use."""
+        now = self.clock.now()
+        ttl = pd.Timedelta(seconds=self.config.lstm.prediction_cache_ttl)
+        results: dict[str, dict[str, Any]] = {}
+        pending: dict[tuple, list[tuple[str, ModelRecord, np.ndarray, pd.Timestamp, tuple]]] = {}
+        order: list[str] = []
+        for requested in symbols:
+            try:
+                symbol = validate_symbol(requested)
+            except LSTMPluginError as exc:
+                order.append(str(requested))
+                results[str(requested)] = empty_prediction(str(requested), "error", str(exc))
+                continue
+            order.append(symbol)
+            record = self.resolve_model(symbol, now)
+            if record is None:
+                results[symbol] = empty_prediction(symbol, "not_available", f"no model for {symbol} trained by {now:%Y-%m-%d}")
+                continue
+            try:
+                bars = self._bars(symbol, None if data is None else data.get(requested, data.get(symbol)), now)
+            except DataError as exc:
+                results[symbol] = empty_prediction(symbol, "insufficient_data", str(exc), record)
+                continue
+            last_bar = bars.index[-1]
+            cache_key = (symbol, record.key, last_bar)
+            if not force_refresh and ttl > pd.Timedelta(0):
+                with self._lock:
+                    hit = self._cache.get(cache_key)
+                if hit is not None and now - hit[0] < ttl:
+                    results[symbol] = dict(hit[1], cached=True)
+                    continue
+            try:
+                window = latest_window(
+                    bars, self.plugins, self.config.model, list(record.metadata["features"]), int(record.metadata["window"])
+                )
+            except DataError as exc:
+                results[symbol] = empty_prediction(symbol, "insufficient_data", str(exc), record)
+                continue
+            except ModelError as exc:
+                results[symbol] = empty_prediction(symbol, "error", str(exc), record)
+                continue
+            pending.setdefault(record.key, []).append((symbol, record, window, last_bar, cache_key))
+
+        for items in pending.values():
+            record = items[0][1]
+            try:
+                probabilities, expected = self.runner.run(record, np.concatenate([item[2] for item in items]))
+            except ModelError as exc:
+                for symbol, *_ in items:
+                    results[symbol] = empty_prediction(symbol, "error", str(exc), record)
+                continue
+            for row, (symbol, _, _, last_bar, cache_key) in enumerate(items):
+                prediction = _success(symbol, record, probabilities[row], float(expected[row]), last_bar)
+                results[symbol] = prediction
+                self._remember(cache_key, now, prediction)
+        return {symbol: results[symbol] for symbol in order}
+
+    def _remember(self, key: tuple, now: pd.Timestamp, prediction: dict[str, Any]) -> None:
+        ttl = pd.Timedelta(seconds=self.config.lstm.prediction_cache_ttl)
+        with self._lock:
+            if len(self._cache) > 10_000:  # long runs: forget what has expired
+                self._cache = {k: v for k, v in self._cache.items() if now - v[0] < ttl}
+            self._cache[key] = (now, dict(prediction))
+
+    def _bars(self, symbol: str, frame: pd.DataFrame | None, now: pd.Timestamp) -> pd.DataFrame:
+        if frame is not None:
+            bars = clean_ohlcv(frame, source=f"DataFrame[{symbol}]").loc[:now]
+        elif self.source is None:
+            raise DataError(f"{symbol} › no data source configured and no data given")
+        else:
+            bars = self.source.load(symbol, end=now)
+        if bars.empty:
+            raise DataError(f"{symbol} › no bars at or before {now:%Y-%m-%d}")
+        return bars
+
+    def clear_cache(self) -> None:
+        with self._lock:
+            self._cache.clear()
+

@@ -1,0 +1,59 @@
+"""Every hook a plugin can implement, documented in the manner of pytest's hookspec module.
+
+Plugins implement hooks with the :data:`lstm_plugin.hookimpl` marker and register through the
+entry-point group ``lstm_plugin`` (``[options.entry_points] lstm_plugin = name = package.module``)
+or ``get_plugin_manager().register(obj)``. Built-in behaviour is itself a plugin
+(``lstm_plugin.builtin``), so a plugin can add to it or, for ``firstresult`` hooks, replace it.
+A plugin whose hook raises is reported in a warning and skipped; built-ins are never skipped.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .config import ModelSection
+
+PROJECT = "lstm_plugin"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def lstm_features(ohlcv: pd.DataFrame, config: ModelSection) -> pd.DataFrame | None:
+    """Return feature columns to feed the LSTM, or ``None`` to add nothing.
+
+    Called once per symbol whenever features are built — for training and for every prediction.
+
+    :param ohlcv: one symbol's cleaned, adjusted bars (index ``date``; columns ``open, high, low,
+        close, volume``), possibly only the most recent ``window + FEATURE_HISTORY`` bars.
+    :param config: the ``model`` config section.
+
+    The frame returned must share ``ohlcv``'s index and hold numeric columns whose names no other
+    plugin uses. Values at bar t must depend only on bars ``t-59 .. t``: features that read later
+    bars leak the future into backtests; features that need earlier bars differ between training
+    and serving. Rows without enough history hold NaN.
+
+    Results are concatenated column-wise: built-in features first, then plugins in call order.
+    The feature names are stored with each model; a model is served only when the same features
+    are produced at prediction time.
+    """
+
+
+@hookspec(firstresult=True)
+def lstm_build_model(n_features: int, config: ModelSection) -> Any:
+    """Return the ``torch.nn.Module`` core to train, or ``None`` to leave it to the next plugin.
+
+    The first non-``None`` result wins; the built-in plugin (:class:`lstm_plugin.model.LSTMCore`)
+    answers last. The core receives standardised windows ``(batch, window, n_features)`` and
+    returns ``(logits (batch, 3), return (batch,))`` — class order down, neutral, up; the return
+    in standardised units. It must be exportable to ONNX with a dynamic batch axis; export
+    checks parity with torch and refuses a model that fails.
+
+    :param n_features: number of feature columns.
+    :param config: the ``model`` config section (``hidden_size``, ``num_layers``, ``dropout``...).
+    """
