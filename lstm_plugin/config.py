@@ -15,7 +15,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import ConfigError
+from .data import validate_symbol
+from .errors import ConfigError, SymbolError
 
 __all__ = [
     "Config",
@@ -27,6 +28,7 @@ __all__ = [
     "InferenceSection",
     "PluginsSection",
     "load_config",
+    "validate_config",
     "config_schema",
     "model_config_hash",
 ]
@@ -50,6 +52,14 @@ def _at_least(low: float):
     return AfterValidator(check)
 
 
+def _symbol(value: str) -> str:
+    try:
+        return validate_symbol(value)
+    except SymbolError as exc:
+        raise ValueError(str(exc).split(" › ", 1)[-1].split(" (got:")[0]) from None
+
+
+Symbol = Annotated[str, AfterValidator(_symbol)]
 Fraction = Annotated[float, _between(0, 1)]
 PositiveInt = Annotated[int, _at_least(1)]
 NonNegativeInt = Annotated[int, _at_least(0)]
@@ -135,7 +145,7 @@ class ModelSection(_Section):
 
 class DataSection(_Section):
     path: str | None = Field(None, description="Folder of SYMBOL.csv files; null uses the bundled data set.")
-    symbols: list[str] | None = Field(None, description="Universe; null means every file in the folder.")
+    symbols: list[Symbol] | None = Field(None, description="Universe; null means every file in the folder.")
 
 
 class RegistrySection(_Section):
@@ -212,7 +222,10 @@ def _known_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
 
 
 def _format_value(value: Any) -> str:
-    text = json.dumps(value) if not isinstance(value, str) else value
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):
+        text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 

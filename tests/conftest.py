@@ -1,0 +1,87 @@
+"""Shared fixtures: tiny model configs, real data slices, and one registry trained once per session."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from lstm_plugin import Config, ModelRegistry, ModelTrainer, bundled_source
+from lstm_plugin.config import validate_config
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "us_daily_ohlcv_1999_2021"
+BUNDLED = Path(__file__).resolve().parents[1] / "lstm_plugin" / "datasets" / "us_daily"
+
+TINY = {
+    "model": {
+        "window": 10,
+        "hidden_size": 8,
+        "epochs": 6,
+        "patience": 3,
+        "lookback_years": 4.0,
+        "min_samples": 200,
+        "batch_size": 128,
+    },
+    "plugins": {"load_entry_points": False},
+}
+
+
+def tiny_config(**sections: dict) -> Config:
+    raw = json.loads(json.dumps(TINY))
+    for name, values in sections.items():
+        raw.setdefault(name, {}).update(values)
+    return validate_config(raw, "tiny")
+
+
+@pytest.fixture
+def config() -> Config:
+    return tiny_config()
+
+
+@pytest.fixture(scope="session")
+def source():
+    return bundled_source()
+
+
+@pytest.fixture(scope="session")
+def unseen_csv_dir(tmp_path_factory) -> Path:
+    """A folder of real CSV files the package does not bundle (ABT, AMD, DIS from the shared data set).
+
+    Without the shared folder, bundled files are decompressed under new names instead.
+    """
+    folder = tmp_path_factory.mktemp("unseen_csv")
+    if SHARED_DATA.is_dir():
+        for symbol in ("ABT", "AMD", "DIS"):
+            shutil.copy(SHARED_DATA / f"{symbol}.csv", folder / f"{symbol}.csv")
+    else:
+        for symbol, alias in (("KO", "ABT"), ("PEP", "AMD"), ("PG", "DIS")):
+            (folder / f"{alias}.csv").write_bytes(gzip.decompress((BUNDLED / f"{symbol}.csv.gz").read_bytes()))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory, source):
+    """A registry with AAPL and MSFT (specific, as of 2015-12-31) and a universal model over 4 symbols.
+
+    Read-only for tests: copy it (``copy_registry``) before changing anything.
+    """
+    root = tmp_path_factory.mktemp("registry")
+    cfg = tiny_config()
+    registry = ModelRegistry(root, cfg.registry.keep_versions)
+    trainer = ModelTrainer(cfg, source, registry, progress=False)
+    outcomes = {s: trainer.train_specific(s, as_of="2015-12-31") for s in ("AAPL", "MSFT")}
+    outcomes["universal"] = trainer.train_universal(["AAPL", "MSFT", "KO", "XOM"], as_of="2015-12-31")
+    return {"root": root, "config": cfg, "registry": registry, "outcomes": outcomes}
+
+
+@pytest.fixture
+def copy_registry(trained, tmp_path):
+    def make() -> ModelRegistry:
+        target = tmp_path / "registry_copy"
+        shutil.copytree(trained["root"], target)
+        return ModelRegistry(target, trained["config"].registry.keep_versions)
+
+    return make

@@ -1,0 +1,94 @@
+"""Config: defaults, the seed's keys, breadcrumb errors for every failure, the schema file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from lstm_plugin import ConfigError, load_config
+from lstm_plugin.config import Config, config_schema, validate_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write(tmp_path: Path, payload, name: str = "lstm_config.json") -> Path:
+    path = tmp_path / name
+    path.write_text(payload if isinstance(payload, str) else json.dumps(payload))
+    return path
+
+
+def test_defaults_need_no_file():
+    config = load_config(None)
+    assert config.lstm.weight == 0.3
+    assert config.lstm_service.schedule_priority.portfolio_symbols == 20
+    assert config.lstm_service.retraining.force_retrain_age_days == 45
+
+
+def test_repository_config_carries_every_seed_key():
+    raw = json.loads((ROOT / "config" / "lstm_config.json").read_text())
+    seed_lstm = {
+        "enabled", "weight", "max_training_models", "max_initial_symbols", "training_interval",
+        "prediction_cache_ttl", "reliability_threshold", "force_retrain_days", "model_quality_threshold",
+    }
+    assert set(raw["lstm"]) == seed_lstm
+    assert set(raw["lstm_service"]) == {"training_threads", "enable_monitoring", "schedule_priority", "retraining"}
+    assert set(raw["lstm_service"]["schedule_priority"]) == {
+        "portfolio_symbols", "watchlist_symbols", "scanning_symbols", "on_demand_symbols",
+    }
+    assert set(raw["lstm_service"]["retraining"]) == {"auto_retrain", "min_reliability_for_update", "force_retrain_age_days"}
+    config = load_config(ROOT / "config" / "lstm_config.json")
+    assert config.lstm == Config().lstm and config.lstm_service == Config().lstm_service
+
+
+def test_schema_file_is_current():
+    on_disk = json.loads((ROOT / "config" / "schema.json").read_text())
+    assert on_disk == config_schema(), "config/schema.json is stale: run `lstm-plugin schema > config/schema.json`"
+
+
+@pytest.mark.parametrize(
+    "payload, message",
+    [
+        ({"lstm": {"weight": 1.7}}, r"^lstm_config\.json › lstm\.weight › must be between 0 and 1 \(got: 1\.7\)$"),
+        ({"lstm": {"weight": -0.1}}, r"lstm\.weight › must be between 0 and 1 \(got: -0\.1\)"),
+        ({"lstm": {"weight": "0.3"}}, r"lstm\.weight › must be a number \(got: \"0\.3\"\)"),
+        ({"lstm": {"wieght": 0.3}}, r"lstm\.wieght › unknown key \(did you mean 'weight'\?\)"),
+        ({"bogus": 1}, r"› bogus › unknown key; allowed: \$schema, lstm, lstm_service"),
+        ({"lstm": {"enabled": "yes"}}, r"lstm\.enabled › must be true or false \(got: \"yes\"\)"),
+        ({"lstm": {"max_training_models": 0}}, r"lstm\.max_training_models › must be at least 1 \(got: 0\)"),
+        ({"lstm": {"prediction_cache_ttl": 1.5}}, r"lstm\.prediction_cache_ttl › must be an integer \(got: 1\.5\)"),
+        ({"lstm": 3}, r"› lstm › must be an object \(got: 3\)"),
+        (
+            {"lstm_service": {"schedule_priority": {"portfolio_symbols": "high"}}},
+            r"lstm_service\.schedule_priority\.portfolio_symbols › must be an integer",
+        ),
+        ({"lstm_service": {"retraining": {"min_reliability_for_update": 2}}}, r"retraining\.min_reliability_for_update › must be between 0 and 1"),
+        ({"model": {"device": "tpu"}}, r"model\.device › must be one of 'cpu', 'cuda' or 'auto' \(got: \"tpu\"\)"),
+        ({"model": {"window": 1}}, r"model\.window › must be between 2 and 512 \(got: 1\)"),
+        ({"data": {"symbols": ["AAPL", "../etc"]}}, r"data\.symbols\.1 › must be 1-20 characters .* \(got: \"\.\./etc\"\)"),
+        ({"data": {"symbols": "AAPL"}}, r"data\.symbols › must be a list"),
+        ({"lstm": {"weight": 2, "reliability_threshold": 7}}, r"lstm\.weight › must be between 0 and 1 \(got: 2\) \[and 1 more\]"),
+        ([1, 2], r"› \(top level\) › must be a JSON object"),
+    ],
+)
+def test_every_error_is_one_breadcrumb_line(tmp_path, payload, message):
+    with pytest.raises(ConfigError, match=message) as info:
+        load_config(write(tmp_path, payload))
+    assert "\n" not in str(info.value)
+
+
+def test_json_syntax_error_names_line_and_column(tmp_path):
+    path = write(tmp_path, '{\n  "lstm": {\n    "weight": 0.3,\n  }\n}\n')
+    with pytest.raises(ConfigError, match=r"^lstm_config\.json › line 4, column 3 › invalid JSON: "):
+        load_config(path)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match=r"nope\.json › cannot read config › file not found"):
+        load_config(tmp_path / "nope.json")
+
+
+def test_integers_are_accepted_as_numbers_and_schema_key_is_allowed():
+    config = validate_config({"$schema": "./schema.json", "lstm": {"weight": 1}})
+    assert config.lstm.weight == 1.0 and config.schema_ == "./schema.json"

@@ -1,0 +1,156 @@
+"""Registry: versions, as_of lookups, retention, reuse, corruption, and a process killed mid-save."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pandas as pd
+import pytest
+
+from lstm_plugin import FrameSource, ModelRegistry, ModelTrainer
+
+from .conftest import tiny_config
+
+
+def publish_copy(registry: ModelRegistry, record, trained_at: str, blob: bytes | None = None) -> object:
+    metadata = dict(record.metadata, trained_at=pd.Timestamp(trained_at).isoformat())
+    return registry.publish(record.model_type, record.symbol, blob or record.read_bytes(), metadata)
+
+
+def test_metadata_has_every_documented_field(trained):
+    meta = trained["outcomes"]["AAPL"].record.metadata
+    for key in (
+        "symbol", "model_type", "version", "trained_at", "train_start", "train_end", "horizon", "window",
+        "features", "config_hash", "metrics", "sha256", "versions", "training_key", "scaler",
+    ):
+        assert key in meta, key
+    assert meta["symbol"] == "AAPL" and meta["model_type"] == "specific" and meta["version"] == 1
+    assert {"torch", "onnx", "onnxruntime", "opset"} <= set(meta["versions"])
+
+
+def test_only_onnx_and_json_are_written(trained):
+    names = [p.name for p in trained["root"].rglob("*") if p.is_file()]
+    assert names and all(n.endswith((".onnx", ".json")) or n == ".lock" for n in names), names
+
+
+def test_as_of_returns_newest_version_trained_by_then(copy_registry):
+    registry = copy_registry()
+    first = registry.resolve("specific", "AAPL")
+    later = publish_copy(registry, first, "2016-06-30")
+    assert later.version == 2
+    assert registry.resolve("specific", "AAPL", "2016-03-31").version == 1
+    assert registry.resolve("specific", "AAPL", "2016-06-30").version == 2
+    assert registry.resolve("specific", "AAPL", "2015-12-30") is None
+    assert registry.resolve("specific", "AAPL").version == 2
+
+
+def test_retention_keeps_the_newest(copy_registry):
+    registry = copy_registry()
+    registry.keep_versions = 2
+    first = registry.resolve("specific", "MSFT")
+    blob = first.read_bytes()
+    for month in ("2016-01-31", "2016-02-29", "2016-03-31"):
+        publish_copy(registry, first, month, blob)
+    versions = [r.version for r in registry.records("specific", "MSFT")]
+    assert versions == [4, 3]
+    assert sorted(p.name for p in registry.folder("specific", "MSFT").glob("v*.onnx")) == ["v000003.onnx", "v000004.onnx"]
+
+
+@pytest.mark.parametrize("damage", ["truncate", "tamper", "delete", "bad_json"])
+def test_damaged_version_is_skipped_and_previous_serves(copy_registry, caplog, damage):
+    registry = copy_registry()
+    first = registry.resolve("specific", "AAPL")
+    second = publish_copy(registry, first, "2016-01-31")
+    if damage == "truncate":
+        second.onnx_path.write_bytes(second.onnx_path.read_bytes()[:100])
+    elif damage == "tamper":
+        blob = bytearray(second.onnx_path.read_bytes())
+        blob[-10] ^= 0xFF
+        second.onnx_path.write_bytes(bytes(blob))
+    elif damage == "delete":
+        second.onnx_path.unlink()
+    else:
+        (second.onnx_path.with_suffix(".json")).write_text("{not json")
+    fresh = ModelRegistry(registry.root)
+    assert fresh.resolve("specific", "AAPL").version == 1
+    assert "skipping" in caplog.text
+
+
+def test_unreadable_pointer_falls_back_to_metadata(copy_registry, caplog):
+    registry = copy_registry()
+    (registry.folder("specific", "AAPL") / "index.json").write_text("garbage")
+    assert ModelRegistry(registry.root).resolve("specific", "AAPL").version == 1
+    assert "unreadable" in caplog.text
+
+
+KILLER = textwrap.dedent(
+    """
+    import os, signal, sys
+    import lstm_plugin.registry as reg
+    root, point = sys.argv[1], sys.argv[2]
+    registry = reg.ModelRegistry(root)
+    record = registry.resolve("specific", "AAPL")
+    calls = []
+    real = reg.write_atomic
+    def dying(path, blob):
+        calls.append(path.name)
+        step = len(calls)
+        if point == f"mid-write-{step}":
+            path.with_name(".tmp-dead-" + path.name).write_bytes(blob[: len(blob) // 2])
+            os.kill(os.getpid(), signal.SIGKILL)
+        real(path, blob)
+        if point == f"after-{step}":
+            os.kill(os.getpid(), signal.SIGKILL)
+    reg.write_atomic = dying
+    registry.publish("specific", "AAPL", record.read_bytes(), dict(record.metadata, trained_at="2016-02-01"))
+    """
+)
+
+
+@pytest.mark.parametrize("point", ["mid-write-1", "after-1", "after-2", "mid-write-3"])
+def test_sigkill_during_save_leaves_previous_version(copy_registry, point):
+    registry = copy_registry()
+    before = registry.resolve("specific", "AAPL")
+    proc = subprocess.run([sys.executable, "-c", KILLER, str(registry.root), point], capture_output=True)
+    assert proc.returncode == -9, proc.stderr.decode()
+    after = ModelRegistry(registry.root)
+    served = after.resolve("specific", "AAPL")
+    assert served.version == before.version and served.metadata["sha256"] == before.metadata["sha256"]
+    assert [r.version for r in after.records("specific", "AAPL")] == [1]
+    # the next save works, never reuses a half-written version's files, and clears the leftovers
+    nxt = publish_copy(after, served, "2016-03-01")
+    assert nxt.version == 2 or (point != "mid-write-1" and nxt.version == 3)
+    leftovers = [p.name for p in after.folder("specific", "AAPL").iterdir() if p.name.startswith(".tmp-")]
+    assert leftovers == []
+    assert after.resolve("specific", "AAPL").version == nxt.version
+
+
+def test_identical_training_is_reused_changed_data_is_not(tmp_path, source):
+    cfg = tiny_config()
+    frame = source.load("KO", end="2011-12-31").loc["2007-01-01":]
+    registry = ModelRegistry(tmp_path / "m")
+    first = ModelTrainer(cfg, FrameSource({"KO": frame}), registry, progress=False).train_specific("KO", as_of="2011-12-31")
+    again = ModelTrainer(cfg, FrameSource({"KO": frame}), registry, progress=False).train_specific("KO", as_of="2011-12-31")
+    assert not first.reused and again.reused and again.record.version == first.record.version
+
+    changed = frame.copy()
+    changed.iloc[500, changed.columns.get_loc("close")] *= 1.01  # same end date, different content
+    redo = ModelTrainer(cfg, FrameSource({"KO": changed}), registry, progress=False).train_specific("KO", as_of="2011-12-31")
+    assert not redo.reused and redo.record.version == 2
+
+    other_config = tiny_config(model={"hidden_size": 6})
+    redo2 = ModelTrainer(other_config, FrameSource({"KO": frame}), registry, progress=False).train_specific("KO", as_of="2011-12-31")
+    assert not redo2.reused and redo2.record.metadata["config_hash"] != first.record.metadata["config_hash"]
+
+    forced = ModelTrainer(cfg, FrameSource({"KO": frame}), registry, progress=False).train_specific("KO", as_of="2011-12-31", force=True)
+    assert not forced.reused
+
+
+def test_metadata_json_is_plain_data(trained):
+    folder = trained["registry"].folder("specific", "AAPL")
+    meta = json.loads((folder / "v000001.json").read_text())
+    assert meta["onnx_file"] == "v000001.onnx"
+    assert json.loads((folder / "index.json").read_text()) == {"versions": [1]}
