@@ -1,0 +1,65 @@
+"""Plugins used by the tests, written as a third party would write them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from lstm_plugin import hookimpl
+
+
+class TenDayMomentum:
+    """Adds one causal feature."""
+
+    @hookimpl
+    def lstm_features(self, ohlcv: pd.DataFrame, config) -> pd.DataFrame:
+        log_close = np.log(ohlcv["close"].to_numpy())
+        values = np.full(len(ohlcv), np.nan)
+        values[10:] = log_close[10:] - log_close[:-10]
+        return pd.DataFrame({"ret_10": values}, index=ohlcv.index)
+
+
+class GRUCore(nn.Module):
+    def __init__(self, n_features: int, hidden: int) -> None:
+        super().__init__()
+        self.gru = nn.GRU(n_features, hidden, batch_first=True)
+        self.head = nn.Linear(hidden, 4)
+
+    def forward(self, x: torch.Tensor):
+        out, _ = self.gru(x)
+        y = self.head(out[:, -1, :])
+        return y[:, :3], y[:, 3]
+
+
+class GRUModel:
+    """Replaces the built-in LSTM (firstresult)."""
+
+    built = 0
+
+    @hookimpl
+    def lstm_build_model(self, n_features: int, config):
+        GRUModel.built += 1
+        return GRUCore(n_features, config.hidden_size)
+
+
+class Exploding:
+    """A plugin whose hooks raise: it must be reported and skipped."""
+
+    @hookimpl
+    def lstm_features(self, ohlcv, config):
+        raise RuntimeError("boom")
+
+    @hookimpl
+    def lstm_build_model(self, n_features, config):
+        raise RuntimeError("boom")
+
+
+class Misspelled:
+    @hookimpl
+    def lstm_featurse(self, ohlcv, config):  # typo: no such hook
+        return None
+
+
+misspelled = Misspelled()
