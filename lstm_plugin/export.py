@@ -40,6 +40,8 @@ def _export_file(forecaster: Forecaster, example: torch.Tensor, path: str, expor
                 graph, (example,), dynamo=True, opset_version=max(OPSET, 18), input_names=[INPUT_NAME],
                 output_names=list(OUTPUT_NAMES), dynamic_shapes=({0: torch.export.Dim("batch")},), verbose=False,
             )
+            if program is None:  # pragma: no cover - dynamo returns a program
+                raise ModelError("export › the dynamo exporter returned nothing")
             program.save(path)
         else:
             torch.onnx.export(

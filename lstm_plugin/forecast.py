@@ -126,7 +126,7 @@ class ForecastService:
         own = self.registry.resolve("specific", symbol, now)
         fallback = own or self.registry.resolve("universal", UNIVERSAL_NAME, now)
         state = self.training_state(symbol)
-        status = {
+        status: dict[str, Any] = {
             "symbol": symbol,
             "status": "not_available",
             "model_type": None,

@@ -37,6 +37,10 @@ class Forecaster(nn.Module):
     Buffers ``feature_mean``, ``feature_std`` and ``target_scale`` are fitted on training data only.
     """
 
+    feature_mean: torch.Tensor
+    feature_std: torch.Tensor
+    target_scale: torch.Tensor
+
     def __init__(self, core: nn.Module, feature_mean: np.ndarray, feature_std: np.ndarray, target_scale: float) -> None:
         super().__init__()
         self.core = core

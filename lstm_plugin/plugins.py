@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -28,13 +29,12 @@ class PluginManager(pluggy.PluginManager):
         impls = getattr(self.hook, hook_name).get_hookimpls()
         return [i for i in reversed(impls) if not (i.hookwrapper or getattr(i, "wrapper", False))]
 
-    def call_each(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
-        """Call every implementation of ``hook_name`` in pluggy's order, as ``(plugin name, result)``.
+    def _results(self, hook_name: str, kwargs: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+        """``(plugin name, result)`` of each implementation in call order, skipping failing plugins.
 
-        A non-built-in implementation that raises is logged, recorded in :attr:`broken` and skipped;
-        ``None`` results are dropped. The built-in plugin's errors propagate: they are bugs.
+        A non-built-in implementation that raises is logged, recorded in :attr:`broken` and
+        skipped; the built-in plugin's errors propagate: they are bugs.
         """
-        results = []
         for impl in self._plain_impls(hook_name):
             try:
                 value = impl.function(*[kwargs[name] for name in impl.argnames])
@@ -45,25 +45,15 @@ class PluginManager(pluggy.PluginManager):
                 logger.warning("plugin %r failed in %s and was skipped: %s", impl.plugin_name, hook_name, message)
                 self.broken[impl.plugin_name] = message
                 continue
-            if value is not None:
-                results.append((impl.plugin_name, value))
-        return results
+            yield impl.plugin_name, value
+
+    def call_each(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
+        """Every non-``None`` result of ``hook_name`` as ``(plugin name, result)``, in pluggy's order."""
+        return [(name, value) for name, value in self._results(hook_name, kwargs) if value is not None]
 
     def call_first(self, hook_name: str, **kwargs: Any) -> Any:
         """The first non-``None`` result of a ``firstresult`` hook, skipping plugins that raise."""
-        for impl in self._plain_impls(hook_name):
-            try:
-                value = impl.function(*[kwargs[name] for name in impl.argnames])
-            except Exception as exc:
-                if impl.plugin_name == builtin.NAME:
-                    raise
-                logger.warning("plugin %r failed in %s and was skipped: %s", impl.plugin_name, hook_name, exc)
-                self.broken[impl.plugin_name] = f"{type(exc).__name__}: {exc}"
-                continue
-            if value is not None:
-                return value
-        return None
-
+        return next((value for _, value in self._results(hook_name, kwargs) if value is not None), None)
 
 def get_plugin_manager(config: PluginsSection | None = None, plugins: list[Any] | tuple[Any, ...] = ()) -> PluginManager:
     """A ready manager: specs added, built-ins registered, entry points loaded, ``plugins`` registered.

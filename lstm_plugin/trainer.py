@@ -84,7 +84,9 @@ class ModelTrainer:
         frame = self.source.load(symbol, end=trained_at)
         if frame.empty:
             raise InsufficientDataError(f"{symbol} › no bars at or before {trained_at:%Y-%m-%d}")
-        start = frame.index[-1] - pd.DateOffset(years=self.config.model.lookback_years)
+        years = self.config.model.lookback_years
+        whole, months = int(years), int(round((years % 1) * 12))
+        start = frame.index[-1] - pd.DateOffset(years=whole, months=months)
         return frame.loc[start:]
 
     def _features(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -191,6 +193,7 @@ class ModelTrainer:
             "training_key": training_key,
             "model_config": model.model_dump(mode="json"),
             "metrics": result.metrics,
+            "training_device": result.device,
             "scaler": {
                 "mean": forecaster.feature_mean.tolist(),
                 "std": forecaster.feature_std.tolist(),

@@ -38,6 +38,7 @@ class FitResult:
     history: list[dict[str, float]] = field(default_factory=list)
     train_end: np.datetime64 | None = None
     train_start: np.datetime64 | None = None
+    device: str = "cpu"
 
 
 def resolve_device(choice: str) -> torch.device:
@@ -87,9 +88,12 @@ def fit_forecaster(
         raise InsufficientDataError(
             f"{label} › insufficient data › need at least {config.min_samples} labelled windows (got: {len(samples)})"
         )
-    train_mask, val_mask, test_mask = time_split(
-        samples.dates, config.validation_fraction, config.test_fraction, gap=config.horizon
-    )
+    try:
+        train_mask, val_mask, test_mask = time_split(
+            samples.dates, config.validation_fraction, config.test_fraction, gap=config.horizon
+        )
+    except ValueError as exc:
+        raise InsufficientDataError(f"{label} › insufficient data › {exc}") from None
     train, val, test = samples.subset(train_mask), samples.subset(val_mask), samples.subset(test_mask)
 
     torch.manual_seed(config.seed)
@@ -156,4 +160,5 @@ def fit_forecaster(
         history=history,
         train_start=train.dates.min(),
         train_end=train.dates.max(),
+        device=device.type,
     )

@@ -158,3 +158,18 @@ def test_cpu_provider_by_default_and_cuda_only_when_installed():
     assert select_providers("auto")[-1] == "CPUExecutionProvider"
     runner = OnnxRunner("cpu", intra_op_threads=1)
     assert runner.providers == ["CPUExecutionProvider"]
+
+
+def test_same_seed_same_served_predictions(tmp_path, source):
+    """Two independent trainings of the same job serve bit-identical forecasts from ONNX."""
+    outputs = []
+    for name in ("a", "b"):
+        cfg = tiny_config()
+        registry = ModelRegistry(tmp_path / name)
+        from lstm_plugin import ModelTrainer
+
+        ModelTrainer(cfg, source, registry, progress=False).train_specific("JNJ", as_of="2013-06-28")
+        forecasts = ForecastService(cfg, registry, source, ManualClock("2013-09-30"))
+        outputs.append(forecasts.get_lstm_prediction("JNJ"))
+    assert outputs[0]["status"] == "success"
+    assert outputs[0] == outputs[1]

@@ -122,3 +122,12 @@ def test_model_is_trained_only_on_labels_known_at_training_time(trained):
         assert pd.Timestamp(meta["data_end"]) <= trained_at
         assert pd.Timestamp(meta["train_end"]) < pd.Timestamp(meta["data_end"])
         assert meta["versions"]["opset"] == OPSET and meta["versions"]["torch"] == torch.__version__
+
+
+def test_fractional_lookback_and_long_horizon(tmp_path, source):
+    cfg = tiny_config(model={"lookback_years": 2.5})
+    outcome = ModelTrainer(cfg, source, ModelRegistry(tmp_path), progress=False).train_specific("PG", as_of="2012-12-31")
+    assert pd.Timestamp(outcome.record.metadata["train_start"]) >= pd.Timestamp("2010-06-30")
+    too_long = tiny_config(model={"horizon": 200, "lookback_years": 2.0})
+    with pytest.raises(InsufficientDataError, match="insufficient data"):
+        ModelTrainer(too_long, source, ModelRegistry(tmp_path), progress=False).train_specific("PG", as_of="2012-12-31")
