@@ -1,7 +1,8 @@
 """torch -> ONNX with a pinned opset and a dynamic batch axis, then a parity check against torch.
 
 A model whose onnxruntime outputs differ from torch's at batch sizes 1, 7 or 64 raises
-:class:`ModelError` and is never registered.
+:class:`ModelError` and is never registered. torch is imported only when exporting, so serving
+(which needs the graph's input and output names from here) starts without it.
 """
 
 from __future__ import annotations
@@ -12,15 +13,16 @@ import tempfile
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnx
 import onnxruntime as ort
-import torch
 
 from .errors import ModelError
-from .model import Forecaster
+
+if TYPE_CHECKING:
+    from .model import Forecaster
 
 __all__ = ["OPSET", "INPUT_NAME", "OUTPUT_NAMES", "PARITY_BATCHES", "export_onnx", "check_parity"]
 
@@ -31,7 +33,9 @@ PARITY_BATCHES = (1, 7, 64)
 PARITY_TOLERANCE = 1e-4
 
 
-def _export_file(forecaster: Forecaster, example: torch.Tensor, path: str, exporter: str) -> None:
+def _export_file(forecaster: Forecaster, example: Any, path: str, exporter: str) -> None:
+    import torch
+
     graph = forecaster.serving().eval()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -61,6 +65,8 @@ def export_onnx(
     ``windows`` are real samples (at least 2; the example batch must not be 1 or the dynamo
     exporter freezes the batch axis); they also feed the parity check.
     """
+    import torch
+
     if windows.shape[0] < 2:
         raise ModelError("export › need at least 2 sample windows for the example batch")
     forecaster = forecaster.cpu().eval()
@@ -83,6 +89,8 @@ def export_onnx(
 
 def check_parity(forecaster: Forecaster, onnx_bytes: bytes, windows: np.ndarray) -> float:
     """Largest |onnxruntime - torch| over batch sizes 1, 7 and 64; raise :class:`ModelError` above tolerance."""
+    import torch
+
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     session = ort.InferenceSession(onnx_bytes, options, providers=["CPUExecutionProvider"])
