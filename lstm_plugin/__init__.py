@@ -17,6 +17,7 @@ Writing a plugin
 A plugin is any object or module with functions marked ``@hookimpl`` whose names and arguments
 match :mod:`lstm_plugin.hookspecs`::
 
+    import numpy as np
     import pandas as pd
     from lstm_plugin import hookimpl
 

@@ -12,7 +12,6 @@ import os
 import tempfile
 import warnings
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -113,7 +112,3 @@ def check_parity(forecaster: Forecaster, onnx_bytes: bytes, windows: np.ndarray)
             )
     return worst
 
-
-def read_metadata_props(path: str | Path) -> dict[str, str]:
-    """The metadata embedded in an ONNX file (for inspection tools)."""
-    return {p.key: p.value for p in onnx.load(str(path)).metadata_props}
