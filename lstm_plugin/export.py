@@ -23,13 +23,18 @@ from .errors import ModelError
 if TYPE_CHECKING:
     from .model import Forecaster
 
-__all__ = ["OPSET", "INPUT_NAME", "OUTPUT_NAMES", "PARITY_BATCHES", "export_onnx", "check_parity"]
+__all__ = ["OPSET", "opset_for", "INPUT_NAME", "OUTPUT_NAMES", "PARITY_BATCHES", "export_onnx", "check_parity"]
 
 OPSET = 17
 INPUT_NAME = "features"
 OUTPUT_NAMES = ("probabilities", "expected_return")
 PARITY_BATCHES = (1, 7, 64)
 PARITY_TOLERANCE = 1e-4
+
+
+def opset_for(exporter: str) -> int:
+    """The pinned opset: 17 for the TorchScript exporter; the dynamo exporter needs at least 18."""
+    return OPSET if exporter == "torchscript" else max(OPSET, 18)
 
 
 def _export_file(forecaster: Forecaster, example: Any, path: str, exporter: str) -> None:
@@ -40,7 +45,7 @@ def _export_file(forecaster: Forecaster, example: Any, path: str, exporter: str)
         warnings.simplefilter("ignore")
         if exporter == "dynamo":
             program = torch.onnx.export(
-                graph, (example,), dynamo=True, opset_version=max(OPSET, 18), input_names=[INPUT_NAME],
+                graph, (example,), dynamo=True, opset_version=opset_for("dynamo"), input_names=[INPUT_NAME],
                 output_names=list(OUTPUT_NAMES), dynamic_shapes=({0: torch.export.Dim("batch")},), verbose=False,
             )
             if program is None:  # pragma: no cover - dynamo returns a program
@@ -48,7 +53,7 @@ def _export_file(forecaster: Forecaster, example: Any, path: str, exporter: str)
             program.save(path)
         else:
             torch.onnx.export(
-                graph, (example,), path, dynamo=False, opset_version=OPSET, input_names=[INPUT_NAME],
+                graph, (example,), path, dynamo=False, opset_version=opset_for("torchscript"), input_names=[INPUT_NAME],
                 output_names=list(OUTPUT_NAMES), dynamic_axes={INPUT_NAME: {0: "batch"}},
             )
 

@@ -221,11 +221,10 @@ class ForecastService:
             for row, (symbol, _, _, last_bar, cache_key) in enumerate(items):
                 prediction = _success(symbol, record, probabilities[row], float(expected[row]), last_bar)
                 results[symbol] = prediction
-                self._remember(cache_key, now, prediction)
+                self._remember(cache_key, now, ttl, prediction)
         return {symbol: results[symbol] for symbol in order}
 
-    def _remember(self, key: tuple, now: pd.Timestamp, prediction: dict[str, Any]) -> None:
-        ttl = pd.Timedelta(seconds=self.config.lstm.prediction_cache_ttl)
+    def _remember(self, key: tuple, now: pd.Timestamp, ttl: pd.Timedelta, prediction: dict[str, Any]) -> None:
         with self._lock:
             if len(self._cache) > 10_000:  # long runs: forget what has expired
                 self._cache = {k: v for k, v in self._cache.items() if now - v[0] < ttl}

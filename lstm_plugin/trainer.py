@@ -172,7 +172,7 @@ class ModelTrainer:
         import onnxruntime
         import torch
 
-        from .export import OPSET, export_onnx
+        from .export import export_onnx, opset_for
         from .training import fit_forecaster
 
         model = self.config.model
@@ -204,7 +204,7 @@ class ModelTrainer:
                 "torch": torch.__version__,
                 "onnx": onnx.__version__,
                 "onnxruntime": onnxruntime.__version__,
-                "opset": OPSET if model.exporter == "torchscript" else max(OPSET, 18),
+                "opset": opset_for(model.exporter),
                 "exporter": model.exporter,
             },
             **extra,
