@@ -50,7 +50,7 @@ def main() -> None:
 
         frame = source.load("AAPL", end="2015-12-31").loc["2006-01-01":]
         samples = training_samples(frame, compute_features(frame, plugins, config.model), config.model)
-        forecaster = fit_forecaster(samples, config.model, lambda n: trainer._build_core(n), progress=False).forecaster
+        forecaster = fit_forecaster(samples, config.model, lambda n: plugins.call_first("lstm_build_model", n_features=n, config=config.model), progress=False).forecaster
         graph = forecaster.serving().eval()
         runner = OnnxRunner("cpu", intra_op_threads=1)
         session_record = record

@@ -59,6 +59,7 @@ from .forecast import ForecastService  # noqa: E402
 from .hookspecs import hookimpl, hookspec  # noqa: E402
 from .plugins import PluginManager, get_plugin_manager  # noqa: E402
 from .registry import ModelRecord, ModelRegistry  # noqa: E402
+from .service import TrainingService  # noqa: E402
 from .trainer import ModelTrainer, TrainOutcome  # noqa: E402
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
@@ -69,6 +70,6 @@ __all__ = [
     "Config", "load_config",
     "DataSource", "CSVFolderSource", "FrameSource", "bundled_source", "open_source", "validate_symbol",
     "LSTMPluginError", "ConfigError", "DataError", "InsufficientDataError", "ModelError", "RegistryError", "SymbolError",
-    "ForecastService", "ModelRecord", "ModelRegistry", "ModelTrainer", "TrainOutcome",
+    "ForecastService", "ModelRecord", "ModelRegistry", "ModelTrainer", "TrainOutcome", "TrainingService",
     "PluginManager", "get_plugin_manager", "hookimpl", "hookspec",
 ]

@@ -21,6 +21,8 @@ from .data import DataSource, open_source, validate_symbol
 from .errors import LSTMPluginError
 from .forecast import ForecastService
 from .plugins import get_plugin_manager
+from .backends import BACKENDS
+from .policy import CATEGORIES
 from .registry import ModelRegistry
 
 logger = logging.getLogger("lstm_plugin")
@@ -56,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--as-of", metavar="YYYY-MM-DD", help="train on bars up to this date, stamped with it (default: now)")
     train.add_argument("--universal", action="store_true", help="train the pooled model over SYMBOLs (default: the whole universe)")
     train.add_argument("--force", action="store_true", help="retrain even when an identical training is registered")
+    train.add_argument(
+        "--backend", choices=BACKENDS, help="sync: here, in order; local: worker processes; ray: Ray tasks "
+        "(default: config lstm_service.backend, 'local')",
+    )
 
     predict = commands.add_parser("predict", help="forecast from registered ONNX models")
     predict.add_argument("symbols", nargs="+", metavar="SYMBOL")
@@ -65,8 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("symbols", nargs="*", metavar="SYMBOL")
     status.add_argument("--as-of", metavar="YYYY-MM-DD", help="status as of this date (default: now)")
 
+    service = commands.add_parser("service", help="the training service: its last snapshot and the training plan")
+    service.add_argument("symbols", nargs="*", metavar="SYMBOL", help="symbols to plan (default: the whole universe)")
+    service.add_argument("--category", choices=list(CATEGORIES), help="category of SYMBOLs (default: on_demand; scanning for the universe)")
+    service.add_argument("--as-of", metavar="YYYY-MM-DD", help="plan as of this date (default: now)")
+
     commands.add_parser("schema", help="print the config JSON Schema (config/schema.json)")
-    for sub in (train, predict, status):
+    for sub in (train, predict, status, service):
         _common(sub)
     return parser
 
@@ -110,34 +121,77 @@ def _table(rows: list[list[str]]) -> str:
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
 
 
+class JobsFailed(LSTMPluginError):
+    """Some trainings failed; carries the per-model results so ``--json`` still prints them."""
+
+    def __init__(self, message: str, result: dict[str, Any], exit_code: int) -> None:
+        super().__init__(message)
+        self.result = result
+        self.exit_code = exit_code
+
+
+def _wait_with_progress(service: Any, total: int, show: bool) -> None:
+    from tqdm.auto import tqdm
+
+    with tqdm(total=total, desc="trainings", unit="model", disable=not show, leave=False) as bar:
+        while not service.drain(timeout=0.5):
+            counts = service.snapshot()["counts"]
+            bar.update(counts.get("done", 0) + counts.get("failed", 0) - bar.n)
+
+
 def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
-    from .trainer import ModelTrainer
+    from .service import TrainingService
 
     ctx = _Context(args)
-    if ctx.config.model.torch_threads:
+    backend = args.backend or ctx.config.lstm_service.backend
+    symbols = ctx.symbols(args.symbols)
+    if not args.universal and not symbols:
+        raise UsageError("train › name at least one SYMBOL (or use --universal)")
+    if backend == "sync" and ctx.config.model.torch_threads:
         import torch
 
         torch.set_num_threads(ctx.config.model.torch_threads)
-    trainer = ModelTrainer(ctx.config, ctx.source, ctx.registry, ctx.plugins, ctx.clock, progress=not args.quiet)
+    if not args.verbose:  # failures are reported once, at the end, as the command's error
+        logging.getLogger("lstm_plugin.service").setLevel(logging.ERROR)
+    service = TrainingService(
+        ctx.config, ctx.source, ctx.registry, clock=ctx.clock, backend=backend,
+        universe=symbols if args.universal else None, progress=not args.quiet and backend == "sync",
+    )
+    try:
+        if args.universal:
+            service.request_universal_training(force=args.force)
+        else:
+            service.request_model_training(symbols, force=args.force)
+        _wait_with_progress(service, 1 if args.universal else len(symbols), show=not args.quiet and backend != "sync")
+        snapshot = service.snapshot()
+    finally:
+        service.shutdown(timeout=0)
     results: dict[str, Any] = {}
-    if args.universal:
-        outcome = trainer.train_universal(ctx.symbols(args.symbols) or None, ctx.as_of, force=args.force)
-        results["universal"] = outcome.summary() | {"symbols": outcome.record.metadata.get("symbols")}
-    else:
-        if not args.symbols:
-            raise UsageError("train › name at least one SYMBOL (or use --universal)")
-        for symbol in ctx.symbols(args.symbols):
-            results[symbol] = trainer.train_specific(symbol, ctx.as_of, force=args.force).summary()
+    failures: list[tuple[str, str, bool]] = []
+    for job in snapshot["done"] + snapshot["failed"]:
+        name = "universal" if job["model_type"] == "universal" else job["symbol"]
+        if job["state"] == "done":
+            results[name] = job["outcome"]
+        else:
+            results[name] = {"status": "failed", "error": job["error"], "attempts": job["attempts"]}
+            failures.append((name, job["error"], job["permanent"]))
     if not args.json:
         rows = [["model", "status", "version", "trained_at", "reliability", "quality", "ic", "epochs", "seconds"]]
         for name, r in results.items():
+            if r["status"] == "failed":
+                rows.append([name, "failed", "-", "-", "-", "-", "-", "-", "-"])
+                continue
             m = r["metrics"]
             rows.append([
                 name, r["status"], f"v{r['model_version']}", r["trained_at"][:10], _pct(m.get("reliability"), 3),
                 _pct(m.get("quality"), 3), _pct(m.get("ic"), 3), str(m.get("epochs_run", "-")), _pct(r["seconds"], 1),
             ])
         print(_table(rows))
-        print(f"registry: {ctx.registry.root}")
+        print(f"registry: {ctx.registry.root}  backend: {backend}")
+    if failures:
+        name, error, _ = failures[0]
+        more = f" [and {len(failures) - 1} more]" if len(failures) > 1 else ""
+        raise JobsFailed(f"train › {name} › {error}{more}", results, EXIT_USAGE if all(f[2] for f in failures) else EXIT_UNEXPECTED)
     return results
 
 
@@ -178,7 +232,37 @@ def cmd_status(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
-COMMANDS = {"train": cmd_train, "predict": cmd_predict, "status": cmd_status}
+def cmd_service(args: argparse.Namespace) -> dict[str, Any]:
+    from .service import TrainingService, read_snapshot
+
+    ctx = _Context(args)
+    given = ctx.symbols(args.symbols)
+    symbols = given or sorted(ctx.config.data.symbols or ctx.source.symbols())
+    category = args.category or ("on_demand" if given else "scanning")
+    planner = TrainingService(ctx.config, ctx.source, ctx.registry, clock=ctx.clock, backend="sync")
+    plan = planner.create_training_schedule(
+        portfolio=symbols if category == "portfolio" else (),
+        watchlist=symbols if category == "watchlist" else (),
+        scanning=symbols if category == "scanning" else (),
+        on_demand=symbols if category == "on_demand" else (),
+    )
+    snapshot = read_snapshot(ctx.registry.root)
+    if not args.json:
+        rows = [["#", "symbol", "category", "priority", "status", "reasons"]]
+        for i, entry in enumerate(plan, 1):
+            rows.append([str(i), entry["symbol"], entry["category"], f"{entry['priority']:g}", entry["status"], ", ".join(entry["reasons"])])
+        print(_table(rows))
+        if snapshot:
+            counts = snapshot.get("counts", {})
+            print(
+                f"last service ({snapshot.get('backend')}, clock {str(snapshot.get('clock'))[:19]}): "
+                f"{len(snapshot.get('queue', []))} queued, {len(snapshot.get('in_flight', []))} training, "
+                f"{counts.get('done', 0)} done, {counts.get('failed', 0)} failed"
+            )
+    return {"plan": plan, "snapshot": snapshot}
+
+
+COMMANDS = {"train": cmd_train, "predict": cmd_predict, "status": cmd_status, "service": cmd_service}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -197,6 +281,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.json:
             print(json.dumps(result, indent=2, default=str))
         return EXIT_OK
+    except JobsFailed as exc:
+        if args.json:
+            print(json.dumps(exc.result, indent=2, default=str))
+        print(f"lstm-plugin: error: {exc}", file=sys.stderr)
+        return exc.exit_code
     except LSTMPluginError as exc:
         print(f"lstm-plugin: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

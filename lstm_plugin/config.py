@@ -23,6 +23,8 @@ __all__ = [
     "Config",
     "LSTMSection",
     "LSTMServiceSection",
+    "UniversalSection",
+    "RaySection",
     "ModelSection",
     "DataSection",
     "RegistrySection",
@@ -102,13 +104,37 @@ class RetrainingSection(_Section):
     force_retrain_age_days: PositiveInt = Field(45, description="The service retrains models older than this.")
 
 
+class UniversalSection(_Section):
+    """The pooled model every symbol without a ready model of its own falls back to."""
+
+    enabled: bool = Field(True, description="Let the service train and retrain the universal model on its own.")
+    priority: int = Field(10, description="Base training priority of the universal model (lower trains sooner).")
+    retrain_days: PositiveInt = Field(90, description="Age in days after which the service retrains it.")
+    symbols: list[Symbol] | None = Field(None, description="Symbols it pools; null means the service's universe.")
+
+
+class RaySection(_Section):
+    address: str | None = Field(None, description="Ray cluster address ('auto', 'ray://host:10001'); null starts a local one.")
+    num_cpus: PositiveInt | None = Field(None, description="CPUs of the local cluster when one is started; null: all.")
+    cpus_per_task: PositiveInt = Field(1, description="CPUs (and torch threads) each training task takes.")
+
+
 class LSTMServiceSection(_Section):
     """The seed's ``lstm_service`` block: the training service."""
 
-    training_threads: PositiveInt = Field(2, description="Parallel training workers.")
-    enable_monitoring: bool = True
+    training_threads: PositiveInt = Field(2, description="Parallel training workers (local backend).")
+    enable_monitoring: bool = Field(True, description="Keep job history and write a snapshot next to the registry.")
     schedule_priority: SchedulePriority = SchedulePriority()
     retraining: RetrainingSection = RetrainingSection()
+    backend: Literal["sync", "local", "ray"] = Field(
+        "local", description="sync: in the caller, in order (backtests); local: worker processes; ray: Ray tasks."
+    )
+    max_retries: NonNegativeInt = Field(2, description="Retries of a training that failed for a transient reason.")
+    retry_backoff_seconds: NonNegativeFloat = Field(
+        30.0, description="Wait before the first retry, doubled for each later one (clock seconds)."
+    )
+    universal: UniversalSection = UniversalSection()
+    ray: RaySection = RaySection()
 
 
 class ModelSection(_Section):

@@ -23,7 +23,9 @@ from .errors import ModelError
 if TYPE_CHECKING:
     from .model import Forecaster
 
-__all__ = ["OPSET", "opset_for", "INPUT_NAME", "OUTPUT_NAMES", "PARITY_BATCHES", "export_onnx", "check_parity"]
+__all__ = [
+    "OPSET", "opset_for", "INPUT_NAME", "OUTPUT_NAMES", "PARITY_BATCHES", "export_onnx", "check_parity", "verify_onnx",
+]
 
 OPSET = 17
 INPUT_NAME = "features"
@@ -117,3 +119,23 @@ def check_parity(forecaster: Forecaster, onnx_bytes: bytes, windows: np.ndarray)
             )
     return worst
 
+
+def verify_onnx(onnx_bytes: bytes, window: int, n_features: int) -> None:
+    """Check bytes from a worker before they are registered: they load, take ``(batch, window, F)``
+    at two batch sizes, and give finite probabilities that sum to 1. Raises :class:`ModelError`."""
+    try:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.log_severity_level = 3
+        session = ort.InferenceSession(onnx_bytes, options, providers=["CPUExecutionProvider"])
+        for batch in (1, 3):
+            x = np.linspace(-1, 1, batch * window * n_features, dtype="float32").reshape(batch, window, n_features)
+            probabilities, expected = session.run(list(OUTPUT_NAMES), {INPUT_NAME: x})
+            if probabilities.shape != (batch, 3) or expected.shape != (batch,):
+                raise ModelError(f"output shapes {probabilities.shape}, {expected.shape} for batch {batch}")
+            if not (np.isfinite(probabilities).all() and np.allclose(probabilities.sum(axis=1), 1, atol=1e-4)):
+                raise ModelError("probabilities are not finite or do not sum to 1")
+    except ModelError as exc:
+        raise ModelError(f"verify › worker model rejected: {exc}") from None
+    except Exception as exc:  # onnxruntime raises its own types for a corrupt graph
+        raise ModelError(f"verify › worker model rejected: onnxruntime cannot run it: {exc}") from None

@@ -119,7 +119,8 @@ class ForecastService:
 
         A model is ``outdated`` once older than ``lstm.force_retrain_days`` on the clock.
         ``served_by`` says which model would answer a forecast now (``universal`` when only the
-        pooled model exists).
+        pooled model exists). ``candidate`` describes a newer model that was trained but kept
+        from serving by ``retraining.min_reliability_for_update`` (else ``None``).
         """
         symbol = validate_symbol(symbol)
         now = self.clock.now()
@@ -151,6 +152,17 @@ class ForecastService:
                 trained_at=own.metadata["trained_at"],
                 age_days=round(age, 3),
             )
+        newest = self.registry.resolve("specific", symbol, now, candidates=True)
+        status["candidate"] = (
+            {
+                "model_version": newest.version,
+                "reliability": newest.reliability,
+                "trained_at": newest.metadata["trained_at"],
+                "reason": newest.metadata.get("stage_reason"),
+            }
+            if newest is not None and newest.stage == "candidate"
+            else None
+        )
         if state in ("scheduled", "training"):
             status["status"] = state
         return status

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from .config import ModelSection
+    from .policy import ModelState
 
 PROJECT = "lstm_plugin"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -56,4 +57,20 @@ def lstm_build_model(n_features: int, config: ModelSection) -> Any:
 
     :param n_features: number of feature columns.
     :param config: the ``model`` config section (``hidden_size``, ``num_layers``, ``dropout``...).
+    """
+
+
+@hookspec
+def lstm_training_priority(symbol: str, category: str, priority: float, state: ModelState) -> float | None:
+    """Return an amount to add to a training priority (lower trains sooner), or ``None``.
+
+    Called for every training request and plan entry after the rules of SPEC §4 have been applied.
+    Amounts from several plugins add up; each appears in the entry's ``reasons`` as
+    ``plugin <name> <amount>``. A value that is not a finite number is ignored with a warning.
+
+    :param symbol: the symbol (``DEFAULT`` for the universal model).
+    :param category: ``portfolio``, ``on_demand``, ``watchlist``, ``scanning`` or ``universal``.
+    :param priority: the priority so far.
+    :param state: :class:`lstm_plugin.policy.ModelState` — ``available``, ``outdated``,
+        ``reliability``, ``in_flight``.
     """

@@ -81,6 +81,16 @@ class ModelRecord:
     def label(self) -> str:
         return f"{self.model_type}/{self.symbol}/v{self.version}"
 
+    @property
+    def stage(self) -> str:
+        """``production`` (served) or ``candidate`` (kept, not served: it did not beat the current model)."""
+        return str(self.metadata.get("stage", "production"))
+
+    @property
+    def reliability(self) -> float | None:
+        value = self.metadata.get("metrics", {}).get("reliability")
+        return None if value is None else float(value)
+
     def read_bytes(self) -> bytes:
         """The ONNX bytes, re-verified against the recorded sha256."""
         blob = self.onnx_path.read_bytes()
@@ -188,16 +198,21 @@ class ModelRegistry:
         return ModelRecord(metadata=metadata, onnx_path=onnx_path)
 
     def records(self, model_type: str, name: str) -> list[ModelRecord]:
-        """Every valid committed version, newest (by ``trained_at``, then version) first."""
+        """Every valid committed version, candidates included, newest (by ``trained_at``, then version) first."""
         folder = self.folder(model_type, name)
         found = [r for v in self._index(folder) if (r := self._load_record(folder, v)) is not None]
         return sorted(found, key=lambda r: (r.trained_at, r.version), reverse=True)
 
-    def resolve(self, model_type: str, name: str, as_of: pd.Timestamp | str | None = None) -> ModelRecord | None:
-        """The newest valid version trained at or before ``as_of`` (any time when ``None``)."""
+    def resolve(
+        self, model_type: str, name: str, as_of: pd.Timestamp | str | None = None, *, candidates: bool = False
+    ) -> ModelRecord | None:
+        """The newest valid version trained at or before ``as_of`` (any time when ``None``).
+
+        Candidates (models kept but not promoted) are skipped unless ``candidates=True``.
+        """
         limit = None if as_of is None else pd.Timestamp(as_of)
         for record in self.records(model_type, name):
-            if limit is None or record.trained_at <= limit:
+            if (limit is None or record.trained_at <= limit) and (candidates or record.stage != "candidate"):
                 return record
         return None
 

@@ -1,32 +1,33 @@
-"""The model lifecycle for one job: data up to the training time -> features -> fit -> ONNX -> registry.
+"""The driver side of training: prepare a job from the data source, publish its result to the registry.
 
 A training at time T reads only bars dated <= T (``lookback_years`` of them) and only samples whose
 label is known by T; the registered model is stamped ``trained_at = T``. An identical training —
 same model type and name, same data (by content hash), same config and features — is found in the
 registry and reused instead of repeated.
+
+Publishing applies the retraining policy: a new model that is less reliable than the one it would
+replace, or below ``lstm_service.retraining.min_reliability_for_update``, is registered as a
+``candidate`` — kept and reported, never served.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from . import __version__
 from .clock import Clock, SystemClock, as_timestamp
-from .config import Config, model_config_hash
-from .data import DataSource, frame_fingerprint, validate_symbol
-from .errors import InsufficientDataError, ModelError
-from .features import CLASSES
+from .config import Config
+from .data import DataSource, validate_symbol
+from .errors import InsufficientDataError, RegistryError
+from .jobs import JobResult, TrainJob, run_training_job
 from .plugins import PluginManager, get_plugin_manager
+from .policy import promotion_decision
 from .registry import UNIVERSAL_NAME, ModelRecord, ModelRegistry
-from .samples import SampleSet, compute_features, pooled_samples, training_samples
 
 logger = logging.getLogger(__name__)
 
@@ -35,33 +36,39 @@ __all__ = ["TrainOutcome", "ModelTrainer"]
 
 @dataclass(frozen=True)
 class TrainOutcome:
-    """What one training job produced: the registered record and whether it was reused."""
+    """What one training job produced: the registered record, whether it was reused, and how long it took."""
 
     record: ModelRecord
     reused: bool
     seconds: float
 
+    @property
+    def status(self) -> str:
+        """``reused``, ``candidate`` (registered, not served) or ``trained``."""
+        if self.reused:
+            return "reused"
+        return "candidate" if self.record.stage == "candidate" else "trained"
+
     def summary(self) -> dict[str, Any]:
         meta = self.record.metadata
         return {
-            "status": "reused" if self.reused else "trained",
+            "status": self.status,
+            "stage": self.record.stage,
+            "stage_reason": meta.get("stage_reason"),
             "model_type": self.record.model_type,
             "model_version": self.record.version,
             "trained_at": meta["trained_at"],
             "train_start": meta.get("train_start"),
             "train_end": meta.get("train_end"),
             "metrics": meta.get("metrics", {}),
+            "symbols": meta.get("symbols"),
             "seconds": round(self.seconds, 3),
             "path": str(self.record.onnx_path),
         }
 
 
-def _day(value: Any) -> str:
-    return pd.Timestamp(value).isoformat()
-
-
 class ModelTrainer:
-    """Trains, exports and registers models; stateless between jobs, safe to share between threads."""
+    """Prepares jobs, runs them in the caller when asked, and publishes results; safe to share between threads."""
 
     def __init__(
         self,
@@ -71,15 +78,17 @@ class ModelTrainer:
         plugins: PluginManager | None = None,
         clock: Clock | None = None,
         progress: bool = True,
+        extra_plugins: Iterable[Any] = (),
     ) -> None:
         self.config = config
         self.source = source
         self.registry = registry
-        self.plugins = plugins or get_plugin_manager(config.plugins)
+        self.extra_plugins = tuple(extra_plugins)
+        self.plugins = plugins or get_plugin_manager(config.plugins, list(self.extra_plugins))
         self.clock = clock or SystemClock()
         self.progress = progress
 
-    # ------------------------------------------------------------------ helpers
+    # ------------------------------------------------------------------ preparing
     def _history(self, symbol: str, trained_at: pd.Timestamp) -> pd.DataFrame:
         frame = self.source.load(symbol, end=trained_at)
         if frame.empty:
@@ -89,128 +98,93 @@ class ModelTrainer:
         start = frame.index[-1] - pd.DateOffset(years=whole, months=months)
         return frame.loc[start:]
 
-    def _features(self, frame: pd.DataFrame) -> pd.DataFrame:
-        return compute_features(frame, self.plugins, self.config.model)
+    def _when(self, as_of: Any) -> pd.Timestamp:
+        return as_timestamp(as_of) if as_of is not None else self.clock.now()
 
-    def _build_core(self, n_features: int) -> Any:
-        core = self.plugins.call_first("lstm_build_model", n_features=n_features, config=self.config.model)
-        if core is None:
-            raise ModelError("lstm_build_model › no plugin returned a model")
-        return core
-
-    def _training_key(self, model_type: str, name: str, config_hash: str, fingerprints: dict[str, str]) -> str:
-        payload = "|".join([model_type, name, config_hash, *(f"{s}={fp}" for s, fp in sorted(fingerprints.items()))])
-        return hashlib.sha256(payload.encode()).hexdigest()
-
-    def _reusable(self, model_type: str, name: str, key: str, trained_at: pd.Timestamp) -> ModelRecord | None:
-        record = self.registry.find_training(model_type, name, key)
-        return record if record is not None and record.trained_at <= trained_at else None
-
-    # ------------------------------------------------------------------ jobs
-    def train_specific(self, symbol: str, as_of: Any = None, force: bool = False) -> TrainOutcome:
-        """Train (or reuse) ``symbol``'s own model as of ``as_of`` (default: the clock's now)."""
-        started = time.perf_counter()
-        symbol = validate_symbol(symbol)
-        trained_at = as_timestamp(as_of) if as_of is not None else self.clock.now()
-        frame = self._history(symbol, trained_at)
-        features = self._features(frame)
-        names = [str(c) for c in features.columns]
-        config_hash = model_config_hash(self.config.model, names)
-        key = self._training_key("specific", symbol, config_hash, {symbol: frame_fingerprint(frame)})
-        if not force and (record := self._reusable("specific", symbol, key, trained_at)) is not None:
-            logger.info("%s: identical training found (%s); reused", symbol, record.label)
-            return TrainOutcome(record, True, time.perf_counter() - started)
-        samples = training_samples(frame, features, self.config.model)
-        record = self._fit_and_publish(
-            "specific", symbol, samples, names, trained_at, config_hash, key,
-            {"data_end": _day(frame.index[-1]), "symbols": [symbol]},
+    def _known_keys(self, model_type: str, name: str, trained_at: pd.Timestamp) -> frozenset[str]:
+        return frozenset(
+            str(r.metadata.get("training_key"))
+            for r in self.registry.records(model_type, name)
+            if r.trained_at <= trained_at
         )
-        return TrainOutcome(record, False, time.perf_counter() - started)
 
-    def train_universal(self, symbols: Iterable[str] | None = None, as_of: Any = None, force: bool = False) -> TrainOutcome:
-        """Train (or reuse) the pooled model over ``symbols`` (default: the configured universe)."""
-        started = time.perf_counter()
-        chosen = sorted({validate_symbol(s) for s in (symbols or self.config.data.symbols or self.source.symbols())})
-        trained_at = as_timestamp(as_of) if as_of is not None else self.clock.now()
-        frames, fingerprints, per_symbol, names = {}, {}, {}, None
-        for symbol in chosen:
+    def _job(self, model_type: str, name: str, frames: dict[str, pd.DataFrame], trained_at: pd.Timestamp, force: bool) -> TrainJob:
+        return TrainJob(
+            model_type=model_type,
+            name=name,
+            trained_at=trained_at,
+            frames=frames,
+            model=self.config.model,
+            plugins=self.config.plugins,
+            known_keys=self._known_keys(model_type, name, trained_at),
+            force=force,
+            extra_plugins=self.extra_plugins,
+            progress=self.progress,
+        )
+
+    def prepare_specific(self, symbol: str, as_of: Any = None, force: bool = False) -> TrainJob:
+        """The job for ``symbol``'s own model as of ``as_of`` (default: the clock's now)."""
+        symbol = validate_symbol(symbol)
+        trained_at = self._when(as_of)
+        return self._job("specific", symbol, {symbol: self._history(symbol, trained_at)}, trained_at, force)
+
+    def universe(self, symbols: Iterable[str] | None = None) -> list[str]:
+        """The symbols a universal model pools: ``symbols``, else the config's, else the data source's."""
+        chosen = symbols or self.config.lstm_service.universal.symbols or self.config.data.symbols or self.source.symbols()
+        return sorted({validate_symbol(s) for s in chosen})
+
+    def prepare_universal(self, symbols: Iterable[str] | None = None, as_of: Any = None, force: bool = False) -> TrainJob:
+        """The job for the pooled model over ``symbols`` (default: :meth:`universe`)."""
+        trained_at = self._when(as_of)
+        frames = {}
+        for symbol in self.universe(symbols):
             try:
                 frames[symbol] = self._history(symbol, trained_at)
             except InsufficientDataError:
                 logger.info("universal model: %s has no bars by %s; left out", symbol, trained_at)
-                continue
-            features = self._features(frames[symbol])
-            names = [str(c) for c in features.columns]
-            fingerprints[symbol] = frame_fingerprint(frames[symbol])
-            per_symbol[symbol] = training_samples(frames[symbol], features, self.config.model)
-        if names is None:
+        if not frames:
             raise InsufficientDataError(f"universal model › no symbol has bars at or before {trained_at:%Y-%m-%d}")
-        config_hash = model_config_hash(self.config.model, names)
-        key = self._training_key("universal", UNIVERSAL_NAME, config_hash, fingerprints)
-        if not force and (record := self._reusable("universal", UNIVERSAL_NAME, key, trained_at)) is not None:
-            return TrainOutcome(record, True, time.perf_counter() - started)
-        samples = pooled_samples(per_symbol)
-        data_end = max(f.index[-1] for f in frames.values())
-        record = self._fit_and_publish(
-            "universal", UNIVERSAL_NAME, samples, names, trained_at, config_hash, key,
-            {"data_end": _day(data_end), "symbols": sorted(frames)},
+        return self._job("universal", UNIVERSAL_NAME, frames, trained_at, force)
+
+    # ------------------------------------------------------------------ publishing
+    def publish(self, result: JobResult) -> TrainOutcome:
+        """Verify a worker's result and register it, as production model or as candidate."""
+        from .export import verify_onnx
+
+        if result.reused:
+            record = self.registry.find_training(result.model_type, result.name, result.training_key)
+            if record is None:
+                raise RegistryError(f"{result.model_type}/{result.name} › the reused training is no longer registered")
+            logger.info("%s: identical training found (%s); reused", result.name, record.label)
+            return TrainOutcome(record, True, result.seconds)
+        assert result.onnx_bytes is not None and result.metadata is not None
+        metadata = dict(result.metadata)
+        verify_onnx(result.onnx_bytes, int(metadata["window"]), len(metadata["features"]))
+        trained_at = pd.Timestamp(metadata["trained_at"])
+        current = self.registry.resolve(result.model_type, result.name, trained_at)
+        promote, reason = promotion_decision(
+            metadata.get("metrics", {}).get("reliability"),
+            current.reliability if current else None,
+            current is not None,
+            self.config.lstm_service.retraining.min_reliability_for_update,
         )
-        return TrainOutcome(record, False, time.perf_counter() - started)
+        metadata.update(stage="production" if promote else "candidate", stage_reason=reason)
+        record = self.registry.publish(result.model_type, result.name, result.onnx_bytes, metadata)
+        if not promote:
+            logger.warning("%s kept as a candidate, not served: %s", record.label, reason)
+        return TrainOutcome(record, False, result.seconds)
 
-    def _fit_and_publish(
-        self,
-        model_type: str,
-        name: str,
-        samples: SampleSet,
-        feature_names: list[str],
-        trained_at: pd.Timestamp,
-        config_hash: str,
-        training_key: str,
-        extra: dict[str, Any],
-    ) -> ModelRecord:
-        import onnx
-        import onnxruntime
-        import torch
+    # ------------------------------------------------------------------ in the caller
+    def run(self, job: TrainJob) -> TrainOutcome:
+        """Run ``job`` here and publish it."""
+        started = time.perf_counter()
+        outcome = self.publish(run_training_job(job, self.plugins))
+        return TrainOutcome(outcome.record, outcome.reused, time.perf_counter() - started)
 
-        from .export import export_onnx, opset_for
-        from .training import fit_forecaster
+    def train_specific(self, symbol: str, as_of: Any = None, force: bool = False) -> TrainOutcome:
+        """Train (or reuse) ``symbol``'s own model as of ``as_of`` (default: the clock's now)."""
+        return self.run(self.prepare_specific(symbol, as_of, force))
 
-        model = self.config.model
-        label = f"{model_type} {name} @ {trained_at:%Y-%m-%d}"
-        result = fit_forecaster(samples, model, self._build_core, progress=self.progress, label=label)
-        forecaster = result.forecaster
-        metadata: dict[str, Any] = {
-            "trained_at": trained_at.isoformat(),
-            "created_at": pd.Timestamp.now(tz="UTC").isoformat(),
-            "train_start": _day(result.train_start),
-            "train_end": _day(result.train_end),
-            "horizon": model.horizon,
-            "window": model.window,
-            "direction_threshold": model.direction_threshold,
-            "classes": list(CLASSES),
-            "features": feature_names,
-            "config_hash": config_hash,
-            "training_key": training_key,
-            "model_config": model.model_dump(mode="json"),
-            "metrics": result.metrics,
-            "training_device": result.device,
-            "scaler": {
-                "mean": forecaster.feature_mean.tolist(),
-                "std": forecaster.feature_std.tolist(),
-                "target_scale": float(forecaster.target_scale),
-            },
-            "versions": {
-                "lstm_plugin": __version__,
-                "torch": torch.__version__,
-                "onnx": onnx.__version__,
-                "onnxruntime": onnxruntime.__version__,
-                "opset": opset_for(model.exporter),
-                "exporter": model.exporter,
-            },
-            **extra,
-        }
-        embedded = {k: metadata[k] for k in ("trained_at", "features", "window", "horizon", "classes", "scaler")}
-        embedded.update(model_type=model_type, symbol=name, training_key=training_key)
-        parity_windows = samples.windows[-64:] if len(samples) >= 2 else samples.windows
-        blob = export_onnx(forecaster, np.ascontiguousarray(parity_windows), embedded, exporter=model.exporter)
-        return self.registry.publish(model_type, name, blob, metadata)
+    def train_universal(self, symbols: Iterable[str] | None = None, as_of: Any = None, force: bool = False) -> TrainOutcome:
+        """Train (or reuse) the pooled model over ``symbols`` (default: :meth:`universe`)."""
+        return self.run(self.prepare_universal(symbols, as_of, force))

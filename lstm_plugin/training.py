@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from .model import Forecaster
 from .samples import SampleSet
 
 logger = logging.getLogger(__name__)
+_SEED_LOCK = threading.Lock()
 
 __all__ = ["FitResult", "fit_forecaster", "predict_torch", "resolve_device"]
 
@@ -96,11 +98,13 @@ def fit_forecaster(
         raise InsufficientDataError(f"{label} › insufficient data › {exc}") from None
     train, val, test = samples.subset(train_mask), samples.subset(val_mask), samples.subset(test_mask)
 
-    torch.manual_seed(config.seed)
     device = resolve_device(config.device)
     scaler = Scaler.fit(train.windows[:, -1, :])
     target_scale = float(np.std(train.returns)) or 1.0
-    forecaster = Forecaster(build_core(train.windows.shape[2]), scaler.mean, scaler.std, target_scale).to(device)
+    with _SEED_LOCK:  # torch's default generator is global: seed and initialise as one step
+        torch.manual_seed(config.seed)
+        core = build_core(train.windows.shape[2])
+    forecaster = Forecaster(core, scaler.mean, scaler.std, target_scale).to(device)
     optimizer = torch.optim.Adam(forecaster.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
 
     def tensors(part: SampleSet):

@@ -63,3 +63,20 @@ class Misspelled:
 
 
 misspelled = Misspelled()
+
+
+class FailingCore(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x: torch.Tensor):
+        raise RuntimeError("out of memory in the training worker")
+
+
+class FailingTraining:
+    """The model it builds raises during training: a worker-side failure, not a plugin failure."""
+
+    @hookimpl
+    def lstm_build_model(self, n_features, config):
+        return FailingCore()

@@ -134,3 +134,78 @@ def test_status_json_and_schema(workdir, trained_models):
     assert status["AAPL"]["status"] == "ready" and status["KO"]["status"] == "not_available"
     schema = json.loads(run("schema", cwd=workdir).stdout)
     assert "lstm" in schema["properties"]
+
+
+def test_train_on_local_and_ray_backends_registers_the_same_models(tmp_path):
+    config = json.loads(json.dumps(TINY))
+    config["lstm_service"] = {"ray": {"num_cpus": 2}, "universal": {"enabled": False}}
+    (tmp_path / "c.json").write_text(json.dumps(config))
+    four = ("AAPL", "MSFT", "KO", "XOM")
+    predictions = {}
+    for backend in ("local", "ray"):
+        common = ("--config", "c.json", "--models", backend)
+        proc = run("train", *four, "--as-of", "2015-12-31", "--backend", backend, "--json", "-q", *common, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert {s: r["status"] for s, r in json.loads(proc.stdout).items()} == dict.fromkeys(four, "trained")
+        assert sorted(p.name for p in (tmp_path / backend / "specific").iterdir()) == sorted(four)
+        proc = run("predict", *four, "--as-of", "2016-03-31", "--json", *common, cwd=tmp_path)
+        predictions[backend] = json.loads(proc.stdout)
+    for symbol in four:
+        local, ray = predictions["local"][symbol], predictions["ray"][symbol]
+        assert local["status"] == ray["status"] == "success"
+        for name, value in local["probabilities"].items():
+            assert abs(value - ray["probabilities"][name]) <= 1e-6
+        assert abs(local["price_change_pct"] - ray["price_change_pct"]) <= 1e-4
+
+
+def test_service_command_shows_plan_and_last_snapshot(workdir, trained_models):
+    proc = run(
+        "service", "KO", "AAPL", "--category", "portfolio", "--as-of", "2016-01-05", "--models", "M",
+        "--config", "tiny.json", "--json", cwd=workdir,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert [e["symbol"] for e in result["plan"]] == ["KO", "AAPL"]
+    assert result["plan"][0]["reasons"] == ["portfolio 20", "model not available -20"]
+    assert result["snapshot"]["counts"]["done"] >= 1 and result["snapshot"]["queue"] == []
+    text = run("service", "--as-of", "2016-01-05", "--models", "M", "--config", "tiny.json", cwd=workdir)
+    assert text.returncode == 0 and "scanning" in text.stdout and "last service" in text.stdout
+
+
+def test_failed_training_exits_2_and_still_reports_json(tmp_path):
+    (tmp_path / "tiny.json").write_text(json.dumps(TINY))
+    proc = run("train", "KO", "--as-of", "1995-01-01", "--config", "tiny.json", "--models", "M", "--json", "-q", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "train › KO › KO › no bars at or before 1995-01-01" in proc.stderr
+    assert json.loads(proc.stdout)["KO"]["status"] == "failed"
+
+
+def test_ray_backend_connects_to_a_running_cluster_by_address(tmp_path):
+    import os
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = dict(os.environ, RAY_AUTH_MODE="disabled")
+    ray_cli = str(Path(sys.executable).with_name("ray"))
+    started = subprocess.run(
+        [ray_cli, "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1", "--num-cpus=2",
+         "--disable-usage-stats", "--include-dashboard=false"],
+        capture_output=True, text=True, timeout=120, env=env,
+    )
+    assert started.returncode == 0, started.stderr
+    try:
+        config = json.loads(json.dumps(TINY))
+        config["lstm_service"] = {"ray": {"address": f"127.0.0.1:{port}"}, "universal": {"enabled": False}}
+        (tmp_path / "c.json").write_text(json.dumps(config))
+        proc = subprocess.run(
+            [sys.executable, "-m", "lstm_plugin", "train", "KO", "PG", "--as-of", "2015-12-31", "--backend", "ray",
+             "--config", "c.json", "--models", "M", "--json", "-q"],
+            cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env,
+        )
+        assert proc.returncode == 0, proc.stderr
+        result = json.loads(proc.stdout)
+        assert {s: r["status"] for s, r in result.items()} == {"KO": "trained", "PG": "trained"}
+    finally:
+        subprocess.run([ray_cli, "stop"], capture_output=True, timeout=120, env=env)

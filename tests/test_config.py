@@ -33,7 +33,7 @@ def test_repository_config_carries_every_seed_key():
         "prediction_cache_ttl", "reliability_threshold", "force_retrain_days", "model_quality_threshold",
     }
     assert set(raw["lstm"]) == seed_lstm
-    assert set(raw["lstm_service"]) == {"training_threads", "enable_monitoring", "schedule_priority", "retraining"}
+    assert {"training_threads", "enable_monitoring", "schedule_priority", "retraining"} <= set(raw["lstm_service"])
     assert set(raw["lstm_service"]["schedule_priority"]) == {
         "portfolio_symbols", "watchlist_symbols", "scanning_symbols", "on_demand_symbols",
     }
