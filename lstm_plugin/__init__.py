@@ -45,7 +45,14 @@ __version__ = "0.1.0"
 
 from .clock import Clock, ManualClock, SystemClock  # noqa: E402
 from .config import Config, load_config  # noqa: E402
-from .data import CSVFolderSource, DataSource, FrameSource, bundled_source, open_source, validate_symbol  # noqa: E402
+from .data import (  # noqa: E402
+    CSVFolderSource,
+    DataSource,
+    FrameSource,
+    bundled_source,
+    open_source,
+    validate_symbol,
+)
 from .errors import (  # noqa: E402
     ConfigError,
     DataError,

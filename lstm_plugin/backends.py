@@ -72,7 +72,7 @@ class SyncBackend:
         future: Future[JobResult] = Future()
         try:
             future.set_result(run_training_job(job, self.plugins))
-        except BaseException as exc:  # noqa: BLE001 - delivered through the future like the other backends
+        except Exception as exc:  # noqa: BLE001 - delivered through the future like the other backends
             future.set_exception(exc)
         return future
 

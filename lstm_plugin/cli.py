@@ -15,13 +15,13 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from . import __version__
+from .backends import BACKENDS
 from .clock import Clock, ManualClock, SystemClock, as_timestamp
 from .config import Config, config_schema, load_config
 from .data import DataSource, open_source, validate_symbol
 from .errors import LSTMPluginError
 from .forecast import ForecastService
 from .plugins import get_plugin_manager
-from .backends import BACKENDS
 from .policy import CATEGORIES
 from .registry import ModelRegistry
 
@@ -154,12 +154,11 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     if not args.verbose:  # failures are reported once, at the end, as the command's error
         logging.getLogger("lstm_plugin.service").setLevel(logging.ERROR)
     service = TrainingService(
-        ctx.config, ctx.source, ctx.registry, clock=ctx.clock, backend=backend,
-        universe=symbols if args.universal else None, progress=not args.quiet and backend == "sync",
+        ctx.config, ctx.source, ctx.registry, clock=ctx.clock, backend=backend, progress=not args.quiet and backend == "sync"
     )
     try:
         if args.universal:
-            service.request_universal_training(force=args.force)
+            service.request_universal_training(symbols or None, force=args.force)
         else:
             service.request_model_training(symbols, force=args.force)
         _wait_with_progress(service, 1 if args.universal else len(symbols), show=not args.quiet and backend != "sync")
@@ -168,7 +167,8 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
         service.shutdown(timeout=0)
     results: dict[str, Any] = {}
     failures: list[tuple[str, str, bool]] = []
-    for job in snapshot["done"] + snapshot["failed"]:
+    order = {symbol: i for i, symbol in enumerate(symbols)}
+    for job in sorted(snapshot["done"] + snapshot["failed"], key=lambda j: order.get(j["symbol"], -1)):
         name = "universal" if job["model_type"] == "universal" else job["symbol"]
         if job["state"] == "done":
             results[name] = job["outcome"]

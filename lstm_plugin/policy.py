@@ -88,7 +88,10 @@ class Priority:
 
     def describe(self) -> list[str]:
         """Reasons as readable strings: ``['portfolio base 20', 'not available -20']``."""
-        return [f"{reason} {amount:+g}" if i else f"{reason} {amount:g}" for i, (reason, amount) in enumerate(self.reasons)]
+        return [
+            f"{reason} {amount:g}" if i == 0 else f"{reason} {amount:+g}" if amount else reason
+            for i, (reason, amount) in enumerate(self.reasons)
+        ]
 
     @property
     def number(self) -> int | float:

@@ -14,7 +14,12 @@ import pandas as pd
 
 from .config import ModelSection
 from .errors import InsufficientDataError, ModelError
-from .features import FEATURE_HISTORY, forward_log_return, make_windows, sample_end_indices
+from .features import (
+    FEATURE_HISTORY,
+    forward_log_return,
+    make_windows,
+    sample_end_indices,
+)
 from .plugins import PluginManager
 
 __all__ = ["SampleSet", "compute_features", "training_samples", "pooled_samples", "latest_window"]

@@ -23,6 +23,7 @@ import logging
 import math
 import threading
 import time
+import types
 from collections import Counter, deque
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future
@@ -38,7 +39,16 @@ from .config import Config
 from .data import DataSource, validate_symbol
 from .errors import ConfigError, DataError, LSTMPluginError, ModelError, SymbolError
 from .forecast import ForecastService
-from .policy import CATEGORIES, ModelState, Priority, as_number, category_base, compute_priority, retrain_due, retry_delay
+from .policy import (
+    CATEGORIES,
+    ModelState,
+    Priority,
+    as_number,
+    category_base,
+    compute_priority,
+    retrain_due,
+    retry_delay,
+)
 from .registry import UNIVERSAL_NAME, ModelRegistry, write_atomic
 from .trainer import ModelTrainer
 
@@ -69,8 +79,10 @@ class Job:
     seq: int
     requested_at: pd.Timestamp
     force: bool = False
+    symbols: tuple[str, ...] | None = None  # the universal model's pool, when given
     attempts: int = 0
-    not_before: pd.Timestamp | None = None
+    not_before: pd.Timestamp | None = None  # retry time on the service's clock
+    retry_wall_time: float | None = None  # the same, on time.monotonic(), for drain() on a manual clock
     state: str = "queued"  # queued | running | done | failed | cancelled
     started_at: pd.Timestamp | None = None
     finished_at: pd.Timestamp | None = None
@@ -110,6 +122,20 @@ def _failed_future(exc: BaseException) -> Future:
     future: Future = Future()
     future.set_exception(exc)
     return future
+
+
+def _check_sendable(plugins: Iterable[Any]) -> None:
+    """Spawned workers import plugins by module name; one defined in ``__main__`` (a notebook cell,
+    a script body) cannot be found there, so say so now rather than fail every job."""
+    for plugin in plugins:
+        is_module = isinstance(plugin, types.ModuleType)
+        module = plugin.__name__ if is_module else type(plugin).__module__
+        if module == "__main__":
+            name = "the __main__ module" if is_module else type(plugin).__name__
+            raise ConfigError(
+                f"plugins › {name} is defined in __main__, which local worker processes cannot "
+                "import; move it to a module, or use backend 'sync' or 'ray'"
+            )
 
 
 def read_snapshot(registry_root: str | Any) -> dict[str, Any] | None:
@@ -154,6 +180,8 @@ class TrainingService:
         self.trainer = ModelTrainer(config, source, registry, clock=self.clock, progress=progress, extra_plugins=plugins)
         self.plugins = self.trainer.plugins
         chosen = backend or config.lstm_service.backend
+        if chosen == "local":
+            _check_sendable(plugins)
         self.backend: Backend = make_backend(chosen, config, self.plugins) if isinstance(chosen, str) else chosen
         self.forecasts = ForecastService(
             config, registry, source, self.clock, plugins=self.plugins, training_state=self.training_state
@@ -306,13 +334,29 @@ class TrainingService:
             result["details"][symbol] = detail
         return result
 
-    def request_universal_training(self, priority_override: float | None = None, force: bool = False) -> dict[str, Any]:
-        """Queue the universal model over :meth:`universe`; the same detail dict as a symbol's."""
+    def request_universal_training(
+        self, symbols: Iterable[str] | None = None, priority_override: float | None = None, force: bool = False
+    ) -> dict[str, Any]:
+        """Queue the universal model; the same detail dict as a symbol's.
+
+        It pools ``symbols``, else ``lstm_service.universal.symbols``, else :attr:`universe`, else
+        the data source's symbols.
+        """
         now = self.clock.now()
         priority, _ = self._priority(("universal", UNIVERSAL_NAME), "universal", 0, priority_override, False, now)
-        return self._enqueue("universal", UNIVERSAL_NAME, "universal", priority, now, force)
+        pooled = tuple(validate_symbol(s) for s in symbols) if symbols else None
+        return self._enqueue("universal", UNIVERSAL_NAME, "universal", priority, now, force, pooled)
 
-    def _enqueue(self, model_type: str, name: str, category: str, priority: Priority, now: pd.Timestamp, force: bool) -> dict[str, Any]:
+    def _enqueue(
+        self,
+        model_type: str,
+        name: str,
+        category: str,
+        priority: Priority,
+        now: pd.Timestamp,
+        force: bool,
+        symbols: tuple[str, ...] | None = None,
+    ) -> dict[str, Any]:
         key = (model_type, name)
         with self._lock:
             if self._closed:
@@ -321,16 +365,18 @@ class TrainingService:
             if model_type == "specific":
                 self._universe.add(name)
                 self._categories[name] = category
-            if key in self._running:
-                return {"status": "already_training", "priority": as_number(self._running[key].priority), "reasons": self._running[key].reasons}
+            running = self._running.get(key)
+            if running is not None:
+                return {"status": "already_training", "priority": as_number(running.priority), "reasons": running.reasons}
             job = self._queued.get(key)
             if job is not None:
                 if priority.value < job.priority:
                     job.priority, job.reasons, job.category, job.seq = priority.value, priority.describe(), category, next(self._seq)
                     heapq.heappush(self._heap, (job.priority, job.seq, key))
                 job.force = job.force or force
+                job.symbols = symbols or job.symbols
                 return {"status": "already_queued", "priority": as_number(job.priority), "reasons": job.reasons}
-            job = Job(model_type, name, category, priority.value, priority.describe(), next(self._seq), now, force)
+            job = Job(model_type, name, category, priority.value, priority.describe(), next(self._seq), now, force, symbols)
             self._queued[key] = job
             heapq.heappush(self._heap, (job.priority, job.seq, key))
             self._counts["queued"] += 1
@@ -442,7 +488,7 @@ class TrainingService:
     def _dispatch(self) -> list[str]:
         """Start jobs while the pass has budget and the backend has free slots."""
         started: list[str] = []
-        inline = self.backend.slots == 1 and self.backend.name == "sync"
+        inline = self.backend.name == "sync"  # its futures are done on return: finish here, in order
         while True:
             now = self.clock.now()
             with self._lock:
@@ -460,10 +506,18 @@ class TrainingService:
                 if job.model_type == "specific":
                     prepared = self.trainer.prepare_specific(job.name, now, job.force)
                 else:
-                    prepared = self.trainer.prepare_universal(self.universe or None, now, job.force)
+                    pooled = job.symbols or self.config.lstm_service.universal.symbols or self.universe or None
+                    prepared = self.trainer.prepare_universal(pooled, now, job.force)
                 future = self.backend.submit(prepared)
             except Exception as exc:  # noqa: BLE001 - recorded on the job
                 future = _failed_future(exc)
+            except BaseException:  # Ctrl-C in a sync training: give the job back, then stop
+                with self._lock:
+                    self._running.pop(job.key, None)
+                    job.state, job.seq = "queued", next(self._seq)
+                    self._queued[job.key] = job
+                    heapq.heappush(self._heap, (job.priority, job.seq, job.key))
+                raise
             if inline:
                 self._finish(job, future, refill=False)
             else:
@@ -479,7 +533,7 @@ class TrainingService:
                 if self._killed:
                     raise ServiceClosedError("shut down before the result could be published")
                 outcome = self.trainer.publish(result)
-        except BaseException as exc:  # noqa: BLE001 - every failure is recorded, none stops the service
+        except Exception as exc:  # noqa: BLE001 - every failure is recorded, none stops the service
             error = str(exc) if isinstance(exc, LSTMPluginError) else f"{type(exc).__name__}: {exc}"
             permanent = isinstance(exc, PERMANENT_ERRORS)
         now = self.clock.now()
@@ -508,6 +562,7 @@ class TrainingService:
                 else:
                     delay = retry_delay(job.attempts, self.config.lstm_service.retry_backoff_seconds)
                     job.state, job.not_before, job.seq = "queued", now + pd.Timedelta(seconds=delay), next(self._seq)
+                    job.retry_wall_time = time.monotonic() + delay
                     self._queued[job.key] = job
                     heapq.heappush(self._heap, (job.priority, job.seq, job.key))
                     self._counts["retried"] += 1
@@ -530,8 +585,9 @@ class TrainingService:
     def drain(self, timeout: float | None = None) -> bool:
         """Run passes back to back (no automatic work) until nothing is queued or running.
 
-        Waits for retries that are due later on the wall clock; on another clock (a backtest's) it
-        stops when only such retries remain. Returns ``True`` when the service is idle.
+        Retries wait their backoff: on the wall clock with a :class:`SystemClock`; with a clock
+        that does not move on its own (a :class:`ManualClock`) the backoff is waited in wall time,
+        since the caller, blocked here, cannot advance it. Returns ``True`` when the service is idle.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
@@ -546,15 +602,26 @@ class TrainingService:
                 with self._changed:
                     self._changed.wait(0.2 if remaining is None else min(0.2, remaining))
                 continue
-            now = self.clock.now()
-            due = min((j.not_before for j in queued if j.not_before is not None and j.not_before > now), default=None)
-            if due is not None and all(j.not_before is not None and j.not_before > now for j in queued):
-                if not isinstance(self.clock, SystemClock):
-                    return False
-                pause = (due - now).total_seconds()
-                time.sleep(max(0.01, pause if remaining is None else min(pause, remaining)))
+            pause = self._release_retries(queued)
+            if pause > 0:
+                time.sleep(pause if remaining is None else min(pause, remaining))
                 continue
             self.update(automatic=False)
+
+    def _release_retries(self, queued: list[Job]) -> float:
+        """Seconds until a queued job may start (0: one may start now)."""
+        now = self.clock.now()
+        waiting = [j for j in queued if j.not_before is not None and j.not_before > now]
+        if len(waiting) < len(queued):
+            return 0.0
+        if isinstance(self.clock, SystemClock):
+            return max(0.01, (min(j.not_before for j in waiting if j.not_before) - now).total_seconds())
+        wall_now = time.monotonic()
+        ready = [j for j in waiting if j.retry_wall_time is None or j.retry_wall_time <= wall_now]
+        with self._lock:
+            for job in ready:
+                job.not_before = None  # waited its backoff in wall time
+        return 0.0 if ready else max(0.01, min(j.retry_wall_time or wall_now for j in waiting) - wall_now)
 
     def shutdown(self, timeout: float | None = None) -> dict[str, int]:
         """Stop: drop queued jobs, give running ones ``timeout`` seconds, then stop the workers.

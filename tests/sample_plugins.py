@@ -80,3 +80,19 @@ class FailingTraining:
     @hookimpl
     def lstm_build_model(self, n_features, config):
         return FailingCore()
+
+
+class DiesOnce:
+    """Kills the worker process the first time a model is built (as an OOM kill would)."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    @hookimpl
+    def lstm_build_model(self, n_features, config):
+        import os
+
+        if not os.path.exists(self.marker):
+            open(self.marker, "w").close()
+            os._exit(3)
+        return None

@@ -15,7 +15,7 @@ from lstm_plugin.forecast import ForecastService
 from lstm_plugin.service import TrainingService
 
 from .conftest import tiny_config
-from .sample_plugins import FailingTraining
+from .sample_plugins import DiesOnce, FailingTraining
 
 SYMBOLS = ["AAPL", "MSFT", "KO", "XOM"]
 AS_OF, PREDICT_AT = "2015-12-31", "2016-03-31"
@@ -70,6 +70,22 @@ def test_worker_failure_comes_back_with_its_error(source, tmp_path):
         (failed,) = service.snapshot()["failed"]
     assert failed["attempts"] == 2 and failed["error"] == "RuntimeError: out of memory in the training worker"
     assert ModelRegistry(tmp_path).symbols() == []
+
+
+def test_a_killed_worker_is_replaced_and_its_job_retried(source, tmp_path):
+    config = tiny_config(
+        lstm_service={"training_threads": 1, "max_retries": 2, "retry_backoff_seconds": 0, "universal": {"enabled": False}}
+    )
+    plugin = DiesOnce(str(tmp_path / "died"))
+    registry = ModelRegistry(tmp_path / "models")
+    with TrainingService(config, source, registry, clock=ManualClock(AS_OF), backend="local", plugins=[plugin]) as service:
+        service.request_model_training(["KO", "PG"])
+        assert service.drain(timeout=180)
+        snapshot = service.snapshot()
+    assert (tmp_path / "died").exists()
+    assert sorted(j["symbol"] for j in snapshot["done"]) == ["KO", "PG"] and not snapshot["failed"]
+    assert any("BrokenProcessPool" in e for j in snapshot["done"] for e in j["errors"])
+    assert registry.symbols() == ["KO", "PG"]
 
 
 def test_shutdown_stops_a_long_training_and_leaves_no_partial_files(source, tmp_path):
@@ -129,3 +145,20 @@ def test_predictions_are_bit_identical_between_sync_runs(sync_run, source, tmp_p
         assert np.array_equal(
             list(sync_run[2][symbol]["probabilities"].values()), list(again[symbol]["probabilities"].values())
         )
+
+
+def test_a_plugin_defined_in_main_is_refused_for_local_workers(source, tmp_path):
+    import types
+
+    from lstm_plugin import ConfigError
+
+    class InNotebook:
+        pass
+
+    InNotebook.__module__ = "__main__"
+    with pytest.raises(ConfigError, match="defined in __main__, which local worker processes cannot import"):
+        TrainingService(tiny_config(), source, ModelRegistry(tmp_path), backend="local", plugins=[InNotebook()])
+    module = types.ModuleType("__main__")
+    with pytest.raises(ConfigError, match="__main__"):
+        TrainingService(tiny_config(), source, ModelRegistry(tmp_path), backend="local", plugins=[module])
+    TrainingService(tiny_config(), source, ModelRegistry(tmp_path), backend="sync", plugins=[InNotebook()])

@@ -9,7 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lstm_plugin import CSVFolderSource, DataError, FrameSource, SymbolError, bundled_source, validate_symbol
+from lstm_plugin import (
+    CSVFolderSource,
+    DataError,
+    FrameSource,
+    SymbolError,
+    validate_symbol,
+)
 from lstm_plugin.data import clean_ohlcv, frame_fingerprint, read_ohlcv_csv
 
 BUNDLED = Path(__file__).resolve().parents[1] / "lstm_plugin" / "datasets" / "us_daily"

@@ -7,10 +7,10 @@ from importlib.metadata import EntryPoint
 import pytest
 
 from lstm_plugin import ModelRegistry, ModelTrainer, get_plugin_manager
+from lstm_plugin.clock import ManualClock
 from lstm_plugin.config import PluginsSection
 from lstm_plugin.features import BUILTIN_FEATURES
 from lstm_plugin.forecast import ForecastService
-from lstm_plugin.clock import ManualClock
 
 from . import sample_plugins
 from .conftest import tiny_config

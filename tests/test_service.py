@@ -17,7 +17,7 @@ import pytest
 
 from lstm_plugin import ManualClock, ModelRegistry, hookimpl
 from lstm_plugin.data import DataSource
-from lstm_plugin.jobs import JobResult, TrainJob, run_training_job
+from lstm_plugin.jobs import TrainJob, run_training_job
 from lstm_plugin.policy import ModelState, compute_priority
 from lstm_plugin.service import SNAPSHOT_FILE, ServiceClosedError, TrainingService
 
@@ -92,7 +92,7 @@ def test_schedule_lists_symbols_best_first_with_reasons(trained, copy_registry, 
     config = trained["config"]
     service = TrainingService(config, source, registry, clock=clock, backend="sync")
     plan = service.create_training_schedule(portfolio=["AAPL", "KO"], watchlist=["MSFT"], scanning=["XOM", "AAPL"])
-    assert [e["symbol"] for e in plan] == sorted([e["symbol"] for e in plan], key=lambda s: next(p["priority"] for p in plan if p["symbol"] == s))
+    assert [e["priority"] for e in plan] == sorted(e["priority"] for e in plan)
     by_symbol = {e["symbol"]: e for e in plan}
     assert set(by_symbol) == {"AAPL", "KO", "MSFT", "XOM"}
     assert by_symbol["AAPL"]["category"] == "portfolio"  # its best entry of the two
@@ -226,7 +226,10 @@ def test_better_model_replaces_the_current_one(trained, copy_registry, source):
 def test_automatic_retraining_follows_the_clock(trained, copy_registry, source):
     registry = copy_registry()  # AAPL, MSFT and the universal model, all trained 2015-12-31
     config = tiny_config(
-        lstm_service={"retraining": {"force_retrain_age_days": 45}, "universal": {"retrain_days": 90, "symbols": ["AAPL", "MSFT", "KO", "XOM"]}}
+        lstm_service={
+            "retraining": {"force_retrain_age_days": 45},
+            "universal": {"retrain_days": 90, "symbols": ["AAPL", "MSFT", "KO", "XOM"]},
+        }
     )
     clock = ManualClock("2016-01-20")
     service = TrainingService(config, source, registry, clock=clock, backend="sync", universe=["AAPL", "MSFT"])
@@ -237,7 +240,9 @@ def test_automatic_retraining_follows_the_clock(trained, copy_registry, source):
     assert any("auto retrain: 51 days old" in r for r in service.snapshot()["done"][0]["reasons"])
     clock.set("2016-04-05")  # universal 96 days old; AAPL/MSFT attempts 45 days old: not yet
     assert service.update()["started"] == ["universal/DEFAULT"]
-    assert registry.resolve("universal", "DEFAULT", candidates=True).trained_at == pd.Timestamp("2016-04-05")
+    universal = registry.resolve("universal", "DEFAULT", candidates=True)
+    assert universal.trained_at == pd.Timestamp("2016-04-05")
+    assert universal.metadata["symbols"] == ["AAPL", "KO", "MSFT", "XOM"]  # its own configured pool
 
 
 def test_auto_retrain_off_trains_only_what_is_asked(trained, copy_registry, source):
@@ -382,3 +387,34 @@ def test_monitoring_off_writes_no_snapshot_file(source, tmp_path):
     service.update()
     assert not (tmp_path / SNAPSHOT_FILE).exists()
     assert service.snapshot()["monitoring"] is False
+
+
+def test_drain_on_a_manual_clock_waits_retry_backoff_in_wall_time(source, tmp_path):
+    import time
+
+    flaky = FlakySource(source, "KO", times=1)
+    config = tiny_config(lstm_service={"max_retries": 1, "retry_backoff_seconds": 0.5, "universal": {"enabled": False}})
+    service = TrainingService(config, flaky, ModelRegistry(tmp_path), clock=ManualClock("2015-12-31"), backend="sync")
+    service.request_model_training(["KO"])
+    started = time.monotonic()
+    assert service.drain(timeout=60) is True  # the clock never moves, yet the retry runs
+    assert time.monotonic() - started >= 0.5
+    (done,) = service.snapshot()["done"]
+    assert done["attempts"] == 2 and done["outcome"]["trained_at"] == "2015-12-31T00:00:00"
+
+
+def test_ctrl_c_during_a_sync_training_keeps_the_job(source, tmp_path):
+    class Interrupt:
+        @hookimpl
+        def lstm_build_model(self, n_features, config):
+            raise KeyboardInterrupt
+
+    config = tiny_config(lstm_service={"universal": {"enabled": False}})
+    service = TrainingService(
+        config, source, ModelRegistry(tmp_path), clock=ManualClock("2015-12-31"), backend="sync", plugins=[Interrupt()]
+    )
+    service.request_model_training(["KO"])
+    with pytest.raises(KeyboardInterrupt):
+        service.update()
+    snapshot = service.snapshot()
+    assert [j["symbol"] for j in snapshot["queue"]] == ["KO"] and snapshot["in_flight"] == [] and not snapshot["failed"]
