@@ -2,7 +2,7 @@
 
 Quick use::
 
-    from lstm_plugin import load_config, open_source, ModelRegistry, ModelTrainer, ForecastService
+    from lstm_plugin import load_config, open_source, ModelRegistry, ModelTrainer, ForecastService, TrainingService
     from lstm_plugin.clock import ManualClock
 
     config = load_config()                       # or load_config("config/lstm_config.json")
@@ -11,6 +11,11 @@ Quick use::
     ModelTrainer(config, source, registry).train_specific("AAPL", as_of="2015-12-31")
     forecasts = ForecastService(config, registry, source, clock=ManualClock("2016-03-31"))
     forecasts.get_lstm_prediction("AAPL")        # {'status': 'success', 'predicted_direction': ...}
+
+    # prioritised training on worker processes (scripts: inside ``if __name__ == "__main__":``)
+    with TrainingService(config, source, registry, backend="local") as service:
+        service.request_model_training(["KO", "XOM"], category="portfolio")
+        service.drain()
 
 Writing a plugin
 ----------------

@@ -123,7 +123,7 @@ class LSTMServiceSection(_Section):
     """The seed's ``lstm_service`` block: the training service."""
 
     training_threads: PositiveInt = Field(2, description="Parallel training workers (local backend).")
-    enable_monitoring: bool = Field(True, description="Keep job history and write a snapshot next to the registry.")
+    enable_monitoring: bool = Field(True, description="Write the service snapshot to <registry>/service.json (lstm-plugin service).")
     schedule_priority: SchedulePriority = SchedulePriority()
     retraining: RetrainingSection = RetrainingSection()
     backend: Literal["sync", "local", "ray"] = Field(
