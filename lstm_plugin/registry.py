@@ -135,6 +135,7 @@ class ModelRegistry:
         self.keep_versions = keep_versions
         self._lock = threading.Lock()
         self._verified: dict[tuple[str, int, int], str] = {}
+        self._parsed: dict[tuple[str, int, int, int], dict[str, Any]] = {}
         self._warned: set[tuple[str, int, int]] = set()
 
     # ------------------------------------------------------------------ paths
@@ -166,13 +167,25 @@ class ModelRegistry:
             self._warned.add(key)
             logger.warning(message, *args)
 
-    def _load_record(self, folder: Path, version: int) -> ModelRecord | None:
-        meta_path = folder / f"v{version:06d}.json"
-        try:
+    def _metadata(self, meta_path: Path) -> dict[str, Any]:
+        """Parsed metadata, cached by the file's identity (a rewrite or replacement is re-read)."""
+        stat = meta_path.stat()
+        key = (str(meta_path), stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        metadata = self._parsed.get(key)
+        if metadata is None:
             metadata = json.loads(meta_path.read_text(encoding="utf-8"))
             missing = [k for k in _REQUIRED if k not in metadata]
             if missing:
                 raise ValueError(f"missing keys {missing}")
+            if len(self._parsed) > 10_000:  # long runs: versions come and go; start over
+                self._parsed.clear()
+            self._parsed[key] = metadata
+        return metadata
+
+    def _load_record(self, folder: Path, version: int) -> ModelRecord | None:
+        meta_path = folder / f"v{version:06d}.json"
+        try:
+            metadata = self._metadata(meta_path)
         except (OSError, ValueError) as exc:
             self._warn_once((str(meta_path), 0, 0), "skipping %s: unreadable metadata (%s)", meta_path, exc)
             return None
