@@ -33,6 +33,12 @@ def train_with(backend: str, source, root, **service_settings):
     return snapshot, registry, forecasts.predict_many(SYMBOLS)
 
 
+def assert_same_models(left: ModelRegistry, right: ModelRegistry) -> None:
+    """Same seeded jobs, same bytes: the ONNX files are identical whichever backend trained them."""
+    for symbol in SYMBOLS:
+        assert left.resolve("specific", symbol).metadata["sha256"] == right.resolve("specific", symbol).metadata["sha256"]
+
+
 def assert_same_predictions(left: dict, right: dict) -> None:
     for symbol in SYMBOLS:
         a, b = left[symbol], right[symbol]
@@ -50,6 +56,7 @@ def sync_run(source, tmp_path_factory):
 def test_local_workers_give_the_same_predictions(sync_run, source, tmp_path):
     snapshot, registry, predictions = train_with("local", source, tmp_path, training_threads=2)
     assert_same_predictions(sync_run[2], predictions)
+    assert_same_models(sync_run[1], registry)
     assert snapshot["backend"] == "local" and snapshot["workers"] == 2
     for symbol in SYMBOLS:
         meta = registry.resolve("specific", symbol).metadata
@@ -123,6 +130,7 @@ def test_ray_tasks_give_the_same_predictions_without_shared_disk(ray_cluster, sy
     snapshot, registry, predictions = train_with("ray", in_memory, tmp_path)
     assert snapshot["backend"] == "ray" and snapshot["workers"] == 2
     assert_same_predictions(sync_run[2], predictions)
+    assert_same_models(sync_run[1], registry)
     workers = {registry.resolve("specific", s).metadata["worker"] for s in SYMBOLS}
     assert all(not w.endswith(f":{os.getpid()}") for w in workers)
     assert ray_cluster.is_initialized()  # the backend did not shut down a cluster it did not start
