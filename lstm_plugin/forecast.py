@@ -24,6 +24,7 @@ from .errors import DataError, LSTMPluginError, ModelError
 from .features import CLASSES
 from .inference import OnnxRunner
 from .plugins import PluginManager, get_plugin_manager
+from .policy import retrain_due
 from .registry import UNIVERSAL_NAME, ModelRecord, ModelRegistry
 from .samples import latest_window
 
@@ -124,7 +125,7 @@ class ForecastService:
         """
         symbol = validate_symbol(symbol)
         now = self.clock.now()
-        own = self.registry.resolve("specific", symbol, now)
+        own, newest = self.registry.resolve_with_candidate("specific", symbol, now)
         fallback = own or self.registry.resolve("universal", UNIVERSAL_NAME, now)
         state = self.training_state(symbol)
         status: dict[str, Any] = {
@@ -143,7 +144,7 @@ class ForecastService:
             metrics = own.metadata.get("metrics", {})
             age = (now - own.trained_at) / pd.Timedelta(days=1)
             status.update(
-                status="outdated" if age > self.config.lstm.force_retrain_days else "ready",
+                status="outdated" if retrain_due(own.trained_at, now, self.config.lstm.force_retrain_days) else "ready",
                 model_type="specific",
                 model_version=own.version,
                 reliability=metrics.get("reliability"),
@@ -152,7 +153,6 @@ class ForecastService:
                 trained_at=own.metadata["trained_at"],
                 age_days=round(age, 3),
             )
-        newest = self.registry.resolve("specific", symbol, now, candidates=True)
         status["candidate"] = (
             {
                 "model_version": newest.version,

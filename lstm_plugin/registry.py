@@ -223,11 +223,24 @@ class ModelRegistry:
 
         Candidates (models kept but not promoted) are skipped unless ``candidates=True``.
         """
+        served, newest = self.resolve_with_candidate(model_type, name, as_of)
+        return newest if candidates else served
+
+    def resolve_with_candidate(
+        self, model_type: str, name: str, as_of: pd.Timestamp | str | None = None
+    ) -> tuple[ModelRecord | None, ModelRecord | None]:
+        """From one read: the version served at ``as_of`` and the newest one trained by then
+        (the same record unless a newer candidate was kept)."""
         limit = None if as_of is None else pd.Timestamp(as_of)
+        served = newest = None
         for record in self.records(model_type, name):
-            if (limit is None or record.trained_at <= limit) and (candidates or record.stage != "candidate"):
-                return record
-        return None
+            if limit is not None and record.trained_at > limit:
+                continue
+            newest = newest or record
+            if record.stage != "candidate":
+                served = record
+                break
+        return served, newest
 
     def find_training(self, model_type: str, name: str, training_key: str) -> ModelRecord | None:
         """A valid version trained on identical data with an identical config, if one exists."""
