@@ -57,7 +57,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["TrainingService", "Job", "SNAPSHOT_FILE", "read_snapshot"]
 
 SNAPSHOT_FILE = "service.json"
-SNAPSHOT_INTERVAL = 1.0  # seconds between snapshot writes while busy
+SNAPSHOT_INTERVAL = 1.0  # wall seconds between snapshot writes while jobs run
 #: Failures that retrying cannot fix: bad data, symbol, config, or a model that does not export.
 PERMANENT_ERRORS = (DataError, SymbolError, ConfigError, ModelError)
 Key = tuple[str, str]
@@ -204,6 +204,7 @@ class TrainingService:
         self._counts: Counter[str] = Counter()
         self._train_seconds = 0.0
         self._snapshot_written = -math.inf
+        self._dirty = False
 
     # ------------------------------------------------------------------ state and priority
     def training_state(self, symbol: str) -> str | None:
@@ -373,6 +374,7 @@ class TrainingService:
                 if priority.value < job.priority:
                     job.priority, job.reasons, job.category, job.seq = priority.value, priority.describe(), category, next(self._seq)
                     heapq.heappush(self._heap, (job.priority, job.seq, key))
+                    self._touch()
                 job.force = job.force or force
                 job.symbols = symbols or job.symbols
                 return {"status": "already_queued", "priority": as_number(job.priority), "reasons": job.reasons}
@@ -380,7 +382,7 @@ class TrainingService:
             self._queued[key] = job
             heapq.heappush(self._heap, (job.priority, job.seq, key))
             self._counts["queued"] += 1
-            self._changed.notify_all()
+            self._touch()
             return {"status": "queued", "priority": as_number(job.priority), "reasons": job.reasons}
 
     def cancel(self, symbols: Iterable[str], model_type: str = "specific") -> int:
@@ -393,7 +395,7 @@ class TrainingService:
                     job.state = "cancelled"
                     dropped += 1
                     self._counts["cancelled"] += 1
-            self._changed.notify_all()
+            self._touch()
         return dropped
 
     # ------------------------------------------------------------------ universe
@@ -455,7 +457,7 @@ class TrainingService:
             self._last_pass = now
             self._counts["passes"] += 1
         started = self._dispatch()
-        self._save_snapshot(force=True)
+        self._save_snapshot()
         with self._lock:
             return {"at": now.isoformat(), "started": started, "queued": len(self._queued), "running": len(self._running)}
 
@@ -501,6 +503,7 @@ class TrainingService:
                 self._running[job.key] = job
                 self._budget -= 1
                 job.state, job.started_at, job.attempts = "running", now, job.attempts + 1
+                self._touch()
             started.append(f"{job.model_type}/{job.name}")
             try:
                 if job.model_type == "specific":
@@ -567,10 +570,11 @@ class TrainingService:
                     heapq.heappush(self._heap, (job.priority, job.seq, job.key))
                     self._counts["retried"] += 1
                     logger.info("training %s/%s failed (%s); retry %d in %.0f s", job.model_type, job.name, error, job.attempts, delay)
-            self._changed.notify_all()
-        self._save_snapshot()
-        if refill and not self._closed:
-            self._dispatch()
+            self._touch()
+        if refill:  # inline (sync) jobs are written once, at the end of their pass
+            if not self._closed:
+                self._dispatch()  # first refill the slot: the snapshot then shows the next job running
+            self._save_snapshot()
 
     # ------------------------------------------------------------------ waiting and stopping
     def idle(self) -> bool:
@@ -649,7 +653,7 @@ class TrainingService:
                 job.errors.append("shut down before it finished")
                 self._counts["cancelled"] += 1
             self._running.clear()
-            self._changed.notify_all()
+            self._touch()
         self._save_snapshot(force=True)
         return {"dropped": dropped, "stopped": stopped}
 
@@ -688,19 +692,26 @@ class TrainingService:
         snapshot["models_by_status"] = dict(sorted(statuses.items()))
         return snapshot
 
+    def _touch(self) -> None:
+        """Record a change of state (lock held): wake waiters, mark the snapshot file stale."""
+        self._dirty = True
+        self._changed.notify_all()
+
     def _save_snapshot(self, force: bool = False) -> None:
         """Write the snapshot next to the registry for ``lstm-plugin service`` (monitoring on only).
 
-        At most once a second while jobs remain, so a busy service does not spend its time
-        writing; always at the end of a pass, when the service falls idle, and at shutdown.
+        Always at shutdown, and after a change once no job is running; while jobs run, at most
+        once a second. A pass that changed nothing writes nothing, so a backtest calling
+        :meth:`tick` every bar does not spend its time writing.
         """
         if not self.config.lstm_service.enable_monitoring:
             return
         with self._lock:
-            busy = bool(self._running or self._queued)
-            if not force and busy and time.monotonic() - self._snapshot_written < SNAPSHOT_INTERVAL:
+            wall = time.monotonic()
+            settled_after_change = self._dirty and not self._running  # nothing left to finish soon
+            if not (force or settled_after_change or wall - self._snapshot_written >= SNAPSHOT_INTERVAL):
                 return
-            self._snapshot_written = time.monotonic()
+            self._dirty, self._snapshot_written = False, wall
         try:
             self.registry.root.mkdir(parents=True, exist_ok=True)
             write_atomic(self.registry.root / SNAPSHOT_FILE, json.dumps(self.snapshot(), default=str).encode())
