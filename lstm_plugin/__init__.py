@@ -68,6 +68,9 @@ from .errors import (  # noqa: E402
     SymbolError,
 )
 from .forecast import ForecastService  # noqa: E402
+from .lstm_enhanced_manager import LSTMEnhancedPortfolioManager  # noqa: E402
+from .lstm_integration import LSTMIntegration  # noqa: E402
+from .portfolio import PortfolioManager  # noqa: E402
 from .hookspecs import hookimpl, hookspec  # noqa: E402
 from .plugins import PluginManager, get_plugin_manager  # noqa: E402
 from .registry import ModelRecord, ModelRegistry  # noqa: E402
@@ -83,5 +86,6 @@ __all__ = [
     "DataSource", "CSVFolderSource", "FrameSource", "bundled_source", "open_source", "validate_symbol",
     "LSTMPluginError", "ConfigError", "DataError", "InsufficientDataError", "ModelError", "RegistryError", "SymbolError",
     "ForecastService", "ModelRecord", "ModelRegistry", "ModelTrainer", "TrainOutcome", "TrainingService",
+    "PortfolioManager", "LSTMEnhancedPortfolioManager", "LSTMIntegration",
     "PluginManager", "get_plugin_manager", "hookimpl", "hookspec",
 ]

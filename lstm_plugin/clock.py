@@ -11,7 +11,7 @@ from typing import Protocol, runtime_checkable
 
 import pandas as pd
 
-__all__ = ["Clock", "SystemClock", "ManualClock", "as_timestamp"]
+__all__ = ["Clock", "SystemClock", "ManualClock", "as_timestamp", "resolve_as_of"]
 
 
 def as_timestamp(value: object) -> pd.Timestamp:
@@ -22,6 +22,20 @@ def as_timestamp(value: object) -> pd.Timestamp:
     if stamp.tzinfo is not None:
         stamp = stamp.tz_convert("UTC").tz_localize(None)
     return stamp
+
+
+def resolve_as_of(as_of: object, now: pd.Timestamp) -> pd.Timestamp:
+    """``as_of`` as a timestamp (``None``: ``now``); a time after ``now`` raises :class:`ValueError`,
+    since answering for it would read data the clock has not reached."""
+    if as_of is None:
+        return now
+    try:
+        when = as_timestamp(as_of)
+    except (TypeError, ValueError):
+        raise ValueError(f"as_of › not a date (got: {as_of!r})") from None
+    if when > now:
+        raise ValueError(f"as_of › {when:%Y-%m-%d %H:%M} is after the clock's now ({now:%Y-%m-%d %H:%M}); it would read the future")
+    return when
 
 
 @runtime_checkable

@@ -26,6 +26,7 @@ __all__ = [
     "UniversalSection",
     "RaySection",
     "ModelSection",
+    "PortfolioSection",
     "DataSection",
     "RegistrySection",
     "InferenceSection",
@@ -85,6 +86,10 @@ class LSTMSection(_Section):
     reliability_threshold: Fraction = Field(0.6, description="Least model reliability for a forecast to count fully.")
     force_retrain_days: PositiveInt = Field(30, description="Model age in days after which it is outdated.")
     model_quality_threshold: Fraction = Field(0.7, description="Least model quality for a forecast to count fully.")
+    below_threshold: Literal["scale", "ignore"] = Field(
+        "scale",
+        description="A forecast whose model is below a threshold: 'scale' counts it at metric/threshold, 'ignore' not at all.",
+    )
 
 
 class SchedulePriority(_Section):
@@ -170,6 +175,40 @@ class ModelSection(_Section):
     )
 
 
+class PortfolioSection(_Section):
+    """Selection and weighting of the portfolio managers (see lstm_plugin.allocation and .technical)."""
+
+    num_symbols: PositiveInt = Field(10, description="Positions select_portfolio() aims for.")
+    candidate_multiple: Annotated[float, _at_least(1)] = Field(
+        2.0, description="select_portfolio() analyses the best num_symbols × this many scanned candidates."
+    )
+    min_score: Annotated[float, _between(0, 100)] = Field(
+        60.0, description="Least final score for a position (60 is the 'buy' band)."
+    )
+    weighting: Literal["score", "equal", "inverse_volatility"] = Field(
+        "score", description="How selected symbols are weighted before the cap."
+    )
+    max_weight: Annotated[float, _between(0.01, 1)] = Field(
+        0.2, description="Cap per position; what the cap holds back stays in cash."
+    )
+    min_dollar_volume: NonNegativeFloat = Field(
+        1e6, description="Least 20-bar mean of close × volume for a symbol to be scanned."
+    )
+    min_history_bars: Annotated[int, _at_least(201)] = Field(
+        252, description="Bars of history a symbol needs to be scanned (the score itself reads 201)."
+    )
+    max_stale_days: PositiveInt = Field(10, description="A symbol whose last bar is older than this is not scanned.")
+    stats_lookback_bars: Annotated[int, _at_least(20)] = Field(
+        252, description="Bars of history behind get_portfolio_stats()'s expected return and volatility."
+    )
+    confidence_sizing: bool = Field(
+        False, description="Scale position weights by forecast confidence (LSTM manager only)."
+    )
+    full_size_edge: Annotated[float, _between(0.01, 1)] = Field(
+        0.2, description="Confidence sizing: the trusted P(up) - P(down) at which a position gets full size."
+    )
+
+
 class DataSection(_Section):
     path: str | None = Field(None, description="Folder of SYMBOL.csv files; null uses the bundled data set.")
     symbols: list[Symbol] | None = Field(None, description="Universe; null means every file in the folder.")
@@ -201,6 +240,7 @@ class Config(_Section):
     lstm: LSTMSection = LSTMSection()
     lstm_service: LSTMServiceSection = LSTMServiceSection()
     model: ModelSection = ModelSection()
+    portfolio: PortfolioSection = PortfolioSection()
     data: DataSection = DataSection()
     registry: RegistrySection = RegistrySection()
     inference: InferenceSection = InferenceSection()

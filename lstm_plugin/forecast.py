@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .clock import Clock, SystemClock
+from .clock import Clock, SystemClock, resolve_as_of
 from .config import Config
 from .data import DataSource, clean_ohlcv, validate_symbol
 from .errors import DataError, LSTMPluginError, ModelError
@@ -168,20 +168,28 @@ class ForecastService:
         return status
 
     # ------------------------------------------------------------------ forecasts
-    def get_lstm_prediction(self, symbol: str, data: pd.DataFrame | None = None, force_refresh: bool = False) -> dict[str, Any]:
+    def get_lstm_prediction(
+        self, symbol: str, data: pd.DataFrame | None = None, force_refresh: bool = False, as_of: Any = None
+    ) -> dict[str, Any]:
         """One symbol's forecast dict (SPEC §2). ``data`` overrides the data source for this call."""
         frames = None if data is None else {symbol: data}
-        return next(iter(self.predict_many([symbol], frames, force_refresh).values()))
+        return next(iter(self.predict_many([symbol], frames, force_refresh, as_of).values()))
 
     def predict_many(
         self,
         symbols: Iterable[str],
         data: Mapping[str, pd.DataFrame] | None = None,
         force_refresh: bool = False,
+        as_of: Any = None,
     ) -> dict[str, dict[str, Any]]:
-        """Forecasts for many symbols with one onnxruntime call per model version in use."""
+        """Forecasts for many symbols with one onnxruntime call per model version in use.
+
+        ``as_of`` (default: the clock's now) picks the bars and the model; it may not be later
+        than the clock's now, which would read the future.
+        """
         now = self.clock.now()
         ttl = pd.Timedelta(seconds=self.config.lstm.prediction_cache_ttl)
+        when = resolve_as_of(as_of, now)
         results: dict[str, dict[str, Any]] = {}
         pending: dict[tuple, list[tuple[str, ModelRecord, np.ndarray, pd.Timestamp, tuple]]] = {}
         order: list[str] = []
@@ -193,12 +201,12 @@ class ForecastService:
                 results[str(requested)] = empty_prediction(str(requested), "error", str(exc))
                 continue
             order.append(symbol)
-            record = self.resolve_model(symbol, now)
+            record = self.resolve_model(symbol, when)
             if record is None:
-                results[symbol] = empty_prediction(symbol, "not_available", f"no model for {symbol} trained by {now:%Y-%m-%d}")
+                results[symbol] = empty_prediction(symbol, "not_available", f"no model for {symbol} trained by {when:%Y-%m-%d}")
                 continue
             try:
-                bars = self._bars(symbol, None if data is None else data.get(requested, data.get(symbol)), now)
+                bars = self._bars(symbol, None if data is None else data.get(requested, data.get(symbol)), when)
             except DataError as exc:
                 results[symbol] = empty_prediction(symbol, "insufficient_data", str(exc), record)
                 continue

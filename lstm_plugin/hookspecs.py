@@ -74,3 +74,22 @@ def lstm_training_priority(symbol: str, category: str, priority: float, state: M
     :param state: :class:`lstm_plugin.policy.ModelState` — ``available``, ``outdated``,
         ``reliability``, ``in_flight``.
     """
+
+
+@hookspec
+def lstm_adjust_score(symbol: str, score: float, analysis: dict[str, Any]) -> float | None:
+    """Return an amount to add to a symbol's combined score, or ``None``.
+
+    Called by :class:`~lstm_plugin.lstm_enhanced_manager.LSTMEnhancedPortfolioManager` for every
+    symbol it analyses, after the LSTM forecast has been blended in (:mod:`lstm_plugin.scoring`),
+    and only while the LSTM is in use (``lstm.enabled`` and ``lstm.weight > 0``): the technical-only
+    manager stays exactly the base one. Amounts from several plugins add up; the result is clipped
+    to 0..100 and each amount appears in ``analysis['score_adjustments']``. A value that is not a
+    finite number is ignored with a warning.
+
+    :param symbol: the symbol analysed.
+    :param score: the combined score so far (0..100).
+    :param analysis: the analysis dict so far (read-only by convention): ``technical_score``,
+        ``components``, ``indicators``, ``lstm`` (the forecast entry with ``direction``,
+        ``confidence``, ``signal``, ``trust``, ``contribution``...), ``as_of``.
+    """

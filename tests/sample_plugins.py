@@ -96,3 +96,26 @@ class DiesOnce:
             open(self.marker, "w").close()
             os._exit(3)
         return None
+
+
+class FavourSymbol:
+    """Adds ``amount`` points to one symbol's combined score (lstm_adjust_score)."""
+
+    def __init__(self, symbol: str, amount: float) -> None:
+        self.symbol, self.amount = symbol, amount
+        self.seen: list[tuple[str, float]] = []
+
+    @hookimpl
+    def lstm_adjust_score(self, symbol, score, analysis):
+        self.seen.append((symbol, score))
+        return self.amount if symbol == self.symbol else None
+
+
+class BadScoreAdjuster:
+    """Returns something that is not a number, then raises: both are reported and ignored."""
+
+    @hookimpl
+    def lstm_adjust_score(self, symbol, score, analysis):
+        if symbol == "KO":
+            raise RuntimeError("boom")
+        return "ten"

@@ -32,7 +32,7 @@ def test_repository_config_carries_every_seed_key():
         "enabled", "weight", "max_training_models", "max_initial_symbols", "training_interval",
         "prediction_cache_ttl", "reliability_threshold", "force_retrain_days", "model_quality_threshold",
     }
-    assert set(raw["lstm"]) == seed_lstm
+    assert set(raw["lstm"]) == seed_lstm | {"below_threshold"}
     assert {"training_threads", "enable_monitoring", "schedule_priority", "retraining"} <= set(raw["lstm_service"])
     assert set(raw["lstm_service"]["schedule_priority"]) == {
         "portfolio_symbols", "watchlist_symbols", "scanning_symbols", "on_demand_symbols",
@@ -40,6 +40,7 @@ def test_repository_config_carries_every_seed_key():
     assert set(raw["lstm_service"]["retraining"]) == {"auto_retrain", "min_reliability_for_update", "force_retrain_age_days"}
     config = load_config(ROOT / "config" / "lstm_config.json")
     assert config.lstm == Config().lstm and config.lstm_service == Config().lstm_service
+    assert config.portfolio == Config().portfolio
 
 
 def test_schema_file_is_current():
