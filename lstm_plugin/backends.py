@@ -17,6 +17,7 @@ import os
 import threading
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
+from multiprocessing.connection import wait as wait_for_exit
 from typing import Any, Protocol
 
 from .config import Config, RaySection
@@ -137,14 +138,26 @@ class LocalBackend:
             # private, but the only handle on the processes: needed to stop a training that overruns
             processes = list((getattr(executor, "_processes", None) or {}).values())
             executor.shutdown(wait=False, cancel_futures=True)
+        # Wait on the exit sentinels, not join()/is_alive(): the executor's own thread reaps the
+        # workers concurrently, and a process reaped there would look alive here.
+        pending = {}
+        for process in processes:
+            try:
+                pending[process.sentinel] = process
+            except ValueError:  # already closed: it has exited
+                continue
         deadline = None if timeout is None else time.monotonic() + timeout
-        for process in processes:
-            process.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
-        for process in processes:
-            if process.is_alive():
-                logger.warning("local backend: killing worker %s that did not finish in time", process.pid)
-                process.kill()
-                process.join(5)
+        while pending:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            ended = wait_for_exit(list(pending), remaining)
+            if not ended:
+                break
+            for sentinel in ended:
+                pending.pop(sentinel, None)
+        for process in pending.values():
+            logger.warning("local backend: killing worker %s that did not finish in time", process.pid)
+            process.kill()
+            process.join(5)
 
 
 def _run_on_ray(job: TrainJob, threads: int) -> JobResult:
