@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from .features import builtin_features
@@ -13,6 +14,7 @@ if TYPE_CHECKING:
     from .config import ModelSection
 
 NAME = "lstm_plugin.builtin"
+logger = logging.getLogger("lstm_plugin.events")
 
 
 @hookimpl(tryfirst=True)
@@ -27,3 +29,19 @@ def lstm_build_model(n_features: int, config: ModelSection) -> Any:
     from .model import LSTMCore
 
     return LSTMCore(n_features, config.hidden_size, config.num_layers, config.dropout)
+
+
+@hookimpl(trylast=True)
+def lstm_after_train(result: dict[str, Any]) -> None:
+    """Log each finished training (the default; plugins add their own reactions)."""
+    outcome = result.get("outcome") or {}
+    logger.info(
+        "%s %s/%s v%s trained at %s", outcome.get("status"), result.get("model_type"), result.get("symbol"),
+        outcome.get("model_version"), outcome.get("trained_at"),
+    )
+
+
+@hookimpl(trylast=True)
+def lstm_on_error(where: str, error: str, context: dict[str, Any]) -> None:
+    """Log the failure as a warning (the default)."""
+    logger.warning("%s failed: %s %s", where, error, context or "")

@@ -152,7 +152,8 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
 
         torch.set_num_threads(ctx.config.model.torch_threads)
     if not args.verbose:  # failures are reported once, at the end, as the command's error
-        logging.getLogger("lstm_plugin.service").setLevel(logging.ERROR)
+        for name in ("lstm_plugin.service", "lstm_plugin.events"):
+            logging.getLogger(name).setLevel(logging.ERROR)
     service = TrainingService(
         ctx.config, ctx.source, ctx.registry, clock=ctx.clock, backend=backend, progress=not args.quiet and backend == "sync"
     )

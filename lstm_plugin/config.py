@@ -27,6 +27,7 @@ __all__ = [
     "RaySection",
     "ModelSection",
     "PortfolioSection",
+    "BacktestSection",
     "DataSection",
     "RegistrySection",
     "InferenceSection",
@@ -209,6 +210,32 @@ class PortfolioSection(_Section):
     )
 
 
+def _rebalance_rule(value: Any) -> Any:
+    if value in ("monthly", "weekly") or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+        return value
+    raise ValueError("must be 'monthly', 'weekly' or a number of bars (at least 1)")
+
+
+class BacktestSection(_Section):
+    """Backtests: costs, cash and the rebalancing schedule (lstm_plugin.backtrader)."""
+
+    cash: Annotated[float, _at_least(1)] = Field(100_000.0, description="Starting cash.")
+    commission: Annotated[float, _between(0, 0.1)] = Field(
+        0.001, description="Commission as a fraction of traded value (0.001 = 10 bp)."
+    )
+    slippage: Annotated[float, _between(0, 0.1)] = Field(
+        0.0005, description="Slippage as a fraction of price, against the trade (0.0005 = 5 bp)."
+    )
+    rebalance: Annotated[Any, AfterValidator(_rebalance_rule)] = Field(
+        "monthly",
+        description="'monthly' (first bar of each month), 'weekly' (first bar of each week) or every N bars.",
+        json_schema_extra={"anyOf": [{"enum": ["monthly", "weekly"]}, {"type": "integer", "minimum": 1}]},
+    )
+    cash_buffer: Annotated[float, _between(0, 0.5)] = Field(
+        0.02, description="Share of the portfolio kept in cash so buys at the next open are not refused."
+    )
+
+
 class DataSection(_Section):
     path: str | None = Field(None, description="Folder of SYMBOL.csv files; null uses the bundled data set.")
     symbols: list[Symbol] | None = Field(None, description="Universe; null means every file in the folder.")
@@ -241,6 +268,7 @@ class Config(_Section):
     lstm_service: LSTMServiceSection = LSTMServiceSection()
     model: ModelSection = ModelSection()
     portfolio: PortfolioSection = PortfolioSection()
+    backtest: BacktestSection = BacktestSection()
     data: DataSection = DataSection()
     registry: RegistrySection = RegistrySection()
     inference: InferenceSection = InferenceSection()

@@ -194,16 +194,8 @@ class ForecastService:
         pending: dict[tuple, list[tuple[str, ModelRecord, np.ndarray, pd.Timestamp, tuple]]] = {}
         order: list[str] = []
         for requested in symbols:
-            try:
-                symbol = validate_symbol(requested)
-            except LSTMPluginError as exc:
-                order.append(str(requested))
-                results[str(requested)] = empty_prediction(str(requested), "error", str(exc))
-                continue
-            order.append(symbol)
-            record = self.resolve_model(symbol, when)
+            symbol, record = self._model_for(requested, when, order, results)
             if record is None:
-                results[symbol] = empty_prediction(symbol, "not_available", f"no model for {symbol} trained by {when:%Y-%m-%d}")
                 continue
             try:
                 bars = self._bars(symbol, None if data is None else data.get(requested, data.get(symbol)), when)
@@ -243,6 +235,23 @@ class ForecastService:
                 results[symbol] = prediction
                 self._remember(cache_key, now, ttl, prediction)
         return {symbol: results[symbol] for symbol in order}
+
+    def _model_for(
+        self, requested: str, when: pd.Timestamp, order: list[str], results: dict[str, dict[str, Any]]
+    ) -> tuple[str, ModelRecord | None]:
+        """The canonical symbol and the model serving it at ``when``; on failure the failure is put
+        in ``results`` and the record is ``None``. The symbol joins ``order`` either way."""
+        try:
+            symbol = validate_symbol(requested)
+        except LSTMPluginError as exc:
+            order.append(str(requested))
+            results[str(requested)] = empty_prediction(str(requested), "error", str(exc))
+            return str(requested), None
+        order.append(symbol)
+        record = self.resolve_model(symbol, when)
+        if record is None:
+            results[symbol] = empty_prediction(symbol, "not_available", f"no model for {symbol} trained by {when:%Y-%m-%d}")
+        return symbol, record
 
     def _remember(self, key: tuple, now: pd.Timestamp, ttl: pd.Timedelta, prediction: dict[str, Any]) -> None:
         with self._lock:

@@ -93,3 +93,54 @@ def lstm_adjust_score(symbol: str, score: float, analysis: dict[str, Any]) -> fl
         ``components``, ``indicators``, ``lstm`` (the forecast entry with ``direction``,
         ``confidence``, ``signal``, ``trust``, ``contribution``...), ``as_of``.
     """
+
+
+@hookspec
+def lstm_before_rebalance(when: pd.Timestamp, symbols: list[str], current: dict[str, float]) -> None:
+    """Called at every rebalance, after the training pass and before the selection.
+
+    For side effects (logging, refreshing external data, pausing a live run); the result is ignored.
+
+    :param when: the bar time of the rebalance.
+    :param symbols: the symbols the strategy can trade at this bar.
+    :param current: the current weights ``{symbol: share of portfolio value}``.
+    """
+
+
+@hookspec
+def lstm_after_rebalance(
+    when: pd.Timestamp, targets: dict[str, float], analyses: dict[str, dict[str, Any]]
+) -> dict[str, float] | None:
+    """Return new target weights, or ``None`` to keep them.
+
+    Called after the selection and before any order. Plugins are called in turn, each receiving
+    the targets the previous one returned, so they compose. Targets must be ``{symbol: weight}``
+    with finite weights ≥ 0 summing to at most 1 over symbols the strategy can trade; anything else
+    is reported in a warning and ignored.
+
+    :param when: the bar time of the rebalance.
+    :param targets: the target weights so far (a copy).
+    :param analyses: ``{symbol: analysis}`` of the candidates (see ``analyze_symbol``).
+    """
+
+
+@hookspec
+def lstm_after_train(result: dict[str, Any]) -> None:
+    """Called by the training service after each finished training job, in the driver process.
+
+    :param result: the job as the service's snapshot shows it: ``symbol``, ``model_type``,
+        ``category``, ``priority``, ``reasons``, ``state`` (``done``), ``outcome`` (``status``
+        ``trained``/``reused``/``candidate``, ``model_version``, ``trained_at``, ``metrics``...).
+    """
+
+
+@hookspec
+def lstm_on_error(where: str, error: str, context: dict[str, Any]) -> None:
+    """Called when something fails without stopping the run.
+
+    :param where: ``training`` (a job failed for good), ``forecast`` (a forecast came back with
+        status ``error``) or ``rebalance`` (a rebalance raised; the exception is re-raised after
+        the hook).
+    :param error: the one-line message.
+    :param context: ``symbol``, ``when`` and whatever else is known.
+    """

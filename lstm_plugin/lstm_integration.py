@@ -86,17 +86,20 @@ class LSTMIntegration:
         *,
         category: str = "on_demand",
         force: bool = False,
+        if_due: bool = True,
     ) -> dict[str, Any]:
-        """Queue trainings (seed API): ``{'requested', 'already_training', 'rejected', 'details'}``.
+        """Queue trainings (seed API): ``{'requested', 'already_training', 'rejected', 'up_to_date', 'details'}``.
 
-        Priorities follow SPEC §4 for ``category`` (``portfolio``, ``on_demand``, ``watchlist``,
-        ``scanning``) and the position in ``symbols``; ``priority_override[symbol]`` replaces
-        base + position. Nothing is queued when the integration is disabled.
+        As in the seed, the model's status is checked first: with ``if_due`` (the default) a symbol
+        whose newest training is younger than ``lstm.force_retrain_days`` is ``up_to_date`` and not
+        queued. Priorities follow SPEC §4 for ``category`` (``portfolio``, ``on_demand``,
+        ``watchlist``, ``scanning``) and the position in ``symbols``; ``priority_override[symbol]``
+        replaces base + position. Nothing is queued when the integration is disabled.
         """
         if not self.enabled:
             details = {str(s): {"status": "disabled", "reason": "lstm.enabled is false"} for s in symbols}
-            return {"requested": 0, "already_training": 0, "rejected": 0, "details": details}
-        return self.service.request_model_training(symbols, priority_override, category=category, force=force)
+            return {"requested": 0, "already_training": 0, "rejected": 0, "up_to_date": 0, "details": details}
+        return self.service.request_model_training(symbols, priority_override, category=category, force=force, if_due=if_due)
 
     def create_training_schedule(
         self,

@@ -51,6 +51,19 @@ class PluginManager(pluggy.PluginManager):
         """Every non-``None`` result of ``hook_name`` as ``(plugin name, result)``, in pluggy's order."""
         return [(name, value) for name, value in self._results(hook_name, kwargs) if value is not None]
 
+    def call_chain(self, hook_name: str, key: str, value: Any, accept: Any = None, **kwargs: Any) -> Any:
+        """Pass ``value`` (as argument ``key``) through each implementation in turn; a ``None``
+        result keeps it, a result that ``accept`` refuses is logged and ignored."""
+        arguments = dict(kwargs, **{key: value})
+        for name, result in self._results(hook_name, arguments):
+            if result is None:
+                continue
+            if accept is not None and not accept(result):
+                logger.warning("plugin %r returned an invalid %s from %s; ignored", name, key, hook_name)
+                continue
+            arguments[key] = value = result
+        return value
+
     def call_first(self, hook_name: str, **kwargs: Any) -> Any:
         """The first non-``None`` result of a ``firstresult`` hook, skipping plugins that raise."""
         return next((value for _, value in self._results(hook_name, kwargs) if value is not None), None)

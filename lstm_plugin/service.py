@@ -25,7 +25,7 @@ import threading
 import time
 import types
 from collections import Counter, deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from functools import partial
@@ -205,6 +205,7 @@ class TrainingService:
         self._train_seconds = 0.0
         self._snapshot_written = -math.inf
         self._dirty = False
+        self._listeners: list[Callable[[dict[str, Any]], None]] = []
 
     # ------------------------------------------------------------------ state and priority
     def training_state(self, symbol: str) -> str | None:
@@ -308,17 +309,20 @@ class TrainingService:
         *,
         category: str = "on_demand",
         force: bool = False,
+        if_due: bool = False,
     ) -> dict[str, Any]:
-        """Queue trainings for ``symbols`` (seed API): ``{'requested', 'already_training', 'rejected', 'details'}``.
+        """Queue trainings for ``symbols`` (seed API): ``{'requested', 'already_training', 'rejected', 'up_to_date', 'details'}``.
 
         ``details[symbol]['status']`` is ``queued`` (new job), ``already_queued`` (the better of the
-        two priorities kept), ``already_training`` or ``rejected`` (with ``error``). The position in
-        ``symbols`` adds +5 per place (at most +30); ``priority_override`` replaces base + position.
+        two priorities kept), ``already_training``, ``rejected`` (with ``error``) or, with
+        ``if_due``, ``up_to_date``: the symbol's newest training (promoted or not) is younger than
+        ``lstm.force_retrain_days``, so it is not queued. The position in ``symbols`` adds +5 per
+        place (at most +30); ``priority_override`` replaces base + position.
         """
         self._base(category)  # fail early on an unknown category
         now = self.clock.now()
         known = set(self.source.symbols())
-        result: dict[str, Any] = {"requested": 0, "already_training": 0, "rejected": 0, "details": {}}
+        result: dict[str, Any] = {"requested": 0, "already_training": 0, "rejected": 0, "up_to_date": 0, "details": {}}
         for position, raw in enumerate(symbols):
             try:
                 symbol = validate_symbol(raw)
@@ -328,6 +332,14 @@ class TrainingService:
                 result["rejected"] += 1
                 result["details"][str(raw)] = {"status": "rejected", "error": str(exc)}
                 continue
+            if if_due and not force:
+                newest = self.registry.resolve("specific", symbol, now, candidates=True)
+                if newest is not None and not retrain_due(newest.trained_at, now, self.config.lstm.force_retrain_days):
+                    result["up_to_date"] += 1
+                    result["details"][symbol] = {
+                        "status": "up_to_date", "model_version": newest.version, "trained_at": newest.metadata["trained_at"],
+                    }
+                    continue
             override = (priority_override or {}).get(symbol)
             priority, _ = self._priority(("specific", symbol), category, position, override, False, now)
             detail = self._enqueue("specific", symbol, category, priority, now, force)
@@ -422,6 +434,7 @@ class TrainingService:
         """Automatic retraining: symbols whose newest attempt is older than ``force_retrain_age_days``,
         and the universal model on its own ``universal.retrain_days`` schedule."""
         retraining = self.config.lstm_service.retraining
+        now = now - pd.Timedelta(microseconds=1)  # what existed before this pass, not models stamped with its time
         for symbol in self.universe:
             key = ("specific", symbol)
             last = self.registry.resolve("specific", symbol, now, candidates=True)
@@ -561,7 +574,6 @@ class TrainingService:
                     job.state = "failed"
                     self._failed.append(job)
                     self._counts["failed"] += 1
-                    logger.warning("training %s/%s failed after %d attempt(s): %s", job.model_type, job.name, job.attempts, error)
                 else:
                     delay = retry_delay(job.attempts, self.config.lstm_service.retry_backoff_seconds)
                     job.state, job.not_before, job.seq = "queued", now + pd.Timedelta(seconds=delay), next(self._seq)
@@ -571,10 +583,30 @@ class TrainingService:
                     self._counts["retried"] += 1
                     logger.info("training %s/%s failed (%s); retry %d in %.0f s", job.model_type, job.name, error, job.attempts, delay)
             self._touch()
+            final = job.view() if job.state in ("done", "failed") else None
+        if final is not None:
+            self._announce(final)
         if refill:  # inline (sync) jobs are written once, at the end of their pass
             if not self._closed:
                 self._dispatch()  # first refill the slot: the snapshot then shows the next job running
             self._save_snapshot()
+
+    def add_listener(self, listener: Callable[[dict[str, Any]], None]) -> None:
+        """Call ``listener(job_view)`` in the driver after each job that ends ``done`` or ``failed``."""
+        self._listeners.append(listener)
+
+    def _announce(self, view: dict[str, Any]) -> None:
+        """Tell hooks and listeners that a job ended (outside the lock; a failing listener is logged)."""
+        if view["state"] == "done":
+            self.plugins.call_each("lstm_after_train", result=view)
+        else:
+            context = {"symbol": view["symbol"], "model_type": view["model_type"], "attempts": view["attempts"]}
+            self.plugins.call_each("lstm_on_error", where="training", error=f"{view['model_type']}/{view['symbol']}: {view['error']}", context=context)
+        for listener in list(self._listeners):
+            try:
+                listener(view)
+            except Exception:  # noqa: BLE001 - a listener must not break the service
+                logger.exception("training-service listener %r failed", listener)
 
     # ------------------------------------------------------------------ waiting and stopping
     def idle(self) -> bool:

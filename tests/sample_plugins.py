@@ -119,3 +119,56 @@ class BadScoreAdjuster:
         if symbol == "KO":
             raise RuntimeError("boom")
         return "ten"
+
+
+class RebalanceSpy:
+    """Records every rebalance, training and error; optionally keeps only one symbol in the targets."""
+
+    def __init__(self, keep_only: str | None = None) -> None:
+        self.keep_only = keep_only
+        self.before: list[tuple] = []
+        self.after: list[tuple] = []
+        self.trained: list[dict] = []
+        self.errors: list[tuple] = []
+
+    @hookimpl
+    def lstm_before_rebalance(self, when, symbols, current):
+        self.before.append((when, list(symbols), dict(current)))
+
+    @hookimpl
+    def lstm_after_rebalance(self, when, targets, analyses):
+        self.after.append((when, dict(targets)))
+        if self.keep_only is None:
+            return None
+        return {self.keep_only: 0.5} if self.keep_only in analyses else {}
+
+    @hookimpl
+    def lstm_after_train(self, result):
+        self.trained.append(result)
+
+    @hookimpl
+    def lstm_on_error(self, where, error, context):
+        self.errors.append((where, error, context))
+
+
+class GreedyTargets:
+    """Returns targets that are not allowed (over 100 %): reported and ignored."""
+
+    @hookimpl
+    def lstm_after_rebalance(self, when, targets, analyses):
+        return {symbol: 0.9 for symbol in targets}
+
+
+class ExplodingRebalance:
+    @hookimpl
+    def lstm_after_rebalance(self, when, targets, analyses):
+        raise RuntimeError("boom")
+
+
+class PeekAhead:
+    """A deliberately leaky feature: the next bar's return. The honesty tests must catch it."""
+
+    @hookimpl
+    def lstm_features(self, ohlcv, config):
+        close = ohlcv["close"]
+        return pd.DataFrame({"next_ret": np.log(close.shift(-1) / close)}, index=ohlcv.index)

@@ -1,0 +1,108 @@
+"""``LSTMForecastAnalyzer``: every forecast made at a rebalance, beside the return that followed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import backtrader as bt
+import pandas as pd
+
+from ..evaluation import forecast_evaluation
+
+__all__ = ["LSTMForecastAnalyzer"]
+
+
+class LSTMForecastAnalyzer(bt.Analyzer):
+    """Measures the forecasts of an :class:`~lstm_plugin.backtrader.signals.LSTMSignals` (by
+    default the strategy's ``self.lstm``). ``get_analysis()`` returns plain data:
+
+    - ``n_rebalances``; ``n_predictions`` (successful forecasts), ``n_evaluated`` (those whose
+      outcome is known), ``n_directional`` (of them, ``up``/``down`` calls);
+    - ``hit_rate``: share of ``up``/``down`` calls whose realised return had that sign;
+    - ``ic``, ``rank_ic``: ``{mean, std, icir, dates}`` of the per-date Pearson / Spearman
+      correlation across symbols between expected and realised return; ``ic_by_date``: ``[{date, n, ic, rank_ic}]``;
+    - ``calibration``: ``[{bucket, n, mean_confidence, accuracy}]`` by confidence bucket;
+    - ``model_usage``: ``{specific, universal, none}`` forecast counts;
+    - ``training``: ``{trained, reused, candidate, failed, events}`` — the run's training jobs;
+    - ``records``: one dict per forecast (``date, symbol, status, model_type, model_version,
+      predicted_direction, confidence, price_change_pct, expected_log_return, horizon, realized``);
+    - ``orders``: one dict per filled order (``date, symbol, size, price, value, commission``).
+
+    ``realized`` is the simple return from the forecast bar's close to the close ``horizon`` bars
+    later, read after the run from the same data (``None`` past the end of the data).
+    Definitions: :mod:`lstm_plugin.evaluation`.
+    """
+
+    params = (("signals", None),)  # the LSTMSignals to measure; None: the strategy's `lstm` attribute
+
+    def start(self) -> None:
+        signals = self.p.signals or getattr(self.strategy, "lstm", None)
+        if signals is None:
+            raise AttributeError("LSTMForecastAnalyzer › the strategy has no `lstm` (LSTMSignals); pass signals=")
+        self.signals: Any = signals
+        signals.listeners.append(self)
+        self.records: list[dict[str, Any]] = []
+        self.orders: list[dict[str, Any]] = []
+        self.rebalances = 0
+        self.rets: dict[str, Any] = {}
+
+    def on_decision(self, decision: Any) -> None:
+        self.rebalances += 1
+        for symbol, p in decision.forecasts.items():
+            self.records.append({
+                "date": decision.when.isoformat(),
+                "symbol": symbol,
+                "status": p["status"],
+                "model_type": p["model_type"] if p["status"] == "success" else None,
+                "model_version": p["model_version"] if p["status"] == "success" else None,
+                "predicted_direction": p["predicted_direction"],
+                "confidence": p["confidence"],
+                "price_change_pct": p["price_change_pct"],
+                "expected_log_return": p["expected_log_return"],
+                "horizon": p["horizon"],
+                "trained_at": p["trained_at"],
+            })
+
+    def notify_order(self, order: Any) -> None:
+        if order.status != order.Completed:
+            return
+        symbol = next((s for s, d in self.signals.feeds.items() if d is order.data), order.data._name)
+        self.orders.append({
+            "date": bt.num2date(order.executed.dt).date().isoformat(),
+            "created": bt.num2date(order.created.dt).date().isoformat(),
+            "symbol": symbol,
+            "size": order.executed.size,
+            "price": order.executed.price,
+            "value": order.executed.size * order.executed.price,
+            "commission": order.executed.comm,
+        })
+
+    def stop(self) -> None:
+        closes: dict[str, pd.Series] = {}
+        for record in self.records:
+            record["realized"] = None
+            if record["status"] != "success":
+                continue
+            symbol = record["symbol"]
+            if symbol not in closes:
+                closes[symbol] = self.signals.source.load(symbol)["close"]
+            close = closes[symbol]
+            position = int(close.index.searchsorted(pd.Timestamp(record["date"]), side="right")) - 1
+            later = position + int(record["horizon"])
+            if 0 <= position and later < len(close):
+                record["realized"] = float(close.iloc[later] / close.iloc[position] - 1.0)
+        figures = forecast_evaluation(self.records, self.signals.config.model.direction_threshold)
+        counts = self.signals.counts
+        self.rets = {
+            "n_rebalances": self.rebalances,
+            **figures,
+            "training": {
+                "trained": counts["trained"], "reused": counts["reused"], "candidate": counts["candidate"],
+                "failed": counts["failed"], "events": list(self.signals.trainings),
+            },
+            "records": self.records,
+            "orders": self.orders,
+        }
+
+    def get_analysis(self) -> dict[str, Any]:
+        return self.rets

@@ -1,0 +1,62 @@
+"""The data behind Backtrader feeds, as a :class:`~lstm_plugin.data.DataSource` for models and scores.
+
+Scores and forecasts read the same files or frames the feeds were built from — all of their bars,
+including history before a feed's ``fromdate`` — and every consumer cuts them at the current bar.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..data import DataSource, clean_ohlcv, read_ohlcv_csv, validate_symbol
+from ..errors import DataError
+
+__all__ = ["feed_symbol", "feed_source", "FeedFileSource"]
+
+
+def feed_symbol(data: Any) -> str:
+    """The symbol a feed trades: its ``name`` (``cerebro.adddata(feed, name='AAPL')``), else its file's stem."""
+    name = getattr(data, "_name", "") or ""
+    if not name and isinstance(getattr(data.p, "dataname", None), (str, Path)):
+        name = Path(data.p.dataname).name.split(".")[0]
+    if not name:
+        raise DataError("feed › has no name: add it with cerebro.adddata(feed, name='SYMBOL')")
+    return validate_symbol(name)
+
+
+class FeedFileSource(DataSource):
+    """Symbols read from the feeds' own ``dataname``: a CSV path or a pandas DataFrame."""
+
+    name = "backtrader feeds"
+
+    def __init__(self, datas: Sequence[Any]) -> None:
+        super().__init__()
+        self._datanames: dict[str, Any] = {}
+        for data in datas:
+            symbol = feed_symbol(data)
+            dataname = data.p.dataname
+            if not isinstance(dataname, (str, Path, pd.DataFrame)):
+                raise DataError(
+                    f"feed {symbol} › its dataname is a {type(dataname).__name__}; pass source= (a DataSource) "
+                    "to the strategy or helper"
+                )
+            self._datanames[symbol] = dataname
+
+    def symbols(self) -> list[str]:
+        return sorted(self._datanames)
+
+    def _read(self, symbol: str) -> pd.DataFrame:
+        dataname = self._datanames[symbol]
+        if isinstance(dataname, pd.DataFrame):
+            return clean_ohlcv(dataname, source=f"feed {symbol}")
+        return read_ohlcv_csv(dataname)
+
+
+def feed_source(datas: Sequence[Any]) -> DataSource:
+    """A source over the feeds' files or frames (see :class:`FeedFileSource`)."""
+    return FeedFileSource(datas)
+

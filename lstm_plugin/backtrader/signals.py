@@ -1,0 +1,198 @@
+"""``LSTMSignals``: the strategy hook — LSTM-enhanced target weights for any ``bt.Strategy``.
+
+Create it in your strategy's ``__init__`` and call it at your own bars::
+
+    class MyStrategy(bt.Strategy):
+        def __init__(self):
+            self.lstm = LSTMSignals(self, config="config/lstm_config.json")
+
+        def next(self):
+            if self.my_condition():
+                decision = self.lstm.decide()          # train (walk-forward), then select, as of this bar
+                self.lstm.apply(decision.targets)      # sells first, then buys (order_target_percent)
+
+``decide()`` sets the helper's clock to the current bar, runs one training pass of a ``sync``
+training service (up to ``lstm.max_training_models`` models, best priority first, on bars up to
+this one, stamped with its date), calls the ``lstm_before_rebalance`` hook, selects through
+:class:`~lstm_plugin.lstm_enhanced_manager.LSTMEnhancedPortfolioManager` as of the bar, keeps the
+symbols that have a bar today, lets ``lstm_after_rebalance`` plugins change the targets, and tells
+the listeners (:class:`~lstm_plugin.backtrader.analyzer.LSTMForecastAnalyzer`). Forecasts come
+from a :class:`~lstm_plugin.tape.ForecastTape`: batched per model version, bit-identical to
+per-bar serving.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..clock import ManualClock
+from ..config import Config, load_config
+from ..data import DataSource
+from ..lstm_enhanced_manager import LSTMEnhancedPortfolioManager
+from ..rebalancing import order_sequence, valid_targets
+from ..registry import ModelRegistry
+from ..service import TrainingService
+from ..tape import ForecastTape
+from .feeds import feed_source, feed_symbol
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Decision", "LSTMSignals"]
+
+
+@dataclass
+class Decision:
+    """One rebalance: the bar, the target weights, and what they were built from."""
+
+    when: pd.Timestamp
+    targets: dict[str, float]
+    analyses: dict[str, dict[str, Any]]
+    forecasts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    trainings: list[dict[str, Any]] = field(default_factory=list)
+
+
+class LSTMSignals:
+    """See the module docstring. Keyword arguments:
+
+    - ``config``: a :class:`~lstm_plugin.config.Config`, a path to ``lstm_config.json``, or ``None``;
+    - ``registry``: a :class:`~lstm_plugin.registry.ModelRegistry` or a folder (default ``registry.path``);
+    - ``source``: the feeds' full history as a DataSource (default: read from the feeds' CSV paths or DataFrames);
+    - ``use_lstm``: ``False`` runs the same selection with ``lstm.weight = 0`` (technical only);
+    - ``train``: train inside the run (walk-forward); ``False`` only uses models already registered;
+    - ``num_symbols``: positions (default ``portfolio.num_symbols``);
+    - ``plugins``: extra plugin objects; ``progress``: progress bars while training.
+    """
+
+    def __init__(
+        self,
+        strategy: Any,
+        *,
+        config: Config | str | Path | None = None,
+        registry: ModelRegistry | str | Path | None = None,
+        source: DataSource | None = None,
+        use_lstm: bool = True,
+        train: bool = True,
+        num_symbols: int | None = None,
+        plugins: tuple[Any, ...] | list[Any] = (),
+        progress: bool = False,
+    ) -> None:
+        self.strategy = strategy
+        base = config if isinstance(config, Config) else load_config(config)
+        self.feeds = {feed_symbol(data): data for data in strategy.datas}
+        updates: dict[str, Any] = {"data": base.data.model_copy(update={"symbols": sorted(self.feeds)})}
+        if not use_lstm:
+            updates["lstm"] = base.lstm.model_copy(update={"weight": 0.0})
+        self.config = base.model_copy(update=updates)
+        self.source = source if source is not None else feed_source(strategy.datas)
+        if not isinstance(registry, ModelRegistry):
+            registry = ModelRegistry(registry or self.config.registry.path, self.config.registry.keep_versions)
+        self.registry = registry
+        self.train = train
+        self.num_symbols = num_symbols
+        self.clock = ManualClock("1970-01-01")
+        self.service = TrainingService(
+            self.config, self.source, registry, clock=self.clock, backend="sync", plugins=plugins,
+            universe=sorted(self.feeds), progress=progress,
+        )
+        self.service.forecasts = ForecastTape(
+            self.config, registry, self.source, self.clock, plugins=self.service.plugins, training_state=self.service.training_state
+        )
+        self.manager = LSTMEnhancedPortfolioManager(service=self.service)
+        self.plugins = self.service.plugins
+        self.listeners: list[Any] = []
+        self.trainings: list[dict[str, Any]] = []
+        self.counts: Counter[str] = Counter()
+        self.service.add_listener(self._on_training)
+
+    # ------------------------------------------------------------------ state
+    @property
+    def lstm_active(self) -> bool:
+        return self.manager.lstm_active
+
+    def today(self) -> pd.Timestamp:
+        """The current bar's date (midnight), the time everything is asked at."""
+        return pd.Timestamp(self.strategy.datetime.date(0))
+
+    def tradable(self) -> list[str]:
+        """Symbols whose feed has a bar today (started, and not stopped)."""
+        today = self.today().date()
+        return sorted(s for s, d in self.feeds.items() if len(d) and d.datetime.date(0) == today)
+
+    def current_weights(self) -> dict[str, float]:
+        broker = self.strategy.broker
+        value = broker.getvalue()
+        weights = {}
+        for symbol, data in self.feeds.items():
+            size = self.strategy.getposition(data).size
+            if size and len(data):
+                weights[symbol] = size * data.close[0] / value
+        return weights
+
+    def _on_training(self, job: dict[str, Any]) -> None:
+        outcome = job.get("outcome") or {}
+        status = outcome.get("status", job["state"])
+        self.counts[status] += 1
+        self.trainings.append({
+            "date": self.clock.now().isoformat(),
+            "symbol": job["symbol"],
+            "model_type": job["model_type"],
+            "category": job["category"],
+            "priority": job["priority"],
+            "status": status,
+            "model_version": outcome.get("model_version"),
+            "reliability": (outcome.get("metrics") or {}).get("reliability"),
+            "seconds": job.get("seconds"),
+            "error": job.get("error"),
+        })
+
+    # ------------------------------------------------------------------ the hook
+    def decide(self) -> Decision:
+        """Train, then select, as of the current bar (see the module docstring)."""
+        when = self.today()
+        self.clock.set(when)
+        before = len(self.trainings)
+        try:
+            if self.train and self.lstm_active:
+                self.service.update()
+            tradable = self.tradable()
+            self.plugins.call_each("lstm_before_rebalance", when=when, symbols=tradable, current=self.current_weights())
+            selected = self.manager.select_portfolio(self.num_symbols, as_of=when)
+            targets = {s: w for s, w in selected.items() if s in tradable}
+            targets = self.plugins.call_chain(
+                "lstm_after_rebalance", "targets", dict(targets), accept=valid_targets(tradable),
+                when=when, analyses=self.manager.last_analyses,
+            )
+            forecasts = self.manager.lstm_integration.analyze_symbols_with_lstm(tradable, as_of=when) if self.lstm_active else {}
+        except Exception as exc:
+            self.plugins.call_each("lstm_on_error", where="rebalance", error=f"{type(exc).__name__}: {exc}", context={"when": when.isoformat()})
+            raise
+        for symbol, forecast in forecasts.items():
+            if forecast["status"] == "error":
+                self.plugins.call_each("lstm_on_error", where="forecast", error=forecast["message"], context={"symbol": symbol, "when": when.isoformat()})
+        decision = Decision(when, dict(targets), self.manager.last_analyses, forecasts, self.trainings[before:])
+        for listener in self.listeners:
+            listener.on_decision(decision)
+        return decision
+
+    def apply(self, targets: dict[str, float], cash_buffer: float | None = None) -> list[Any]:
+        """Trade to ``targets`` (× (1 − ``backtest.cash_buffer``)): reductions first, then increases,
+        through ``order_target_percent``; symbols without a bar today are left alone. Returns the orders."""
+        buffer = self.config.backtest.cash_buffer if cash_buffer is None else cash_buffer
+        tradable = set(self.tradable())
+        current = {s: w for s, w in self.current_weights().items() if s in tradable}
+        wanted = {s: w * (1.0 - buffer) for s, w in targets.items() if s in tradable}
+        orders = []
+        for symbol, weight in order_sequence(current, wanted):
+            order = self.strategy.order_target_percent(data=self.feeds[symbol], target=weight)
+            if order is not None:
+                orders.append(order)
+        return orders
+
+    def close(self) -> None:
+        self.service.shutdown()

@@ -1,0 +1,74 @@
+"""``LSTMRebalanceStrategy``: rebalance on a schedule through the LSTM-enhanced selection."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import backtrader as bt
+import pandas as pd
+
+from ..rebalancing import rebalance_due
+from .signals import LSTMSignals
+
+__all__ = ["LSTMRebalanceStrategy"]
+
+
+class LSTMRebalanceStrategy(bt.Strategy):
+    """Walk-forward LSTM portfolio: at each rebalance bar, train (one pass), select, trade.
+
+    Orders are market orders sent at the rebalance bar's close and filled at the next bar's open
+    (never cheat-on-close); reductions are sent before increases. A symbol whose feed starts late
+    joins once it has ``portfolio.min_history_bars`` bars; one whose feed stops is no longer scanned
+    and is not traded. ``self.lstm`` is the :class:`~lstm_plugin.backtrader.signals.LSTMSignals`
+    behind it; add :class:`~lstm_plugin.backtrader.analyzer.LSTMForecastAnalyzer` to measure it.
+    """
+
+    params = (
+        ("config", None),  # Config, path to lstm_config.json, or None for the defaults
+        ("registry", None),  # ModelRegistry or folder; None: the config's registry.path
+        ("source", None),  # DataSource with the feeds' history; None: read the feeds' CSV files / DataFrames
+        ("use_lstm", True),  # False: the same selection with lstm.weight = 0 (technical only)
+        ("train", True),  # train models inside the run (walk-forward); False: use registered ones only
+        ("rebalance", None),  # 'monthly', 'weekly' or every N bars; None: the config's backtest.rebalance
+        ("num_symbols", None),  # positions; None: the config's portfolio.num_symbols
+        ("start", None),  # first date to trade (YYYY-MM-DD); earlier bars are history only
+        ("apply_costs", True),  # set the broker's commission and slippage from the config's backtest section
+        ("plugins", ()),  # extra plugin objects (hooks)
+        ("progress", False),  # progress bars while training
+    )
+
+    def __init__(self) -> None:
+        self.lstm = LSTMSignals(
+            self, config=self.p.config, registry=self.p.registry, source=self.p.source, use_lstm=self.p.use_lstm,
+            train=self.p.train, num_symbols=self.p.num_symbols, plugins=self.p.plugins, progress=self.p.progress,
+        )
+        self.rule: Any = self.p.rebalance or self.lstm.config.backtest.rebalance
+        rebalance_due(None, pd.Timestamp("2000-01-03").date(), 0, self.rule)  # a bad rule fails here, not mid-run
+        self.first_day = None if self.p.start is None else pd.Timestamp(self.p.start).date()
+        self.last_rebalance = None
+        self.bars_since = 0
+        self.decisions = 0
+
+    def start(self) -> None:
+        if self.p.apply_costs:
+            costs = self.lstm.config.backtest
+            self.broker.setcommission(commission=costs.commission)
+            self.broker.set_slippage_perc(costs.slippage, slip_open=True, slip_limit=True, slip_match=True, slip_out=False)
+
+    def prenext(self) -> None:
+        self.next()  # trade the feeds that have started while others have not
+
+    def next(self) -> None:
+        today = self.datetime.date(0)
+        self.bars_since += 1
+        if self.first_day is not None and today < self.first_day:
+            return
+        if not rebalance_due(self.last_rebalance, today, self.bars_since, self.rule):
+            return
+        decision = self.lstm.decide()
+        self.lstm.apply(decision.targets)
+        self.last_rebalance, self.bars_since = today, 0
+        self.decisions += 1
+
+    def stop(self) -> None:
+        self.lstm.close()

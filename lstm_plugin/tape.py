@@ -1,0 +1,155 @@
+"""Vectorised forecasts for historical runs: the same answers as per-bar serving, in a few batched calls.
+
+:class:`ForecastTape` is a :class:`~lstm_plugin.forecast.ForecastService` for backtests over a
+fixed data set. It featurises each symbol once, over all its bars (features are causal and
+start-invariant, so the rows at bar t are the bits a per-bar computation would give), and the
+first time a model version answers for a symbol it computes that version's forecasts for every
+bar it is expected to serve — from that bar for ``force_retrain_days`` (``universal.retrain_days``
+for the universal model) worth of bars — in one onnxruntime call per version, all symbols it
+serves stacked. Later bars are looked up; a version that serves longer gets one more call per span.
+
+Honesty does not depend on the batching: each row uses only its own window (bars ≤ its date),
+the model is chosen at the asked time (trained at or before it), and onnxruntime computes each row
+of a batch independently. The tests check the rows against per-bar calls and that prices after T
+do not change one bit of the forecasts dated ≤ T.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .clock import resolve_as_of
+from .errors import DataError, LSTMPluginError, ModelError
+from .features import make_windows
+from .forecast import ForecastService, _success, empty_prediction
+from .registry import ModelRecord
+from .samples import compute_features
+
+__all__ = ["ForecastTape"]
+
+BARS_PER_DAY = 252 / 365.25
+
+
+@dataclass(frozen=True)
+class _SymbolFeatures:
+    index: pd.DatetimeIndex
+    values: np.ndarray  # (bars, features) float64
+    names: tuple[str, ...]
+    invalid_before: np.ndarray  # invalid_before[i] = invalid rows among 0..i-1
+
+    def window_ok(self, end: int, window: int) -> bool:
+        start = end - window + 1
+        return start >= 0 and self.invalid_before[end + 1] - self.invalid_before[start] == 0
+
+
+class ForecastTape(ForecastService):
+    """Backtest forecasting; see the module docstring. ``predict_many`` with ``data`` falls back
+    to per-bar serving (the frames are the caller's, not the tape's)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._features: dict[str, _SymbolFeatures | LSTMPluginError] = {}
+        self._rows: dict[tuple[tuple, str], dict[int, tuple[np.ndarray, float]]] = {}
+        self.batches = 0  # onnxruntime calls this tape made
+
+    def _symbol_features(self, symbol: str) -> _SymbolFeatures:
+        cached = self._features.get(symbol)
+        if cached is None:
+            try:
+                if self.source is None:
+                    raise DataError(f"{symbol} › no data source configured")
+                bars = self.source.load(symbol)
+                frame = compute_features(bars, self.plugins, self.config.model)
+                values = frame.to_numpy(dtype="float64")
+                invalid = np.concatenate([[0], np.cumsum(~np.isfinite(values).all(axis=1))])
+                cached = _SymbolFeatures(bars.index, values, tuple(map(str, frame.columns)), invalid)
+            except LSTMPluginError as exc:
+                cached = exc
+            self._features[symbol] = cached
+        if isinstance(cached, LSTMPluginError):
+            raise cached
+        return cached
+
+    def _span(self, record: ModelRecord) -> int:
+        """Bars a version is expected to serve before it is retrained."""
+        days = self.config.lstm.force_retrain_days if record.model_type == "specific" else self.config.lstm_service.universal.retrain_days
+        return max(1, math.ceil(days * BARS_PER_DAY))
+
+    def predict_many(
+        self,
+        symbols: Iterable[str],
+        data: Mapping[str, pd.DataFrame] | None = None,
+        force_refresh: bool = False,
+        as_of: Any = None,
+    ) -> dict[str, dict[str, Any]]:
+        if data:
+            return super().predict_many(symbols, data, force_refresh, as_of)
+        when = resolve_as_of(as_of, self.clock.now())
+        results: dict[str, dict[str, Any]] = {}
+        wanted: list[tuple[str, ModelRecord, _SymbolFeatures, int]] = []
+        pending: dict[tuple, tuple[ModelRecord, list[tuple[str, _SymbolFeatures, list[int]]]]] = {}
+        order: list[str] = []
+        for requested in symbols:
+            symbol, record = self._model_for(requested, when, order, results)
+            if record is None:
+                continue
+            try:
+                features = self._symbol_features(symbol)
+            except DataError as exc:
+                results[symbol] = empty_prediction(symbol, "insufficient_data", str(exc), record)
+                continue
+            except LSTMPluginError as exc:
+                results[symbol] = empty_prediction(symbol, "error", str(exc), record)
+                continue
+            expected_names = list(record.metadata["features"])
+            if list(features.names) != expected_names:
+                message = (f"features › the model expects {', '.join(expected_names)} but the plugins produce "
+                           f"{', '.join(features.names)}")
+                results[symbol] = empty_prediction(symbol, "error", message, record)
+                continue
+            window = int(record.metadata["window"])
+            position = int(features.index.searchsorted(when, side="right")) - 1
+            if position < 0 or not features.window_ok(position, window):
+                message = f"need {window} bars of valid features at or before {when:%Y-%m-%d}"
+                results[symbol] = empty_prediction(symbol, "insufficient_data", message, record)
+                continue
+            done = self._rows.setdefault((record.key, symbol), {})
+            if position not in done:
+                stop = min(len(features.index), position + self._span(record))
+                rows = [p for p in range(position, stop) if p not in done and features.window_ok(p, window)]
+                pending.setdefault(record.key, (record, []))[1].append((symbol, features, rows))
+            wanted.append((symbol, record, features, position))
+
+        for record, items in pending.values():
+            window = int(record.metadata["window"])
+            batch = np.concatenate([make_windows(f.values, np.asarray(rows), window) for _, f, rows in items])
+            try:
+                probabilities, expected = self.runner.run(record, batch)
+            except ModelError as exc:
+                for symbol, _, _ in items:
+                    results[symbol] = empty_prediction(symbol, "error", str(exc), record)
+                continue
+            self.batches += 1
+            offset = 0
+            for symbol, _, rows in items:
+                done = self._rows[(record.key, symbol)]
+                for i, row in enumerate(rows):
+                    done[row] = (probabilities[offset + i], float(expected[offset + i]))
+                offset += len(rows)
+
+        for symbol, record, features, position in wanted:
+            if symbol in results:  # the batch failed
+                continue
+            row_probabilities, row_expected = self._rows[(record.key, symbol)][position]
+            results[symbol] = _success(symbol, record, row_probabilities, row_expected, features.index[position])
+        return {symbol: results[symbol] for symbol in order}
+
+    def clear_cache(self) -> None:
+        super().clear_cache()
+        self._rows.clear()
