@@ -1,4 +1,4 @@
-"""The ``lstm-plugin`` command: train, predict, status, schema.
+"""The ``lstm-plugin`` command: train, predict, status, service, backtest, schema.
 
 Exit status: 0 success; 2 a bad argument, config, symbol or data file (one line on stderr, no
 traceback); 1 anything unexpected. With ``--json`` stdout carries one JSON object and nothing
@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 
 from . import __version__
 from .backends import BACKENDS
+from .backtest import DEFAULT_END, DEFAULT_START
 from .clock import Clock, ManualClock, SystemClock, as_timestamp
 from .config import Config, config_schema, load_config
 from .data import DataSource, open_source, validate_symbol
@@ -76,19 +77,26 @@ def build_parser() -> argparse.ArgumentParser:
     service.add_argument("--category", choices=list(CATEGORIES), help="category of SYMBOLs (default: on_demand; scanning for the universe)")
     service.add_argument("--as-of", metavar="YYYY-MM-DD", help="plan as of this date (default: now)")
 
+    backtest = commands.add_parser("backtest", help="walk-forward backtest: LSTM vs technical vs buy-and-hold, with a report")
+    backtest.add_argument("--symbols", metavar="A,B,...", help="comma-separated symbols (default: config data.symbols, else every one)")
+    backtest.add_argument("--start", metavar="YYYY-MM-DD", help=f"first trading day (default: {DEFAULT_START})")
+    backtest.add_argument("--end", metavar="YYYY-MM-DD", help=f"last trading day (default: {DEFAULT_END})")
+    backtest.add_argument("--out", metavar="DIR", default="lstm_report", help="report folder (default: ./lstm_report)")
+    backtest.add_argument("--no-lstm", action="store_true", help="only the technical and buy-and-hold runs")
+
     commands.add_parser("schema", help="print the config JSON Schema (config/schema.json)")
-    for sub in (train, predict, status, service):
+    for sub in (train, predict, status, service, backtest):
         _common(sub)
     return parser
 
 
-def _date(value: str | None) -> Any:
+def _date(value: str | None, option: str = "--as-of") -> Any:
     if value is None:
         return None
     try:
         return as_timestamp(value)
     except (ValueError, TypeError):
-        raise UsageError(f"--as-of › must be a date like 2015-12-31 (got: {value})") from None
+        raise UsageError(f"{option} › must be a date like 2015-12-31 (got: {value})") from None
 
 
 class _Context:
@@ -139,6 +147,13 @@ def _wait_with_progress(service: Any, total: int, show: bool) -> None:
             bar.update(counts.get("done", 0) + counts.get("failed", 0) - bar.n)
 
 
+def _quiet_training_logs(args: argparse.Namespace) -> None:
+    """Training events (failures, candidates kept) go to the command's own summary; ``-v`` shows them as they happen."""
+    if not args.verbose:
+        for name in ("lstm_plugin.service", "lstm_plugin.events", "lstm_plugin.trainer"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     from .service import TrainingService
 
@@ -151,9 +166,7 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
         import torch
 
         torch.set_num_threads(ctx.config.model.torch_threads)
-    if not args.verbose:  # failures are reported once, at the end, as the command's error
-        for name in ("lstm_plugin.service", "lstm_plugin.events"):
-            logging.getLogger(name).setLevel(logging.ERROR)
+    _quiet_training_logs(args)  # failures are reported once, at the end, as the command's error
     service = TrainingService(
         ctx.config, ctx.source, ctx.registry, clock=ctx.clock, backend=backend, progress=not args.quiet and backend == "sync"
     )
@@ -263,7 +276,34 @@ def cmd_service(args: argparse.Namespace) -> dict[str, Any]:
     return {"plan": plan, "snapshot": snapshot}
 
 
-COMMANDS = {"train": cmd_train, "predict": cmd_predict, "status": cmd_status, "service": cmd_service}
+def cmd_backtest(args: argparse.Namespace) -> dict[str, Any]:
+    from .backtest import run_main_job
+    from .report import REPORT_FILES, comparison_table, write_report
+
+    ctx = _Context(args)
+    _quiet_training_logs(args)
+    symbols = ctx.symbols([s.strip() for s in (args.symbols or "").split(",") if s.strip()]) or None
+    start, end = _date(args.start, "--start") or DEFAULT_START, _date(args.end, "--end") or DEFAULT_END
+    try:
+        result = run_main_job(
+            ctx.config, ctx.source, ctx.registry.root, symbols, start, end, lstm=not args.no_lstm,
+            progress=not (args.quiet or args.json),
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    folder = write_report(result, args.out)
+    summary = result.summary()
+    summary["report"] = str(folder)
+    if not args.json:
+        settings = result.settings
+        print(f"{len(settings['symbols'])} symbols, {settings['start']} .. {settings['end']} ({settings['bars']} bars), "
+              f"{settings['rebalance']} rebalances, commission {settings['commission']:.2%}, slippage {settings['slippage']:.2%}")
+        print(comparison_table(summary))
+        print(f"report: {folder}/ ({', '.join(REPORT_FILES)})")
+    return summary
+
+
+COMMANDS = {"train": cmd_train, "predict": cmd_predict, "status": cmd_status, "service": cmd_service, "backtest": cmd_backtest}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -6,6 +6,8 @@ return from the close of ``date`` to the close ``horizon`` bars later (``None`` 
 first). Definitions (records with ``status == 'success'`` and a known ``realized`` only):
 
 - ``hit_rate``: among forecasts of ``up`` or ``down``, the share whose realised return has that sign;
+  ``base_rate`` is what always calling the likelier sign would have scored on the same outcomes
+  (the share of rises, or of falls, whichever is larger) — the figure ``hit_rate`` must beat;
 - ``ic`` / ``rank_ic``: per date, the Pearson / Spearman correlation across symbols between
   ``expected_log_return`` and ``realized`` (dates with fewer than 3 symbols, or no spread, are
   skipped); reported per date with their ``mean``, ``std`` (ddof 1) and ``icir`` = mean / std;
@@ -51,6 +53,14 @@ def _usable(records: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     return [r for r in records if r.get("status") == "success" and r.get("realized") is not None and math.isfinite(r["realized"])]
 
 
+def _base_rate(records: Sequence[Mapping[str, Any]]) -> float | None:
+    if not records:
+        return None
+    rises = float(np.mean([r["realized"] > 0 for r in records]))
+    falls = float(np.mean([r["realized"] < 0 for r in records]))
+    return max(rises, falls)
+
+
 def forecast_evaluation(records: Sequence[Mapping[str, Any]], direction_threshold: float) -> dict[str, Any]:
     """Every figure of the module docstring, as plain data."""
     usable = _usable(records)
@@ -89,6 +99,7 @@ def forecast_evaluation(records: Sequence[Mapping[str, Any]], direction_threshol
         "n_predictions": sum(1 for r in records if r.get("status") == "success"),
         "n_evaluated": len(usable),
         "hit_rate": float(np.mean(hits)) if hits else None,
+        "base_rate": _base_rate(directional),
         "n_directional": len(directional),
         "ic": correlation_summary([row["ic"] for row in ic_rows]),
         "rank_ic": correlation_summary([row["rank_ic"] for row in ic_rows]),

@@ -27,7 +27,7 @@ from . import __version__
 from .config import ModelSection, PluginsSection, model_config_hash
 from .data import frame_fingerprint
 from .errors import ModelError
-from .features import CLASSES
+from .features import CLASSES, FEATURE_HISTORY
 from .plugins import PluginManager, get_plugin_manager
 from .samples import SampleSet, compute_features, pooled_samples, training_samples
 
@@ -100,20 +100,23 @@ def run_training_job(job: TrainJob, plugins: PluginManager | None = None) -> Job
     """Features -> samples -> fit -> ONNX (parity-checked), or only the key when it is in ``job.known_keys``."""
     started = time.perf_counter()
     plugins = plugins or _plugins_for(job)
-    per_symbol: dict[str, SampleSet] = {}
-    fingerprints: dict[str, str] = {}
-    names: list[str] = []
-    for symbol in sorted(job.frames):
-        frame = job.frames[symbol]
-        features = compute_features(frame, plugins, job.model)
-        names = [str(c) for c in features.columns]
-        fingerprints[symbol] = frame_fingerprint(frame)
-        per_symbol[symbol] = training_samples(frame, features, job.model)
+    # the key first (feature names do not depend on how many bars are featurised): a training
+    # already registered costs a hash of its bars, not its features and samples
+    first = job.frames[min(job.frames)]
+    names = [str(c) for c in compute_features(first.iloc[-(FEATURE_HISTORY + 2):], plugins, job.model).columns]
+    fingerprints = {symbol: frame_fingerprint(frame) for symbol, frame in job.frames.items()}
     config_hash = model_config_hash(job.model, names)
     key = training_key(job.model_type, job.name, config_hash, fingerprints)
     worker = f"{socket.gethostname()}:{os.getpid()}"
     if not job.force and key in job.known_keys:
         return JobResult(job.model_type, job.name, key, None, None, time.perf_counter() - started, worker)
+    per_symbol: dict[str, SampleSet] = {}
+    for symbol in sorted(job.frames):
+        frame = job.frames[symbol]
+        features = compute_features(frame, plugins, job.model)
+        if [str(c) for c in features.columns] != names:
+            raise ModelError(f"lstm_features › the plugins produce different features for {symbol}")
+        per_symbol[symbol] = training_samples(frame, features, job.model)
     samples = per_symbol[job.name] if job.model_type == "specific" else pooled_samples(per_symbol)
     data_end = max(frame.index[-1] for frame in job.frames.values())
     blob, metadata = _fit_and_export(job, plugins, samples, names, config_hash, key)

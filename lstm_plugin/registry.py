@@ -17,6 +17,7 @@ Models are data: nothing here unpickles or executes anything.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -68,7 +69,7 @@ class ModelRecord:
     def symbol(self) -> str:
         return str(self.metadata["symbol"])
 
-    @property
+    @functools.cached_property
     def trained_at(self) -> pd.Timestamp:
         return pd.Timestamp(self.metadata["trained_at"])
 
@@ -97,6 +98,15 @@ class ModelRecord:
         if hashlib.sha256(blob).hexdigest() != self.metadata["sha256"]:
             raise RegistryError(f"{self.onnx_path} › sha256 mismatch (file changed after it was verified)")
         return blob
+
+
+def _identity(path: Path) -> tuple[int, int, int] | None:
+    """``(inode, size, mtime_ns)`` of a file, or ``None`` when it is missing."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -137,6 +147,7 @@ class ModelRegistry:
         self._verified: dict[tuple[str, int, int], str] = {}
         self._parsed: dict[tuple[str, int, int, int], dict[str, Any]] = {}
         self._warned: set[tuple[str, int, int]] = set()
+        self._listed: dict[Path, tuple[tuple[int, int, int], list[ModelRecord]]] = {}
 
     # ------------------------------------------------------------------ paths
     def folder(self, model_type: str, name: str) -> Path:
@@ -211,10 +222,33 @@ class ModelRegistry:
         return ModelRecord(metadata=metadata, onnx_path=onnx_path)
 
     def records(self, model_type: str, name: str) -> list[ModelRecord]:
-        """Every valid committed version, candidates included, newest (by ``trained_at``, then version) first."""
+        """Every valid committed version, candidates included, newest (by ``trained_at``, then version) first.
+
+        The list is kept while the folder's pointer (``index.json``) is unchanged; the records a
+        lookup returns are re-checked on disk (:meth:`_still_valid`), so a damaged file is still caught.
+        """
         folder = self.folder(model_type, name)
+        identity = _identity(folder / "index.json")
+        cached = self._listed.get(folder)
+        if cached is not None and identity is not None and cached[0] == identity:
+            return cached[1]
         found = [r for v in self._index(folder) if (r := self._load_record(folder, v)) is not None]
-        return sorted(found, key=lambda r: (r.trained_at, r.version), reverse=True)
+        ordered = sorted(found, key=lambda r: (r.trained_at, r.version), reverse=True)
+        if identity is not None:
+            self._listed[folder] = (identity, ordered)
+        return ordered
+
+    def _still_valid(self, record: ModelRecord | None) -> bool:
+        """Its metadata and ONNX files are the ones verified when the list was read."""
+        if record is None:
+            return True
+        meta = _identity(record.onnx_path.with_suffix(".json"))
+        onnx = _identity(record.onnx_path)
+        return (
+            meta is not None and onnx is not None
+            and (str(record.onnx_path.with_suffix(".json")), meta[0], meta[1], meta[2]) in self._parsed
+            and (str(record.onnx_path), onnx[1], onnx[2]) in self._verified
+        )
 
     def resolve(
         self, model_type: str, name: str, as_of: pd.Timestamp | str | None = None, *, candidates: bool = False
@@ -232,14 +266,18 @@ class ModelRegistry:
         """From one read: the version served at ``as_of`` and the newest one trained by then
         (the same record unless a newer candidate was kept)."""
         limit = None if as_of is None else pd.Timestamp(as_of)
-        served = newest = None
-        for record in self.records(model_type, name):
-            if limit is not None and record.trained_at > limit:
-                continue
-            newest = newest or record
-            if record.stage != "candidate":
-                served = record
+        for attempt in range(2):
+            served = newest = None
+            for record in self.records(model_type, name):
+                if limit is not None and record.trained_at > limit:
+                    continue
+                newest = newest or record
+                if record.stage != "candidate":
+                    served = record
+                    break
+            if self._still_valid(served) and self._still_valid(newest):
                 break
+            self._listed.pop(self.folder(model_type, name), None)  # a file changed: read the folder again
         return served, newest
 
     def find_training(self, model_type: str, name: str, training_key: str) -> ModelRecord | None:

@@ -62,6 +62,23 @@ def unseen_csv_dir(tmp_path_factory) -> Path:
     return folder
 
 
+UNSEEN_SIX = ("ABT", "AMD", "AMGN", "CL", "DIS", "MMM")
+
+
+@pytest.fixture(scope="session")
+def unseen_six_dir(tmp_path_factory) -> Path:
+    """Six real stocks the package does not bundle, as Yahoo-style CSV files (bundled files under
+    those names when the shared data folder is absent)."""
+    folder = tmp_path_factory.mktemp("unseen_six")
+    fallback = ("KO", "PEP", "PG", "JNJ", "XOM", "WMT")
+    for symbol, alias in zip(UNSEEN_SIX, fallback):
+        if SHARED_DATA.is_dir():
+            shutil.copy(SHARED_DATA / f"{symbol}.csv", folder / f"{symbol}.csv")
+        else:
+            (folder / f"{symbol}.csv").write_bytes(gzip.decompress((BUNDLED / f"{alias}.csv.gz").read_bytes()))
+    return folder
+
+
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory, source):
     """A registry with AAPL and MSFT (specific, as of 2015-12-31) and a universal model over 4 symbols.

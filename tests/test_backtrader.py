@@ -4,10 +4,8 @@ analyzer, walk-forward training, and the honesty rules of SPEC §5."""
 from __future__ import annotations
 
 import datetime as dt
-import gzip
 import json
 import math
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -22,12 +20,11 @@ from lstm_plugin.backtrader import LSTMForecastAnalyzer, LSTMRebalanceStrategy
 from lstm_plugin.data import read_ohlcv_csv
 from lstm_plugin.rebalancing import order_sequence, rebalance_due
 
-from .conftest import BUNDLED, SHARED_DATA, tiny_config
+from .conftest import UNSEEN_SIX, tiny_config
 from .sample_plugins import ExplodingRebalance, FailingTraining, GreedyTargets, PeekAhead, RebalanceSpy
 
 REPO = Path(__file__).resolve().parents[1]
-UNSEEN = ("ABT", "AMD", "AMGN", "CL", "DIS", "MMM")
-FALLBACK = ("KO", "PEP", "PG", "JNJ", "XOM", "WMT")  # bundled files under the unseen names, without the shared folder
+UNSEEN = UNSEEN_SIX
 FROM, TO, START = dt.datetime(2004, 1, 1), dt.datetime(2007, 6, 29), "2005-01-03"
 T = "2006-06-01"  # a rebalance day: prices after it are perturbed
 SECTIONS = {
@@ -45,14 +42,8 @@ def bt_config(**overrides):
 
 
 @pytest.fixture(scope="module")
-def csv_dir(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("unseen_csvs")
-    for symbol, alias in zip(UNSEEN, FALLBACK):
-        if SHARED_DATA.is_dir():
-            shutil.copy(SHARED_DATA / f"{symbol}.csv", folder / f"{symbol}.csv")
-        else:
-            (folder / f"{symbol}.csv").write_bytes(gzip.decompress((BUNDLED / f"{alias}.csv.gz").read_bytes()))
-    return folder
+def csv_dir(unseen_six_dir) -> Path:
+    return unseen_six_dir
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +106,7 @@ def first_run(csv_dir, registry_dir):
 
 # ---------------------------------------------------------------------- a user's script
 ANALYSIS_KEYS = {
-    "n_rebalances", "n_predictions", "n_evaluated", "n_directional", "hit_rate", "ic", "rank_ic", "ic_by_date",
+    "n_rebalances", "n_predictions", "n_evaluated", "n_directional", "hit_rate", "base_rate", "ic", "rank_ic", "ic_by_date",
     "calibration", "model_usage", "training", "records", "orders",
 }
 
@@ -218,6 +209,7 @@ def test_analyzer_figures_equal_an_independent_computation(first_run):
     calls = usable[usable.predicted_direction.isin(["up", "down"])]
     hits = ((calls.predicted_direction == "up") & (calls.realized > 0)) | ((calls.predicted_direction == "down") & (calls.realized < 0))
     assert analysis["hit_rate"] == pytest.approx(hits.mean())
+    assert analysis["base_rate"] == pytest.approx(max((calls.realized > 0).mean(), (calls.realized < 0).mean()))
     ics, rank_ics = [], []
     for _, group in usable.groupby("date"):
         if len(group) < 3 or group.expected_log_return.nunique() < 2 or group.realized.nunique() < 2:

@@ -6,9 +6,12 @@ training live in the rest of ``lstm_plugin``; these classes only speak Backtrade
 
 from __future__ import annotations
 
-from .analyzer import LSTMForecastAnalyzer
+from .analyzer import LSTMForecastAnalyzer, PortfolioRecorder
 from .feeds import feed_source, feed_symbol
 from .signals import Decision, LSTMSignals
-from .strategy import LSTMRebalanceStrategy
+from .strategy import EqualWeightBuyHold, LSTMRebalanceStrategy
 
-__all__ = ["LSTMRebalanceStrategy", "LSTMSignals", "LSTMForecastAnalyzer", "Decision", "feed_source", "feed_symbol"]
+__all__ = [
+    "LSTMRebalanceStrategy", "EqualWeightBuyHold", "LSTMSignals", "LSTMForecastAnalyzer", "PortfolioRecorder",
+    "Decision", "feed_source", "feed_symbol",
+]

@@ -9,7 +9,20 @@ import pandas as pd
 
 from ..evaluation import forecast_evaluation
 
-__all__ = ["LSTMForecastAnalyzer"]
+__all__ = ["LSTMForecastAnalyzer", "PortfolioRecorder", "fill_row"]
+
+
+def fill_row(order: Any, symbol: str) -> dict[str, Any]:
+    """A completed order as plain data: ``date`` (filled), ``created``, ``symbol``, ``size``, ``price``, ``value``, ``commission``."""
+    return {
+        "date": bt.num2date(order.executed.dt).date().isoformat(),
+        "created": bt.num2date(order.created.dt).date().isoformat(),
+        "symbol": symbol,
+        "size": order.executed.size,
+        "price": order.executed.price,
+        "value": order.executed.size * order.executed.price,
+        "commission": order.executed.comm,
+    }
 
 
 class LSTMForecastAnalyzer(bt.Analyzer):
@@ -18,7 +31,8 @@ class LSTMForecastAnalyzer(bt.Analyzer):
 
     - ``n_rebalances``; ``n_predictions`` (successful forecasts), ``n_evaluated`` (those whose
       outcome is known), ``n_directional`` (of them, ``up``/``down`` calls);
-    - ``hit_rate``: share of ``up``/``down`` calls whose realised return had that sign;
+    - ``hit_rate``: share of ``up``/``down`` calls whose realised return had that sign; ``base_rate``:
+      the score of always calling the likelier sign on the same outcomes;
     - ``ic``, ``rank_ic``: ``{mean, std, icir, dates}`` of the per-date Pearson / Spearman
       correlation across symbols between expected and realised return; ``ic_by_date``: ``[{date, n, ic, rank_ic}]``;
     - ``calibration``: ``[{bucket, n, mean_confidence, accuracy}]`` by confidence bucket;
@@ -67,15 +81,7 @@ class LSTMForecastAnalyzer(bt.Analyzer):
         if order.status != order.Completed:
             return
         symbol = next((s for s, d in self.signals.feeds.items() if d is order.data), order.data._name)
-        self.orders.append({
-            "date": bt.num2date(order.executed.dt).date().isoformat(),
-            "created": bt.num2date(order.created.dt).date().isoformat(),
-            "symbol": symbol,
-            "size": order.executed.size,
-            "price": order.executed.price,
-            "value": order.executed.size * order.executed.price,
-            "commission": order.executed.comm,
-        })
+        self.orders.append(fill_row(order, symbol))
 
     def stop(self) -> None:
         closes: dict[str, pd.Series] = {}
@@ -106,3 +112,34 @@ class LSTMForecastAnalyzer(bt.Analyzer):
 
     def get_analysis(self) -> dict[str, Any]:
         return self.rets
+
+
+class PortfolioRecorder(bt.Analyzer):
+    """The portfolio value at every bar's close from ``start`` on, and every fill, for any strategy.
+
+    ``get_analysis()``: ``{'equity': pd.Series (date -> value), 'orders': [fill rows]}``.
+    """
+
+    params = (("start", None),)  # first date recorded (YYYY-MM-DD); None: every bar
+
+    def start(self) -> None:
+        self.first_day = None if self.p.start is None else pd.Timestamp(self.p.start).date()
+        self.dates: list[pd.Timestamp] = []
+        self.values: list[float] = []
+        self.orders: list[dict[str, Any]] = []
+
+    def prenext(self) -> None:
+        self.next()
+
+    def next(self) -> None:
+        today = self.strategy.datetime.date(0)
+        if self.first_day is None or today >= self.first_day:
+            self.dates.append(pd.Timestamp(today))
+            self.values.append(self.strategy.broker.getvalue())
+
+    def notify_order(self, order: Any) -> None:
+        if order.status == order.Completed:
+            self.orders.append(fill_row(order, order.data._name))
+
+    def get_analysis(self) -> dict[str, Any]:
+        return {"equity": pd.Series(self.values, index=pd.DatetimeIndex(self.dates, name="date"), dtype="float64"), "orders": self.orders}

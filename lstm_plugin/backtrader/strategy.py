@@ -7,10 +7,17 @@ from typing import Any
 import backtrader as bt
 import pandas as pd
 
+from ..config import BacktestSection, Config, load_config
 from ..rebalancing import rebalance_due
 from .signals import LSTMSignals
 
-__all__ = ["LSTMRebalanceStrategy"]
+__all__ = ["LSTMRebalanceStrategy", "EqualWeightBuyHold"]
+
+
+def set_costs(broker: Any, costs: BacktestSection) -> None:
+    """Commission (share of traded value) and slippage (share of price, against the trade, at the open too)."""
+    broker.setcommission(commission=costs.commission)
+    broker.set_slippage_perc(costs.slippage, slip_open=True, slip_limit=True, slip_match=True, slip_out=False)
 
 
 class LSTMRebalanceStrategy(bt.Strategy):
@@ -51,9 +58,7 @@ class LSTMRebalanceStrategy(bt.Strategy):
 
     def start(self) -> None:
         if self.p.apply_costs:
-            costs = self.lstm.config.backtest
-            self.broker.setcommission(commission=costs.commission)
-            self.broker.set_slippage_perc(costs.slippage, slip_open=True, slip_limit=True, slip_match=True, slip_out=False)
+            set_costs(self.broker, self.lstm.config.backtest)
 
     def prenext(self) -> None:
         self.next()  # trade the feeds that have started while others have not
@@ -72,3 +77,38 @@ class LSTMRebalanceStrategy(bt.Strategy):
 
     def stop(self) -> None:
         self.lstm.close()
+
+
+class EqualWeightBuyHold(bt.Strategy):
+    """The benchmark: equal weights bought once, on the first bar at or after ``start``, then held.
+
+    Symbols without a bar that day are skipped; the same costs and cash buffer as the LSTM strategy.
+    """
+
+    params = (
+        ("config", None),  # Config or path: only the backtest section (costs, cash buffer) is read
+        ("start", None),  # the day to buy (YYYY-MM-DD); None: the first bar
+        ("apply_costs", True),  # set commission and slippage from the config's backtest section
+    )
+
+    def __init__(self) -> None:
+        config = self.p.config if isinstance(self.p.config, Config) else load_config(self.p.config)
+        self.costs = config.backtest
+        self.first_day = None if self.p.start is None else pd.Timestamp(self.p.start).date()
+        self.bought = False
+
+    def start(self) -> None:
+        if self.p.apply_costs:
+            set_costs(self.broker, self.costs)
+
+    def prenext(self) -> None:
+        self.next()
+
+    def next(self) -> None:
+        today = self.datetime.date(0)
+        if self.bought or (self.first_day is not None and today < self.first_day):
+            return
+        live = [d for d in self.datas if len(d) and d.datetime.date(0) == today]
+        for data in live:
+            self.order_target_percent(data=data, target=(1.0 - self.costs.cash_buffer) / len(live))
+        self.bought = bool(live)

@@ -1,0 +1,65 @@
+"""The main job's speed and memory on this machine: cold, warm, LSTM against technical, peak memory.
+
+Run: ``python benchmarks/bench_backtest.py [--json]``. In one process, on the bundled data with
+the default config and span (what ``lstm-plugin backtest`` runs with no arguments):
+
+1. the cold run: an empty registry, so every model is trained inside the run (target ≤ 5 min);
+2. the warm rerun: the same job again, every model reused (target ≤ 60 s);
+3. on warm models, the LSTM run's time over the technical run's, both inside the warm job (target ≤ 1.5×);
+4. the peak resident memory of the process (target ≤ 2 GiB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import resource
+import tempfile
+import time
+
+from lstm_plugin import bundled_source, load_config
+from lstm_plugin.backtest import run_main_job
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    config, source = load_config(), bundled_source()
+    timings = {}
+    with tempfile.TemporaryDirectory() as registry:
+        for name in ("cold", "warm"):
+            started = time.perf_counter()
+            result = run_main_job(config, source, registry, progress=False)
+            timings[name] = {"seconds": time.perf_counter() - started, "runs": result.seconds, "summary": result.summary()}
+    cold, warm = timings["cold"], timings["warm"]
+    assert warm["summary"]["forecast"]["trained"] == 0, "the warm run must reuse every model"
+    assert warm["summary"]["lstm"] == cold["summary"]["lstm"], "the warm run must give the same result"
+    peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # Linux: kilobytes
+    figures = {
+        "cold_seconds": cold["seconds"], "warm_seconds": warm["seconds"],
+        "warm_speedup": cold["seconds"] / warm["seconds"],
+        "lstm_over_technical": warm["runs"]["lstm"] / warm["runs"]["technical"],
+        "peak_gib": peak_gib,
+        "trained": cold["summary"]["forecast"]["trained"], "reused": warm["summary"]["forecast"]["reused"],
+        "cold_runs": cold["runs"], "warm_runs": warm["runs"],
+    }
+    if args.json:
+        print(json.dumps(figures))
+        return
+    settings = cold["summary"]["settings"]
+    print(f"lstm-plugin backtest, defaults: {len(settings['symbols'])} symbols, {settings['start']} .. {settings['end']}, "
+          f"{settings['rebalance']} rebalances")
+    print(f"  cold run (trains {figures['trained']} models):  {cold['seconds']:6.1f} s   (target <= 300 s)   "
+          + ", ".join(f"{k} {v:.1f} s" for k, v in cold["runs"].items()))
+    print(f"  warm rerun (reuses {figures['reused']}):        {warm['seconds']:6.1f} s   (target <= 60 s)    "
+          + ", ".join(f"{k} {v:.1f} s" for k, v in warm["runs"].items()))
+    print(f"  warm rerun speed-up:                {figures['warm_speedup']:6.1f}x")
+    print(f"  LSTM run / technical run, warm:     {figures['lstm_over_technical']:6.2f}x  (target <= 1.5x)")
+    print(f"  peak memory:                        {peak_gib:6.2f} GiB (target <= 2 GiB)")
+
+
+if __name__ == "__main__":
+    main()

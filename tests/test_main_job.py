@@ -1,0 +1,171 @@
+"""The main job end to end: ``lstm-plugin backtest`` on CSV files the project has never seen, its
+report folder, its honesty, its errors, the seed's entry point and the quickstart notebook."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lstm_plugin.cli import main
+
+from .conftest import UNSEEN_SIX
+
+REPO = Path(__file__).resolve().parents[1]
+METRIC_KEYS = {"final_value", "cagr", "sharpe", "sortino", "max_drawdown", "calmar", "turnover"}
+FORECAST_KEYS = {"hit_rate", "ic", "rank_ic", "n_predictions", "model_usage"}
+SMALL = {
+    "model": {"window": 10, "hidden_size": 8, "epochs": 6, "patience": 3, "lookback_years": 3.0, "min_samples": 200},
+    "lstm": {"force_retrain_days": 180},
+    "lstm_service": {"retraining": {"force_retrain_age_days": 180}, "universal": {"retrain_days": 365}, "enable_monitoring": False},
+    "portfolio": {"num_symbols": 3, "max_weight": 0.4},
+    "plugins": {"load_entry_points": False},
+}
+
+
+@pytest.fixture(scope="module")
+def small_config(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("config") / "small.json"
+    path.write_text(json.dumps(SMALL))
+    return path
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("main_job_models")
+
+
+def backtest(capsys, *args: str) -> tuple[int, dict, str]:
+    code = main(["backtest", *args])
+    captured = capsys.readouterr()
+    return code, (json.loads(captured.out) if code == 0 and "--json" in args else {}), captured.err
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_backtest_on_unseen_csv_files(capsys, tmp_path, unseen_six_dir, small_config, models):
+    out = tmp_path / "report"
+    code, result, err = backtest(
+        capsys, "--data", str(unseen_six_dir), "--symbols", ",".join(UNSEEN_SIX), "--start", "2008-01-01",
+        "--end", "2014-12-31", "--out", str(out), "--json", "--config", str(small_config), "--models", str(models),
+    )
+    assert code == 0, err
+    for name in ("lstm", "technical", "buy_hold"):
+        assert METRIC_KEYS <= set(result[name]) and result[name]["final_value"] > 0
+    assert FORECAST_KEYS <= set(result["forecast"]) and result["forecast"]["n_predictions"] > 0
+    assert set(result["forecast"]["model_usage"]) == {"specific", "universal", "none"}
+    assert result["settings"]["start"] == "2008-01-02" and result["settings"]["end"] == "2014-12-31"
+    assert result["buy_hold"]["turnover"] < result["technical"]["turnover"]
+    assert {p.name for p in out.iterdir()} >= {"predictions.csv", "outcomes.csv", "orders.csv", "equity.csv", "summary.json",
+                                                "equity.png", "ic.png", "calibration.png", "report.html"}
+    predictions = read_rows(out / "predictions.csv")
+    assert {"date", "symbol", "model_type", "model_version", "predicted_direction", "confidence", "price_change_pct"} <= set(predictions[0])
+    assert len(predictions) == len(UNSEEN_SIX) * result["forecast"]["rebalances"]
+    orders = read_rows(out / "orders.csv")
+    assert {"date", "symbol", "size", "price", "value", "strategy"} <= set(orders[0])
+    assert {o["strategy"] for o in orders} == {"lstm", "technical", "buy_hold"}
+    equity = pd.read_csv(out / "equity.csv")
+    assert list(equity.columns) == ["date", "lstm", "technical", "buy_hold"] and equity["date"].iloc[0] == "2008-01-02"
+    assert equity["lstm"].iloc[-1] == pytest.approx(result["lstm"]["final_value"])
+    for picture in ("equity.png", "ic.png", "calibration.png"):
+        assert (out / picture).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["lstm"] == result["lstm"] and summary["forecast"]["ic"] == result["forecast"]["ic"]
+    assert "equity.png" in (out / "report.html").read_text()
+
+
+def perturbed_copy(folder: Path, target: Path, after: str) -> Path:
+    """The same CSV files with every row after ``after`` replaced by noise."""
+    target.mkdir()
+    rng = np.random.default_rng(11)
+    for file in folder.glob("*.csv"):
+        frame = pd.read_csv(file)
+        later = frame["Date"] > after
+        noise = np.exp(np.cumsum(rng.normal(0, 0.03, later.sum())))
+        for column in ("Open", "High", "Low", "Close", "Adj Close"):
+            frame.loc[later, column] = (frame.loc[later, column].iloc[0] * noise).round(4)
+        frame.loc[later, "High"] = frame.loc[later, ["Open", "High", "Low", "Close"]].max(axis=1)
+        frame.loc[later, "Low"] = frame.loc[later, ["Open", "High", "Low", "Close"]].min(axis=1)
+        frame.to_csv(target / file.name, index=False)
+    return target
+
+
+def test_prices_after_a_date_change_no_row_before_it(capsys, tmp_path, unseen_six_dir, small_config, models):
+    T = "2009-06-01"
+    noisy = perturbed_copy(unseen_six_dir, tmp_path / "noisy", T)
+    reports = {}
+    for name, folder in (("honest", unseen_six_dir), ("noisy", noisy)):
+        code, _, err = backtest(
+            capsys, "--data", str(folder), "--start", "2008-01-01", "--end", "2010-12-31", "--out", str(tmp_path / name),
+            "--config", str(small_config), "--models", str(models), "-q",
+        )
+        assert code == 0, err
+        reports[name] = tmp_path / name
+    for file in ("predictions.csv", "orders.csv", "equity.csv"):
+        honest, noisy_rows = (read_rows(reports[n] / file) for n in ("honest", "noisy"))
+        before = [r for r in honest if r["date"] <= T]
+        assert before and before == [r for r in noisy_rows if r["date"] <= T], file
+        assert [r for r in honest if r["date"] > T] != [r for r in noisy_rows if r["date"] > T], file
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=600)
+
+
+def test_bad_inputs_exit_2_with_one_line(tmp_path, unseen_six_dir, small_config):
+    broken = tmp_path / "broken"
+    shutil.copytree(unseen_six_dir, broken)
+    lines = (broken / "AMD.csv").read_text().splitlines()
+    lines[100] = lines[100].split(",")[0] + ",x,1,1,1,1,100"
+    (broken / "AMD.csv").write_text("\n".join(lines) + "\n")
+    typo = tmp_path / "typo.json"
+    typo.write_text(json.dumps({"lstm": {"wieght": 0.3}}))
+    cases = {
+        "unknown symbol": (["--data", str(unseen_six_dir), "--symbols", "ABT,ZZZZ"], "unknown symbol ZZZZ"),
+        "end before start": (["--data", str(unseen_six_dir), "--start", "2010-01-01", "--end", "2009-01-01"], "--end › must be after --start"),
+        "broken CSV": (["--data", str(broken), "--start", "2008-01-01", "--end", "2008-12-31"], "AMD.csv › line 101"),
+        "config typo": (["--config", str(typo)], "lstm.wieght › unknown key (did you mean 'weight'?)"),
+        "bad date": (["--start", "last tuesday"], "--start › must be a date"),
+    }
+    for name, (args, message) in cases.items():
+        done = run_cli("-m", "lstm_plugin", "backtest", *args, "--out", str(tmp_path / "never"), cwd=tmp_path)
+        assert done.returncode == 2, (name, done.stderr)
+        assert done.stderr.count("\n") == 1 and done.stderr.startswith("lstm-plugin: error: ") and message in done.stderr, (name, done.stderr)
+        assert "Traceback" not in done.stderr and done.stdout == ""
+    assert not (tmp_path / "never").exists()
+
+
+def test_the_seed_entry_point_runs_the_same_job(tmp_path, unseen_six_dir, small_config, models):
+    common = ["--data", str(unseen_six_dir), "--symbols", "ABT,AMD,DIS", "--start", "2009-01-02", "--end", "2009-12-31",
+              "--models", str(models), "--json", "-q"]
+    with_lstm = run_cli(str(REPO / "main_lstm_integration.py"), "--lstm-config", str(small_config), *common, "--out", "a", cwd=tmp_path)
+    assert with_lstm.returncode == 0, with_lstm.stderr
+    result = json.loads(with_lstm.stdout)
+    assert result["lstm"]["final_value"] > 0 and result["forecast"]["n_predictions"] > 0
+    original = run_cli(str(REPO / "main_lstm_integration.py"), *common, "--out", "b", cwd=tmp_path)
+    assert original.returncode == 0, original.stderr
+    technical = json.loads(original.stdout)
+    assert technical["lstm"] is None and technical["forecast"] is None
+    assert technical["buy_hold"] == result["buy_hold"]
+
+
+def test_the_quickstart_notebook_runs_top_to_bottom(tmp_path):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    notebook = nbformat.read(REPO / "notebooks" / "quickstart.ipynb", as_version=4)
+    nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = "".join(o.get("text", "") for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", []))
+    assert "final value" in outputs and "KO:" in outputs and "right sign" in outputs
+    assert any("image/png" in o.get("data", {}) for cell in notebook.cells for o in cell.get("outputs", []))
