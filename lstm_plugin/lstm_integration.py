@@ -129,9 +129,8 @@ class LSTMIntegration:
         self, symbol: str, data: pd.DataFrame | None = None, force_refresh: bool = False, as_of: Any = None
     ) -> dict[str, Any]:
         """One forecast dict (SPEC §2), cached for ``lstm.prediction_cache_ttl`` clock seconds."""
-        return self.analyze_symbols_with_lstm([symbol], None if data is None else {symbol: data}, force_refresh, as_of)[
-            validate_or_raw(symbol)
-        ]
+        frames = None if data is None else {symbol: data}
+        return next(iter(self.analyze_symbols_with_lstm([symbol], frames, force_refresh, as_of).values()))
 
     def analyze_symbols_with_lstm(
         self,

@@ -77,6 +77,7 @@ class PortfolioManager:
         self.last_scan: list[dict[str, Any]] = []
         self.scan_rejected: dict[str, str] = {}
         self.last_analyses: dict[str, dict[str, Any]] = {}
+        self._scanned: dict[tuple[str, pd.Timestamp], dict[str, Any]] = {}  # the last scan's scores, reused by the analysis
 
     # ------------------------------------------------------------------ data
     @property
@@ -117,7 +118,7 @@ class PortfolioManager:
         if len(bars) < REQUIRED_BARS:
             message = f"{symbol} › {len(bars)} bars at or before {when:%Y-%m-%d}; the score needs {REQUIRED_BARS}"
             return failed_analysis(symbol, "insufficient_data", message, bars.index[-1] if len(bars) else None)
-        technical = technical_analysis(bars)
+        technical = (self._scanned.get((symbol, when)) if frame is None else None) or technical_analysis(bars)
         return {
             "symbol": symbol,
             "status": "ok",
@@ -139,7 +140,7 @@ class PortfolioManager:
         """
         when = self.as_of(as_of)
         settings = self.config.portfolio
-        rows, rejected = [], {}
+        rows, rejected, scanned = [], {}, {}
         for symbol in self.universe:
             try:
                 bars = self.source.load(symbol, end=when)
@@ -157,11 +158,12 @@ class PortfolioManager:
             if liquidity < settings.min_dollar_volume:
                 rejected[symbol] = f"dollar volume {liquidity:,.0f} < {settings.min_dollar_volume:,.0f}"
                 continue
-            technical = technical_analysis(bars)
+            technical = scanned[(symbol, when)] = technical_analysis(bars)
             rows.append({"symbol": symbol, "score": technical["score"], "dollar_volume": liquidity, "last_bar": bars.index[-1].isoformat()})
         rows.sort(key=lambda row: (-row["score"], -row["dollar_volume"], row["symbol"]))
         self.last_scan = rows[: self.config.lstm.max_initial_symbols]
         self.scan_rejected = rejected
+        self._scanned = scanned
         return [row["symbol"] for row in self.last_scan]
 
     def select_portfolio(self, num_symbols: int | None = None, as_of: Any = None) -> dict[str, float]:

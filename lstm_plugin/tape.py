@@ -56,7 +56,6 @@ class ForecastTape(ForecastService):
         super().__init__(*args, **kwargs)
         self._features: dict[str, _SymbolFeatures | LSTMPluginError] = {}
         self._rows: dict[tuple[tuple, str], dict[int, tuple[np.ndarray, float]]] = {}
-        self.batches = 0  # onnxruntime calls this tape made
 
     def _symbol_features(self, symbol: str) -> _SymbolFeatures:
         cached = self._features.get(symbol)
@@ -135,7 +134,6 @@ class ForecastTape(ForecastService):
                 for symbol, _, _ in items:
                     results[symbol] = empty_prediction(symbol, "error", str(exc), record)
                 continue
-            self.batches += 1
             offset = 0
             for symbol, _, rows in items:
                 done = self._rows[(record.key, symbol)]

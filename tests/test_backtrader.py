@@ -247,10 +247,9 @@ def test_rebalance_rules():
 def test_weekly_and_every_n_bars(first_run, csv_dir, registry_dir):
     weekly = run(csv_dir, registry_dir, rebalance="weekly", train=False)[1]
     every = run(csv_dir, registry_dir, rebalance=21, train=False)[1]
-    days = pd.bdate_range(START, TO)
     trading = read_ohlcv_csv(csv_dir / "ABT.csv").loc[START:TO].index
     assert weekly["n_rebalances"] == len({tuple(day.isocalendar()[:2]) for day in trading})
-    assert every["n_rebalances"] == math.ceil(len(trading) / 21) and len(days) >= len(trading)
+    assert every["n_rebalances"] == math.ceil(len(trading) / 21)
     assert weekly["training"]["trained"] == every["training"]["trained"] == 0  # train=False
 
 

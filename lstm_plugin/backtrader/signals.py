@@ -85,7 +85,12 @@ class LSTMSignals:
         self.strategy = strategy
         base = config if isinstance(config, Config) else load_config(config)
         self.feeds = {feed_symbol(data): data for data in strategy.datas}
-        updates: dict[str, Any] = {"data": base.data.model_copy(update={"symbols": sorted(self.feeds)})}
+        updates: dict[str, Any] = {
+            "data": base.data.model_copy(update={"symbols": sorted(self.feeds)}),
+            # the service runs on the bar clock: a monitoring snapshot would describe a past moment,
+            # and writing it after every pass costs the run a file write per rebalance
+            "lstm_service": base.lstm_service.model_copy(update={"enable_monitoring": False}),
+        }
         if not use_lstm:
             updates["lstm"] = base.lstm.model_copy(update={"weight": 0.0})
         self.config = base.model_copy(update=updates)

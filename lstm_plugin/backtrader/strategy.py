@@ -50,7 +50,7 @@ class LSTMRebalanceStrategy(bt.Strategy):
             train=self.p.train, num_symbols=self.p.num_symbols, plugins=self.p.plugins, progress=self.p.progress,
         )
         self.rule: Any = self.p.rebalance or self.lstm.config.backtest.rebalance
-        rebalance_due(None, pd.Timestamp("2000-01-03").date(), 0, self.rule)  # a bad rule fails here, not mid-run
+        rebalance_due(pd.Timestamp("2000-01-03").date(), pd.Timestamp("2000-01-04").date(), 1, self.rule)  # a bad rule fails here, not mid-run
         self.first_day = None if self.p.start is None else pd.Timestamp(self.p.start).date()
         self.last_rebalance = None
         self.bars_since = 0
