@@ -63,9 +63,11 @@ from .errors import (  # noqa: E402
     DataError,
     InsufficientDataError,
     LSTMPluginError,
+    LSTMPluginWarning,
     ModelError,
     RegistryError,
     SymbolError,
+    UnsafePathError,
 )
 from .forecast import ForecastService  # noqa: E402
 from .lstm_enhanced_manager import LSTMEnhancedPortfolioManager  # noqa: E402
@@ -84,7 +86,8 @@ __all__ = [
     "Clock", "ManualClock", "SystemClock",
     "Config", "load_config",
     "DataSource", "CSVFolderSource", "FrameSource", "bundled_source", "open_source", "validate_symbol",
-    "LSTMPluginError", "ConfigError", "DataError", "InsufficientDataError", "ModelError", "RegistryError", "SymbolError",
+    "LSTMPluginError", "LSTMPluginWarning", "ConfigError", "DataError", "InsufficientDataError", "ModelError", "RegistryError", "SymbolError",
+    "UnsafePathError",
     "ForecastService", "ModelRecord", "ModelRegistry", "ModelTrainer", "TrainOutcome", "TrainingService",
     "PortfolioManager", "LSTMEnhancedPortfolioManager", "LSTMIntegration",
     "PluginManager", "get_plugin_manager", "hookimpl", "hookspec",

@@ -84,10 +84,36 @@ class SyncBackend:
         return None
 
 
+def _exit_with_parent() -> None:
+    """In a worker: end this process as soon as the driver that spawned it is gone.
+
+    A driver killed with SIGKILL cannot shut its pool down, and a worker blocked on its queue (or
+    busy training) would live on, re-parented to init, holding hundreds of MB. The parent's
+    sentinel becomes readable when the parent dies; a daemon thread waits on it (polling the parent
+    pid as well, where no sentinel is given) and exits the process at once.
+    """
+    parent = multiprocessing.parent_process()
+    sentinel = getattr(parent, "sentinel", None)
+    original = os.getppid()
+
+    def watch() -> None:
+        while True:
+            if sentinel is not None and wait_for_exit([sentinel], timeout=1.0):
+                break
+            if sentinel is None:
+                time.sleep(0.5)
+            if os.getppid() != original:
+                break
+        os._exit(1)
+
+    threading.Thread(target=watch, name="lstm-plugin-parent-watch", daemon=True).start()
+
+
 def _start_worker(threads: int) -> None:
-    """Process initialiser: fix torch's thread count once, before any parallel work."""
+    """Process initialiser: die with the driver, leave Ctrl-C to it, fix torch's thread count once."""
     import signal
 
+    _exit_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
     _set_torch_threads(threads)
 

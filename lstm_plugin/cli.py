@@ -10,25 +10,28 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, NoReturn
 
-from . import __version__
+from . import __version__, jsonio
 from .backends import BACKENDS
 from .backtest import DEFAULT_END, DEFAULT_START
-from .clock import Clock, ManualClock, SystemClock, as_timestamp
+from .clock import Clock, ManualClock, as_timestamp, default_clock
 from .config import Config, config_schema, load_config
 from .data import DataSource, open_source, validate_symbol
 from .errors import LSTMPluginError
 from .forecast import ForecastService
 from .plugins import get_plugin_manager
 from .policy import CATEGORIES
-from .registry import ModelRegistry
+from .registry import UNIVERSAL_NAME, ModelRegistry
 
 logger = logging.getLogger("lstm_plugin")
 
 EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE = 0, 1, 2
+EXIT_TERMINATED = 128 + signal.SIGTERM
 
 
 class UsageError(LSTMPluginError):
@@ -107,7 +110,7 @@ class _Context:
         self.plugins = get_plugin_manager(self.config.plugins)
         as_of = _date(getattr(args, "as_of", None))
         self.as_of = as_of
-        self.clock: Clock = ManualClock(as_of) if as_of is not None else SystemClock()
+        self.clock: Clock = ManualClock(as_of) if as_of is not None else default_clock(self.source, logging.INFO)
 
     def symbols(self, given: Sequence[str]) -> list[str]:
         symbols = [validate_symbol(s) for s in given]
@@ -162,6 +165,8 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     symbols = ctx.symbols(args.symbols)
     if not args.universal and not symbols:
         raise UsageError("train › name at least one SYMBOL (or use --universal)")
+    for model_type, name in [("universal", UNIVERSAL_NAME)] if args.universal else [("specific", s) for s in symbols]:
+        ctx.registry.check_folder(model_type, name)  # a link in the registry: refused before anything reads it
     if backend == "sync" and ctx.config.model.torch_threads:
         import torch
 
@@ -212,6 +217,8 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_predict(args: argparse.Namespace) -> dict[str, Any]:
     ctx = _Context(args)
     symbols = ctx.symbols(args.symbols)
+    for symbol in symbols:  # a broken data file is the user's to fix (exit 2), not a forecast status
+        ctx.source.load(symbol)
     results = ctx.forecasts().predict_many(symbols)
     for prediction in results.values():
         if prediction["status"] != "success":
@@ -276,13 +283,24 @@ def cmd_service(args: argparse.Namespace) -> dict[str, Any]:
     return {"plan": plan, "snapshot": snapshot}
 
 
+def _symbol_list(text: str | None) -> list[str]:
+    """``--symbols A,B,C``; an empty item (``',,,'``, ``'A,,B'``) is a typing error, not "every symbol"."""
+    if text is None:
+        return []
+    items = [item.strip() for item in text.split(",")]
+    if not all(items):
+        raise UsageError(f"--symbols › an empty name in the list (got: {text!r}); give names like AAPL,MSFT")
+    return items
+
+
 def cmd_backtest(args: argparse.Namespace) -> dict[str, Any]:
     from .backtest import run_main_job
-    from .report import REPORT_FILES, comparison_table, write_report
+    from .report import REPORT_FILES, check_report_folder, comparison_table, write_report
 
     ctx = _Context(args)
     _quiet_training_logs(args)
-    symbols = ctx.symbols([s.strip() for s in (args.symbols or "").split(",") if s.strip()]) or None
+    symbols = ctx.symbols(_symbol_list(args.symbols)) or None
+    check_report_folder(args.out)  # before minutes of work, not after
     start, end = _date(args.start, "--start") or DEFAULT_START, _date(args.end, "--end") or DEFAULT_END
     try:
         result = run_main_job(
@@ -306,8 +324,34 @@ def cmd_backtest(args: argparse.Namespace) -> dict[str, Any]:
 COMMANDS = {"train": cmd_train, "predict": cmd_predict, "status": cmd_status, "service": cmd_service, "backtest": cmd_backtest}
 
 
+class Terminated(BaseException):
+    """SIGTERM: unwinds like Ctrl-C, so worker pools are shut down on the way out."""
+
+
+@contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """Turn SIGTERM into :class:`Terminated` in the main thread while a command runs."""
+    def terminate(signum: int, frame: Any) -> None:
+        raise Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, terminate)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
+    with _sigterm_unwinds():
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     try:
         args = build_parser().parse_args(argv)
         if args.command == "schema":
@@ -318,13 +362,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             format="lstm-plugin: %(levelname)s: %(message)s",
             stream=sys.stderr,
         )
+        logging.captureWarnings(True)  # our LSTMPluginWarnings read like every other message
         result = COMMANDS[args.command](args)
         if args.json:
-            print(json.dumps(result, indent=2, default=str))
+            print(jsonio.dumps(result, indent=2))
         return EXIT_OK
     except JobsFailed as exc:
         if args.json:
-            print(json.dumps(exc.result, indent=2, default=str))
+            print(jsonio.dumps(exc.result, indent=2))
         print(f"lstm-plugin: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except LSTMPluginError as exc:
@@ -333,6 +378,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("lstm-plugin: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("lstm-plugin: terminated", file=sys.stderr)
+        return EXIT_TERMINATED
     except Exception:  # anything else is a bug: keep the traceback for the report
         import traceback
 

@@ -7,11 +7,15 @@ wall clock.
 
 from __future__ import annotations
 
+import logging
+import threading
 from typing import Protocol, runtime_checkable
 
 import pandas as pd
 
-__all__ = ["Clock", "SystemClock", "ManualClock", "as_timestamp", "resolve_as_of"]
+logger = logging.getLogger(__name__)
+
+__all__ = ["Clock", "SystemClock", "ManualClock", "as_timestamp", "resolve_as_of", "default_clock"]
 
 
 def as_timestamp(value: object) -> pd.Timestamp:
@@ -66,3 +70,26 @@ class ManualClock:
 
     def advance(self, seconds: float = 0.0, days: float = 0.0) -> None:
         self._now = self._now + pd.Timedelta(seconds=seconds, days=days)
+
+
+_announced = threading.Event()
+
+
+def default_clock(source: object = None, level: int = logging.WARNING) -> Clock:
+    """The clock of an object given none: the wall clock, except over a fixed historical sample.
+
+    A source with a ``sample_end`` (the bundled data, which stops on 2021-04-21) gets a
+    :class:`ManualClock` standing on that last bar, so "now" is a day the data knows and scans do
+    not reject every symbol as years stale; a log line says so once per process. A user's own
+    data never has a ``sample_end``: a stale live feed stays visibly stale.
+    """
+    end = getattr(source, "sample_end", None)
+    if end is None:
+        return SystemClock()
+    if not _announced.is_set():
+        _announced.set()
+        logger.log(
+            level, "%s ends on %s: its clock stands on that day, not today (pass as_of= or clock= to choose another time)",
+            getattr(source, "name", "the data"), end,
+        )
+    return ManualClock(end)

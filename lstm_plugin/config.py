@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import ErrorDetails
 
-from .data import validate_symbol
+from .data import SYMBOL_RULE, validate_symbol
 from .errors import ConfigError, SymbolError
 
 __all__ = [
@@ -39,40 +39,36 @@ __all__ = [
 ]
 
 
-def _between(low: float, high: float):
-    def check(value: float) -> float:
-        if not low <= value <= high:
-            raise ValueError(f"must be between {low:g} and {high:g}")
-        return value
-
-    return AfterValidator(check)
-
-
-def _at_least(low: float):
-    def check(value: float) -> float:
-        if value < low:
-            raise ValueError(f"must be at least {low:g}")
-        return value
-
-    return AfterValidator(check)
+def _range(low: float, high: float) -> Any:
+    """Bounds pydantic checks and writes into the JSON Schema (``minimum``/``maximum``), so editors see them."""
+    return Field(ge=low, le=high)
 
 
 def _symbol(value: str) -> str:
     try:
         return validate_symbol(value)
-    except SymbolError as exc:
-        raise ValueError(str(exc).split(" › ", 1)[-1].split(" (got:")[0]) from None
+    except SymbolError:
+        raise ValueError(SYMBOL_RULE) from None
 
+
+#: Upper bounds that only stop typing errors (``1e400``, a few zeros too many) from becoming
+#: overflows deep inside a run; no sensible setting comes near them.
+DAYS = 36_500
+SECONDS = 366 * 86_400
+COUNT = 100_000
+PRIORITY = 100_000
 
 Symbol = Annotated[str, AfterValidator(_symbol)]
-Fraction = Annotated[float, _between(0, 1)]
-PositiveInt = Annotated[int, _at_least(1)]
-NonNegativeInt = Annotated[int, _at_least(0)]
-NonNegativeFloat = Annotated[float, _at_least(0)]
+Fraction = Annotated[float, _range(0, 1)]
+Days = Annotated[int, _range(1, DAYS)]
+Seconds = Annotated[int, _range(0, SECONDS)]
+Count = Annotated[int, _range(1, COUNT)]
+Threads = Annotated[int, _range(0, 1024)]
+Priority = Annotated[int, _range(-PRIORITY, PRIORITY)]
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, validate_default=True)
+    model_config = ConfigDict(extra="forbid", strict=True, validate_default=True, allow_inf_nan=False)
 
 
 class LSTMSection(_Section):
@@ -80,12 +76,12 @@ class LSTMSection(_Section):
 
     enabled: bool = Field(True, description="Use LSTM forecasts at all; false gives the technical manager.")
     weight: Fraction = Field(0.3, description="Influence of the LSTM on the combined score (0-1).")
-    max_training_models: PositiveInt = Field(5, description="Most trainings one update may start.")
-    max_initial_symbols: PositiveInt = Field(50, description="Most symbols the initial market scan keeps.")
-    training_interval: NonNegativeInt = Field(86400, description="Seconds between training passes.")
-    prediction_cache_ttl: NonNegativeInt = Field(3600, description="Seconds a cached prediction stays valid.")
+    max_training_models: Annotated[int, _range(1, 10_000)] = Field(5, description="Most trainings one update may start.")
+    max_initial_symbols: Count = Field(50, description="Most symbols the initial market scan keeps.")
+    training_interval: Seconds = Field(86400, description="Seconds between training passes.")
+    prediction_cache_ttl: Seconds = Field(3600, description="Seconds a cached prediction stays valid.")
     reliability_threshold: Fraction = Field(0.6, description="Least model reliability for a forecast to count fully.")
-    force_retrain_days: PositiveInt = Field(30, description="Model age in days after which it is outdated.")
+    force_retrain_days: Days = Field(30, description="Model age in days after which it is outdated.")
     model_quality_threshold: Fraction = Field(0.7, description="Least model quality for a forecast to count fully.")
     below_threshold: Literal["scale", "ignore"] = Field(
         "scale",
@@ -96,10 +92,10 @@ class LSTMSection(_Section):
 class SchedulePriority(_Section):
     """Base training priority by category (lower trains sooner)."""
 
-    portfolio_symbols: int = 20
-    watchlist_symbols: int = 40
-    scanning_symbols: int = 60
-    on_demand_symbols: int = 30
+    portfolio_symbols: Priority = 20
+    watchlist_symbols: Priority = 40
+    scanning_symbols: Priority = 60
+    on_demand_symbols: Priority = 30
 
 
 class RetrainingSection(_Section):
@@ -107,36 +103,36 @@ class RetrainingSection(_Section):
     min_reliability_for_update: Fraction = Field(
         0.5, description="A new model below this reliability does not replace the current one."
     )
-    force_retrain_age_days: PositiveInt = Field(45, description="The service retrains models older than this.")
+    force_retrain_age_days: Days = Field(45, description="The service retrains models older than this.")
 
 
 class UniversalSection(_Section):
     """The pooled model every symbol without a ready model of its own falls back to."""
 
     enabled: bool = Field(True, description="Let the service train and retrain the universal model on its own.")
-    priority: int = Field(10, description="Base training priority of the universal model (lower trains sooner).")
-    retrain_days: PositiveInt = Field(90, description="Age in days after which the service retrains it.")
+    priority: Priority = Field(10, description="Base training priority of the universal model (lower trains sooner).")
+    retrain_days: Days = Field(90, description="Age in days after which the service retrains it.")
     symbols: list[Symbol] | None = Field(None, description="Symbols it pools; null means the service's universe.")
 
 
 class RaySection(_Section):
     address: str | None = Field(None, description="Ray cluster address ('auto', 'ray://host:10001'); null starts a local one.")
-    num_cpus: PositiveInt | None = Field(None, description="CPUs of the local cluster when one is started; null: all.")
-    cpus_per_task: PositiveInt = Field(1, description="CPUs (and torch threads) each training task takes.")
+    num_cpus: Annotated[int, _range(1, 4096)] | None = Field(None, description="CPUs of the local cluster when one is started; null: all.")
+    cpus_per_task: Annotated[int, _range(1, 1024)] = Field(1, description="CPUs (and torch threads) each training task takes.")
 
 
 class LSTMServiceSection(_Section):
     """The seed's ``lstm_service`` block: the training service."""
 
-    training_threads: PositiveInt = Field(2, description="Parallel training workers (local backend).")
+    training_threads: Annotated[int, _range(1, 1024)] = Field(2, description="Parallel training workers (local backend).")
     enable_monitoring: bool = Field(True, description="Write the service snapshot to <registry>/service.json (lstm-plugin service).")
     schedule_priority: SchedulePriority = SchedulePriority()
     retraining: RetrainingSection = RetrainingSection()
     backend: Literal["sync", "local", "ray"] = Field(
         "local", description="sync: in the caller, in order (backtests); local: worker processes; ray: Ray tasks."
     )
-    max_retries: NonNegativeInt = Field(2, description="Retries of a training that failed for a transient reason.")
-    retry_backoff_seconds: NonNegativeFloat = Field(
+    max_retries: Annotated[int, _range(0, 100)] = Field(2, description="Retries of a training that failed for a transient reason.")
+    retry_backoff_seconds: Annotated[float, _range(0, 86_400)] = Field(
         30.0, description="Wait before the first retry, doubled for each later one (clock seconds)."
     )
     universal: UniversalSection = UniversalSection()
@@ -146,31 +142,31 @@ class LSTMServiceSection(_Section):
 class ModelSection(_Section):
     """Architecture, target and training of one LSTM. Everything here enters the config hash."""
 
-    window: Annotated[int, _between(2, 512)] = Field(30, description="Bars of features the LSTM reads.")
-    horizon: Annotated[int, _between(1, 252)] = Field(5, description="Bars ahead the target return spans.")
-    direction_threshold: Annotated[float, _between(0, 0.5)] = Field(
+    window: Annotated[int, _range(2, 512)] = Field(30, description="Bars of features the LSTM reads.")
+    horizon: Annotated[int, _range(1, 252)] = Field(5, description="Bars ahead the target return spans.")
+    direction_threshold: Annotated[float, _range(0, 0.5)] = Field(
         0.01, description="|forward log return| at or below this is the 'neutral' class."
     )
-    hidden_size: Annotated[int, _between(1, 1024)] = 32
-    num_layers: Annotated[int, _between(1, 8)] = 1
-    dropout: Annotated[float, _between(0, 0.9)] = Field(0.0, description="Between LSTM layers (needs num_layers > 1).")
-    epochs: PositiveInt = Field(40, description="Most passes over the training samples.")
-    patience: PositiveInt = Field(5, description="Epochs without validation improvement before stopping.")
-    batch_size: PositiveInt = 256
-    learning_rate: Annotated[float, _between(1e-6, 1.0)] = 0.005
-    weight_decay: NonNegativeFloat = 0.0
-    return_loss_weight: NonNegativeFloat = Field(1.0, description="Weight of the return head's loss beside the classes'.")
-    validation_fraction: Annotated[float, _between(0.05, 0.5)] = Field(
+    hidden_size: Annotated[int, _range(1, 1024)] = 32
+    num_layers: Annotated[int, _range(1, 8)] = 1
+    dropout: Annotated[float, _range(0, 0.9)] = Field(0.0, description="Between LSTM layers (needs num_layers > 1).")
+    epochs: Annotated[int, _range(1, 10_000)] = Field(40, description="Most passes over the training samples.")
+    patience: Annotated[int, _range(1, 10_000)] = Field(5, description="Epochs without validation improvement before stopping.")
+    batch_size: Annotated[int, _range(1, 65_536)] = 256
+    learning_rate: Annotated[float, _range(1e-6, 1.0)] = 0.005
+    weight_decay: Annotated[float, _range(0, 1)] = 0.0
+    return_loss_weight: Annotated[float, _range(0, 100)] = Field(1.0, description="Weight of the return head's loss beside the classes'.")
+    validation_fraction: Annotated[float, _range(0.05, 0.5)] = Field(
         0.15, description="Share of samples (by time) used for early stopping."
     )
-    test_fraction: Annotated[float, _between(0.05, 0.5)] = Field(
+    test_fraction: Annotated[float, _range(0.05, 0.5)] = Field(
         0.15, description="Share of samples (by time, the newest) used only for the reported metrics."
     )
-    lookback_years: Annotated[float, _between(0.5, 100)] = Field(10.0, description="Years of history a training uses.")
-    min_samples: PositiveInt = Field(300, description="Fewest labelled samples a training accepts.")
-    seed: NonNegativeInt = 42
+    lookback_years: Annotated[float, _range(0.5, 100)] = Field(10.0, description="Years of history a training uses.")
+    min_samples: Annotated[int, _range(1, 10_000_000)] = Field(300, description="Fewest labelled samples a training accepts.")
+    seed: Annotated[int, _range(0, 2**32 - 1)] = 42
     device: Literal["cpu", "cuda", "auto"] = Field("cpu", description="Where torch trains.")
-    torch_threads: NonNegativeInt = Field(0, description="torch intra-op threads for training; 0 keeps torch's default.")
+    torch_threads: Threads = Field(0, description="torch intra-op threads for training; 0 keeps torch's default.")
     exporter: Literal["torchscript", "dynamo"] = Field(
         "torchscript", description="ONNX exporter; torchscript is ~20x faster to export, parity-checked either way."
     )
@@ -179,59 +175,59 @@ class ModelSection(_Section):
 class PortfolioSection(_Section):
     """Selection and weighting of the portfolio managers (see lstm_plugin.allocation and .technical)."""
 
-    num_symbols: PositiveInt = Field(10, description="Positions select_portfolio() aims for.")
-    candidate_multiple: Annotated[float, _at_least(1)] = Field(
+    num_symbols: Annotated[int, _range(1, 10_000)] = Field(10, description="Positions select_portfolio() aims for.")
+    candidate_multiple: Annotated[float, _range(1, 100)] = Field(
         2.0, description="select_portfolio() analyses the best num_symbols × this many scanned candidates."
     )
-    min_score: Annotated[float, _between(0, 100)] = Field(
+    min_score: Annotated[float, _range(0, 100)] = Field(
         60.0, description="Least final score for a position (60 is the 'buy' band)."
     )
     weighting: Literal["score", "equal", "inverse_volatility"] = Field(
         "score", description="How selected symbols are weighted before the cap."
     )
-    max_weight: Annotated[float, _between(0.01, 1)] = Field(
+    max_weight: Annotated[float, _range(0.01, 1)] = Field(
         0.2, description="Cap per position; what the cap holds back stays in cash."
     )
-    min_dollar_volume: NonNegativeFloat = Field(
+    min_dollar_volume: Annotated[float, _range(0, 1e15)] = Field(
         1e6, description="Least 20-bar mean of close × volume for a symbol to be scanned."
     )
-    min_history_bars: Annotated[int, _at_least(201)] = Field(
+    min_history_bars: Annotated[int, _range(201, COUNT)] = Field(
         252, description="Bars of history a symbol needs to be scanned (the score itself reads 201)."
     )
-    max_stale_days: PositiveInt = Field(10, description="A symbol whose last bar is older than this is not scanned.")
-    stats_lookback_bars: Annotated[int, _at_least(20)] = Field(
+    max_stale_days: Days = Field(10, description="A symbol whose last bar is older than this is not scanned.")
+    stats_lookback_bars: Annotated[int, _range(20, COUNT)] = Field(
         252, description="Bars of history behind get_portfolio_stats()'s expected return and volatility."
     )
     confidence_sizing: bool = Field(
         False, description="Scale position weights by forecast confidence (LSTM manager only)."
     )
-    full_size_edge: Annotated[float, _between(0.01, 1)] = Field(
+    full_size_edge: Annotated[float, _range(0.01, 1)] = Field(
         0.2, description="Confidence sizing: the trusted P(up) - P(down) at which a position gets full size."
     )
 
 
 def _rebalance_rule(value: Any) -> Any:
-    if value in ("monthly", "weekly") or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+    if value in ("monthly", "weekly") or (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= COUNT):
         return value
-    raise ValueError("must be 'monthly', 'weekly' or a number of bars (at least 1)")
+    raise ValueError(f"must be 'monthly', 'weekly' or a number of bars (1 to {COUNT})")
 
 
 class BacktestSection(_Section):
     """Backtests: costs, cash and the rebalancing schedule (lstm_plugin.backtrader)."""
 
-    cash: Annotated[float, _at_least(1)] = Field(100_000.0, description="Starting cash.")
-    commission: Annotated[float, _between(0, 0.1)] = Field(
+    cash: Annotated[float, _range(1, 1e12)] = Field(100_000.0, description="Starting cash.")
+    commission: Annotated[float, _range(0, 0.1)] = Field(
         0.001, description="Commission as a fraction of traded value (0.001 = 10 bp)."
     )
-    slippage: Annotated[float, _between(0, 0.1)] = Field(
+    slippage: Annotated[float, _range(0, 0.1)] = Field(
         0.0005, description="Slippage as a fraction of price, against the trade (0.0005 = 5 bp)."
     )
     rebalance: Annotated[Any, AfterValidator(_rebalance_rule)] = Field(
         "monthly",
         description="'monthly' (first bar of each month), 'weekly' (first bar of each week) or every N bars.",
-        json_schema_extra={"anyOf": [{"enum": ["monthly", "weekly"]}, {"type": "integer", "minimum": 1}]},
+        json_schema_extra={"anyOf": [{"enum": ["monthly", "weekly"]}, {"type": "integer", "minimum": 1, "maximum": COUNT}]},
     )
-    cash_buffer: Annotated[float, _between(0, 0.5)] = Field(
+    cash_buffer: Annotated[float, _range(0, 0.5)] = Field(
         0.02, description="Share of the portfolio kept in cash so buys at the next open are not refused."
     )
 
@@ -243,14 +239,14 @@ class DataSection(_Section):
 
 class RegistrySection(_Section):
     path: str = Field("lstm_models", description="Model registry folder (relative to the working directory).")
-    keep_versions: PositiveInt = Field(50, description="Versions kept per model; older ones are deleted.")
+    keep_versions: Count = Field(50, description="Versions kept per model; older ones are deleted.")
 
 
 class InferenceSection(_Section):
     device: Literal["cpu", "cuda", "auto"] = Field(
         "cpu", description="cuda/auto use onnxruntime's CUDA provider when it is installed."
     )
-    intra_op_threads: NonNegativeInt = Field(
+    intra_op_threads: Threads = Field(
         1, description="Threads per InferenceSession; 1 keeps many sessions from fighting over cores."
     )
 
@@ -274,7 +270,7 @@ class Config(_Section):
     inference: InferenceSection = InferenceSection()
     plugins: PluginsSection = PluginsSection()
 
-    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True, allow_inf_nan=False)
 
 
 _FRIENDLY = {
@@ -288,7 +284,9 @@ _FRIENDLY = {
     "model_type": "must be an object",
     "model_attributes_type": "must be an object",
     "dict_type": "must be an object",
+    "finite_number": "must be a finite number",
 }
+_BOUND_ERRORS = ("greater_than_equal", "less_than_equal", "greater_than", "less_than")
 
 
 def _describe(error: ErrorDetails, model: type[BaseModel]) -> tuple[str, str]:
@@ -303,7 +301,38 @@ def _describe(error: ErrorDetails, model: type[BaseModel]) -> tuple[str, str]:
         return path, "must be one of " + error["ctx"]["expected"]
     if kind == "value_error":
         return path, str(error["ctx"]["error"])
+    if kind in _BOUND_ERRORS:
+        return path, _bounds_rule(model, error)
     return path, _FRIENDLY.get(kind, error["msg"].lower())
+
+
+def _bounds_rule(model: type[BaseModel], error: ErrorDetails) -> str:
+    """``must be between 0 and 1`` from the field's own constraints (the ones in the schema)."""
+    metadata = getattr(_field(model, error["loc"]), "metadata", [])
+    low = next((m.ge for m in metadata if hasattr(m, "ge")), None)
+    high = next((m.le for m in metadata if hasattr(m, "le")), None)
+    if low is None or high is None:  # every bounded field has both (a test checks the schema)
+        return error["msg"].lower()
+    return f"must be between {_number(low)} and {_number(high)}"
+
+
+def _number(value: float) -> str:
+    return str(value) if isinstance(value, int) else f"{value:g}"
+
+
+def _field(model: type[BaseModel], loc: tuple[Any, ...]) -> Any:
+    """The ``FieldInfo`` a validation error's location points at (``None`` inside lists and unions)."""
+    field = None
+    for part in loc:
+        if field is not None:
+            annotation = getattr(field, "annotation", None)
+            if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+                return None
+            model = annotation
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return None
+    return field
 
 
 def _known_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
@@ -330,6 +359,8 @@ def validate_config(raw: Any, source: str = "config") -> Config:
         raise ConfigError(f"{source} › (top level) › must be a JSON object (got: {_format_value(raw)})")
     try:
         return Config.model_validate(raw)
+    except RecursionError:
+        raise ConfigError(f"{source} › (top level) › nested too deeply to be a config") from None
     except ValidationError as exc:
         errors = exc.errors()
         first = errors[0]
@@ -358,6 +389,8 @@ def load_config(path: str | Path | None = None) -> Config:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{file.name} › line {exc.lineno}, column {exc.colno} › invalid JSON: {exc.msg}") from None
+    except RecursionError:
+        raise ConfigError(f"{file.name} › (top level) › nested too deeply to be a config") from None
     return validate_config(raw, file.name)
 
 

@@ -5,10 +5,15 @@ columns ``open, high, low, close, volume`` adjusted for splits and dividends (wh
 ``Adj Close`` column, ``f = Adj Close / Close`` scales open/high/low/close and ``volume / f``, as
 Backtrader's Yahoo feed does).
 
+Dates: one format per file, found from the file's own rows (:mod:`lstm_plugin.dates`).
+
+Values: prices within :data:`PRICE_RANGE`, volume within :data:`VOLUME_RANGE`, ``Adj Close / Close``
+within :data:`ADJUSTMENT_RANGE`, and ``low <= open, close <= high`` (to float rounding, :data:`ROUNDING`).
+
 Repairs, each logged as a warning: rows whose every value is empty (Yahoo's ``null`` rows) are
 dropped; rows out of date order are sorted. Everything else that is wrong raises :class:`DataError`
-naming the file and the row: unparseable dates, duplicate dates, missing or non-numeric values,
-prices <= 0, negative volume, low above high, missing columns, an empty file.
+naming the file and the row: unparseable or ambiguous dates, duplicate dates, missing, non-numeric
+or implausible values, missing columns, an empty file.
 """
 
 from __future__ import annotations
@@ -24,13 +29,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import DataError, SymbolError
+from .dates import as_dates, line_label
+from .errors import DataError, InsufficientDataError, SymbolError
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "SYMBOL_PATTERN",
     "PRICE_COLUMNS",
+    "PRICE_RANGE",
+    "VOLUME_RANGE",
+    "ADJUSTMENT_RANGE",
+    "BUNDLED_END",
     "validate_symbol",
     "clean_ohlcv",
     "read_ohlcv_csv",
@@ -45,8 +55,17 @@ __all__ = [
 #: Symbols are 1-20 characters: an upper-case letter or digit (or ``^`` for indexes) first, then
 #: letters, digits and ``. - = ^ _``. Lower case is accepted and upper-cased. No ``/``, ``\\`` or ``..``.
 SYMBOL_PATTERN = re.compile(r"^[A-Z0-9^][A-Z0-9.\-=^_]{0,19}$")
+SYMBOL_RULE = "must be 1-20 characters of A-Z 0-9 . - = ^ _ starting with a letter, digit or ^ and without '..'"
 PRICE_COLUMNS = ("open", "high", "low", "close")
 OUTPUT_COLUMNS = ("open", "high", "low", "close", "volume")
+#: Plausible values: outside these a number is a unit or typing error (``1e308``, a ``1e-300`` tick),
+#: and refused rather than fed to a model that would silently lose the rows it overflows.
+PRICE_RANGE = (1e-8, 1e9)
+VOLUME_RANGE = (0.0, 1e15)
+ADJUSTMENT_RANGE = (1e-6, 1e6)  # Adj Close / Close: splits and dividends, not a change of unit
+ROUNDING = 1e-9  # relative slack of the low <= open, close <= high checks
+#: The last bar of the bundled sample (checked by a test); its default clock stops there.
+BUNDLED_END = "2021-04-21"
 
 _ALIASES = {
     "date": "date", "datetime": "date", "timestamp": "date", "time": "date",
@@ -62,19 +81,14 @@ def validate_symbol(symbol: str) -> str:
         raise SymbolError(f"symbol › must be a string (got: {symbol!r})")
     canonical = symbol.strip().upper()
     if not SYMBOL_PATTERN.match(canonical) or ".." in canonical:
-        raise SymbolError(
-            f"symbol › must be 1-20 characters of A-Z 0-9 . - = ^ _ starting with a letter, digit or ^ "
-            f"and without '..' (got: {symbol!r})"
-        )
+        raise SymbolError(f"symbol › {SYMBOL_RULE} (got: {symbol!r})")
     return canonical
 
 
 def _row_label(frame_position: int, dates: pd.Series, line_offset: int | None) -> str:
     when = dates.iloc[frame_position]
     when_text = f" ({when:%Y-%m-%d})" if isinstance(when, pd.Timestamp) and not pd.isna(when) else ""
-    if line_offset is None:
-        return f"row {frame_position}{when_text}"
-    return f"line {frame_position + line_offset}{when_text}"
+    return line_label(frame_position, line_offset) + when_text
 
 
 def clean_ohlcv(raw: pd.DataFrame, source: str = "data", line_offset: int | None = None) -> pd.DataFrame:
@@ -88,6 +102,7 @@ def clean_ohlcv(raw: pd.DataFrame, source: str = "data", line_offset: int | None
         _ALIASES.get(str(c).strip().lower()) == "date" for c in frame.columns
     ):
         frame = frame.rename_axis("date").reset_index()
+    frame = frame.reset_index(drop=True)  # row labels are positions from here on
     frame.columns = [_ALIASES.get(str(c).strip().lower(), str(c).strip().lower()) for c in frame.columns]
     missing = [c for c in ("date", *OUTPUT_COLUMNS) if c not in frame.columns]
     if missing:
@@ -105,13 +120,11 @@ def clean_ohlcv(raw: pd.DataFrame, source: str = "data", line_offset: int | None
     if all_blank.any():
         logger.warning("%s: dropped %d rows with no values", source, int(all_blank.sum()))
 
-    dates = pd.to_datetime(frame["date"], errors="coerce", format="mixed")
-    if getattr(dates.dt, "tz", None) is not None:
-        dates = dates.dt.tz_convert("UTC").dt.tz_localize(None)
+    dates = as_dates(frame["date"].where(~all_blank), source, line_offset)
     bad_date = dates.isna() & ~all_blank
     if bad_date.any():
         pos = int(np.flatnonzero(bad_date.to_numpy())[0])
-        raise DataError(f"{source} › {_row_label(pos, dates, line_offset)} › date is not a date (got: {frame['date'].iloc[pos]!r})")
+        raise DataError(f"{source} › {_row_label(pos, dates, line_offset)} › date is missing (got: {frame['date'].iloc[pos]!r})")
 
     numbers = {}
     for column in value_columns:
@@ -126,12 +139,24 @@ def clean_ohlcv(raw: pd.DataFrame, source: str = "data", line_offset: int | None
     table = pd.DataFrame(numbers)
 
     keep = ~all_blank.to_numpy()
+    prices = table[[c for c in (*PRICE_COLUMNS, "adj_close") if c in table]]
+    low, high = PRICE_RANGE
     checks = [
-        (table[list(c for c in (*PRICE_COLUMNS, "adj_close") if c in table)].le(0).any(axis=1), "prices must be positive"),
-        (table["volume"] < 0, "volume must not be negative"),
-        (table["low"] > table["high"], "low must not exceed high"),
         (~np.isfinite(table.to_numpy()).all(axis=1), "values must be finite"),
+        (prices.le(0).any(axis=1), "prices must be positive"),
+        (table["volume"] < 0, "volume must not be negative"),
+        (((prices < low) | (prices > high)).any(axis=1), f"prices must be between {low:g} and {high:g}"),
+        (table["volume"] > VOLUME_RANGE[1], f"volume must be at most {VOLUME_RANGE[1]:g}"),
+        (table["low"] > table["high"], "low must not exceed high"),
+        (_outside(table["open"], table["low"], table["high"]), "open must be between low and high"),
+        (_outside(table["close"], table["low"], table["high"]), "close must be between low and high"),
     ]
+    if "adj_close" in table:
+        factor = table["adj_close"] / table["close"]
+        checks.append((
+            (factor < ADJUSTMENT_RANGE[0]) | (factor > ADJUSTMENT_RANGE[1]),
+            f"Adj Close / Close must be between {ADJUSTMENT_RANGE[0]:g} and {ADJUSTMENT_RANGE[1]:g} (a split or dividend, not a change of unit)",
+        ))
     for bad, rule in checks:
         bad = np.asarray(bad) & keep
         if bad.any():
@@ -162,6 +187,13 @@ def clean_ohlcv(raw: pd.DataFrame, source: str = "data", line_offset: int | None
         table["close"] = table["adj_close"]
         table["volume"] = table["volume"] / factor
     return table.loc[:, list(OUTPUT_COLUMNS)]
+
+
+def _outside(price: pd.Series, low: pd.Series, high: pd.Series) -> pd.Series:
+    """``price`` outside ``low..high`` by more than float rounding (adjusted bars are re-cleaned, and
+    ``high × f`` may round one unit below ``close × f`` where the raw close was the high)."""
+    slack = ROUNDING * price.abs()
+    return (price < low - slack) | (price > high + slack)
 
 
 def read_ohlcv_csv(path: str | Path) -> pd.DataFrame:
@@ -195,6 +227,9 @@ class DataSource:
     """
 
     name = "data"
+    #: The last bar of a fixed historical sample (the bundled set), else ``None``: a source whose
+    #: data stops in the past gets a clock that stops there too (:func:`lstm_plugin.clock.default_clock`).
+    sample_end: str | None = None
 
     def __init__(self) -> None:
         self._cache: dict[str, pd.DataFrame] = {}
@@ -216,7 +251,7 @@ class DataSource:
             frame = self._cache.get(canonical)
         if frame is None:
             if canonical not in self.symbols():
-                raise DataError(f"{self.name} › unknown symbol {canonical} (have: {_preview(self.symbols())})")
+                raise InsufficientDataError(f"{self.name} › unknown symbol {canonical} (have: {_preview(self.symbols())})")
             frame = self._read(canonical)
             with self._lock:
                 self._cache[canonical] = frame
@@ -243,19 +278,29 @@ class CSVFolderSource(DataSource):
         if not self.folder.is_dir():
             raise DataError(f"{self.folder} › data folder not found")
         self._files: dict[str, Path] = {}
+        self._clashes: dict[str, list[Path]] = {}
         for file in sorted(self.folder.iterdir()):
             stem = file.name[:-7] if file.name.lower().endswith(".csv.gz") else file.name[:-4]
             if not file.name.lower().endswith((".csv", ".csv.gz")) or not file.is_file():
                 continue
             try:
-                self._files[validate_symbol(stem)] = file
+                symbol = validate_symbol(stem)
             except SymbolError:
                 logger.warning("%s: ignored file with an invalid symbol name", file)
+                continue
+            if symbol in self._files:
+                self._clashes.setdefault(symbol, [self._files[symbol]]).append(file)
+            self._files[symbol] = file
 
     def symbols(self) -> list[str]:
         return sorted(self._files)
 
     def _read(self, symbol: str) -> pd.DataFrame:
+        clash = self._clashes.get(symbol)
+        if clash:  # AAPL.csv beside aapl.csv or AAPL.csv.gz: neither may silently win
+            names = [p.name for p in clash]
+            both = "both" if len(names) == 2 else "all"
+            raise DataError(f"{self.folder} › {', '.join(names[:-1])} and {names[-1]} {both} hold symbol {symbol}; keep one of them")
         return read_ohlcv_csv(self._files[symbol])
 
 
@@ -279,6 +324,7 @@ def bundled_source() -> CSVFolderSource:
     folder = resources.files("lstm_plugin") / "datasets" / "us_daily"
     source = CSVFolderSource(Path(str(folder)))
     source.name = "bundled data"
+    source.sample_end = BUNDLED_END
     return source
 
 

@@ -31,5 +31,13 @@ class ModelError(LSTMPluginError):
     """A model that cannot be built, exported or served (failed parity check, unreadable file)."""
 
 
+class UnsafePathError(LSTMPluginError):
+    """A symbolic link where the registry or a report would write or read; refused, never followed."""
+
+
 class RegistryError(LSTMPluginError):
     """The model registry cannot be written (permissions, disk full). Corrupt versions are skipped, not raised."""
+
+
+class LSTMPluginWarning(UserWarning):
+    """Something a user should change, shown once where it happens (e.g. a scan that rejected every symbol)."""

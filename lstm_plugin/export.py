@@ -19,6 +19,7 @@ import onnx
 import onnxruntime as ort
 
 from .errors import ModelError
+from .model_files import INPUT_NAME, OUTPUT_NAMES
 
 if TYPE_CHECKING:
     from .model import Forecaster
@@ -28,8 +29,6 @@ __all__ = [
 ]
 
 OPSET = 17
-INPUT_NAME = "features"
-OUTPUT_NAMES = ("probabilities", "expected_return")
 PARITY_BATCHES = (1, 7, 64)
 PARITY_TOLERANCE = 1e-4
 

@@ -143,6 +143,9 @@ def sample_end_indices(valid: np.ndarray, window: int, horizon: int | None) -> n
 
 def make_windows(features: np.ndarray, end_indices: np.ndarray, window: int) -> np.ndarray:
     """Stack ``features[t-window+1 : t+1]`` for each end index: shape ``(n, window, n_features)``."""
+    features = np.asarray(features)
+    if len(end_indices) == 0:  # also when there are fewer rows than one window
+        return np.empty((0, window, features.shape[1]), dtype="float32")
     views = sliding_window_view(np.asarray(features), window, axis=0)  # (rows-window+1, F, window)
     return np.ascontiguousarray(views[np.asarray(end_indices) - window + 1].transpose(0, 2, 1), dtype="float32")
 

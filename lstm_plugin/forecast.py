@@ -3,7 +3,8 @@
 A forecast at clock time t uses bars dated <= t and the newest model version trained at or before
 t: the symbol's own (``model_type: 'specific'``) or else the pooled ``universal`` one. Every
 failure is a status, never an exception: ``not_available`` (no model), ``insufficient_data`` (no
-or too few bars), ``error`` (a model that cannot serve these features).
+or too few bars), ``error`` (a data file that is malformed, or a model that cannot serve these
+features; the message names the file and line or the model).
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .clock import Clock, SystemClock, resolve_as_of
+from .clock import Clock, default_clock, resolve_as_of
 from .config import Config
 from .data import DataSource, clean_ohlcv, validate_symbol
-from .errors import DataError, LSTMPluginError, ModelError
+from .errors import DataError, InsufficientDataError, LSTMPluginError, ModelError
 from .features import CLASSES
 from .inference import OnnxRunner
 from .plugins import PluginManager, get_plugin_manager
@@ -30,7 +31,7 @@ from .samples import latest_window
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ForecastService", "empty_prediction"]
+__all__ = ["ForecastService", "empty_prediction", "data_failure"]
 
 TrainingState = Callable[[str], "str | None"]
 
@@ -55,6 +56,11 @@ def empty_prediction(symbol: str, status: str, message: str, record: ModelRecord
         "as_of": None,
         "cached": False,
     }
+
+
+def data_failure(exc: DataError) -> str:
+    """The status of a forecast whose bars could not be read: too few of them, or a broken file."""
+    return "insufficient_data" if isinstance(exc, InsufficientDataError) else "error"
 
 
 def _success(symbol: str, record: ModelRecord, probabilities: np.ndarray, expected: float, as_of: pd.Timestamp) -> dict[str, Any]:
@@ -102,7 +108,7 @@ class ForecastService:
         self.config = config
         self.registry = registry
         self.source = source
-        self.clock = clock or SystemClock()
+        self.clock = clock or default_clock(source)
         self.runner = runner or OnnxRunner(config.inference.device, config.inference.intra_op_threads)
         self.plugins = plugins or get_plugin_manager(config.plugins)
         self.training_state = training_state or (lambda symbol: None)
@@ -200,7 +206,7 @@ class ForecastService:
             try:
                 bars = self._bars(symbol, None if data is None else data.get(requested, data.get(symbol)), when)
             except DataError as exc:
-                results[symbol] = empty_prediction(symbol, "insufficient_data", str(exc), record)
+                results[symbol] = empty_prediction(symbol, data_failure(exc), str(exc), record)
                 continue
             last_bar = bars.index[-1]
             cache_key = (symbol, record.key, last_bar)
@@ -215,7 +221,7 @@ class ForecastService:
                     bars, self.plugins, self.config.model, list(record.metadata["features"]), int(record.metadata["window"])
                 )
             except DataError as exc:
-                results[symbol] = empty_prediction(symbol, "insufficient_data", str(exc), record)
+                results[symbol] = empty_prediction(symbol, data_failure(exc), str(exc), record)
                 continue
             except ModelError as exc:
                 results[symbol] = empty_prediction(symbol, "error", str(exc), record)
@@ -263,11 +269,11 @@ class ForecastService:
         if frame is not None:
             bars = clean_ohlcv(frame, source=f"DataFrame[{symbol}]").loc[:now]
         elif self.source is None:
-            raise DataError(f"{symbol} › no data source configured and no data given")
+            raise InsufficientDataError(f"{symbol} › no data source configured and no data given")
         else:
             bars = self.source.load(symbol, end=now)
         if bars.empty:
-            raise DataError(f"{symbol} › no bars at or before {now:%Y-%m-%d}")
+            raise InsufficientDataError(f"{symbol} › no bars at or before {now:%Y-%m-%d}")
         return bars
 
     def clear_cache(self) -> None:

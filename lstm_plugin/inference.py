@@ -15,7 +15,7 @@ import numpy as np
 import onnxruntime as ort
 
 from .errors import ModelError, RegistryError
-from .export import INPUT_NAME, OUTPUT_NAMES
+from .model_files import INPUT_NAME, OUTPUT_NAMES
 from .registry import ModelRecord
 
 logger = logging.getLogger(__name__)

@@ -118,14 +118,15 @@ def run_training_job(job: TrainJob, plugins: PluginManager | None = None) -> Job
             raise ModelError(f"lstm_features › the plugins produce different features for {symbol}")
         per_symbol[symbol] = training_samples(frame, features, job.model)
     samples = per_symbol[job.name] if job.model_type == "specific" else pooled_samples(per_symbol)
-    data_end = max(frame.index[-1] for frame in job.frames.values())
-    blob, metadata = _fit_and_export(job, plugins, samples, names, config_hash, key)
-    metadata.update(data_end=_day(data_end), symbols=sorted(job.frames), worker=worker)
+    data_end = _day(max(frame.index[-1] for frame in job.frames.values()))
+    blob, metadata = _fit_and_export(job, plugins, samples, names, config_hash, key, data_end)
+    metadata.update(symbols=sorted(job.frames), worker=worker)
     return JobResult(job.model_type, job.name, key, blob, metadata, time.perf_counter() - started, worker)
 
 
 def _fit_and_export(
-    job: TrainJob, plugins: PluginManager, samples: SampleSet, feature_names: list[str], config_hash: str, key: str
+    job: TrainJob, plugins: PluginManager, samples: SampleSet, feature_names: list[str], config_hash: str, key: str,
+    data_end: str,
 ) -> tuple[bytes, dict[str, Any]]:
     import onnx
     import onnxruntime
@@ -149,6 +150,7 @@ def _fit_and_export(
         "created_at": pd.Timestamp.now(tz="UTC").isoformat(),
         "train_start": _day(result.train_start),
         "train_end": _day(result.train_end),
+        "data_end": data_end,
         "horizon": model.horizon,
         "window": model.window,
         "direction_threshold": model.direction_threshold,
@@ -174,7 +176,8 @@ def _fit_and_export(
             "exporter": model.exporter,
         },
     }
-    embedded: dict[str, Any] = {k: metadata[k] for k in ("trained_at", "features", "window", "horizon", "classes", "scaler")}
+    # provenance inside the file itself, checked on every load (lstm_plugin.model_files)
+    embedded: dict[str, Any] = {k: metadata[k] for k in ("trained_at", "data_end", "features", "window", "horizon", "classes", "scaler")}
     embedded.update(model_type=job.model_type, symbol=job.name, training_key=key)
     parity_windows = samples.windows[-64:] if len(samples) >= 2 else samples.windows
     blob = export_onnx(forecaster, np.ascontiguousarray(parity_windows), embedded, exporter=model.exporter)

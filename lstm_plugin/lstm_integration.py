@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from .clock import Clock, SystemClock
+from .clock import Clock, default_clock
 from .config import Config
 from .data import DataSource, validate_symbol
 from .errors import LSTMPluginError
@@ -51,7 +51,7 @@ class LSTMIntegration:
         self.config = config
         self.source = source
         self.registry = registry
-        self.clock = service.clock if service is not None else (clock or SystemClock())
+        self.clock = service.clock if service is not None else (clock or default_clock(source))
         self._service = service
         self._backend = backend
         self._plugins = tuple(plugins)

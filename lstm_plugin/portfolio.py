@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -18,10 +19,10 @@ from typing import Any
 import pandas as pd
 
 from .allocation import allocate, portfolio_statistics
-from .clock import Clock, SystemClock, resolve_as_of
-from .config import Config, load_config
+from .clock import Clock, default_clock, resolve_as_of
+from .config import Config, PortfolioSection, load_config
 from .data import DataSource, clean_ohlcv, open_source, validate_symbol
-from .errors import DataError
+from .errors import DataError, LSTMPluginWarning
 from .technical import REQUIRED_BARS, dollar_volume, technical_analysis
 
 logger = logging.getLogger(__name__)
@@ -71,13 +72,14 @@ class PortfolioManager:
             raise ValueError("give config_path or config, not both")
         self.config = config if config is not None else load_config(config_path)
         self.source = source if source is not None else open_source(self.config.data.path)
-        self.clock = clock or SystemClock()
+        self.clock = clock or default_clock(self.source)
         self.current_portfolio: dict[str, float] = {}
         self.portfolio_as_of: pd.Timestamp | None = None
         self.last_scan: list[dict[str, Any]] = []
         self.scan_rejected: dict[str, str] = {}
         self.last_analyses: dict[str, dict[str, Any]] = {}
         self._scanned: dict[tuple[str, pd.Timestamp], dict[str, Any]] = {}  # the last scan's scores, reused by the analysis
+        self._empty_scan_warned: set[str] = set()
 
     # ------------------------------------------------------------------ data
     @property
@@ -141,22 +143,29 @@ class PortfolioManager:
         when = self.as_of(as_of)
         settings = self.config.portfolio
         rows, rejected, scanned = [], {}, {}
+        kinds: dict[str, list[str]] = {}
+        newest_bar: pd.Timestamp | None = None
         for symbol in self.universe:
             try:
                 bars = self.source.load(symbol, end=when)
             except DataError as exc:
                 rejected[symbol] = str(exc)
+                kinds.setdefault("data", []).append(symbol)
                 continue
             if len(bars) < settings.min_history_bars:
                 rejected[symbol] = f"{len(bars)} bars of history (needs {settings.min_history_bars})"
+                kinds.setdefault("history", []).append(symbol)
                 continue
             stale = (when - bars.index[-1]) / pd.Timedelta(days=1)
             if stale > settings.max_stale_days:
                 rejected[symbol] = f"last bar {bars.index[-1]:%Y-%m-%d} is {stale:.0f} days old"
+                kinds.setdefault("stale", []).append(symbol)
+                newest_bar = max(newest_bar or bars.index[-1], bars.index[-1])
                 continue
             liquidity = dollar_volume(bars)
             if liquidity < settings.min_dollar_volume:
                 rejected[symbol] = f"dollar volume {liquidity:,.0f} < {settings.min_dollar_volume:,.0f}"
+                kinds.setdefault("liquidity", []).append(symbol)
                 continue
             technical = scanned[(symbol, when)] = technical_analysis(bars)
             rows.append({"symbol": symbol, "score": technical["score"], "dollar_volume": liquidity, "last_bar": bars.index[-1].isoformat()})
@@ -164,6 +173,10 @@ class PortfolioManager:
         self.last_scan = rows[: self.config.lstm.max_initial_symbols]
         self.scan_rejected = rejected
         self._scanned = scanned
+        if rejected and not rows and (signature := ",".join(sorted(kinds))) not in self._empty_scan_warned:
+            self._empty_scan_warned.add(signature)  # once per kind of failure: a backtest scans every rebalance
+            message = empty_scan_message(when, kinds, newest_bar, rejected, settings)
+            warnings.warn(message, LSTMPluginWarning, stacklevel=3)
         return [row["symbol"] for row in self.last_scan]
 
     def select_portfolio(self, num_symbols: int | None = None, as_of: Any = None) -> dict[str, float]:
@@ -211,3 +224,30 @@ class PortfolioManager:
             "weights": weights,
             **portfolio_statistics(weights, frame),
         }
+
+
+def empty_scan_message(
+    when: pd.Timestamp,
+    kinds: Mapping[str, list[str]],
+    newest_bar: pd.Timestamp | None,
+    rejected: Mapping[str, str],
+    settings: PortfolioSection,
+) -> str:
+    """Why a scan rejected every symbol and what would fix it, for an :class:`LSTMPluginWarning`
+    (shown without any logging set up, unlike a log line)."""
+    parts, fixes = [], []
+    if "stale" in kinds and newest_bar is not None:
+        days = (when - newest_bar) / pd.Timedelta(days=1)
+        parts.append(f"{len(kinds['stale'])} stale (newest bar {newest_bar:%Y-%m-%d}, {days:.0f} days before "
+                     f"{when:%Y-%m-%d}; portfolio.max_stale_days is {settings.max_stale_days})")
+        fixes.append(f"pass as_of= a date the data covers (as_of='{newest_bar:%Y-%m-%d}') or give fresher data")
+    if "history" in kinds:
+        parts.append(f"{len(kinds['history'])} with fewer than portfolio.min_history_bars ({settings.min_history_bars}) bars")
+        fixes.append("use a later as_of or a longer history")
+    if "liquidity" in kinds:
+        parts.append(f"{len(kinds['liquidity'])} below portfolio.min_dollar_volume ({settings.min_dollar_volume:,.0f})")
+        fixes.append("lower portfolio.min_dollar_volume")
+    if "data" in kinds:
+        parts.append(f"{len(kinds['data'])} unreadable (first: {rejected[kinds['data'][0]]})")
+        fixes.append("repair the data files")
+    return f"scan at {when:%Y-%m-%d} rejected every symbol: {'; '.join(parts)}. To fix: {'; '.join(fixes)}."

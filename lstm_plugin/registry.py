@@ -4,14 +4,20 @@ Layout under the registry root::
 
     specific/<SYMBOL>/v000003.onnx     the model (scaling inside the graph)
     specific/<SYMBOL>/v000003.json     its metadata (sha256 of the ONNX file included)
-    specific/<SYMBOL>/index.json       the pointer: committed versions; written last
+    specific/<SYMBOL>/index.json       the committed versions, for tools; rebuilt from the files
     universal/<NAME>/...               pooled models, same layout
 
-A version exists once ``index.json`` lists it. Publishing writes the ONNX file, then its metadata,
-then the pointer — each to a temp file, fsynced, then ``os.replace``d — under an exclusive file
-lock, so a process killed at any point leaves the previous versions intact. Reads check the
-sha256; a truncated or tampered version is skipped with a warning and older ones serve.
-Models are data: nothing here unpickles or executes anything.
+A version exists once its metadata file does: publishing writes the ONNX file, then its metadata
+(the commit), then ``index.json`` — each to a temp file with an unpredictable name, fsynced, then
+``os.replace``d — under an exclusive file lock. A process killed at any point leaves every complete
+version intact; the next save removes only what is provably a partial write (temp files, and an
+ONNX file without metadata that is newer than every complete version). An ``index.json`` that
+disagrees with the files is rebuilt from them, with a warning; it never deletes anything.
+
+Reads verify each version (:mod:`lstm_plugin.model_files`: metadata, sha256, graph signature,
+provenance); a damaged version is skipped with a warning and older ones serve. Symbolic links
+inside the registry are refused, never followed. Models are data: nothing here unpickles or
+executes anything.
 """
 
 from __future__ import annotations
@@ -23,17 +29,19 @@ import json
 import logging
 import os
 import re
+import stat as stat_module
+import tempfile
 import threading
-import uuid
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from .data import validate_symbol
-from .errors import RegistryError
+from .errors import LSTMPluginError, ModelError, RegistryError, UnsafePathError
+from .model_files import OnnxSignature, metadata_problem, onnx_signature, signature_problem
 
 try:  # POSIX only; elsewhere a process-local lock still serialises threads
     import fcntl
@@ -42,12 +50,13 @@ except ImportError:  # pragma: no cover
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MODEL_TYPES", "UNIVERSAL_NAME", "ModelRecord", "ModelRegistry"]
+__all__ = ["MODEL_TYPES", "UNIVERSAL_NAME", "ModelRecord", "ModelRegistry", "write_atomic"]
 
 MODEL_TYPES = ("specific", "universal")
 UNIVERSAL_NAME = "DEFAULT"
 _VERSION_FILE = re.compile(r"^v(\d{6})\.(onnx|json)$")
-_REQUIRED = ("symbol", "model_type", "version", "trained_at", "sha256", "onnx_file", "features", "window", "horizon")
+_TEMP_PREFIX = ".tmp-"
+_CACHE_LIMIT = 10_000  # long runs: versions come and go; caches start over past this
 
 
 @dataclass(frozen=True)
@@ -100,13 +109,37 @@ class ModelRecord:
         return blob
 
 
+@dataclass
+class _Inventory:
+    """One listing of a version folder."""
+
+    metadata: set[int] = field(default_factory=set)
+    onnx: set[int] = field(default_factory=set)
+    temp: list[Path] = field(default_factory=list)
+
+    @property
+    def numbers(self) -> set[int]:
+        return self.metadata | self.onnx
+
+
+def _inventory(folder: Path) -> _Inventory:
+    found = _Inventory()
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        for entry in os.scandir(folder):
+            if entry.name.startswith(_TEMP_PREFIX):
+                found.temp.append(Path(entry.path))
+            elif match := _VERSION_FILE.match(entry.name):
+                (found.metadata if match.group(2) == "json" else found.onnx).add(int(match.group(1)))
+    return found
+
+
 def _identity(path: Path) -> tuple[int, int, int] | None:
-    """``(inode, size, mtime_ns)`` of a file, or ``None`` when it is missing."""
+    """``(inode, size, mtime_ns)`` of a file or folder (not following a link), or ``None`` when it is missing."""
     try:
-        stat = path.stat()
+        info = os.lstat(path)
     except OSError:
         return None
-    return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    return (info.st_ino, info.st_size, info.st_mtime_ns)
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -119,35 +152,50 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def write_atomic(path: Path, blob: bytes) -> None:
-    """Write ``blob`` to ``path`` so readers see the old file or the whole new one, never a part."""
-    tmp = path.with_name(f".tmp-{uuid.uuid4().hex}-{path.name}")
+    """Write ``blob`` to ``path`` so readers see the old file or the whole new one, never a part.
+
+    The temp file is created with ``O_EXCL`` under an unpredictable name in the same folder, so a
+    link planted there is never written through; ``os.replace`` swaps the entry, not a link's target.
+    """
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=_TEMP_PREFIX, suffix=f"-{path.name}")
     try:
-        with open(tmp, "wb") as handle:
-            handle.write(blob)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(blob)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(OSError):
-            tmp.unlink()
+            os.unlink(temporary)
         raise
     _fsync_dir(path.parent)
+
+
+def _refuse_link(path: Path) -> None:
+    if os.path.islink(path):
+        raise UnsafePathError(
+            f"{path} › is a symbolic link; links inside the registry are refused, never followed "
+            "(move the real folder there, or point --models at it)"
+        )
 
 
 class ModelRegistry:
     """Versioned models per symbol (``specific``) and pooled models (``universal``).
 
-    ``keep_versions`` newest versions (by ``trained_at``, then version) are kept per model.
+    Retention keeps the ``keep_versions`` newest versions (by ``trained_at``, then version) per
+    model, and never deletes a version that serves at any ``as_of`` from the oldest kept one on:
+    the model served now, and the production model each kept candidate stood behind.
     """
 
     def __init__(self, root: str | Path, keep_versions: int = 50) -> None:
         self.root = Path(root)
         self.keep_versions = keep_versions
         self._lock = threading.Lock()
-        self._verified: dict[tuple[str, int, int], str] = {}
-        self._parsed: dict[tuple[str, int, int, int], dict[str, Any]] = {}
-        self._warned: set[tuple[str, int, int]] = set()
-        self._listed: dict[Path, tuple[tuple[int, int, int], list[ModelRecord]]] = {}
+        self._hashed: dict[tuple[str, int, int], str] = {}  # ONNX file identity -> sha256
+        self._signatures: dict[str, OnnxSignature | str] = {}  # sha256 -> graph signature or why unreadable
+        self._parsed: dict[tuple[str, int, int, int], Any] = {}  # metadata file identity -> parsed JSON
+        self._warned: dict[tuple[Any, ...], bool] = {}
+        self._listed: dict[Path, tuple[tuple[Any, ...], list[ModelRecord]]] = {}
 
     # ------------------------------------------------------------------ paths
     def folder(self, model_type: str, name: str) -> Path:
@@ -155,86 +203,151 @@ class ModelRegistry:
             raise ValueError(f"model_type must be one of {MODEL_TYPES} (got: {model_type!r})")
         return self.root / model_type / validate_symbol(name)
 
+    def check_folder(self, model_type: str, name: str) -> Path:
+        """The folder of ``model_type/name``; :class:`UnsafePathError` if it, or its type folder, is a link."""
+        folder = self.folder(model_type, name)
+        _refuse_link(folder.parent)
+        _refuse_link(folder)
+        return folder
+
     def symbols(self, model_type: str = "specific") -> list[str]:
+        """Names that have a folder of versions; stray entries (bad names, links) are skipped with a warning."""
         base = self.root / model_type
-        if not base.is_dir():
+        if os.path.islink(base) or not base.is_dir():
             return []
-        return sorted(p.name for p in base.iterdir() if p.is_dir() and (p / "index.json").exists())
+        names = []
+        for entry in sorted(os.scandir(base), key=lambda e: e.name):
+            if entry.name.startswith(".") or not entry.is_dir(follow_symlinks=False):
+                if entry.is_symlink():
+                    self._warn_once(("link", entry.path), "skipping %s: a symbolic link inside the registry", entry.path)
+                continue
+            try:
+                canonical = validate_symbol(entry.name)
+            except LSTMPluginError:
+                canonical = None
+            if canonical != entry.name:  # the registry writes canonical (upper-case) names only
+                self._warn_once(("name", entry.path), "skipping %s: not a valid symbol name", entry.path)
+            elif _inventory(Path(entry.path)).metadata | set(self._index(Path(entry.path)) or ()):
+                names.append(entry.name)
+        return names
 
     # ------------------------------------------------------------------ reading
-    def _index(self, folder: Path) -> list[int]:
+    def _index(self, folder: Path) -> list[int] | None:
+        """Versions ``index.json`` lists; ``None`` when it is missing or unreadable (warned once)."""
         pointer = folder / "index.json"
         try:
             data = json.loads(pointer.read_text(encoding="utf-8"))
-            return [int(v) for v in data["versions"]]
         except FileNotFoundError:
-            return []
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            logger.warning("%s is unreadable (%s); falling back to the metadata files", pointer, exc)
-            return sorted({int(m.group(1)) for p in folder.glob("v*.json") if (m := _VERSION_FILE.match(p.name))})
+            return None
+        except (OSError, ValueError, RecursionError) as exc:
+            self._warn_once(("index", str(pointer), _identity(pointer)), "%s is unreadable (%s); using the version files", pointer, exc)
+            return None
+        versions = data.get("versions") if isinstance(data, dict) else None
+        if not isinstance(versions, list) or not all(isinstance(v, int) and not isinstance(v, bool) and 0 < v < 1_000_000 for v in versions):
+            self._warn_once(("index", str(pointer), _identity(pointer)), "%s does not list version numbers; using the version files", pointer)
+            return None
+        return versions
 
-    def _warn_once(self, key: tuple[str, int, int], message: str, *args: Any) -> None:
+    def _warn_once(self, key: tuple[Any, ...], message: str, *args: Any) -> None:
         if key not in self._warned:
-            self._warned.add(key)
+            self._remember(self._warned, key, True)
             logger.warning(message, *args)
 
-    def _metadata(self, meta_path: Path) -> dict[str, Any]:
+    def _metadata(self, meta_path: Path) -> Any:
         """Parsed metadata, cached by the file's identity (a rewrite or replacement is re-read)."""
-        stat = meta_path.stat()
-        key = (str(meta_path), stat.st_ino, stat.st_size, stat.st_mtime_ns)
-        metadata = self._parsed.get(key)
-        if metadata is None:
-            metadata = json.loads(meta_path.read_text(encoding="utf-8"))
-            missing = [k for k in _REQUIRED if k not in metadata]
-            if missing:
-                raise ValueError(f"missing keys {missing}")
-            if len(self._parsed) > 10_000:  # long runs: versions come and go; start over
-                self._parsed.clear()
-            self._parsed[key] = metadata
-        return metadata
+        info = os.stat(meta_path)
+        key = (str(meta_path), info.st_ino, info.st_size, info.st_mtime_ns)
+        if key not in self._parsed:
+            return self._remember(self._parsed, key, json.loads(meta_path.read_text(encoding="utf-8")))
+        return self._parsed[key]
 
-    def _load_record(self, folder: Path, version: int) -> ModelRecord | None:
+    def _skip(self, path: Path, reason: str) -> None:
+        self._warn_once(("skip", str(path), _identity(path), reason), "skipping %s: %s; an older version will serve", path, reason)
+
+    def _load_record(self, folder: Path, model_type: str, name: str, version: int) -> ModelRecord | None:
+        """The verified record of one version, or ``None`` (with a warning) when any check fails."""
         meta_path = folder / f"v{version:06d}.json"
         try:
+            if os.path.islink(meta_path):
+                raise ValueError("a symbolic link inside the registry")
             metadata = self._metadata(meta_path)
-        except (OSError, ValueError) as exc:
-            self._warn_once((str(meta_path), 0, 0), "skipping %s: unreadable metadata (%s)", meta_path, exc)
+        except FileNotFoundError:
+            self._skip(meta_path, "index.json lists it but the metadata file is missing")
             return None
-        onnx_path = folder / str(metadata["onnx_file"])
-        if onnx_path.parent != folder:
-            self._warn_once((str(meta_path), 1, 0), "skipping %s: onnx_file points outside its folder", meta_path)
+        except (OSError, ValueError, RecursionError) as exc:
+            self._skip(meta_path, f"unreadable metadata ({exc})")
             return None
+        problem = metadata_problem(metadata, model_type, name, version)
+        if problem:
+            self._skip(meta_path, problem)
+            return None
+        onnx_path = folder / metadata["onnx_file"]
         try:
-            stat = onnx_path.stat()
+            info = os.lstat(onnx_path)
         except OSError:
-            self._warn_once((str(onnx_path), 0, 0), "skipping %s: ONNX file is missing", onnx_path)
+            self._skip(onnx_path, "ONNX file is missing")
             return None
-        cache_key = (str(onnx_path), stat.st_size, stat.st_mtime_ns)
-        digest = self._verified.get(cache_key)
-        if digest is None:
-            digest = hashlib.sha256(onnx_path.read_bytes()).hexdigest()
-            self._verified[cache_key] = digest
-        if digest != metadata["sha256"]:
-            self._warn_once(
-                cache_key, "skipping %s: sha256 mismatch (truncated or modified); an older version will serve", onnx_path
-            )
+        if not stat_module.S_ISREG(info.st_mode):
+            self._skip(onnx_path, "not a regular file" + (" (a symbolic link)" if stat_module.S_ISLNK(info.st_mode) else ""))
+            return None
+        problem = self._verify(onnx_path, info, metadata)
+        if problem:
+            self._skip(onnx_path, problem)
             return None
         return ModelRecord(metadata=metadata, onnx_path=onnx_path)
+
+    def _verify(self, onnx_path: Path, info: os.stat_result, metadata: Mapping[str, Any]) -> str | None:
+        """What is wrong with the ONNX file against its metadata (sha256, then the graph), if anything.
+
+        The digest is cached by the file's identity and the graph's signature by its digest, so a
+        version is hashed and parsed once, and again only when its file changes.
+        """
+        cache_key = (str(onnx_path), info.st_size, info.st_mtime_ns)
+        digest = self._hashed.get(cache_key)
+        blob = None
+        if digest is None:
+            blob = onnx_path.read_bytes()
+            digest = self._remember(self._hashed, cache_key, hashlib.sha256(blob).hexdigest())
+        if digest != metadata["sha256"]:
+            return "sha256 mismatch (truncated or modified)"
+        signature = self._signatures.get(digest)
+        if signature is None:
+            signature = self._remember(self._signatures, digest, onnx_signature(blob if blob is not None else onnx_path.read_bytes()))
+        return signature if isinstance(signature, str) else signature_problem(signature, metadata)
+
+    @staticmethod
+    def _remember(cache: dict[Any, Any], key: Any, value: Any) -> Any:
+        if len(cache) > _CACHE_LIMIT:
+            cache.clear()
+        cache[key] = value
+        return value
+
+    def _scan(self, model_type: str, name: str, folder: Path) -> list[ModelRecord]:
+        """Every verified version in ``folder``, newest (by ``trained_at``, then version) first.
+
+        The versions are those with a metadata file, and those ``index.json`` lists (a listed
+        version whose files are gone is reported), so a wrong or stale index hides nothing.
+        """
+        listed = _inventory(folder).metadata | set(self._index(folder) or ())
+        found = [r for v in sorted(listed) if (r := self._load_record(folder, model_type, name, v)) is not None]
+        return sorted(found, key=lambda r: (r.trained_at, r.version), reverse=True)
 
     def records(self, model_type: str, name: str) -> list[ModelRecord]:
         """Every valid committed version, candidates included, newest (by ``trained_at``, then version) first.
 
-        The list is kept while the folder's pointer (``index.json``) is unchanged; the records a
+        The list is kept while the folder and its ``index.json`` are unchanged; the records a
         lookup returns are re-checked on disk (:meth:`_still_valid`), so a damaged file is still caught.
         """
         folder = self.folder(model_type, name)
-        identity = _identity(folder / "index.json")
+        if os.path.islink(folder.parent) or os.path.islink(folder):
+            self._warn_once(("link", str(folder)), "skipping %s: a symbolic link inside the registry", folder)
+            return []
+        identity = (_identity(folder), _identity(folder / "index.json"))
         cached = self._listed.get(folder)
-        if cached is not None and identity is not None and cached[0] == identity:
+        if cached is not None and identity[0] is not None and cached[0] == identity:
             return cached[1]
-        found = [r for v in self._index(folder) if (r := self._load_record(folder, v)) is not None]
-        ordered = sorted(found, key=lambda r: (r.trained_at, r.version), reverse=True)
-        if identity is not None:
+        ordered = self._scan(model_type, name, folder)
+        if identity[0] is not None:
             self._listed[folder] = (identity, ordered)
         return ordered
 
@@ -242,12 +355,12 @@ class ModelRegistry:
         """Its metadata and ONNX files are the ones verified when the list was read."""
         if record is None:
             return True
-        meta = _identity(record.onnx_path.with_suffix(".json"))
-        onnx = _identity(record.onnx_path)
+        meta_path = record.onnx_path.with_suffix(".json")
+        meta, onnx = _identity(meta_path), _identity(record.onnx_path)
         return (
             meta is not None and onnx is not None
-            and (str(record.onnx_path.with_suffix(".json")), meta[0], meta[1], meta[2]) in self._parsed
-            and (str(record.onnx_path), onnx[1], onnx[2]) in self._verified
+            and (str(meta_path), meta[0], meta[1], meta[2]) in self._parsed
+            and self._hashed.get((str(record.onnx_path), onnx[1], onnx[2])) == record.metadata["sha256"]
         )
 
     def resolve(
@@ -266,15 +379,9 @@ class ModelRegistry:
         """From one read: the version served at ``as_of`` and the newest one trained by then
         (the same record unless a newer candidate was kept)."""
         limit = None if as_of is None else pd.Timestamp(as_of)
-        for attempt in range(2):
-            served = newest = None
-            for record in self.records(model_type, name):
-                if limit is not None and record.trained_at > limit:
-                    continue
-                newest = newest or record
-                if record.stage != "candidate":
-                    served = record
-                    break
+        served = newest = None
+        for _ in range(2):
+            served, newest = _served_and_newest(self.records(model_type, name), limit)
             if self._still_valid(served) and self._still_valid(newest):
                 break
             self._listed.pop(self.folder(model_type, name), None)  # a file changed: read the folder again
@@ -290,8 +397,14 @@ class ModelRegistry:
     # ------------------------------------------------------------------ writing
     @contextlib.contextmanager
     def _locked(self, folder: Path) -> Iterator[None]:
-        folder.mkdir(parents=True, exist_ok=True)
-        with self._lock, open(folder / ".lock", "a+b") as handle:
+        lock_path = folder / ".lock"
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        except OSError:
+            if os.path.islink(lock_path):
+                _refuse_link(lock_path)
+            raise
+        with self._lock, os.fdopen(fd, "r+b") as handle:
             if fcntl is not None:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
             try:
@@ -301,61 +414,106 @@ class ModelRegistry:
                     fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
     def publish(self, model_type: str, name: str, onnx_bytes: bytes, metadata: Mapping[str, Any]) -> ModelRecord:
-        """Commit a new version: ONNX file, metadata, then the pointer; returns the verified record."""
-        folder = self.folder(model_type, name)
+        """Commit a new version: ONNX file, metadata (the commit), then the index; returns the verified record.
+
+        The version is checked exactly as a read would check it before anything is written, so
+        what is written always serves. Raises :class:`ModelError` for a version that would not,
+        :class:`UnsafePathError` for a link in the way, :class:`RegistryError` when the disk refuses.
+        """
+        folder = self.check_folder(model_type, name)
         try:
+            folder.mkdir(parents=True, exist_ok=True)
+            self.check_folder(model_type, name)  # a link planted while the folders were made
             with self._locked(folder):
-                committed = self._index(folder)
-                on_disk = {int(m.group(1)) for p in folder.iterdir() if (m := _VERSION_FILE.match(p.name))}
-                self._remove_orphans(folder, on_disk - set(committed))
-                version = max([0, *committed, *on_disk]) + 1
-                onnx_name = f"v{version:06d}.onnx"
+                found = _inventory(folder)
+                indexed = self._index(folder)
+                self._remove_partial_writes(folder, found)
+                complete = sorted(found.metadata)
+                if indexed is not None and sorted(set(indexed)) != complete:
+                    logger.warning("%s: index.json listed %s but the folder holds versions %s; rebuilt the index from the files",
+                                   folder, sorted(set(indexed)), complete)
+                elif indexed is None and complete:
+                    logger.warning("%s: index.json is missing or unreadable; rebuilt it from the files (versions %s)", folder, complete)
+                version = max([0, *found.numbers, *(indexed or ())]) + 1
                 full = dict(metadata)
                 full.update(
-                    symbol=validate_symbol(name),
-                    model_type=model_type,
-                    version=version,
-                    onnx_file=onnx_name,
-                    sha256=hashlib.sha256(onnx_bytes).hexdigest(),
+                    symbol=validate_symbol(name), model_type=model_type, version=version,
+                    onnx_file=f"v{version:06d}.onnx", sha256=hashlib.sha256(onnx_bytes).hexdigest(),
                 )
-                write_atomic(folder / onnx_name, onnx_bytes)
+                self._check_new(full, onnx_bytes, model_type, name, version)
+                write_atomic(folder / full["onnx_file"], onnx_bytes)
                 write_atomic(folder / f"v{version:06d}.json", json.dumps(full, indent=2, sort_keys=True).encode())
-                self._write_index(folder, [*committed, version])
-                self._apply_retention(folder)
+                self._write_index(folder, [*complete, version])
+                self._apply_retention(model_type, name, folder)
         except OSError as exc:
             raise RegistryError(f"{folder} › cannot write model: {exc}") from exc
-        record = self._load_record(folder, version)
+        record = self._load_record(folder, model_type, name, version)
         if record is None:  # pragma: no cover - only if the disk lies
             raise RegistryError(f"{folder} › version {version} did not verify after writing")
         logger.info("registered %s (sha256 %s)", record.label, full["sha256"][:12])
         return record
 
+    def _check_new(self, metadata: Mapping[str, Any], onnx_bytes: bytes, model_type: str, name: str, version: int) -> None:
+        problem = metadata_problem(dict(metadata), model_type, name, version)
+        if problem is None:
+            signature = self._remember(self._signatures, metadata["sha256"], onnx_signature(onnx_bytes))
+            problem = signature if isinstance(signature, str) else signature_problem(signature, metadata)
+        if problem:
+            raise ModelError(f"{model_type}/{name} › not registered: {problem}")
+
     def _write_index(self, folder: Path, versions: list[int]) -> None:
         write_atomic(folder / "index.json", json.dumps({"versions": sorted(set(versions))}).encode())
 
-    def _remove_orphans(self, folder: Path, versions: set[int]) -> None:
-        """Files of versions never committed (a save that died), and stale temp files."""
-        for path in folder.iterdir():
-            match = _VERSION_FILE.match(path.name)
-            if (match and int(match.group(1)) in versions) or path.name.startswith(".tmp-"):
-                logger.info("removing leftover %s from an interrupted save", path)
-                with contextlib.suppress(OSError):
-                    path.unlink()
+    def _remove_partial_writes(self, folder: Path, found: _Inventory) -> None:
+        """Temp files of a save that died, and an ONNX file without metadata newer than every
+        complete version (a save killed between its two files). Nothing else is ever removed here."""
+        newest_complete = max(found.metadata, default=0)
+        partial = [folder / f"v{v:06d}.onnx" for v in sorted(found.onnx - found.metadata) if v > newest_complete]
+        for path in [*found.temp, *partial]:
+            logger.info("removing leftover %s of an interrupted save", path)
+            with contextlib.suppress(OSError):
+                path.unlink()
+        found.onnx -= {v for v in found.onnx if folder / f"v{v:06d}.onnx" in partial}
 
-    def _apply_retention(self, folder: Path) -> None:
-        committed = self._index(folder)
-        if len(committed) <= self.keep_versions:
+    def _apply_retention(self, model_type: str, name: str, folder: Path) -> None:
+        """Drop versions beyond ``keep_versions``, except those that still serve (class docstring).
+
+        Damaged versions rank after every valid one. The index is rewritten first, then each
+        dropped version's ONNX file, then its metadata, is removed: a kill in between leaves at
+        worst a metadata file whose model is gone, skipped on read and dropped at the next save.
+        """
+        numbers = sorted(_inventory(folder).metadata, reverse=True)
+        if len(numbers) <= self.keep_versions:
             return
-        def order(version: int) -> tuple[str, int]:
-            try:
-                meta = json.loads((folder / f"v{version:06d}.json").read_text(encoding="utf-8"))
-                return (str(pd.Timestamp(meta["trained_at"])), version)
-            except (OSError, ValueError, KeyError):
-                return ("", version)  # unreadable versions go first
-        ranked = sorted(committed, key=order, reverse=True)
-        keep, drop = ranked[: self.keep_versions], ranked[self.keep_versions :]
-        self._write_index(folder, keep)  # pointer first, then files: never a dangling pointer
-        for version in drop:
+        valid = self._scan(model_type, name, folder)
+        ranked = [r.version for r in valid] + [v for v in numbers if v not in {r.version for r in valid}]
+        keep = set(ranked[: self.keep_versions])
+        for record in valid:
+            if record.version in keep:
+                served, _ = _served_and_newest(valid, record.trained_at)
+                if served is not None:
+                    keep.add(served.version)
+        served_now, _ = _served_and_newest(valid, None)
+        if served_now is not None:
+            keep.add(served_now.version)
+        self._write_index(folder, sorted(keep))
+        for version in (v for v in numbers if v not in keep):
             for suffix in ("onnx", "json"):
                 with contextlib.suppress(OSError):
                     (folder / f"v{version:06d}.{suffix}").unlink()
+
+
+def _served_and_newest(
+    records: list[ModelRecord], limit: pd.Timestamp | None
+) -> tuple[ModelRecord | None, ModelRecord | None]:
+    """From records ordered newest first: the production version serving at ``limit`` and the
+    newest version (of any stage) trained by then."""
+    served = newest = None
+    for record in records:
+        if limit is not None and record.trained_at > limit:
+            continue
+        newest = newest or record
+        if record.stage != "candidate":
+            served = record
+            break
+    return served, newest

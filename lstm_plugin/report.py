@@ -1,24 +1,36 @@
 """The report folder of ``lstm-plugin backtest``: CSV files, ``summary.json``, pictures and one HTML page.
 
 Pictures are drawn with matplotlib's Agg backend (Backtrader's ``cerebro.plot()`` needs Tk and a
-display). Files are written to a temporary name and renamed, so a report is never half written.
+display). The whole report is written into a private temporary folder beside the target and
+swapped in at the end, so a run killed at any moment, or two runs writing the same folder, never
+leave a folder that mixes two reports: readers see the old report or the new one. A folder that
+holds anything else than a report (or a symbolic link) is refused before any work
+(:func:`check_report_folder`), since swapping it would lose those files.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import html
 import json
 import math
 import os
+import re
+import shutil
+import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from . import jsonio
 from .backtest import STRATEGIES, BacktestResult
+from .errors import LSTMPluginError
 from .performance import drawdown_series
 
-__all__ = ["REPORT_FILES", "write_report", "comparison_table"]
+__all__ = ["REPORT_FILES", "MANIFEST", "ReportError", "check_report_folder", "write_report", "comparison_table"]
 
 PREDICTION_COLUMNS = [
     "date", "symbol", "model_type", "model_version", "predicted_direction", "confidence", "price_change_pct",
@@ -30,17 +42,18 @@ ORDER_COLUMNS = ["date", "symbol", "size", "price", "value", "commission", "crea
 REPORT_FILES = (
     "predictions.csv", "outcomes.csv", "orders.csv", "equity.csv", "summary.json", "equity.png", "ic.png", "calibration.png", "report.html",
 )
+#: Written last: every file of the report with its sha256 (and what marks a folder as a report).
+MANIFEST = "manifest.json"
+_SWAP_ATTEMPTS = 50
+
+
+class ReportError(LSTMPluginError):
+    """A report folder that cannot be written (a file, a link, foreign files, no permission)."""
 ROWS = (
     ("final value", "final_value", "{:,.0f}"), ("total return", "total_return", "{:+.1%}"), ("CAGR", "cagr", "{:+.2%}"),
     ("volatility", "volatility", "{:.1%}"), ("Sharpe", "sharpe", "{:.2f}"), ("Sortino", "sortino", "{:.2f}"),
     ("max drawdown", "max_drawdown", "{:.1%}"), ("Calmar", "calmar", "{:.2f}"), ("turnover / year", "turnover", "{:.2f}"),
 )
-
-
-def _write(path: Path, data: bytes) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
 
 
 def _cell(value: Any, pattern: str) -> str:
@@ -129,7 +142,7 @@ def _pictures(result: BacktestResult, folder: Path) -> None:
 
 def _html(summary: dict[str, Any]) -> str:
     table = html.escape(comparison_table(summary))
-    settings = html.escape(json.dumps(summary["settings"], indent=2))
+    settings = html.escape(jsonio.dumps(summary["settings"], indent=2))
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>lstm-plugin backtest</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}} pre{{background:#f6f6f6;padding:1em}} img{{max-width:100%}}</style>
@@ -144,22 +157,115 @@ def _html(summary: dict[str, Any]) -> str:
 """
 
 
-def write_report(result: BacktestResult, folder: str | Path) -> Path:
-    """Write every file of :data:`REPORT_FILES` into ``folder`` (created if needed)."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+def check_report_folder(folder: str | Path) -> Path:
+    """Refuse, before any work, a report folder that the final swap could not replace safely.
+
+    It may not exist yet, or be a folder holding only report files; it may not be a file or a
+    symbolic link, nor hold anything else (those files would be lost). Its parent must be
+    writable: a probe folder is created there and removed. Raises :class:`ReportError`.
+    """
+    given, path = Path(folder), Path(os.path.abspath(folder))  # '.', '..' and 'x/..' get a real name
+    if path.is_symlink():
+        raise ReportError(f"--out › {given} is a symbolic link; give the folder itself")
+    if path.exists():
+        if not path.is_dir():
+            raise ReportError(f"--out › {given} is a file, not a folder")
+        known = {*REPORT_FILES, MANIFEST}
+        try:
+            foreign = sorted(e.name for e in os.scandir(path) if e.name not in known or not e.is_file(follow_symlinks=False))
+        except OSError as exc:
+            raise ReportError(f"--out › cannot read {given}: {exc.strerror or exc}") from None
+        if foreign:
+            more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
+            raise ReportError(
+                f"--out › {given} holds {foreign[0]}{more}, which is not part of a report; choose a new folder "
+                "or one that holds only a report (it is replaced as a whole)"
+            )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tempfile.mkdtemp(prefix=f".{path.name}.{os.getpid()}.probe-", dir=path.parent))
+    except OSError as exc:
+        raise ReportError(f"--out › cannot write a report in {path.parent}: {exc.strerror or exc}") from None
+    return given
+
+
+def _remove_leftovers(parent: Path, name: str) -> None:
+    """Staging and retired folders of writers that died (their pid is gone)."""
+    pattern = re.compile(rf"^\.{re.escape(name)}\.(\d+)\.(?:tmp|old|probe)-")
+    for entry in os.scandir(parent):
+        match = pattern.match(entry.name)
+        if match and entry.is_dir(follow_symlinks=False) and not _alive(int(match.group(1))):
+            shutil.rmtree(entry.path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _swap_in(staging: Path, folder: Path) -> None:
+    """Make ``staging`` the report at ``folder``; the old report is moved aside, then deleted.
+
+    Another writer may swap its own report in at the same time: the last one to finish wins,
+    whole. Between the two renames the folder is briefly absent, never mixed.
+    """
+    for _ in range(_SWAP_ATTEMPTS):
+        retired = None
+        if os.path.lexists(folder):
+            retired = folder.with_name(f".{folder.name}.{os.getpid()}.old-{uuid.uuid4().hex[:8]}")
+            try:
+                os.rename(folder, retired)
+            except FileNotFoundError:  # another writer moved it first
+                retired = None
+        try:
+            os.rename(staging, folder)
+        except OSError:  # another writer's report landed in between: retire that one too
+            continue
+        finally:
+            if retired is not None:
+                shutil.rmtree(retired, ignore_errors=True)
+        return
+    raise ReportError(f"--out › {folder} kept changing while this report was swapped in; nothing was replaced")
+
+
+def _files(result: BacktestResult, summary: dict[str, Any]) -> dict[str, bytes]:
+    """The CSV, JSON and HTML files of a report, as bytes."""
     records = pd.DataFrame((result.forecast or {}).get("records", []), columns=sorted(set(PREDICTION_COLUMNS + OUTCOME_COLUMNS)))
     records["date"] = records["date"].str[:10]
     records = records.sort_values(["date", "symbol"], kind="stable")
-    _write(folder / "predictions.csv", records[PREDICTION_COLUMNS].to_csv(index=False).encode())
-    _write(folder / "outcomes.csv", records[OUTCOME_COLUMNS].to_csv(index=False).encode())
-    orders = pd.DataFrame(result.orders, columns=ORDER_COLUMNS)
-    _write(folder / "orders.csv", orders.to_csv(index=False).encode())
     equity = result.equity.copy()
     equity.index = equity.index.strftime("%Y-%m-%d")
-    _write(folder / "equity.csv", equity.to_csv(index_label="date").encode())
-    summary = result.summary()
-    _write(folder / "summary.json", json.dumps(summary, indent=2, default=str).encode())
-    _pictures(result, folder)
-    _write(folder / "report.html", _html(summary).encode())
-    return folder
+    return {
+        "predictions.csv": records[PREDICTION_COLUMNS].to_csv(index=False).encode(),
+        "outcomes.csv": records[OUTCOME_COLUMNS].to_csv(index=False).encode(),
+        "orders.csv": pd.DataFrame(result.orders, columns=ORDER_COLUMNS).to_csv(index=False).encode(),
+        "equity.csv": equity.to_csv(index_label="date").encode(),
+        "summary.json": jsonio.dumps(summary, indent=2).encode(),
+        "report.html": _html(summary).encode(),
+    }
+
+
+def write_report(result: BacktestResult, folder: str | Path) -> Path:
+    """Write every file of :data:`REPORT_FILES` and the :data:`MANIFEST` into ``folder``, as a whole."""
+    given = check_report_folder(folder)
+    folder = Path(os.path.abspath(given))
+    _remove_leftovers(folder.parent, folder.name)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.{os.getpid()}.tmp-", dir=folder.parent))
+    try:
+        os.chmod(staging, 0o755)
+        for name, blob in _files(result, result.summary()).items():
+            (staging / name).write_bytes(blob)
+        _pictures(result, staging)
+        digests = {name: hashlib.sha256((staging / name).read_bytes()).hexdigest() for name in REPORT_FILES}
+        (staging / MANIFEST).write_text(json.dumps({"files": digests}, indent=2))
+        _swap_in(staging, folder)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            shutil.rmtree(staging)
+        raise
+    return given

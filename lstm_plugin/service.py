@@ -34,10 +34,10 @@ from typing import Any
 import pandas as pd
 
 from .backends import Backend, make_backend
-from .clock import Clock, SystemClock
+from .clock import Clock, SystemClock, default_clock
 from .config import Config
 from .data import DataSource, validate_symbol
-from .errors import ConfigError, DataError, LSTMPluginError, ModelError, SymbolError
+from .errors import ConfigError, DataError, LSTMPluginError, ModelError, SymbolError, UnsafePathError
 from .forecast import ForecastService
 from .policy import (
     CATEGORIES,
@@ -58,8 +58,8 @@ __all__ = ["TrainingService", "Job", "SNAPSHOT_FILE", "read_snapshot"]
 
 SNAPSHOT_FILE = "service.json"
 SNAPSHOT_INTERVAL = 1.0  # wall seconds between snapshot writes while jobs run
-#: Failures that retrying cannot fix: bad data, symbol, config, or a model that does not export.
-PERMANENT_ERRORS = (DataError, SymbolError, ConfigError, ModelError)
+#: Failures that retrying cannot fix: bad data, symbol, config, a model that does not export, a link in the registry.
+PERMANENT_ERRORS = (DataError, SymbolError, ConfigError, ModelError, UnsafePathError)
 Key = tuple[str, str]
 
 
@@ -144,12 +144,29 @@ def read_snapshot(registry_root: str | Any) -> dict[str, Any] | None:
 
     path = Path(registry_root) / SNAPSHOT_FILE
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        snapshot = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         logger.warning("%s is unreadable: %s", path, exc)
         return None
+    problem = _snapshot_problem(snapshot)
+    if problem:
+        logger.warning("%s is not a service snapshot (%s); ignored", path, problem)
+        return None
+    return snapshot
+
+
+def _snapshot_problem(snapshot: Any) -> str | None:
+    """What makes a parsed ``service.json`` unusable by ``lstm-plugin service``, or ``None``."""
+    if not isinstance(snapshot, dict):
+        return f"a JSON {type(snapshot).__name__}, not an object"
+    for key, kind in (("counts", dict), ("queue", list), ("in_flight", list), ("done", list), ("failed", list)):
+        if not isinstance(snapshot.get(key, kind()), kind):
+            return f"{key} is not a JSON {'object' if kind is dict else 'list'}"
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in snapshot.get("counts", {}).values()):
+        return "counts are not numbers"
+    return None
 
 
 class TrainingService:
@@ -176,7 +193,7 @@ class TrainingService:
         self.config = config
         self.source = source
         self.registry = registry
-        self.clock = clock or SystemClock()
+        self.clock = clock or default_clock(source)
         self.trainer = ModelTrainer(config, source, registry, clock=self.clock, progress=progress, extra_plugins=plugins)
         self.plugins = self.trainer.plugins
         chosen = backend or config.lstm_service.backend

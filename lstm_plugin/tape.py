@@ -27,7 +27,7 @@ import pandas as pd
 from .clock import resolve_as_of
 from .errors import DataError, LSTMPluginError, ModelError
 from .features import make_windows
-from .forecast import ForecastService, _success, empty_prediction
+from .forecast import ForecastService, _success, data_failure, empty_prediction
 from .registry import ModelRecord
 from .samples import compute_features
 
@@ -101,7 +101,7 @@ class ForecastTape(ForecastService):
             try:
                 features = self._symbol_features(symbol)
             except DataError as exc:
-                results[symbol] = empty_prediction(symbol, "insufficient_data", str(exc), record)
+                results[symbol] = empty_prediction(symbol, data_failure(exc), str(exc), record)
                 continue
             except LSTMPluginError as exc:
                 results[symbol] = empty_prediction(symbol, "error", str(exc), record)

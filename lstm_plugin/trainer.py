@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from .clock import Clock, SystemClock, as_timestamp
+from .clock import Clock, as_timestamp, default_clock
 from .config import Config
 from .data import DataSource, validate_symbol
 from .errors import InsufficientDataError, RegistryError
@@ -85,7 +85,7 @@ class ModelTrainer:
         self.registry = registry
         self.extra_plugins = tuple(extra_plugins)
         self.plugins = plugins or get_plugin_manager(config.plugins, list(self.extra_plugins))
-        self.clock = clock or SystemClock()
+        self.clock = clock or default_clock(source)
         self.progress = progress
 
     # ------------------------------------------------------------------ preparing
@@ -109,6 +109,7 @@ class ModelTrainer:
         )
 
     def _job(self, model_type: str, name: str, frames: dict[str, pd.DataFrame], trained_at: pd.Timestamp, force: bool) -> TrainJob:
+        self.registry.check_folder(model_type, name)  # a link in the way fails now, not after the training
         return TrainJob(
             model_type=model_type,
             name=name,

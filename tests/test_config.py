@@ -57,7 +57,7 @@ def test_schema_file_is_current():
         ({"lstm": {"wieght": 0.3}}, r"lstm\.wieght › unknown key \(did you mean 'weight'\?\)"),
         ({"bogus": 1}, r"› bogus › unknown key; allowed: \$schema, lstm, lstm_service"),
         ({"lstm": {"enabled": "yes"}}, r"lstm\.enabled › must be true or false \(got: \"yes\"\)"),
-        ({"lstm": {"max_training_models": 0}}, r"lstm\.max_training_models › must be at least 1 \(got: 0\)"),
+        ({"lstm": {"max_training_models": 0}}, r"lstm\.max_training_models › must be between 1 and 10000 \(got: 0\)"),
         ({"lstm": {"prediction_cache_ttl": 1.5}}, r"lstm\.prediction_cache_ttl › must be an integer \(got: 1\.5\)"),
         ({"lstm": 3}, r"› lstm › must be an object \(got: 3\)"),
         (
@@ -93,3 +93,32 @@ def test_missing_file(tmp_path):
 def test_integers_are_accepted_as_numbers_and_schema_key_is_allowed():
     config = validate_config({"$schema": "./schema.json", "lstm": {"weight": 1}})
     assert config.lstm.weight == 1.0 and config.schema_ == "./schema.json"
+
+
+def test_every_number_in_the_schema_has_both_bounds():
+    """Editors show the bounds; NaN, Infinity and overflows have nowhere to hide."""
+    def numbers(node, path=""):
+        if isinstance(node, dict):
+            if node.get("type") in ("number", "integer"):
+                yield path, node
+            for key, value in node.items():
+                yield from numbers(value, f"{path}.{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                yield from numbers(value, f"{path}[{i}]")
+
+    found = list(numbers(config_schema()))
+    assert len(found) > 40
+    unbounded = [path for path, node in found if "minimum" not in node or "maximum" not in node]
+    assert unbounded == []
+
+
+@pytest.mark.parametrize("text", ['{"backtest": {"cash": NaN}}', '{"model": {"learning_rate": Infinity}}', '{"lstm": {"weight": -Infinity}}'])
+def test_non_finite_numbers_are_refused(tmp_path, text):
+    with pytest.raises(ConfigError, match=r"must be a finite number"):
+        load_config(write(tmp_path, text))
+
+
+def test_a_config_nested_too_deep_is_one_line(tmp_path):
+    with pytest.raises(ConfigError, match=r"nested too deeply"):
+        load_config(write(tmp_path, "[" * 50_000 + "]" * 50_000))

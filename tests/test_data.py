@@ -16,7 +16,8 @@ from lstm_plugin import (
     SymbolError,
     validate_symbol,
 )
-from lstm_plugin.data import clean_ohlcv, frame_fingerprint, read_ohlcv_csv
+from lstm_plugin.data import BUNDLED_END, clean_ohlcv, frame_fingerprint, read_ohlcv_csv
+from lstm_plugin.dates import parse_dates
 
 BUNDLED = Path(__file__).resolve().parents[1] / "lstm_plugin" / "datasets" / "us_daily"
 HEADER = "Date,Open,High,Low,Close,Adj Close,Volume\n"
@@ -141,3 +142,54 @@ def test_nan_values_in_dataframe_are_rejected():
     frame.iloc[7, 2] = np.nan
     with pytest.raises(DataError, match=r"DataFrame\[KO\] › row 7 \(1999-11-10\) › low is missing"):
         FrameSource({"KO": frame}).load("KO")
+
+
+@pytest.mark.parametrize(
+    "dates, expected",
+    [
+        (["2020-01-02", "2020-01-03"], ["2020-01-02", "2020-01-03"]),
+        (["13/01/2020", "02/02/2020"], ["2020-01-13", "2020-02-02"]),  # a day above 12 says DD/MM
+        (["01/13/2020", "02/02/2020"], ["2020-01-13", "2020-02-02"]),  # ... or MM/DD
+        (["20200102", "20200103"], ["2020-01-02", "2020-01-03"]),
+        (["2020-01-02T16:00:00-05:00", "2020-01-03 16:00:00+09:00", "2020-01-06T16:00Z"],
+         ["2020-01-02 16:00", "2020-01-03 16:00", "2020-01-06 16:00"]),  # the bar keeps its local wall time
+    ],
+)
+def test_one_date_format_per_file(dates, expected):
+    parsed = parse_dates(pd.Series(dates), "X.csv", 2)
+    assert list(parsed) == [pd.Timestamp(e) for e in expected]
+
+
+@pytest.mark.parametrize(
+    "dates, message",
+    [
+        (["01/02/2020", "03/04/2020"], r"X\.csv › line 2 › dates are ambiguous"),
+        (["13/01/2020", "01/14/2020"], r"X\.csv › line 3 › dates mix DD/MM/YYYY \(line 2: '13/01/2020'\) and MM/DD/YYYY"),
+        (["2020-01-02", "01/03/2020"], r"line 3 › date is written DD/MM/YYYY or MM/DD/YYYY but the file's dates are YYYY-MM-DD"),
+        (["2020-01-02", "2020-02-30"], r"line 3 › date is not a date \(got: '2020-02-30'\)"),
+        (["Jan 2, 2020"], r"line 2 › date is not a date in a supported format"),
+    ],
+)
+def test_ambiguous_or_mixed_dates_are_refused(dates, message):
+    with pytest.raises(DataError, match=message):
+        parse_dates(pd.Series(dates), "X.csv", 2)
+
+
+def test_a_dd_mm_file_is_read_with_the_right_dates(tmp_path):
+    lines = raw_lines(rows=400)
+    european = [lines[0]] + [f"{l[8:10]}/{l[5:7]}/{l[:4]}{l[10:]}" for l in lines[1:]]
+    frame = read_ohlcv_csv(write_csv(tmp_path, "EU.csv", european))
+    pd.testing.assert_frame_equal(frame, read_ohlcv_csv(write_csv(tmp_path, "ISO.csv", lines)))
+
+
+def test_time_zone_aware_frames_keep_their_local_dates():
+    frame = read_ohlcv_csv(BUNDLED / "KO.csv.gz").iloc[:30]
+    aware = frame.copy()
+    aware.index = aware.index.tz_localize("Asia/Tokyo")
+    pd.testing.assert_frame_equal(FrameSource({"KO": aware}).load("KO"), frame)
+
+
+def test_bundled_end_is_the_last_bar(source):
+    assert max(source.load(s).index[-1] for s in source.symbols()) == pd.Timestamp(BUNDLED_END)
+    assert source.sample_end == BUNDLED_END
+    assert CSVFolderSource(BUNDLED).sample_end is None  # the same files as a user's folder: no special clock

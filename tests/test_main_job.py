@@ -107,11 +107,11 @@ def test_prices_after_a_date_change_no_row_before_it(capsys, tmp_path, unseen_si
     reports = {}
     for name, folder in (("honest", unseen_six_dir), ("noisy", noisy)):
         code, _, err = backtest(
-            capsys, "--data", str(folder), "--start", "2008-01-01", "--end", "2010-12-31", "--out", str(tmp_path / name),
+            capsys, "--data", str(folder), "--start", "2008-01-01", "--end", "2010-12-31", "--out", str(tmp_path / f"{name}_report"),
             "--config", str(small_config), "--models", str(models), "-q",
         )
         assert code == 0, err
-        reports[name] = tmp_path / name
+        reports[name] = tmp_path / f"{name}_report"
     for file in ("predictions.csv", "orders.csv", "equity.csv"):
         honest, noisy_rows = (read_rows(reports[n] / file) for n in ("honest", "noisy"))
         before = [r for r in honest if r["date"] <= T]

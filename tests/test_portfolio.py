@@ -122,3 +122,32 @@ def test_future_prices_change_nothing_before_them(frames):
     assert perturbed.select_portfolio() == honest.select_portfolio()
     assert perturbed.last_analyses == honest.last_analyses
     assert perturbed.get_portfolio_stats() == honest.get_portfolio_stats()
+
+
+def test_the_bundled_sample_has_a_clock_that_stops_on_its_last_bar(source, caplog, monkeypatch):
+    from lstm_plugin import clock as clock_module
+
+    monkeypatch.setattr(clock_module, "_announced", clock_module.threading.Event())
+    with caplog.at_level("WARNING", logger="lstm_plugin.clock"):
+        first, second = PortfolioManager(config=tiny_config(), source=source), PortfolioManager(config=tiny_config(), source=source)
+    assert first.clock.now() == second.clock.now() == pd.Timestamp("2021-04-21")
+    assert caplog.text.count("bundled data ends on 2021-04-21") == 1  # said once
+    assert first.select_portfolio()  # the seed's call, as written: a real portfolio
+
+
+def test_a_users_own_data_is_never_back_dated(frames):
+    from lstm_plugin import SystemClock
+
+    assert isinstance(PortfolioManager(config=tiny_config(), source=FrameSource(frames)).clock, SystemClock)
+
+
+def test_a_scan_that_rejects_everything_says_why_and_how_to_fix_it(frames):
+    from lstm_plugin import LSTMPluginWarning
+
+    pm = PortfolioManager(config=tiny_config(), source=FrameSource(frames), clock=ManualClock("2026-12-01"))
+    with pytest.warns(LSTMPluginWarning, match=r"rejected every symbol: 8 stale \(newest bar 2021-04-21, 2050 days before 2026-12-01; "
+                      r"portfolio.max_stale_days is 10\)\. To fix: pass as_of= a date the data covers \(as_of='2021-04-21'\)"):
+        assert pm.select_portfolio() == {}
+    illiquid = PortfolioManager(config=tiny_config(portfolio={"min_dollar_volume": 1e15}), source=FrameSource(frames), clock=ManualClock(T))
+    with pytest.warns(LSTMPluginWarning, match=r"8 below portfolio.min_dollar_volume .* lower portfolio.min_dollar_volume"):
+        illiquid.scan_market()

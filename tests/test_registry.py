@@ -10,7 +10,7 @@ import textwrap
 import pandas as pd
 import pytest
 
-from lstm_plugin import FrameSource, ModelRegistry, ModelTrainer
+from lstm_plugin import FrameSource, ModelError, ModelRegistry, ModelTrainer
 
 from .conftest import tiny_config
 
@@ -110,22 +110,33 @@ KILLER = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("point", ["mid-write-1", "after-1", "after-2", "mid-write-3"])
-def test_sigkill_during_save_leaves_previous_version(copy_registry, point):
+@pytest.mark.parametrize(
+    "point, committed",
+    [("mid-write-1", False), ("after-1", False), ("after-2", True), ("mid-write-3", True)],
+)
+def test_sigkill_during_save_loses_nothing(copy_registry, caplog, point, committed):
+    """Killed before the metadata is written, the save left nothing that serves; killed after it,
+    the new version is complete and serves. Either way every earlier version is intact."""
     registry = copy_registry()
     before = registry.resolve("specific", "AAPL")
     proc = subprocess.run([sys.executable, "-c", KILLER, str(registry.root), point], capture_output=True)
     assert proc.returncode == -9, proc.stderr.decode()
     after = ModelRegistry(registry.root)
+    assert [r.version for r in after.records("specific", "AAPL")] == ([2, 1] if committed else [1])
+    first = after.records("specific", "AAPL")[-1]
+    assert first.version == 1 and first.metadata["sha256"] == before.metadata["sha256"]
     served = after.resolve("specific", "AAPL")
-    assert served.version == before.version and served.metadata["sha256"] == before.metadata["sha256"]
-    assert [r.version for r in after.records("specific", "AAPL")] == [1]
-    # the next save works, never reuses a half-written version's files, and clears the leftovers
+    assert served.version == (2 if committed else 1)
+    # the next save works, never reuses a complete version's number, and clears only the leftovers
     nxt = publish_copy(after, served, "2016-03-01")
-    assert nxt.version == 2 or (point != "mid-write-1" and nxt.version == 3)
-    leftovers = [p.name for p in after.folder("specific", "AAPL").iterdir() if p.name.startswith(".tmp-")]
-    assert leftovers == []
+    assert nxt.version == (3 if committed else 2)
+    folder = after.folder("specific", "AAPL")
+    assert sorted(p.name for p in folder.iterdir() if not p.name.startswith(".lock")) == sorted(
+        [f"v{v:06d}.{x}" for v in range(1, nxt.version + 1) for x in ("onnx", "json")] + ["index.json"]
+    )
+    assert json.loads((folder / "index.json").read_text())["versions"] == [v.version for v in reversed(after.records("specific", "AAPL"))]
     assert after.resolve("specific", "AAPL").version == nxt.version
+    assert ("rebuilt the index" in caplog.text) == committed
 
 
 def test_identical_training_is_reused_changed_data_is_not(tmp_path, source):
@@ -137,7 +148,7 @@ def test_identical_training_is_reused_changed_data_is_not(tmp_path, source):
     assert not first.reused and again.reused and again.record.version == first.record.version
 
     changed = frame.copy()
-    changed.iloc[500, changed.columns.get_loc("close")] *= 1.01  # same end date, different content
+    changed.iloc[500, changed.columns.get_loc("volume")] *= 1.01  # same end date, different content
     redo = ModelTrainer(cfg, FrameSource({"KO": changed}), registry, progress=False).train_specific("KO", as_of="2011-12-31")
     assert not redo.reused and redo.record.version == 2
 
@@ -154,3 +165,55 @@ def test_metadata_json_is_plain_data(trained):
     meta = json.loads((folder / "v000001.json").read_text())
     assert meta["onnx_file"] == "v000001.onnx"
     assert json.loads((folder / "index.json").read_text()) == {"versions": [1]}
+
+
+def test_retention_never_deletes_what_still_serves(copy_registry):
+    """keep_versions 2 with candidates: the production model behind each kept candidate stays,
+    so every as_of from the oldest kept version on is answered as before."""
+    registry = copy_registry()
+    registry.keep_versions = 2
+    first = registry.resolve("specific", "AAPL")
+    blob = first.read_bytes()
+    for month in ("2016-01-31", "2016-02-29", "2016-03-31"):
+        metadata = dict(first.metadata, trained_at=f"{month}T00:00:00", stage="candidate", stage_reason="worse")
+        registry.publish("specific", "AAPL", blob, metadata)
+    assert [r.version for r in registry.records("specific", "AAPL")] == [4, 3, 1]
+    assert registry.resolve("specific", "AAPL", "2016-03-15").version == 1
+    assert registry.resolve("specific", "AAPL").version == 1
+    promoted = registry.publish("specific", "AAPL", blob, dict(first.metadata, trained_at="2016-04-30T00:00:00"))
+    assert [r.version for r in registry.records("specific", "AAPL")] == [promoted.version, 4, 1]
+    assert registry.resolve("specific", "AAPL", "2016-04-15").version == 1  # behind candidate v4, still kept
+
+
+def test_a_version_that_would_not_serve_is_never_written(copy_registry):
+    registry = copy_registry()
+    first = registry.resolve("specific", "AAPL")
+    folder = registry.folder("specific", "AAPL")
+    before = sorted(p.name for p in folder.iterdir())
+    with pytest.raises(ModelError, match=r"data_end 2015-12-31 is after trained_at 2015-06-30"):
+        registry.publish("specific", "AAPL", first.read_bytes(), dict(first.metadata, trained_at="2015-06-30T00:00:00"))
+    with pytest.raises(ModelError, match=r"exported for symbol 'AAPL', not 'MSFT'"):
+        registry.publish("specific", "MSFT", first.read_bytes(), dict(first.metadata, symbol="MSFT"))
+    assert sorted(p.name for p in folder.iterdir()) == before
+
+
+def test_the_export_records_what_the_model_was_trained_for(trained):
+    from lstm_plugin.model_files import onnx_signature
+
+    record = trained["outcomes"]["AAPL"].record
+    embedded = onnx_signature(record.read_bytes()).properties
+    assert embedded["symbol"] == "AAPL" and embedded["model_type"] == "specific"
+    assert embedded["trained_at"] == record.metadata["trained_at"] == "2015-12-31T00:00:00"
+    assert embedded["data_end"] == record.metadata["data_end"] <= record.metadata["trained_at"]
+
+
+def test_write_atomic_never_writes_through_a_planted_link(tmp_path):
+    from lstm_plugin.registry import write_atomic
+
+    target = tmp_path / "precious.txt"
+    target.write_text("precious")
+    for name in (".tmp-service.json", ".service.json.tmp", "service.json"):
+        (tmp_path / name).symlink_to(target)
+    write_atomic(tmp_path / "service.json", b"{}")
+    assert target.read_text() == "precious"
+    assert (tmp_path / "service.json").read_text() == "{}" and not (tmp_path / "service.json").is_symlink()
