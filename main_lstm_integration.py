@@ -1,4 +1,4 @@
-"""The seed's entry point, kept for users who arrive with the design document: it runs the main job.
+"""The original entry point, kept for users who arrive with the design document's commands: it runs the main job.
 
     python main_lstm_integration.py --lstm-config config/lstm_config.json   # the LSTM with that config
     python main_lstm_integration.py --enable-lstm                           # the LSTM with the default config

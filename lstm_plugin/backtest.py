@@ -47,7 +47,7 @@ class BacktestResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
-        """The SPEC §7 JSON object."""
+        """The ``--json`` object (docs/main-job.md)."""
         forecast = None
         if self.forecast is not None:
             f = self.forecast

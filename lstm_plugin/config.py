@@ -1,4 +1,4 @@
-"""Typed configuration: the seed's ``lstm`` and ``lstm_service`` sections plus our own.
+"""Typed configuration: the ``lstm`` and ``lstm_service`` sections plus our own (docs/configuration.md).
 
 Every model forbids unknown keys and validates strictly (``"0.3"`` is not a number), so a typo is
 caught before it silently does nothing. :func:`load_config` turns any failure into a one-line
@@ -7,15 +7,14 @@ breadcrumb ``file › dotted.path › rule (got: value)``.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
-from pydantic_core import ErrorDetails
 
+from .config_errors import describe, format_value
 from .data import SYMBOL_RULE, validate_symbol
 from .errors import ConfigError, SymbolError
 
@@ -72,7 +71,7 @@ class _Section(BaseModel):
 
 
 class LSTMSection(_Section):
-    """The seed's ``lstm`` block: how the portfolio manager uses forecasts."""
+    """The ``lstm`` block: how the portfolio manager uses forecasts."""
 
     enabled: bool = Field(True, description="Use LSTM forecasts at all; false gives the technical manager.")
     weight: Fraction = Field(0.3, description="Influence of the LSTM on the combined score (0-1).")
@@ -122,7 +121,7 @@ class RaySection(_Section):
 
 
 class LSTMServiceSection(_Section):
-    """The seed's ``lstm_service`` block: the training service."""
+    """The ``lstm_service`` block: the training service."""
 
     training_threads: Annotated[int, _range(1, 1024)] = Field(2, description="Parallel training workers (local backend).")
     enable_monitoring: bool = Field(True, description="Write the service snapshot to <registry>/service.json (lstm-plugin service).")
@@ -273,90 +272,10 @@ class Config(_Section):
     model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True, allow_inf_nan=False)
 
 
-_FRIENDLY = {
-    "missing": "is required",
-    "bool_type": "must be true or false",
-    "int_type": "must be an integer",
-    "int_from_float": "must be an integer",
-    "float_type": "must be a number",
-    "string_type": "must be a string",
-    "list_type": "must be a list",
-    "model_type": "must be an object",
-    "model_attributes_type": "must be an object",
-    "dict_type": "must be an object",
-    "finite_number": "must be a finite number",
-}
-_BOUND_ERRORS = ("greater_than_equal", "less_than_equal", "greater_than", "less_than")
-
-
-def _describe(error: ErrorDetails, model: type[BaseModel]) -> tuple[str, str]:
-    path = ".".join(str(part) for part in error["loc"])
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        known = _known_keys(model, error["loc"][:-1])
-        close = difflib.get_close_matches(str(error["loc"][-1]), known, n=1)
-        rule = "unknown key" + (f" (did you mean '{close[0]}'?)" if close else f"; allowed: {', '.join(known)}")
-        return path, rule
-    if kind == "literal_error":
-        return path, "must be one of " + error["ctx"]["expected"]
-    if kind == "value_error":
-        return path, str(error["ctx"]["error"])
-    if kind in _BOUND_ERRORS:
-        return path, _bounds_rule(model, error)
-    return path, _FRIENDLY.get(kind, error["msg"].lower())
-
-
-def _bounds_rule(model: type[BaseModel], error: ErrorDetails) -> str:
-    """``must be between 0 and 1`` from the field's own constraints (the ones in the schema)."""
-    metadata = getattr(_field(model, error["loc"]), "metadata", [])
-    low = next((m.ge for m in metadata if hasattr(m, "ge")), None)
-    high = next((m.le for m in metadata if hasattr(m, "le")), None)
-    if low is None or high is None:  # every bounded field has both (a test checks the schema)
-        return error["msg"].lower()
-    return f"must be between {_number(low)} and {_number(high)}"
-
-
-def _number(value: float) -> str:
-    return str(value) if isinstance(value, int) else f"{value:g}"
-
-
-def _field(model: type[BaseModel], loc: tuple[Any, ...]) -> Any:
-    """The ``FieldInfo`` a validation error's location points at (``None`` inside lists and unions)."""
-    field = None
-    for part in loc:
-        if field is not None:
-            annotation = getattr(field, "annotation", None)
-            if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
-                return None
-            model = annotation
-        field = model.model_fields.get(str(part))
-        if field is None:
-            return None
-    return field
-
-
-def _known_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
-    for part in loc:
-        field = model.model_fields.get(str(part))
-        annotation = getattr(field, "annotation", None)
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
-            return []
-        model = annotation
-    return [f.alias or name for name, f in model.model_fields.items()]
-
-
-def _format_value(value: Any) -> str:
-    try:
-        text = json.dumps(value)
-    except (TypeError, ValueError):
-        text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 def validate_config(raw: Any, source: str = "config") -> Config:
     """Validate an already-parsed mapping; raise :class:`ConfigError` with a breadcrumb line."""
     if not isinstance(raw, dict):
-        raise ConfigError(f"{source} › (top level) › must be a JSON object (got: {_format_value(raw)})")
+        raise ConfigError(f"{source} › (top level) › must be a JSON object (got: {format_value(raw)})")
     try:
         return Config.model_validate(raw)
     except RecursionError:
@@ -364,8 +283,8 @@ def validate_config(raw: Any, source: str = "config") -> Config:
     except ValidationError as exc:
         errors = exc.errors()
         first = errors[0]
-        path, rule = _describe(first, Config)
-        got = "" if first["type"] in ("missing", "extra_forbidden") else f" (got: {_format_value(first['input'])})"
+        path, rule = describe(first, Config)
+        got = "" if first["type"] in ("missing", "extra_forbidden") else f" (got: {format_value(first['input'])})"
         more = f" [and {len(errors) - 1} more]" if len(errors) > 1 else ""
         raise ConfigError(f"{source} › {path} › {rule}{got}{more}") from None
 

@@ -1,4 +1,4 @@
-"""Forecasts and model statuses in the seed's dict shapes, with a TTL cache on the injected clock.
+"""Forecasts and model statuses as the documented dicts (README, *Python*), with a TTL cache on the injected clock.
 
 A forecast at clock time t uses bars dated <= t and the newest model version trained at or before
 t: the symbol's own (``model_type: 'specific'``) or else the pooled ``universal`` one. Every
@@ -177,7 +177,7 @@ class ForecastService:
     def get_lstm_prediction(
         self, symbol: str, data: pd.DataFrame | None = None, force_refresh: bool = False, as_of: Any = None
     ) -> dict[str, Any]:
-        """One symbol's forecast dict (SPEC §2). ``data`` overrides the data source for this call."""
+        """One symbol's forecast dict. ``data`` overrides the data source for this call."""
         frames = None if data is None else {symbol: data}
         return next(iter(self.predict_many([symbol], frames, force_refresh, as_of).values()))
 

@@ -64,7 +64,7 @@ def lstm_build_model(n_features: int, config: ModelSection) -> Any:
 def lstm_training_priority(symbol: str, category: str, priority: float, state: ModelState) -> float | None:
     """Return an amount to add to a training priority (lower trains sooner), or ``None``.
 
-    Called for every training request and plan entry after the rules of SPEC §4 have been applied.
+    Called for every training request and plan entry after the priority rules (docs/training-service.md) have been applied.
     Amounts from several plugins add up; each appears in the entry's ``reasons`` as
     ``plugin <name> <amount>``. A value that is not a finite number is ignored with a warning.
 

@@ -1,6 +1,6 @@
 """``LSTMEnhancedPortfolioManager``: the base manager with LSTM forecasts blended into its scores.
 
-The seed's workflow, on one clock:
+The workflow, on one clock:
 
 1. **scan** — the base scan; the candidates are requested for training at ``scanning`` priority;
 2. **analyse** — the technical analysis of every symbol, then one batched forecast for all of them
@@ -197,7 +197,7 @@ class LSTMEnhancedPortfolioManager(PortfolioManager):
 
 
 def portfolio_outlook(weights: Mapping[str, float], predictions: Mapping[str, Mapping[str, Any]]) -> float:
-    """Σ wᵢ·cᵢ·Δᵢ / Σ wᵢ·cᵢ (the seed's allocation × confidence weighted mean), 0 when the weights sum to 0."""
+    """Σ wᵢ·cᵢ·Δᵢ / Σ wᵢ·cᵢ (the allocation × confidence weighted mean, docs/portfolio.md), 0 when the weights sum to 0."""
     total = sum(weights.get(s, 0.0) * p["confidence"] for s, p in predictions.items())
     if total <= 0:
         return 0.0

@@ -1,4 +1,4 @@
-"""``LSTMIntegration``: the bridge between a portfolio manager and the LSTM system (seed API, SPEC §2).
+"""``LSTMIntegration``: the bridge between a portfolio manager and the LSTM system (docs/portfolio.md).
 
 It requests prioritised training from the :class:`~lstm_plugin.service.TrainingService`, serves
 cached forecasts from the service's :class:`~lstm_plugin.forecast.ForecastService` (one
@@ -88,11 +88,11 @@ class LSTMIntegration:
         force: bool = False,
         if_due: bool = True,
     ) -> dict[str, Any]:
-        """Queue trainings (seed API): ``{'requested', 'already_training', 'rejected', 'up_to_date', 'details'}``.
+        """Queue trainings (the original API): ``{'requested', 'already_training', 'rejected', 'up_to_date', 'details'}``.
 
-        As in the seed, the model's status is checked first: with ``if_due`` (the default) a symbol
+        The model's status is checked first: with ``if_due`` (the default) a symbol
         whose newest training is younger than ``lstm.force_retrain_days`` is ``up_to_date`` and not
-        queued. Priorities follow SPEC §4 for ``category`` (``portfolio``, ``on_demand``,
+        queued. Priorities follow the rules of docs/training-service.md for ``category`` (``portfolio``, ``on_demand``,
         ``watchlist``, ``scanning``) and the position in ``symbols``; ``priority_override[symbol]``
         replaces base + position. Nothing is queued when the integration is disabled.
         """
@@ -128,7 +128,7 @@ class LSTMIntegration:
     def get_lstm_prediction(
         self, symbol: str, data: pd.DataFrame | None = None, force_refresh: bool = False, as_of: Any = None
     ) -> dict[str, Any]:
-        """One forecast dict (SPEC §2), cached for ``lstm.prediction_cache_ttl`` clock seconds."""
+        """One forecast dict (keys in the README, *Python*), cached for ``lstm.prediction_cache_ttl`` clock seconds."""
         frames = None if data is None else {symbol: data}
         return next(iter(self.analyze_symbols_with_lstm([symbol], frames, force_refresh, as_of).values()))
 

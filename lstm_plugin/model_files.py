@@ -20,14 +20,20 @@ one serves, per symbol — a broken file never stops the other symbols of a comm
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from .errors import RegistryError
+
 __all__ = [
+    "ModelRecord",
     "INPUT_NAME",
     "OUTPUT_NAMES",
     "STAGES",
@@ -161,3 +167,53 @@ def signature_problem(signature: OnnxSignature, metadata: Mapping[str, Any]) -> 
     if "data_end" in embedded and (data_end is None or (trained_at is not None and data_end > trained_at)):
         return f"the model was trained on data up to {embedded['data_end']}, after its trained_at {metadata['trained_at']}"
     return None
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """One verified, committed model version."""
+
+    metadata: Mapping[str, Any]
+    onnx_path: Path
+
+    @property
+    def version(self) -> int:
+        return int(self.metadata["version"])
+
+    @property
+    def model_type(self) -> str:
+        return str(self.metadata["model_type"])
+
+    @property
+    def symbol(self) -> str:
+        return str(self.metadata["symbol"])
+
+    @functools.cached_property
+    def trained_at(self) -> pd.Timestamp:
+        return pd.Timestamp(self.metadata["trained_at"])
+
+    @property
+    def key(self) -> tuple[str, str, int, str]:
+        """Identity for caches: type, name, version and content hash."""
+        return (self.model_type, self.symbol, self.version, str(self.metadata["sha256"]))
+
+    @property
+    def label(self) -> str:
+        return f"{self.model_type}/{self.symbol}/v{self.version}"
+
+    @property
+    def stage(self) -> str:
+        """``production`` (served) or ``candidate`` (kept, not served: it did not beat the current model)."""
+        return str(self.metadata.get("stage", "production"))
+
+    @property
+    def reliability(self) -> float | None:
+        value = self.metadata.get("metrics", {}).get("reliability")
+        return None if value is None else float(value)
+
+    def read_bytes(self) -> bytes:
+        """The ONNX bytes, re-verified against the recorded sha256."""
+        blob = self.onnx_path.read_bytes()
+        if hashlib.sha256(blob).hexdigest() != self.metadata["sha256"]:
+            raise RegistryError(f"{self.onnx_path} › sha256 mismatch (file changed after it was verified)")
+        return blob

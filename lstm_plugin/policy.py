@@ -1,4 +1,4 @@
-"""The training service's decisions as pure functions: priority (SPEC §4), promotion, retraining.
+"""The training service's decisions as pure functions: priority (docs/training-service.md), promotion, retraining.
 
 Nothing here reads a file, a clock or a registry; callers pass in what they know, so every rule
 is tested with plain values.
@@ -14,7 +14,7 @@ Priority, lower trains sooner:
   flight will change them;
 - position in the request: +5 per position, at most +30.
 
-``priority_override`` replaces base + position (as in the seed's ``request_model_training``); the
+``priority_override`` replaces base + position (as ``request_model_training`` takes it); the
 state adjustments still apply. There is no floor.
 """
 
@@ -72,7 +72,7 @@ class ModelState:
 
 
 def as_number(value: float) -> int | float:
-    """``40.0`` -> ``40``: priorities read as the integers of the seed's table when they are."""
+    """``40.0`` -> ``40``: priorities read as the integers of the priority table when they are."""
     return int(value) if float(value).is_integer() else value
 
 
@@ -120,7 +120,7 @@ def compute_priority(
     override: float | None = None,
     base_reason: str = "base",
 ) -> Priority:
-    """The priority of one training request (SPEC §4); see the module docstring for the rules."""
+    """The priority of one training request; see the module docstring for the rules."""
     if override is not None:
         priority = Priority(float(override), (("override", float(override)),))
     else:

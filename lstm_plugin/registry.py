@@ -23,25 +23,28 @@ executes anything.
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import json
 import logging
 import os
-import re
 import stat as stat_module
-import tempfile
 import threading
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from .data import validate_symbol
-from .errors import LSTMPluginError, ModelError, RegistryError, UnsafePathError
-from .model_files import OnnxSignature, metadata_problem, onnx_signature, signature_problem
+from .errors import LSTMPluginError, ModelError, RegistryError
+from .files import Inventory, identity, inventory, refuse_link, write_atomic
+from .model_files import (
+    ModelRecord,
+    OnnxSignature,
+    metadata_problem,
+    onnx_signature,
+    signature_problem,
+)
 
 try:  # POSIX only; elsewhere a process-local lock still serialises threads
     import fcntl
@@ -50,133 +53,11 @@ except ImportError:  # pragma: no cover
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MODEL_TYPES", "UNIVERSAL_NAME", "ModelRecord", "ModelRegistry", "write_atomic"]
+__all__ = ["MODEL_TYPES", "UNIVERSAL_NAME", "ModelRecord", "ModelRegistry"]
 
 MODEL_TYPES = ("specific", "universal")
 UNIVERSAL_NAME = "DEFAULT"
-_VERSION_FILE = re.compile(r"^v(\d{6})\.(onnx|json)$")
-_TEMP_PREFIX = ".tmp-"
 _CACHE_LIMIT = 10_000  # long runs: versions come and go; caches start over past this
-
-
-@dataclass(frozen=True)
-class ModelRecord:
-    """One verified, committed model version."""
-
-    metadata: Mapping[str, Any]
-    onnx_path: Path
-
-    @property
-    def version(self) -> int:
-        return int(self.metadata["version"])
-
-    @property
-    def model_type(self) -> str:
-        return str(self.metadata["model_type"])
-
-    @property
-    def symbol(self) -> str:
-        return str(self.metadata["symbol"])
-
-    @functools.cached_property
-    def trained_at(self) -> pd.Timestamp:
-        return pd.Timestamp(self.metadata["trained_at"])
-
-    @property
-    def key(self) -> tuple[str, str, int, str]:
-        """Identity for caches: type, name, version and content hash."""
-        return (self.model_type, self.symbol, self.version, str(self.metadata["sha256"]))
-
-    @property
-    def label(self) -> str:
-        return f"{self.model_type}/{self.symbol}/v{self.version}"
-
-    @property
-    def stage(self) -> str:
-        """``production`` (served) or ``candidate`` (kept, not served: it did not beat the current model)."""
-        return str(self.metadata.get("stage", "production"))
-
-    @property
-    def reliability(self) -> float | None:
-        value = self.metadata.get("metrics", {}).get("reliability")
-        return None if value is None else float(value)
-
-    def read_bytes(self) -> bytes:
-        """The ONNX bytes, re-verified against the recorded sha256."""
-        blob = self.onnx_path.read_bytes()
-        if hashlib.sha256(blob).hexdigest() != self.metadata["sha256"]:
-            raise RegistryError(f"{self.onnx_path} › sha256 mismatch (file changed after it was verified)")
-        return blob
-
-
-@dataclass
-class _Inventory:
-    """One listing of a version folder."""
-
-    metadata: set[int] = field(default_factory=set)
-    onnx: set[int] = field(default_factory=set)
-    temp: list[Path] = field(default_factory=list)
-
-    @property
-    def numbers(self) -> set[int]:
-        return self.metadata | self.onnx
-
-
-def _inventory(folder: Path) -> _Inventory:
-    found = _Inventory()
-    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-        for entry in os.scandir(folder):
-            if entry.name.startswith(_TEMP_PREFIX):
-                found.temp.append(Path(entry.path))
-            elif match := _VERSION_FILE.match(entry.name):
-                (found.metadata if match.group(2) == "json" else found.onnx).add(int(match.group(1)))
-    return found
-
-
-def _identity(path: Path) -> tuple[int, int, int] | None:
-    """``(inode, size, mtime_ns)`` of a file or folder (not following a link), or ``None`` when it is missing."""
-    try:
-        info = os.lstat(path)
-    except OSError:
-        return None
-    return (info.st_ino, info.st_size, info.st_mtime_ns)
-
-
-def _fsync_dir(folder: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def write_atomic(path: Path, blob: bytes) -> None:
-    """Write ``blob`` to ``path`` so readers see the old file or the whole new one, never a part.
-
-    The temp file is created with ``O_EXCL`` under an unpredictable name in the same folder, so a
-    link planted there is never written through; ``os.replace`` swaps the entry, not a link's target.
-    """
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=_TEMP_PREFIX, suffix=f"-{path.name}")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(blob)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _refuse_link(path: Path) -> None:
-    if os.path.islink(path):
-        raise UnsafePathError(
-            f"{path} › is a symbolic link; links inside the registry are refused, never followed "
-            "(move the real folder there, or point --models at it)"
-        )
 
 
 class ModelRegistry:
@@ -206,8 +87,8 @@ class ModelRegistry:
     def check_folder(self, model_type: str, name: str) -> Path:
         """The folder of ``model_type/name``; :class:`UnsafePathError` if it, or its type folder, is a link."""
         folder = self.folder(model_type, name)
-        _refuse_link(folder.parent)
-        _refuse_link(folder)
+        refuse_link(folder.parent)
+        refuse_link(folder)
         return folder
 
     def symbols(self, model_type: str = "specific") -> list[str]:
@@ -227,7 +108,7 @@ class ModelRegistry:
                 canonical = None
             if canonical != entry.name:  # the registry writes canonical (upper-case) names only
                 self._warn_once(("name", entry.path), "skipping %s: not a valid symbol name", entry.path)
-            elif _inventory(Path(entry.path)).metadata | set(self._index(Path(entry.path)) or ()):
+            elif inventory(Path(entry.path)).metadata | set(self._index(Path(entry.path)) or ()):
                 names.append(entry.name)
         return names
 
@@ -240,11 +121,11 @@ class ModelRegistry:
         except FileNotFoundError:
             return None
         except (OSError, ValueError, RecursionError) as exc:
-            self._warn_once(("index", str(pointer), _identity(pointer)), "%s is unreadable (%s); using the version files", pointer, exc)
+            self._warn_once(("index", str(pointer), identity(pointer)), "%s is unreadable (%s); using the version files", pointer, exc)
             return None
         versions = data.get("versions") if isinstance(data, dict) else None
         if not isinstance(versions, list) or not all(isinstance(v, int) and not isinstance(v, bool) and 0 < v < 1_000_000 for v in versions):
-            self._warn_once(("index", str(pointer), _identity(pointer)), "%s does not list version numbers; using the version files", pointer)
+            self._warn_once(("index", str(pointer), identity(pointer)), "%s does not list version numbers; using the version files", pointer)
             return None
         return versions
 
@@ -262,7 +143,7 @@ class ModelRegistry:
         return self._parsed[key]
 
     def _skip(self, path: Path, reason: str) -> None:
-        self._warn_once(("skip", str(path), _identity(path), reason), "skipping %s: %s; an older version will serve", path, reason)
+        self._warn_once(("skip", str(path), identity(path), reason), "skipping %s: %s; an older version will serve", path, reason)
 
     def _load_record(self, folder: Path, model_type: str, name: str, version: int) -> ModelRecord | None:
         """The verified record of one version, or ``None`` (with a warning) when any check fails."""
@@ -328,7 +209,7 @@ class ModelRegistry:
         The versions are those with a metadata file, and those ``index.json`` lists (a listed
         version whose files are gone is reported), so a wrong or stale index hides nothing.
         """
-        listed = _inventory(folder).metadata | set(self._index(folder) or ())
+        listed = inventory(folder).metadata | set(self._index(folder) or ())
         found = [r for v in sorted(listed) if (r := self._load_record(folder, model_type, name, v)) is not None]
         return sorted(found, key=lambda r: (r.trained_at, r.version), reverse=True)
 
@@ -342,13 +223,13 @@ class ModelRegistry:
         if os.path.islink(folder.parent) or os.path.islink(folder):
             self._warn_once(("link", str(folder)), "skipping %s: a symbolic link inside the registry", folder)
             return []
-        identity = (_identity(folder), _identity(folder / "index.json"))
+        key = (identity(folder), identity(folder / "index.json"))
         cached = self._listed.get(folder)
-        if cached is not None and identity[0] is not None and cached[0] == identity:
+        if cached is not None and key[0] is not None and cached[0] == key:
             return cached[1]
         ordered = self._scan(model_type, name, folder)
-        if identity[0] is not None:
-            self._listed[folder] = (identity, ordered)
+        if key[0] is not None:
+            self._listed[folder] = (key, ordered)
         return ordered
 
     def _still_valid(self, record: ModelRecord | None) -> bool:
@@ -356,7 +237,7 @@ class ModelRegistry:
         if record is None:
             return True
         meta_path = record.onnx_path.with_suffix(".json")
-        meta, onnx = _identity(meta_path), _identity(record.onnx_path)
+        meta, onnx = identity(meta_path), identity(record.onnx_path)
         return (
             meta is not None and onnx is not None
             and (str(meta_path), meta[0], meta[1], meta[2]) in self._parsed
@@ -402,7 +283,7 @@ class ModelRegistry:
             fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
         except OSError:
             if os.path.islink(lock_path):
-                _refuse_link(lock_path)
+                refuse_link(lock_path)
             raise
         with self._lock, os.fdopen(fd, "r+b") as handle:
             if fcntl is not None:
@@ -425,7 +306,7 @@ class ModelRegistry:
             folder.mkdir(parents=True, exist_ok=True)
             self.check_folder(model_type, name)  # a link planted while the folders were made
             with self._locked(folder):
-                found = _inventory(folder)
+                found = inventory(folder)
                 indexed = self._index(folder)
                 self._remove_partial_writes(folder, found)
                 complete = sorted(found.metadata)
@@ -464,16 +345,15 @@ class ModelRegistry:
     def _write_index(self, folder: Path, versions: list[int]) -> None:
         write_atomic(folder / "index.json", json.dumps({"versions": sorted(set(versions))}).encode())
 
-    def _remove_partial_writes(self, folder: Path, found: _Inventory) -> None:
+    def _remove_partial_writes(self, folder: Path, found: Inventory) -> None:
         """Temp files of a save that died, and an ONNX file without metadata newer than every
         complete version (a save killed between its two files). Nothing else is ever removed here."""
-        newest_complete = max(found.metadata, default=0)
-        partial = [folder / f"v{v:06d}.onnx" for v in sorted(found.onnx - found.metadata) if v > newest_complete]
-        for path in [*found.temp, *partial]:
+        partial = {v for v in found.onnx - found.metadata if v > max(found.metadata, default=0)}
+        for path in [*found.temp, *(folder / f"v{v:06d}.onnx" for v in sorted(partial))]:
             logger.info("removing leftover %s of an interrupted save", path)
             with contextlib.suppress(OSError):
                 path.unlink()
-        found.onnx -= {v for v in found.onnx if folder / f"v{v:06d}.onnx" in partial}
+        found.onnx -= partial
 
     def _apply_retention(self, model_type: str, name: str, folder: Path) -> None:
         """Drop versions beyond ``keep_versions``, except those that still serve (class docstring).
@@ -482,7 +362,7 @@ class ModelRegistry:
         dropped version's ONNX file, then its metadata, is removed: a kill in between leaves at
         worst a metadata file whose model is gone, skipped on read and dropped at the next save.
         """
-        numbers = sorted(_inventory(folder).metadata, reverse=True)
+        numbers = sorted(inventory(folder).metadata, reverse=True)
         if len(numbers) <= self.keep_versions:
             return
         valid = self._scan(model_type, name, folder)

@@ -11,6 +11,7 @@ holds anything else than a report (or a symbolic link) is refused before any wor
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import html
 import json
@@ -212,7 +213,8 @@ def _swap_in(staging: Path, folder: Path) -> None:
     """Make ``staging`` the report at ``folder``; the old report is moved aside, then deleted.
 
     Another writer may swap its own report in at the same time: the last one to finish wins,
-    whole. Between the two renames the folder is briefly absent, never mixed.
+    whole. Between the two renames the folder is briefly absent, never mixed. Any other failure
+    puts the old report back.
     """
     for _ in range(_SWAP_ATTEMPTS):
         retired = None
@@ -224,13 +226,18 @@ def _swap_in(staging: Path, folder: Path) -> None:
                 retired = None
         try:
             os.rename(staging, folder)
-        except OSError:  # another writer's report landed in between: retire that one too
-            continue
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                if retired is not None:
+                    os.rename(retired, folder)
+                raise ReportError(f"--out › cannot put the report in place at {folder}: {exc.strerror or exc}") from None
+            # another writer's report landed in between: the old one goes, ours replaces theirs next
+        else:
+            return
         finally:
-            if retired is not None:
+            if retired is not None and os.path.lexists(retired):
                 shutil.rmtree(retired, ignore_errors=True)
-        return
-    raise ReportError(f"--out › {folder} kept changing while this report was swapped in; nothing was replaced")
+    raise ReportError(f"--out › {folder} kept changing while this report was swapped in; another run's report is in place")
 
 
 def _files(result: BacktestResult, summary: dict[str, Any]) -> dict[str, bytes]:

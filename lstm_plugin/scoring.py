@@ -9,8 +9,8 @@ For a successful forecast with class probabilities ``P(up)``, ``P(down)``::
     combined     = clip(technical + 100 × weight × signal, 0, 100)
     contribution = combined − technical
 
-So at the default ``weight`` 0.3 a certain, fully trusted "up" adds 30 points (the seed's "hasta +30
-puntos"); ``weight = 0`` adds exactly nothing; the size of the contribution never falls as
+So at the default ``weight`` 0.3 a certain, fully trusted "up" adds 30 points;
+``weight = 0`` adds exactly nothing; the size of the contribution never falls as
 ``weight`` rises. ``reliability`` is the model's out-of-sample directional accuracy and
 ``quality`` its out-of-sample ROC AUC (:func:`lstm_plugin.metrics.forecast_metrics`): under
 ``scale`` a model at 90 % of the reliability threshold counts at 90 %; a model without a finite

@@ -1,4 +1,4 @@
-"""The training service (the seed's "servicio LSTM"): a priority queue of trainings and the workers that run them.
+"""The training service: a priority queue of trainings and the workers that run them.
 
 Requests queue a job per model in a heap keyed on ``(priority, insertion order)``. A request for a
 symbol already queued keeps the better priority; one already training is counted as
@@ -38,6 +38,7 @@ from .clock import Clock, SystemClock, default_clock
 from .config import Config
 from .data import DataSource, validate_symbol
 from .errors import ConfigError, DataError, LSTMPluginError, ModelError, SymbolError, UnsafePathError
+from .files import write_atomic
 from .forecast import ForecastService
 from .policy import (
     CATEGORIES,
@@ -49,7 +50,7 @@ from .policy import (
     retrain_due,
     retry_delay,
 )
-from .registry import UNIVERSAL_NAME, ModelRegistry, write_atomic
+from .registry import UNIVERSAL_NAME, ModelRegistry
 from .trainer import ModelTrainer
 
 logger = logging.getLogger(__name__)
@@ -286,7 +287,7 @@ class TrainingService:
 
         Each entry has ``symbol``, ``category``, ``position``, ``priority``, ``reasons`` (the
         adjustments that applied), ``status`` and ``reliability``. A symbol in several lists keeps
-        its best entry; one already scheduled or training gets the +40 of SPEC §4.
+        its best entry; one already scheduled or training gets the +40 of the priority rules (docs/training-service.md).
         """
         now = self.clock.now()
         best: dict[str, dict[str, Any]] = {}
@@ -328,7 +329,7 @@ class TrainingService:
         force: bool = False,
         if_due: bool = False,
     ) -> dict[str, Any]:
-        """Queue trainings for ``symbols`` (seed API): ``{'requested', 'already_training', 'rejected', 'up_to_date', 'details'}``.
+        """Queue trainings for ``symbols`` (the original API): ``{'requested', 'already_training', 'rejected', 'up_to_date', 'details'}``.
 
         ``details[symbol]['status']`` is ``queued`` (new job), ``already_queued`` (the better of the
         two priorities kept), ``already_training``, ``rejected`` (with ``error``) or, with

@@ -12,7 +12,7 @@ import pytest
 from lstm_plugin import Config, ModelRegistry, ModelTrainer, bundled_source
 from lstm_plugin.config import validate_config
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "us_daily_ohlcv_1999_2021"
+UNSEEN = Path(__file__).resolve().parent / "data"  # real stocks the package does not bundle (data/README.md)
 BUNDLED = Path(__file__).resolve().parents[1] / "lstm_plugin" / "datasets" / "us_daily"
 
 TINY = {
@@ -46,20 +46,17 @@ def source():
     return bundled_source()
 
 
+def unseen_folder(folder: Path, symbols: tuple[str, ...]) -> Path:
+    """Plain ``SYMBOL.csv`` files (Backtrader's feeds read no gzip) of unbundled stocks, in ``folder``."""
+    for symbol in symbols:
+        (folder / f"{symbol}.csv").write_bytes(gzip.decompress((UNSEEN / f"{symbol}.csv.gz").read_bytes()))
+    return folder
+
+
 @pytest.fixture(scope="session")
 def unseen_csv_dir(tmp_path_factory) -> Path:
-    """A folder of real CSV files the package does not bundle (ABT, AMD, DIS from the shared data set).
-
-    Without the shared folder, bundled files are decompressed under new names instead.
-    """
-    folder = tmp_path_factory.mktemp("unseen_csv")
-    if SHARED_DATA.is_dir():
-        for symbol in ("ABT", "AMD", "DIS"):
-            shutil.copy(SHARED_DATA / f"{symbol}.csv", folder / f"{symbol}.csv")
-    else:
-        for symbol, alias in (("KO", "ABT"), ("PEP", "AMD"), ("PG", "DIS")):
-            (folder / f"{alias}.csv").write_bytes(gzip.decompress((BUNDLED / f"{symbol}.csv.gz").read_bytes()))
-    return folder
+    """A folder of real CSV files the package does not bundle: ABT, AMD, DIS."""
+    return unseen_folder(tmp_path_factory.mktemp("unseen_csv"), ("ABT", "AMD", "DIS"))
 
 
 UNSEEN_SIX = ("ABT", "AMD", "AMGN", "CL", "DIS", "MMM")
@@ -67,16 +64,8 @@ UNSEEN_SIX = ("ABT", "AMD", "AMGN", "CL", "DIS", "MMM")
 
 @pytest.fixture(scope="session")
 def unseen_six_dir(tmp_path_factory) -> Path:
-    """Six real stocks the package does not bundle, as Yahoo-style CSV files (bundled files under
-    those names when the shared data folder is absent)."""
-    folder = tmp_path_factory.mktemp("unseen_six")
-    fallback = ("KO", "PEP", "PG", "JNJ", "XOM", "WMT")
-    for symbol, alias in zip(UNSEEN_SIX, fallback):
-        if SHARED_DATA.is_dir():
-            shutil.copy(SHARED_DATA / f"{symbol}.csv", folder / f"{symbol}.csv")
-        else:
-            (folder / f"{symbol}.csv").write_bytes(gzip.decompress((BUNDLED / f"{alias}.csv.gz").read_bytes()))
-    return folder
+    """Six real stocks the package does not bundle, as Yahoo-style CSV files."""
+    return unseen_folder(tmp_path_factory.mktemp("unseen_six"), UNSEEN_SIX)
 
 
 @pytest.fixture(scope="session")

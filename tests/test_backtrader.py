@@ -1,5 +1,5 @@
 """Backtrader integration on real data the package does not bundle: the strategy, the helper, the
-analyzer, walk-forward training, and the honesty rules of SPEC §5."""
+analyzer, walk-forward training, and the honesty rules of docs/backtrader.md."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Config: defaults, the seed's keys, breadcrumb errors for every failure, the schema file."""
+"""Config: defaults, the keys of config/lstm_config.json, breadcrumb errors for every failure, the schema file."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Serving: SPEC §2 dicts, specific -> universal -> not_available, as_of, TTL cache, threads, batching."""
+"""Serving: the documented prediction dicts, specific -> universal -> not_available, as_of, TTL cache, threads, batching."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from lstm_plugin.inference import OnnxRunner, select_providers
 
 from .conftest import tiny_config
 
-SPEC_KEYS = {
+DOCUMENTED_KEYS = {
     "status", "predicted_direction", "confidence", "price_change_pct", "model_type", "reliability",
     "model_version", "as_of",
 }
@@ -29,7 +29,7 @@ def service(trained, when="2016-03-31", registry=None, **config_sections) -> For
 
 def test_specific_prediction_has_the_spec_shape(trained):
     p = service(trained).get_lstm_prediction("AAPL")
-    assert SPEC_KEYS <= set(p)
+    assert DOCUMENTED_KEYS <= set(p)
     assert p["status"] == "success" and p["model_type"] == "specific" and p["model_version"] == 1
     assert p["predicted_direction"] in ("up", "down", "neutral")
     assert 1 / 3 <= p["confidence"] <= 1
@@ -51,7 +51,7 @@ def test_without_universal_model_status_is_not_available(copy_registry):
 
     shutil.rmtree(registry.root / "universal")
     p = ForecastService(tiny_config(), registry, clock=ManualClock("2016-03-31")).get_lstm_prediction("KO")
-    assert p["status"] == "not_available" and p["model_type"] is None and SPEC_KEYS <= set(p)
+    assert p["status"] == "not_available" and p["model_type"] is None and DOCUMENTED_KEYS <= set(p)
 
 
 def test_models_trained_after_as_of_are_never_used(trained):

@@ -1,6 +1,6 @@
-"""The seed's integration test module: the LSTM-enhanced portfolio manager end to end.
+"""The original design's integration test module: the LSTM-enhanced portfolio manager end to end.
 
-Covers the seed's five verification points — initialisation, predictions obtained, predictions
+Covers five verification points — initialisation, predictions obtained, predictions
 integrated into the analysis, training requested for the relevant symbols, statistics with LSTM
 insights — and the acceptance rules of the score blend. Also runs on its own::
 
@@ -66,7 +66,7 @@ def runs(manager: LSTMEnhancedPortfolioManager) -> int:
     return manager.lstm_integration.forecasts.runner.run_count
 
 
-# ---------------------------------------------------------------------- the seed's five points
+# ---------------------------------------------------------------------- the five verification points
 def test_initialisation_from_a_config_file(tmp_path, trained, source):
     raw = json.loads((REPO / "config" / "lstm_config.json").read_text())
     raw["registry"]["path"] = str(tmp_path / "models")
@@ -123,7 +123,7 @@ def test_training_is_requested_for_the_relevant_symbols(empty_pm):
     assert set(queue) == set(scanned)
     for position, symbol in enumerate(portfolio):
         assert queue[symbol]["category"] == "portfolio"
-        assert queue[symbol]["priority"] == 20 - 20 + 5 * position  # SPEC §4: portfolio, no model, position
+        assert queue[symbol]["priority"] == 20 - 20 + 5 * position  # priority rules: portfolio, no model, position
     for symbol in set(scanned) - set(portfolio):
         position = scanned.index(symbol)
         assert queue[symbol]["category"] == "scanning"

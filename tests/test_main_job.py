@@ -1,5 +1,5 @@
 """The main job end to end: ``lstm-plugin backtest`` on CSV files the project has never seen, its
-report folder, its honesty, its errors, the seed's entry point and the quickstart notebook."""
+report folder, its honesty, its errors, the original entry point (main_lstm_integration.py) and the quickstart notebook."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The service's decisions as plain values: SPEC §4 priorities, promotion, retraining, retry backoff."""
+"""The service's decisions as plain values: the priority rules (docs/training-service.md), promotion, retraining, retry backoff."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def priority(state: ModelState, category: str = "portfolio", position: int = 0, 
     )
 
 
-# ---------------------------------------------------------------- SPEC §4 worked examples, exactly
+# ---------------------------------------------------------------- the worked examples of docs/training-service.md, exactly
 def test_worked_example_no_model():
     assert priority(ModelState(available=False)).value == 0
 

@@ -132,7 +132,7 @@ def test_the_bundled_sample_has_a_clock_that_stops_on_its_last_bar(source, caplo
         first, second = PortfolioManager(config=tiny_config(), source=source), PortfolioManager(config=tiny_config(), source=source)
     assert first.clock.now() == second.clock.now() == pd.Timestamp("2021-04-21")
     assert caplog.text.count("bundled data ends on 2021-04-21") == 1  # said once
-    assert first.select_portfolio()  # the seed's call, as written: a real portfolio
+    assert first.select_portfolio()  # the design example's call, as written: a real portfolio
 
 
 def test_a_users_own_data_is_never_back_dated(frames):

@@ -51,14 +51,15 @@ def wait_for_no_orphans(group: int, seconds: float = 10.0) -> list[int]:
     return left
 
 
-def workers_started(group: int, driver: int) -> bool:
-    return any(pid != driver for pid in group_alive(group))
+def workers_started(driver: int) -> bool:
+    """The driver (the leader of its own group) has started a child."""
+    return any(pid != driver for pid in group_alive(driver))
 
 
-def start_train(folder: Path, *extra: str) -> subprocess.Popen:
+def start_train(folder: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "lstm_plugin", "train", *SYMBOLS, "--as-of", "2017-06-30", "--models", "M",
-         "--config", "tiny.json", "--backend", "local", "--force", "-q", *extra],
+         "--config", "tiny.json", "--backend", "local", "--force", "-q"],
         cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
     )
 
@@ -85,7 +86,7 @@ def kill_once(folder: Path, delay: float, sig: int = signal.SIGKILL, after_worke
     proc = start_train(folder)
     if after_workers:
         deadline = time.monotonic() + 60
-        while not workers_started(proc.pid, proc.pid) and time.monotonic() < deadline:
+        while not workers_started(proc.pid) and time.monotonic() < deadline:
             time.sleep(0.05)
     time.sleep(delay)
     proc.send_signal(sig)
@@ -105,7 +106,7 @@ def test_sigkill_mid_training_leaves_no_worker(workdir):
 def test_sigterm_shuts_the_pool_down(workdir):
     proc = start_train(workdir)
     deadline = time.monotonic() + 60
-    while not workers_started(proc.pid, proc.pid) and time.monotonic() < deadline:
+    while not workers_started(proc.pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     time.sleep(1.0)
     proc.send_signal(signal.SIGTERM)

@@ -208,7 +208,7 @@ def test_the_export_records_what_the_model_was_trained_for(trained):
 
 
 def test_write_atomic_never_writes_through_a_planted_link(tmp_path):
-    from lstm_plugin.registry import write_atomic
+    from lstm_plugin.files import write_atomic
 
     target = tmp_path / "precious.txt"
     target.write_text("precious")

@@ -151,7 +151,7 @@ def test_the_documented_formula():
     assert entry["used"] and entry["signal"] == pytest.approx(0.5) and entry["direction"] == "up"
     assert integrate_score(50.0, entry["signal"], 0.3) == pytest.approx(65.0)
     assert integrate_score(90.0, 0.5, 0.3) == 100.0 and integrate_score(5.0, -0.5, 0.3) == 0.0  # clipped
-    assert integrate_score(50.0, 1.0, 0.3) == pytest.approx(80.0)  # the seed's "up to +30 points"
+    assert integrate_score(50.0, 1.0, 0.3) == pytest.approx(80.0)  # a certain, trusted "up" adds 30 points at weight 0.3
     assert forecast_edge(prediction(0.6, 0.1, status="not_available")) == 0.0
     failed = lstm_entry(prediction(0.6, 0.1, status="not_available"), lstm)
     assert not failed["used"] and failed["signal"] == 0.0 and failed["reason"] == "not_available: no model"
