@@ -82,6 +82,9 @@ class LSTMSection(_Section):
     reliability_threshold: Fraction = Field(0.6, description="Least model reliability for a forecast to count fully.")
     force_retrain_days: Days = Field(30, description="Model age in days after which it is outdated.")
     model_quality_threshold: Fraction = Field(0.7, description="Least model quality for a forecast to count fully.")
+    max_model_age_days: Days = Field(
+        180, description="A model older than this is 'stale': its forecast carries no weight (a live run whose training stalled)."
+    )
     below_threshold: Literal["scale", "ignore"] = Field(
         "scale",
         description="A forecast whose model is below a threshold: 'scale' counts it at metric/threshold, 'ignore' not at all.",

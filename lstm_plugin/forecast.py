@@ -257,6 +257,12 @@ class ForecastService:
         record = self.resolve_model(symbol, when)
         if record is None:
             results[symbol] = empty_prediction(symbol, "not_available", f"no model for {symbol} trained by {when:%Y-%m-%d}")
+            return symbol, None
+        age = (when - record.trained_at) / pd.Timedelta(days=1)
+        if age > self.config.lstm.max_model_age_days:
+            message = f"{record.label} was trained {age:.0f} days ago, over lstm.max_model_age_days ({self.config.lstm.max_model_age_days})"
+            results[symbol] = empty_prediction(symbol, "stale", message, record)
+            return symbol, None
         return symbol, record
 
     def _remember(self, key: tuple, now: pd.Timestamp, ttl: pd.Timedelta, prediction: dict[str, Any]) -> None:

@@ -714,6 +714,13 @@ class TrainingService:
         self.shutdown(timeout=0 if exc[0] is not None else None)
 
     # ------------------------------------------------------------------ monitoring
+    def queue_summary(self) -> dict[str, Any]:
+        """Queued (best first) and running jobs as ``type/name``, and the counts so far: cheap, for status lines."""
+        with self._lock:
+            queued = sorted(self._queued.values(), key=lambda j: (j.priority, j.seq))
+            return {"queued": [f"{j.model_type}/{j.name}" for j in queued],
+                    "running": [f"{j.model_type}/{j.name}" for j in self._running.values()], "counts": dict(self._counts)}
+
     def snapshot(self) -> dict[str, Any]:
         """Queue, in-flight, done and failed jobs, mean training time and models by status."""
         now = self.clock.now()

@@ -52,14 +52,27 @@ class ForecastTape(ForecastService):
     """Backtest forecasting; see the module docstring. ``predict_many`` with ``data`` falls back
     to per-bar serving (the frames are the caller's, not the tape's)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, growing: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.growing = growing
         self._features: dict[str, _SymbolFeatures | LSTMPluginError] = {}
         self._rows: dict[tuple[tuple, str], dict[int, tuple[np.ndarray, float]]] = {}
 
+    def _stale(self, symbol: str, cached: _SymbolFeatures | LSTMPluginError | None) -> bool:
+        """``growing``: a source that gains bars while it serves (a paper run's bar store) is
+        featurised again once a symbol has new bars; rows already computed stay (bars are only appended)."""
+        if cached is None or not self.growing or self.source is None:
+            return cached is None
+        if isinstance(cached, LSTMPluginError):
+            return True
+        try:
+            return len(self.source.load(symbol)) != len(cached.index)
+        except LSTMPluginError:
+            return True
+
     def _symbol_features(self, symbol: str) -> _SymbolFeatures:
         cached = self._features.get(symbol)
-        if cached is None:
+        if self._stale(symbol, cached):
             try:
                 if self.source is None:
                     raise DataError(f"{symbol} › no data source configured")

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,7 +67,10 @@ class LSTMSignals:
     - ``use_lstm``: ``False`` runs the same selection with ``lstm.weight = 0`` (technical only);
     - ``train``: train inside the run (walk-forward); ``False`` only uses models already registered;
     - ``num_symbols``: positions (default ``portfolio.num_symbols``);
-    - ``plugins``: extra plugin objects; ``progress``: progress bars while training.
+    - ``plugins``: extra plugin objects; ``progress``: progress bars while training;
+    - ``backend``: where trainings run: ``sync`` (inside ``decide()``, the backtest's walk-forward),
+      or ``local`` / ``ray`` (in the background; a paper run picks new models up at a later rebalance);
+    - ``growing``: the source gains bars during the run (a paper run's bar store).
     """
 
     def __init__(
@@ -81,6 +85,8 @@ class LSTMSignals:
         num_symbols: int | None = None,
         plugins: tuple[Any, ...] | list[Any] = (),
         progress: bool = False,
+        backend: str = "sync",
+        growing: bool = False,
     ) -> None:
         self.strategy = strategy
         base = config if isinstance(config, Config) else load_config(config)
@@ -102,11 +108,12 @@ class LSTMSignals:
         self.num_symbols = num_symbols
         self.clock = ManualClock("1970-01-01")
         self.service = TrainingService(
-            self.config, self.source, registry, clock=self.clock, backend="sync", plugins=plugins,
+            self.config, self.source, registry, clock=self.clock, backend=backend, plugins=plugins,
             universe=sorted(self.feeds), progress=progress,
         )
         self.service.forecasts = ForecastTape(
-            self.config, registry, self.source, self.clock, plugins=self.service.plugins, training_state=self.service.training_state
+            self.config, registry, self.source, self.clock, plugins=self.service.plugins, training_state=self.service.training_state,
+            growing=growing,
         )
         self.manager = LSTMEnhancedPortfolioManager(service=self.service)
         self.plugins = self.service.plugins
@@ -185,16 +192,19 @@ class LSTMSignals:
             listener.on_decision(decision)
         return decision
 
-    def apply(self, targets: dict[str, float], cash_buffer: float | None = None) -> list[Any]:
+    def apply(
+        self, targets: dict[str, float], cash_buffer: float | None = None, order_info: Callable[[str], dict[str, Any]] | None = None
+    ) -> list[Any]:
         """Trade to ``targets`` (× (1 − ``backtest.cash_buffer``)): reductions first, then increases,
-        through ``order_target_percent``; symbols without a bar today are left alone. Returns the orders."""
+        through ``order_target_percent``; symbols without a bar today are left alone. ``order_info(symbol)``
+        gives extra order fields (a paper run's client id). Returns the orders."""
         buffer = self.config.backtest.cash_buffer if cash_buffer is None else cash_buffer
         tradable = set(self.tradable())
         current = {s: w for s, w in self.current_weights().items() if s in tradable}
         wanted = {s: w * (1.0 - buffer) for s, w in targets.items() if s in tradable}
         orders = []
         for symbol, weight in order_sequence(current, wanted):
-            order = self.strategy.order_target_percent(data=self.feeds[symbol], target=weight)
+            order = self.strategy.order_target_percent(data=self.feeds[symbol], target=weight, **(order_info(symbol) if order_info else {}))
             if order is not None:
                 orders.append(order)
         return orders

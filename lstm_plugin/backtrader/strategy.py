@@ -48,6 +48,7 @@ class LSTMRebalanceStrategy(bt.Strategy):
         self.lstm = LSTMSignals(
             self, config=self.p.config, registry=self.p.registry, source=self.p.source, use_lstm=self.p.use_lstm,
             train=self.p.train, num_symbols=self.p.num_symbols, plugins=self.p.plugins, progress=self.p.progress,
+            **self._signals_options(),
         )
         self.rule: Any = self.p.rebalance or self.lstm.config.backtest.rebalance
         rebalance_due(pd.Timestamp("2000-01-03").date(), pd.Timestamp("2000-01-04").date(), 1, self.rule)  # a bad rule fails here, not mid-run
@@ -55,6 +56,10 @@ class LSTMRebalanceStrategy(bt.Strategy):
         self.last_rebalance = None
         self.bars_since = 0
         self.decisions = 0
+
+    def _signals_options(self) -> dict[str, Any]:
+        """Extra :class:`~lstm_plugin.backtrader.signals.LSTMSignals` arguments for subclasses (a paper run's background training)."""
+        return {}
 
     def start(self) -> None:
         if self.p.apply_costs:

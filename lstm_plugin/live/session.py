@@ -1,0 +1,259 @@
+"""``PaperSession``: a paper run over a state folder — open, resume, run or step, report.
+
+The state folder holds one paper run: ``journal.sqlite`` (the book, :mod:`~lstm_plugin.live.journal`),
+``bars.sqlite`` (every delivered bar, :mod:`~lstm_plugin.live.store`), ``heartbeat.json`` (what
+the run is doing now) and ``paper.lock`` (one process at a time). Opening a folder checks that it
+belongs to this config and these symbols, rebuilds the book from the journal and reconciles it
+with the fills; :meth:`PaperSession.run` then drives ``cerebro.run(live=True)`` until the source
+ends, the ``limit`` of new days is reached or :meth:`PaperSession.request_stop` is called.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import backtrader as bt
+import pandas as pd
+
+from .. import jsonio
+from ..config import Config, load_config
+from ..files import write_atomic
+from ..registry import ModelRegistry
+from .broker import PaperBroker
+from .hub import BarHub
+from .journal import Book, Journal
+from .sources import BarSource, ReplaySource
+from .sqlite import StateError
+from .store import BarStore
+from .strategy import PaperStrategy
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["PaperSession", "HEARTBEAT_FILE", "config_fingerprint"]
+
+HEARTBEAT_FILE = "heartbeat.json"
+LOCK_FILE = "paper.lock"
+
+
+def config_fingerprint(config: Config) -> str:
+    """What makes two configs the same paper run (everything but the symbol list the run fixes itself)."""
+    payload = config.model_dump(mode="json", exclude={"data": {"symbols"}})
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class PaperSession:
+    """A paper run in ``state`` fed by ``source``; see the module docstring.
+
+    - ``config``: a :class:`~lstm_plugin.config.Config` or a path (``None``: the defaults);
+    - ``registry``: the model folder (default ``registry.path``), shared with backtests;
+    - ``backend``: where trainings run (default ``lstm_service.backend``; ``sync`` trains inside
+      the rebalance as a backtest does, ``local``/``ray`` in the background);
+    - ``accept_state``: continue even when the book disagrees with the fills (the disagreement is journaled);
+    - ``on_day(summary)``: called after each LIVE day is committed; ``on_wait(why)`` while it waits.
+    """
+
+    def __init__(
+        self,
+        state: str | Path,
+        source: BarSource,
+        *,
+        config: Config | str | Path | None = None,
+        registry: str | Path | None = None,
+        backend: str | None = None,
+        accept_state: bool = False,
+        on_day: Callable[[dict[str, Any]], None] | None = None,
+        on_wait: Callable[[str], None] | None = None,
+        poll_seconds: float = 1.0,
+        argv: Sequence[str] = (),
+    ) -> None:
+        self.state = Path(state)
+        self.config = config if isinstance(config, Config) else load_config(config)
+        self.source = source
+        self.symbols = source.symbols()
+        self.registry = ModelRegistry(registry or self.config.registry.path, self.config.registry.keep_versions)
+        self.backend = backend or self.config.lstm_service.backend
+        self.on_day, self.on_wait = on_day, on_wait
+        self.poll_seconds = poll_seconds
+        self.cash = float(self.config.backtest.cash)
+        self._hub: BarHub | None = None
+        self._training: dict[str, Any] | None = None
+        self.counts: dict[str, int] = {}
+        self._stop_requested = False
+        self._lock_file = self._lock()
+        try:
+            self.journal = Journal(self.state)
+            start = f"{source.start:%Y-%m-%d}" if isinstance(source, ReplaySource) else "watch"
+            identity = {"config": config_fingerprint(self.config), "symbols": self.symbols, "start": start,
+                        "cash": self.cash, "run_id": os.urandom(4).hex()}
+            self.meta = self.journal.claim(identity)
+            self.run_id = str(self.meta["run_id"])
+            self.store = BarStore(self.state)
+            if not self.store.seeded:
+                self.store.seed({s: source.history(s) for s in self.symbols})
+            elif self.store.symbols() != sorted(self.symbols):
+                raise StateError(f"{self.state} › the bar store holds {', '.join(self.store.symbols())}, not {', '.join(self.symbols)}")
+            self.book = self._checked_book(accept_state)
+            self.journal.begin_run(list(argv))
+        except BaseException:
+            self._unlock()
+            raise
+        self.last_stop = "open"
+
+    # ------------------------------------------------------------------ opening
+    def _lock(self) -> Any:
+        if self.state.is_symlink():
+            raise StateError(f"{self.state} › is a link; give the real folder")
+        if self.state.exists() and not self.state.is_dir():
+            raise StateError(f"{self.state} › is not a folder")
+        self.state.mkdir(parents=True, exist_ok=True)
+        handle = open(self.state / LOCK_FILE, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise StateError(f"{self.state} › in use by {holder}; stop that run first") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        return handle
+
+    def _unlock(self) -> None:
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+
+    def _checked_book(self, accept: bool) -> Book:
+        book = self.journal.book(self.cash)
+        released = self.store.released_days()
+        if book.last_day is not None and book.last_day not in released:
+            raise StateError(f"{self.state} › the journal ends on {book.last_day:%Y-%m-%d}, a day the bar store never released")
+        problems = self.journal.reconcile(book, self.cash)
+        if problems:
+            message = f"reconciliation › {'; '.join(problems)}"
+            if not accept:
+                raise StateError(f"{self.state} › {message}; nothing traded (rerun with --accept-state to continue from the book)")
+            logger.warning("%s; continuing from the book (--accept-state)", message)
+            self.journal.event("accepted_state", message, book.last_day)
+        return book
+
+    # ------------------------------------------------------------------ running
+    def pending_days(self) -> int | None:
+        """Trading days still to come from a replay (``None``: a source without an end)."""
+        if not isinstance(self.source, ReplaySource):
+            return None
+        last = self.store.last_day()
+        unfinished = int((self.store.released_days() > (self.book.last_day or pd.Timestamp.min)).sum())
+        ahead = self.source.remaining() if last is None else int((self.source.calendar > last).sum())
+        return unfinished + ahead
+
+    def run(self, limit: int | None = None) -> dict[str, Any]:
+        """Run until the source ends, ``limit`` LIVE days are done, or a stop is requested; returns :meth:`status`."""
+        if self.pending_days() == 0:
+            self.last_stop = "finished"
+            return self.status()
+        released = self.store.released_days()
+        start = pd.Timestamp(self.meta["start"]) if self.meta["start"] != "watch" else pd.Timestamp.min
+        done = self.book.last_day or pd.Timestamp.min
+        backfill = [d for d in released if start <= d <= done]
+        redo = [d for d in released if d > done]
+        last = self.store.last_day()
+        if last is not None:
+            self.source.seek(last)
+        hub = BarHub(self.source, self.store, self.symbols, backfill=backfill, redo=redo, limit=limit,
+                     poll_seconds=self.poll_seconds, on_wait=self._waiting)
+        self._hub = hub
+        if self._stop_requested:
+            hub.request_stop()
+        cerebro = bt.Cerebro(stdstats=False)
+        broker = PaperBroker()
+        broker.setcash(self.cash)
+        cerebro.broker = broker
+        cerebro.addstore(hub)
+        feeds = {s: hub.getdata(s) for s in self.symbols}
+        for symbol, feed in feeds.items():
+            cerebro.adddata(feed, name=symbol)
+        if self.book.last_day is not None:
+            broker.restore(self.cash, self.book.cash, {feeds[s]: p for s, p in self.book.positions.items()})
+        cerebro.addstrategy(
+            PaperStrategy, config=self.config, registry=self.registry, source=self.store, journal=self.journal,
+            book=self.book, run_id=self.run_id, days=self.store.released_days, on_day=self._day_done, backend=self.backend,
+        )
+        self._heartbeat("running")
+        outcome = "interrupted"
+        try:
+            strategy = cerebro.run(live=True)[0]
+            outcome = "stopped" if self._stop_requested else ("limit" if limit is not None and hub.live_days >= limit else "finished")
+            self.counts = {"mixed_days": strategy.mixed_days, "live_days": strategy.live_days}
+        finally:
+            self._hub = None
+            self.book = self.journal.book(self.cash)
+            self.journal.end_run(outcome)
+            self.last_stop = outcome
+            self._heartbeat(outcome)
+        return self.status()
+
+    def step(self, days: int = 1) -> dict[str, Any]:
+        """Process ``days`` more trading days, synchronously (no threads): for notebooks."""
+        return self.run(limit=days)
+
+    def request_stop(self) -> None:
+        """Stop after the day in progress (safe from a signal handler)."""
+        self._stop_requested = True
+        if self._hub is not None:
+            self._hub.request_stop()
+
+    def _day_done(self, summary: dict[str, Any]) -> None:
+        self._training = summary["training"]
+        self._heartbeat("running", summary["date"])
+        if self.on_day is not None:
+            self.on_day(summary)
+
+    def _waiting(self, why: str) -> None:
+        self._heartbeat(why)
+        if self.on_wait is not None:
+            self.on_wait(why)
+
+    def _heartbeat(self, state: str, last_bar: pd.Timestamp | None = None) -> None:
+        hub = self._hub
+        last_bar = last_bar or self.book.last_day
+        beat = {
+            "pid": os.getpid(), "updated": pd.Timestamp.now("UTC").isoformat(timespec="seconds"), "wall": time.time(),
+            "state": state, "last_bar": None if last_bar is None else f"{last_bar:%Y-%m-%d}",
+            "waiting_for": hub.waiting_for() if hub is not None else [], "source": self.source.name,
+            "source_error": hub.error if hub is not None else None, "training": self._training,
+        }
+        write_atomic(self.state / HEARTBEAT_FILE, jsonio.dumps(beat, indent=2).encode())
+
+    # ------------------------------------------------------------------ reading
+    def status(self) -> dict[str, Any]:
+        """The book and the run's progress (``lstm-plugin paper status``)."""
+        from .status import paper_status
+
+        return paper_status(self.state, journal=self.journal, registry=self.registry)
+
+    def equity(self) -> pd.Series:
+        """The value at each committed day's close."""
+        rows = self.journal.rows("days")
+        return pd.Series([r["value"] for r in rows], index=pd.DatetimeIndex([r["date"] for r in rows], name="date"), name="value")
+
+    def close(self) -> None:
+        self.journal.close()
+        self.store.close()
+        self._unlock()
+
+    def __enter__(self) -> PaperSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
