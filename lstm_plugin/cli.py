@@ -1,4 +1,4 @@
-"""The ``lstm-plugin`` command: train, predict, status, service, backtest, schema.
+"""The ``lstm-plugin`` command: train, predict, status, service, backtest, paper, schema.
 
 Exit status: 0 success; 2 a bad argument, config, symbol or data file (one line on stderr, no
 traceback); 1 anything unexpected. With ``--json`` stdout carries one JSON object and nothing
@@ -24,6 +24,7 @@ from .config import Config, config_schema, load_config
 from .data import DataSource, open_source, validate_symbol
 from .errors import LSTMPluginError
 from .forecast import ForecastService
+from .paper_cli import StoppedBySignal, add_paper_parser, cmd_paper
 from .plugins import get_plugin_manager
 from .policy import CATEGORIES
 from .registry import UNIVERSAL_NAME, ModelRegistry
@@ -87,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--out", metavar="DIR", default="lstm_report", help="report folder (default: ./lstm_report)")
     backtest.add_argument("--no-lstm", action="store_true", help="only the technical and buy-and-hold runs")
 
+    add_paper_parser(commands, _common)
     commands.add_parser("schema", help="print the config JSON Schema (config/schema.json)")
     for sub in (train, predict, status, service, backtest):
         _common(sub)
@@ -321,7 +323,10 @@ def cmd_backtest(args: argparse.Namespace) -> dict[str, Any]:
     return summary
 
 
-COMMANDS = {"train": cmd_train, "predict": cmd_predict, "status": cmd_status, "service": cmd_service, "backtest": cmd_backtest}
+COMMANDS = {
+    "train": cmd_train, "predict": cmd_predict, "status": cmd_status, "service": cmd_service, "backtest": cmd_backtest,
+    "paper": cmd_paper,
+}
 
 
 class Terminated(BaseException):
@@ -375,6 +380,9 @@ def _main(argv: Sequence[str] | None) -> int:
     except LSTMPluginError as exc:
         print(f"lstm-plugin: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except StoppedBySignal as exc:
+        print(f"lstm-plugin: stopped cleanly ({signal.Signals(exc.signum).name})", file=sys.stderr)
+        return 128 + exc.signum
     except KeyboardInterrupt:
         print("lstm-plugin: interrupted", file=sys.stderr)
         return 130

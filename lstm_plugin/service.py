@@ -714,6 +714,35 @@ class TrainingService:
         self.shutdown(timeout=0 if exc[0] is not None else None)
 
     # ------------------------------------------------------------------ monitoring
+    def plan(self) -> dict[str, Any]:
+        """The queue (running jobs first, as if queued again) and the symbols' categories, as plain
+        data: what :meth:`restore_plan` takes back, so a restarted process continues the same plan."""
+        with self._lock:
+            jobs = list(self._running.values()) + sorted(self._queued.values(), key=lambda j: (j.priority, j.seq))
+            return {
+                "jobs": [{"model_type": j.model_type, "name": j.name, "category": j.category, "priority": j.priority,
+                          "reasons": list(j.reasons), "requested_at": j.requested_at.isoformat(), "force": j.force,
+                          "symbols": list(j.symbols) if j.symbols else None} for j in jobs],
+                "categories": dict(sorted(self._categories.items())),
+            }
+
+    def restore_plan(self, plan: Mapping[str, Any]) -> None:
+        """Queue the jobs of a :meth:`plan` in their order (jobs already known are left as they are)."""
+        with self._lock:
+            self._categories.update(plan.get("categories") or {})
+            for item in plan.get("jobs") or []:
+                key = (item["model_type"], item["name"])
+                if key in self._queued or key in self._running:
+                    continue
+                symbols = tuple(item["symbols"]) if item.get("symbols") else None
+                job = Job(key[0], key[1], item["category"], float(item["priority"]), list(item["reasons"]), next(self._seq),
+                          pd.Timestamp(item["requested_at"]), bool(item["force"]), symbols)
+                self._queued[key] = job
+                heapq.heappush(self._heap, (job.priority, job.seq, key))
+                if key[0] == "specific":
+                    self._universe.add(key[1])
+            self._touch()
+
     def queue_summary(self) -> dict[str, Any]:
         """Queued (best first) and running jobs as ``type/name``, and the counts so far: cheap, for status lines."""
         with self._lock:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import backtrader as bt
@@ -19,12 +19,19 @@ class PaperBroker(bt.brokers.BackBroker):
       at a bar it has already seen. (BackBroker fills at the current bar's open when it is asked to
       act before a new bar arrives, which a live loop does on every pass.)
     - Book: BackBroker resets cash and positions in ``start()``; :meth:`restore` sets the journal's
-      book to be applied right after that reset.
+      book to be applied right after that reset, and :meth:`bind` fixes the order positions are
+      valued in, so a restarted run computes bit-identical values.
     """
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._restore: tuple[float, float, dict[Any, tuple[float, float]]] | None = None
+        self._datas: list[Any] = []
+
+    def bind(self, datas: Sequence[Any]) -> None:
+        """The feeds, in the order the book is valued in: BackBroker sums positions in the order it
+        first saw them, and a restarted run must add the same floats in the same order."""
+        self._datas = list(datas)
 
     def restore(self, starting_cash: float, cash: float, positions: Mapping[Any, tuple[float, float]]) -> None:
         """Start from ``cash`` and ``positions`` (feed: (size, average price)) instead of an empty book."""
@@ -32,6 +39,8 @@ class PaperBroker(bt.brokers.BackBroker):
 
     def start(self) -> None:
         super().start()
+        for data in self._datas:
+            self.positions[data]  # noqa: B018 - creates the (empty) position: fixes the valuation order
         if self._restore is not None:
             starting, cash, positions = self._restore
             self.startingcash, self.cash, self._value = starting, cash, cash

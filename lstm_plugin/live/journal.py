@@ -32,7 +32,8 @@ CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT, started TEXT NOT NULL, pid INTEGER, argv TEXT, ended TEXT, outcome TEXT
 );
 CREATE TABLE IF NOT EXISTS days (
-    date TEXT PRIMARY KEY, run INTEGER NOT NULL, cash REAL NOT NULL, value REAL NOT NULL, rebalanced INTEGER NOT NULL
+    date TEXT PRIMARY KEY, run INTEGER NOT NULL, cash REAL NOT NULL, value REAL NOT NULL, rebalanced INTEGER NOT NULL,
+    training_plan TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS orders (
     client_id TEXT PRIMARY KEY, run INTEGER NOT NULL, date TEXT NOT NULL, symbol TEXT NOT NULL,
@@ -69,6 +70,7 @@ class DayRecord:
     closed: list[tuple[str, str]] = field(default_factory=list)  # (client id, status) of orders that ended unfilled
     orders: list[dict[str, Any]] = field(default_factory=list)
     decision: dict[str, Any] | None = None
+    training_plan: dict[str, Any] = field(default_factory=dict)  # the training service's queue after the day
 
 
 @dataclass
@@ -80,6 +82,8 @@ class Book:
     pending: list[dict[str, Any]]  # orders sent and not yet filled, oldest first
     last_day: pd.Timestamp | None
     last_rebalance: pd.Timestamp | None
+    targets: dict[str, float] = field(default_factory=dict)  # the last decision's
+    training_plan: dict[str, Any] = field(default_factory=dict)  # the training queue the last day left
 
 
 class Journal:
@@ -150,12 +154,14 @@ class Journal:
                     day, jsonio.dumps(d["targets"]), jsonio.dumps(d["forecasts"]), jsonio.dumps(d["models"]), jsonio.dumps(d["trainings"])))
             self._db.executemany("INSERT INTO positions VALUES (?, ?, ?, ?)",
                                  [(day, s, size, price) for s, (size, price) in sorted(record.positions.items())])
-            self._db.execute("INSERT INTO days VALUES (?, ?, ?, ?, ?)", (day, self.run or 0, record.cash, record.value, int(record.decision is not None)))
+            self._db.execute("INSERT INTO days VALUES (?, ?, ?, ?, ?, ?)", (
+                day, self.run or 0, record.cash, record.value, int(record.decision is not None), json.dumps(record.training_plan)))
 
     def book(self, start_cash: float) -> Book:
         """The book after the last committed day (``start_cash`` and nothing else before the first)."""
-        last = self._db.execute("SELECT date, cash FROM days ORDER BY date DESC LIMIT 1").fetchone()
+        last = self._db.execute("SELECT date, cash, training_plan FROM days ORDER BY date DESC LIMIT 1").fetchone()
         rebalance = self._db.execute("SELECT max(date) FROM days WHERE rebalanced = 1").fetchone()[0]
+        targets = self._db.execute("SELECT targets FROM decisions ORDER BY date DESC LIMIT 1").fetchone()
         pending = [
             {"client_id": r[0], "date": pd.Timestamp(r[1]), "symbol": r[2], "size": r[3], "target": r[4]}
             for r in self._db.execute("SELECT client_id, date, symbol, size, target FROM orders WHERE status = 'submitted' ORDER BY rowid")
@@ -164,7 +170,8 @@ class Journal:
             return Book(start_cash, {}, pending, None, None)
         positions = {s: (size, price) for s, size, price in self._db.execute(
             "SELECT symbol, size, price FROM positions WHERE date = ?", (last[0],))}
-        return Book(float(last[1]), positions, pending, pd.Timestamp(last[0]), None if rebalance is None else pd.Timestamp(rebalance))
+        return Book(float(last[1]), positions, pending, pd.Timestamp(last[0]), None if rebalance is None else pd.Timestamp(rebalance),
+                    json.loads(targets[0]) if targets else {}, json.loads(last[2]))
 
     def reconcile(self, book: Book, start_cash: float) -> list[str]:
         """Disagreements between the book and what the fills add up to (empty: they agree)."""
@@ -192,7 +199,7 @@ class Journal:
         names = [c[0] for c in cursor.description]
         rows = [dict(zip(names, r)) for r in cursor]
         for row in rows:
-            for key in ("targets", "forecasts", "models", "trainings"):
+            for key in ("targets", "forecasts", "models", "trainings", "training_plan"):
                 if key in row:
                     row[key] = json.loads(row[key])
         return rows

@@ -43,9 +43,16 @@ HEARTBEAT_FILE = "heartbeat.json"
 LOCK_FILE = "paper.lock"
 
 
+#: Settings that say where things are or how fast they run, not what the run decides.
+NOT_FINGERPRINTED = {
+    "data": {"symbols", "path"}, "registry": {"path"}, "inference": True,
+    "lstm_service": {"backend", "training_threads", "enable_monitoring"},
+}
+
+
 def config_fingerprint(config: Config) -> str:
-    """What makes two configs the same paper run (everything but the symbol list the run fixes itself)."""
-    payload = config.model_dump(mode="json", exclude={"data": {"symbols"}})
+    """What makes two configs the same paper run: everything that shapes decisions (not :data:`NOT_FINGERPRINTED`)."""
+    payload = config.model_dump(mode="json", exclude=NOT_FINGERPRINTED)
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -55,7 +62,8 @@ class PaperSession:
     - ``config``: a :class:`~lstm_plugin.config.Config` or a path (``None``: the defaults);
     - ``registry``: the model folder (default ``registry.path``), shared with backtests;
     - ``backend``: where trainings run (default ``lstm_service.backend``; ``sync`` trains inside
-      the rebalance as a backtest does, ``local``/``ray`` in the background);
+      the rebalance as a backtest does, ``local``/``ray`` in the background); ``train=False`` only uses
+      models already registered;
     - ``accept_state``: continue even when the book disagrees with the fills (the disagreement is journaled);
     - ``on_day(summary)``: called after each LIVE day is committed; ``on_wait(why)`` while it waits.
     """
@@ -68,6 +76,7 @@ class PaperSession:
         config: Config | str | Path | None = None,
         registry: str | Path | None = None,
         backend: str | None = None,
+        train: bool = True,
         accept_state: bool = False,
         on_day: Callable[[dict[str, Any]], None] | None = None,
         on_wait: Callable[[str], None] | None = None,
@@ -80,8 +89,10 @@ class PaperSession:
         self.symbols = source.symbols()
         self.registry = ModelRegistry(registry or self.config.registry.path, self.config.registry.keep_versions)
         self.backend = backend or self.config.lstm_service.backend
+        self.train = train
         self.on_day, self.on_wait = on_day, on_wait
         self.poll_seconds = poll_seconds
+        self.argv = list(argv)
         self.cash = float(self.config.backtest.cash)
         self._hub: BarHub | None = None
         self._training: dict[str, Any] | None = None
@@ -101,7 +112,6 @@ class PaperSession:
             elif self.store.symbols() != sorted(self.symbols):
                 raise StateError(f"{self.state} › the bar store holds {', '.join(self.store.symbols())}, not {', '.join(self.symbols)}")
             self.book = self._checked_book(accept_state)
-            self.journal.begin_run(list(argv))
         except BaseException:
             self._unlock()
             raise
@@ -162,6 +172,7 @@ class PaperSession:
         if self.pending_days() == 0:
             self.last_stop = "finished"
             return self.status()
+        self.journal.begin_run(self.argv)
         released = self.store.released_days()
         start = pd.Timestamp(self.meta["start"]) if self.meta["start"] != "watch" else pd.Timestamp.min
         done = self.book.last_day or pd.Timestamp.min
@@ -183,11 +194,13 @@ class PaperSession:
         feeds = {s: hub.getdata(s) for s in self.symbols}
         for symbol, feed in feeds.items():
             cerebro.adddata(feed, name=symbol)
+        broker.bind([feeds[s] for s in sorted(feeds)])
         if self.book.last_day is not None:
             broker.restore(self.cash, self.book.cash, {feeds[s]: p for s, p in self.book.positions.items()})
         cerebro.addstrategy(
             PaperStrategy, config=self.config, registry=self.registry, source=self.store, journal=self.journal,
             book=self.book, run_id=self.run_id, days=self.store.released_days, on_day=self._day_done, backend=self.backend,
+            train=self.train,
         )
         self._heartbeat("running")
         outcome = "interrupted"

@@ -28,11 +28,12 @@ _UNFILLED = {"Canceled": "canceled", "Margin": "margin", "Rejected": "rejected",
 
 def decision_record(decision: Any, models: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """A :class:`~lstm_plugin.backtrader.signals.Decision` as journal data: targets, forecasts, models, trainings."""
-    forecasts = {
-        symbol: {k: p.get(k) for k in ("status", "message", "predicted_direction", "confidence", "price_change_pct",
-                                        "expected_log_return", "model_type", "model_version", "trained_at", "as_of")}
-        for symbol, p in decision.forecasts.items()
-    }
+    forecasts = {}
+    for symbol, p in decision.forecasts.items():
+        forecasts[symbol] = {k: p.get(k) for k in ("status", "message", "predicted_direction", "confidence", "price_change_pct",
+                                                   "expected_log_return", "model_type", "model_version", "trained_at", "as_of")}
+        entry = (decision.analyses.get(symbol) or {}).get("lstm") or {}
+        forecasts[symbol]["score_contribution"] = entry.get("contribution")  # what the forecast moved the score by
     return {"targets": dict(decision.targets), "forecasts": forecasts, "models": models, "trainings": list(decision.trainings)}
 
 
@@ -61,7 +62,25 @@ class PaperStrategy(LSTMRebalanceStrategy):
     def _signals_options(self) -> dict[str, Any]:
         return {"backend": self.p.backend, "growing": True}
 
-    # ------------------------------------------------------------------ broker events
+    def start(self) -> None:
+        super().start()
+        # what the last process held in memory and a restart must not lose: the training queue and the portfolio
+        self.lstm.service.restore_plan(self.book.training_plan)
+        self.lstm.manager.current_portfolio = dict(self.book.targets)
+
+    # ------------------------------------------------------------------ feed and broker events
+    def notify_data(self, data: Any, status: int, *args: Any, **kwargs: Any) -> None:
+        if status == LiveFeed.DISCONNECTED and data is self.datas[0]:
+            hub = data.p.hub
+            self.journal.event("disconnected", hub.error or "source failed", hub.current.date if hub.current else None)
+        elif status == LiveFeed.LIVE and data is self.datas[0] and self._disconnected_before():
+            self.journal.event("reconnected", "source delivers again", None)
+
+    def _disconnected_before(self) -> bool:
+        events = self.journal.rows("events")
+        return bool(events) and events[-1]["kind"] == "disconnected"
+
+
     def notify_order(self, order: Any) -> None:
         cid = order.info.get("client_id")
         if cid is None:
@@ -121,7 +140,8 @@ class PaperStrategy(LSTMRebalanceStrategy):
             self.lstm.clock.set(today)
             self.lstm.service.tick()  # background work between rebalances (never blocks the bar)
         positions = {d._name: (p.size, p.price) for d in self.datas if (p := self.getposition(d)).size}
-        day = DayRecord(today, self.broker.getcash(), self.broker.getvalue(), positions, self._fills, self._closed, orders, record)
+        day = DayRecord(today, self.broker.getcash(), self.broker.getvalue(), positions, self._fills, self._closed, orders, record,
+                        self.lstm.service.plan())
         self.journal.commit_day(day)
         self._fills, self._closed = [], []
         if due:
