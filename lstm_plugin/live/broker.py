@@ -39,13 +39,24 @@ class PaperBroker(bt.brokers.BackBroker):
 
     def start(self) -> None:
         super().start()
-        for data in self._datas:
-            self.positions[data]  # noqa: B018 - creates the (empty) position: fixes the valuation order
         if self._restore is not None:
             starting, cash, positions = self._restore
             self.startingcash, self.cash, self._value = starting, cash, cash
             for data, (size, price) in positions.items():
                 self.positions[data] = Position(size, price)
+        self._in_feed_order()
+
+    def next(self) -> None:
+        self._in_feed_order()
+        super().next()
+
+    def _in_feed_order(self) -> None:
+        """Positions in :meth:`bind` order, whatever order they were created in (fills, a restore)."""
+        wanted = [d for d in self._datas if d in self.positions]
+        if self._datas and [id(d) for d in self.positions] != [id(d) for d in wanted]:  # feeds overload ==: compare identities
+            ordered = [(d, self.positions[d]) for d in wanted]
+            self.positions.clear()
+            self.positions.update(ordered)
 
     def _try_exec(self, order: Any) -> None:
         data = order.data

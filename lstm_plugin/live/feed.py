@@ -23,6 +23,7 @@ class LiveFeed(bt.feed.DataBase):
 
     def __init__(self) -> None:
         self._rows: deque[tuple[pd.Timestamp, np.ndarray]] = deque()
+        self._laststatus = self.CONNECTED  # Backtrader sets it in start(); the hub may ask before
 
     def islive(self) -> bool:
         return True

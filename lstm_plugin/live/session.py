@@ -194,7 +194,7 @@ class PaperSession:
         feeds = {s: hub.getdata(s) for s in self.symbols}
         for symbol, feed in feeds.items():
             cerebro.adddata(feed, name=symbol)
-        broker.bind([feeds[s] for s in sorted(feeds)])
+        broker.bind(list(feeds.values()))
         if self.book.last_day is not None:
             broker.restore(self.cash, self.book.cash, {feeds[s]: p for s, p in self.book.positions.items()})
         cerebro.addstrategy(

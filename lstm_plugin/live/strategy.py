@@ -113,6 +113,7 @@ class PaperStrategy(LSTMRebalanceStrategy):
     def _send_pending(self) -> None:
         """The orders the journal sent on the last finished day: the broker lost them with the process."""
         feeds = {d._name: d for d in self.datas}
+        self.lstm.current_weights()  # reads every position, as the rebalance that sent them did
         for order in self.book.pending:
             send = self.buy if order["size"] > 0 else self.sell
             send(data=feeds[order["symbol"]], size=abs(order["size"]), client_id=order["client_id"])
