@@ -144,3 +144,33 @@ def lstm_on_error(where: str, error: str, context: dict[str, Any]) -> None:
     :param error: the one-line message.
     :param context: ``symbol``, ``when`` and whatever else is known.
     """
+
+
+@hookspec(firstresult=True)
+def lstm_bar_source(spec: str, symbols: list[str], config: Any) -> Any:
+    """Return a bar source for ``lstm-plugin paper --source SPEC``, or ``None`` if ``spec`` is not yours.
+
+    The object must follow :class:`lstm_plugin.live.BarSource` (``name``, ``symbols()``,
+    ``history(symbol)``, ``seek(after)``, ``poll()``); see docs/paper.md, *Adapters*. It is how a
+    real feed (a vendor's end-of-day files, a broker's bars) is plugged in.
+
+    :param spec: the text after ``--source`` (e.g. ``myvendor:eod``).
+    :param symbols: the symbols asked for (``--symbols``), or an empty list for the source's own.
+    :param config: the run's :class:`~lstm_plugin.config.Config`.
+    """
+
+
+@hookspec
+def lstm_paper_day(when: pd.Timestamp, orders: list[dict[str, Any]], fills: list[dict[str, Any]], book: dict[str, Any]) -> None:
+    """Called after a paper day is committed to the journal, with what it did.
+
+    The hook for a real broker adapter: ``orders`` carry the client id ``run:bar-date:symbol``, so
+    forwarding them is idempotent (a restart that redoes a day sends the same ids, which a broker
+    refuses as duplicates). The paper book stays the record; see docs/paper.md, *Adapters*.
+
+    :param when: the bar date of the day.
+    :param orders: the orders sent at its close: ``client_id``, ``symbol``, ``size`` (shares, negative: sell), ``target``.
+    :param fills: the fills at its open: ``client_id``, ``symbol``, ``size``, ``price``, ``value``, ``commission``.
+    :param book: ``cash``, ``value`` and ``positions`` (``{symbol: [size, average price]}``) after the day.
+    """
+

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -16,7 +16,7 @@ from .config import load_config
 from .data import CSVFolderSource, DataSource, open_source, validate_symbol
 from .errors import LSTMPluginError
 
-__all__ = ["add_paper_parser", "cmd_paper", "DEFAULT_STATE"]
+__all__ = ["add_paper_parser", "cmd_paper", "plugin_source", "day_line", "DEFAULT_STATE"]
 
 DEFAULT_STATE = "lstm_paper"
 
@@ -41,6 +41,7 @@ def add_paper_parser(commands: Any, common: Callable[[argparse.ArgumentParser], 
     paper.add_argument("--until", metavar="YYYY-MM-DD", help="last day of the replay (default: the end of the data)")
     paper.add_argument("--speed", type=float, default=0.0, metavar="N", help="replayed days per second (0: as fast as they are taken)")
     paper.add_argument("--watch", metavar="DIR", help="trade the rows appended to DIR/SYMBOL.csv instead of a replay")
+    paper.add_argument("--source", metavar="SPEC", help="a bar source from a plugin (hook lstm_bar_source) instead of a replay")
     paper.add_argument("--poll", type=float, default=5.0, metavar="SECONDS", help="how often --watch looks at the files (default: 5)")
     paper.add_argument("--symbols", metavar="A,B,...", help="comma-separated symbols (default: config data.symbols, else every one)")
     paper.add_argument("--backend", choices=BACKENDS, help="where trainings run (default: config lstm_service.backend, 'local')")
@@ -70,11 +71,30 @@ def _symbols(text: str | None, source: DataSource, config_symbols: list[str]) ->
     return given
 
 
+def plugin_source(spec: str, symbols: list[str], config: Any, extra: Sequence[Any] = ()) -> Any:
+    """The bar source a plugin's ``lstm_bar_source`` hook gives for ``spec``."""
+    from .live import BarSource
+    from .plugins import get_plugin_manager
+
+    manager = get_plugin_manager(config.plugins, list(extra))
+    source = manager.call_first("lstm_bar_source", spec=spec, symbols=symbols, config=config)
+    if source is None:
+        raise PaperUsageError(f"--source › no plugin provides {spec!r} (hook lstm_bar_source; see docs/paper.md)")
+    if not isinstance(source, BarSource):
+        raise PaperUsageError(f"--source › the plugin for {spec!r} returned a {type(source).__name__}, not a BarSource")
+    return source
+
+
 def _source(args: argparse.Namespace, config: Any) -> tuple[Any, float]:
+    from .cli import _symbol_list
     from .live import DirectorySource, ReplaySource
 
     if args.speed < 0 or args.speed != args.speed:
         raise PaperUsageError(f"--speed › must be 0 or more days per second (got: {args.speed})")
+    if args.source:
+        if args.watch or args.replay_from or args.until or args.data:
+            raise PaperUsageError("--source › brings its own bars: give it without --watch, --replay-from, --until or --data")
+        return plugin_source(args.source, [validate_symbol(s) for s in _symbol_list(args.symbols)], config), args.poll
     if args.watch:
         if args.replay_from or args.until or args.data:
             raise PaperUsageError("--watch › reads its own folder: give it without --replay-from, --until or --data")
@@ -165,13 +185,14 @@ def cmd_paper(args: argparse.Namespace) -> dict[str, Any]:
 
     session = PaperSession(args.state, source, config=config, registry=args.models, backend=args.backend,
                            accept_state=args.accept_state, on_day=on_day, on_wait=on_wait, poll_seconds=poll, argv=sys.argv[1:])
+    received: list[int] = []
     try:
         if session.pending_days() == 0 and not args.quiet:
             print(f"replay finished: the journal already ends on {session.book.last_day:%Y-%m-%d}; nothing to do", file=out)
         with _stop_on_signals(session.request_stop) as received:
             status = session.run()
     finally:
-        session.close()
+        session.close(wait=not received)  # a stop signal does not wait for running trainings
     if not args.json:
         print("\n".join(status_lines(status)))
     if received:

@@ -613,6 +613,11 @@ class TrainingService:
         """Call ``listener(job_view)`` in the driver after each job that ends ``done`` or ``failed``."""
         self._listeners.append(listener)
 
+    def remove_listener(self, listener: Callable[[dict[str, Any]], None]) -> None:
+        """Stop calling ``listener`` (a helper that closes while the service goes on)."""
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
     def _announce(self, view: dict[str, Any]) -> None:
         """Tell hooks and listeners that a job ended (outside the lock; a failing listener is logged)."""
         if view["state"] == "done":

@@ -13,7 +13,10 @@ import pytest
 
 from lstm_plugin.backtest import run_main_job
 from lstm_plugin.data import bundled_source
+from lstm_plugin.errors import LSTMPluginError
+from lstm_plugin.hookspecs import hookimpl
 from lstm_plugin.live import BarHub, BarStore, Delivery, DirectorySource, PaperSession, ReplaySource, SourceError
+from lstm_plugin.paper_cli import plugin_source
 from lstm_plugin.registry import ModelRegistry
 from lstm_plugin.trainer import ModelTrainer
 
@@ -214,3 +217,57 @@ def test_a_watched_folder_waits_for_every_symbol_and_survives_a_half_written_row
     assert day is not None and day.date == frames["AAPL"].index[-3] and sorted(day.bars) == ["AAPL", "KO"]
     assert hub.error is None and store.load("KO").index[-1] == day.date
     pd.testing.assert_frame_equal(store.load("AAPL"), data.load("AAPL").loc[: day.date], check_freq=False)
+
+
+class VendorFeed:
+    """An adapter plugin: a 'vendor' bar source behind ``--source vendor:eod``, and a broker that
+    receives every committed day's orders (here it only remembers them)."""
+
+    def __init__(self) -> None:
+        self.days: list[tuple[pd.Timestamp, list[dict[str, Any]], dict[str, Any]]] = []
+
+    @hookimpl
+    def lstm_bar_source(self, spec: str, symbols: list[str], config: Any) -> Any:
+        if spec != "vendor:eod":
+            return None
+        return ReplaySource(bundled_source(), symbols or ["AAPL", "KO"], "2020-01-02", "2020-02-28")
+
+    @hookimpl
+    def lstm_paper_day(self, when: pd.Timestamp, orders: list[dict[str, Any]], fills: list[dict[str, Any]], book: dict[str, Any]) -> None:
+        self.days.append((when, orders, book))
+
+
+def test_a_plugin_supplies_the_bars_and_receives_every_days_orders(tmp_path):
+    adapter = VendorFeed()
+    config = tiny_config(**SYNC)
+    source = plugin_source("vendor:eod", [], config, extra=[adapter])
+    with PaperSession(tmp_path / "state", source, config=config, registry=tmp_path / "models", train=False, plugins=[adapter]) as session:
+        session.run()
+        orders = session.journal.rows("orders")
+        days = session.journal.rows("days")
+    assert [d[0] for d in adapter.days] == [pd.Timestamp(d["date"]) for d in days]
+    sent = [o["client_id"] for _, day_orders, _ in adapter.days for o in day_orders]
+    assert sent == [o["client_id"] for o in orders] and len(sent) == len(set(sent)) > 0
+    assert adapter.days[-1][2]["value"] == days[-1]["value"]
+    with pytest.raises(LSTMPluginError, match="no plugin provides 'nobody:x'"):
+        plugin_source("nobody:x", [], config, extra=[adapter])
+
+
+def test_background_training_never_blocks_a_rebalance_and_its_models_are_picked_up_later(tmp_path):
+    config = tiny_config(lstm_service={"backend": "local", "training_threads": 2})
+    source = replay(["AAPL", "MSFT", "KO"], "2020-01-02", "2020-03-31")
+    with PaperSession(tmp_path / "state", source, config=config, registry=tmp_path / "models") as session:
+        session.step(1)  # the first rebalance: trainings go to the workers, the selection does not wait
+        first = session.journal.rows("decisions")[0]
+        assert {f["status"] for f in first["forecasts"].values()} == {"not_available"} and first["trainings"] == []
+        for _ in range(2):  # each month: let the workers finish, then trade to the next rebalance
+            assert session.wait_for_training(timeout=300)
+            session.step(21)
+        decisions = session.journal.rows("decisions")
+    assert [d["date"] for d in decisions] == ["2020-01-02", "2020-02-03", "2020-03-02"]
+    later = decisions[-1]
+    assert {f["status"] for f in later["forecasts"].values()} == {"success"}
+    for model in later["models"].values():
+        assert pd.Timestamp(model["trained_at"]) < pd.Timestamp(later["date"]) and len(model["sha256"]) == 64
+    reported = [t["status"] for d in decisions for t in d["trainings"]]
+    assert reported and set(reported) <= {"trained", "reused", "candidate"}  # reported at the rebalance after they finished

@@ -44,7 +44,7 @@ from .feeds import feed_source, feed_symbol
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Decision", "LSTMSignals"]
+__all__ = ["Decision", "LSTMSignals", "signals_config", "training_row"]
 
 
 @dataclass
@@ -56,6 +56,36 @@ class Decision:
     analyses: dict[str, dict[str, Any]]
     forecasts: dict[str, dict[str, Any]] = field(default_factory=dict)
     trainings: list[dict[str, Any]] = field(default_factory=list)
+
+
+def training_row(job: dict[str, Any], when: pd.Timestamp) -> dict[str, Any]:
+    """A finished training job (the service's view) as one plain row, stamped with the clock's ``when``."""
+    outcome = job.get("outcome") or {}
+    return {
+        "date": when.isoformat(),
+        "symbol": job["symbol"],
+        "model_type": job["model_type"],
+        "category": job["category"],
+        "priority": job["priority"],
+        "status": outcome.get("status", job["state"]),
+        "model_version": outcome.get("model_version"),
+        "reliability": (outcome.get("metrics") or {}).get("reliability"),
+        "seconds": job.get("seconds"),
+        "error": job.get("error"),
+    }
+
+
+def signals_config(base: Config, symbols: list[str], use_lstm: bool = True) -> Config:
+    """The config the helper and its training service run on: the feeds as the universe, no
+    monitoring snapshot (the service runs on the bar clock: a snapshot would describe a past moment,
+    and writing it after every pass costs a file write per rebalance), ``lstm.weight = 0`` without the LSTM."""
+    updates: dict[str, Any] = {
+        "data": base.data.model_copy(update={"symbols": list(symbols)}),
+        "lstm_service": base.lstm_service.model_copy(update={"enable_monitoring": False}),
+    }
+    if not use_lstm:
+        updates["lstm"] = base.lstm.model_copy(update={"weight": 0.0})
+    return base.model_copy(update=updates)
 
 
 class LSTMSignals:
@@ -70,7 +100,10 @@ class LSTMSignals:
     - ``plugins``: extra plugin objects; ``progress``: progress bars while training;
     - ``backend``: where trainings run: ``sync`` (inside ``decide()``, the backtest's walk-forward),
       or ``local`` / ``ray`` (in the background; a paper run picks new models up at a later rebalance);
-    - ``growing``: the source gains bars during the run (a paper run's bar store).
+    - ``growing``: the source gains bars during the run (a paper run's bar store);
+    - ``service``: a training service on a :class:`~lstm_plugin.clock.ManualClock` that outlives
+      this helper (a paper session's, whose background trainings go on between steps), built on
+      :func:`signals_config`; the helper then leaves it running when it closes.
     """
 
     def __init__(
@@ -87,30 +120,28 @@ class LSTMSignals:
         progress: bool = False,
         backend: str = "sync",
         growing: bool = False,
+        service: TrainingService | None = None,
     ) -> None:
         self.strategy = strategy
         base = config if isinstance(config, Config) else load_config(config)
         self.feeds = {feed_symbol(data): data for data in strategy.datas}
-        updates: dict[str, Any] = {
-            "data": base.data.model_copy(update={"symbols": sorted(self.feeds)}),
-            # the service runs on the bar clock: a monitoring snapshot would describe a past moment,
-            # and writing it after every pass costs the run a file write per rebalance
-            "lstm_service": base.lstm_service.model_copy(update={"enable_monitoring": False}),
-        }
-        if not use_lstm:
-            updates["lstm"] = base.lstm.model_copy(update={"weight": 0.0})
-        self.config = base.model_copy(update=updates)
+        self.config = signals_config(base, sorted(self.feeds), use_lstm)
         self.source = source if source is not None else feed_source(strategy.datas)
         if not isinstance(registry, ModelRegistry):
             registry = ModelRegistry(registry or self.config.registry.path, self.config.registry.keep_versions)
         self.registry = registry
         self.train = train
         self.num_symbols = num_symbols
-        self.clock = ManualClock("1970-01-01")
-        self.service = TrainingService(
-            self.config, self.source, registry, clock=self.clock, backend=backend, plugins=plugins,
-            universe=sorted(self.feeds), progress=progress,
-        )
+        self._owns_service = service is None
+        if service is None:
+            service = TrainingService(
+                self.config, self.source, registry, clock=ManualClock("1970-01-01"), backend=backend, plugins=plugins,
+                universe=sorted(self.feeds), progress=progress,
+            )
+        elif not isinstance(service.clock, ManualClock):
+            raise TypeError("service › must run on a ManualClock: the helper moves it to each bar")
+        self.service = service
+        self.clock: ManualClock = service.clock
         self.service.forecasts = ForecastTape(
             self.config, registry, self.source, self.clock, plugins=self.service.plugins, training_state=self.service.training_state,
             growing=growing,
@@ -147,21 +178,9 @@ class LSTMSignals:
         return weights
 
     def _on_training(self, job: dict[str, Any]) -> None:
-        outcome = job.get("outcome") or {}
-        status = outcome.get("status", job["state"])
-        self.counts[status] += 1
-        self.trainings.append({
-            "date": self.clock.now().isoformat(),
-            "symbol": job["symbol"],
-            "model_type": job["model_type"],
-            "category": job["category"],
-            "priority": job["priority"],
-            "status": status,
-            "model_version": outcome.get("model_version"),
-            "reliability": (outcome.get("metrics") or {}).get("reliability"),
-            "seconds": job.get("seconds"),
-            "error": job.get("error"),
-        })
+        row = training_row(job, self.clock.now())
+        self.counts[row["status"]] += 1
+        self.trainings.append(row)
 
     # ------------------------------------------------------------------ the hook
     def decide(self) -> Decision:
@@ -210,4 +229,7 @@ class LSTMSignals:
         return orders
 
     def close(self) -> None:
-        self.service.shutdown()
+        if self._owns_service:
+            self.service.shutdown()
+        else:
+            self.service.remove_listener(self._on_training)

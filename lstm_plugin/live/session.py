@@ -26,7 +26,10 @@ import pandas as pd
 from .. import jsonio
 from ..config import Config, load_config
 from ..files import write_atomic
+from ..backtrader.signals import signals_config, training_row
+from ..clock import ManualClock
 from ..registry import ModelRegistry
+from ..service import TrainingService
 from .broker import PaperBroker
 from .hub import BarHub
 from .journal import Book, Journal
@@ -63,7 +66,7 @@ class PaperSession:
     - ``registry``: the model folder (default ``registry.path``), shared with backtests;
     - ``backend``: where trainings run (default ``lstm_service.backend``; ``sync`` trains inside
       the rebalance as a backtest does, ``local``/``ray`` in the background); ``train=False`` only uses
-      models already registered;
+      models already registered; ``plugins``: extra plugin objects (hooks, e.g. ``lstm_paper_day``);
     - ``accept_state``: continue even when the book disagrees with the fills (the disagreement is journaled);
     - ``on_day(summary)``: called after each LIVE day is committed; ``on_wait(why)`` while it waits.
     """
@@ -77,6 +80,7 @@ class PaperSession:
         registry: str | Path | None = None,
         backend: str | None = None,
         train: bool = True,
+        plugins: Sequence[Any] = (),
         accept_state: bool = False,
         on_day: Callable[[dict[str, Any]], None] | None = None,
         on_wait: Callable[[str], None] | None = None,
@@ -90,12 +94,15 @@ class PaperSession:
         self.registry = ModelRegistry(registry or self.config.registry.path, self.config.registry.keep_versions)
         self.backend = backend or self.config.lstm_service.backend
         self.train = train
+        self.plugins = tuple(plugins)
         self.on_day, self.on_wait = on_day, on_wait
         self.poll_seconds = poll_seconds
         self.argv = list(argv)
         self.cash = float(self.config.backtest.cash)
         self._hub: BarHub | None = None
         self._training: dict[str, Any] | None = None
+        self._service: TrainingService | None = None
+        self._finished: list[dict[str, Any]] = []
         self.counts: dict[str, int] = {}
         self._stop_requested = False
         self._lock_file = self._lock()
@@ -199,8 +206,8 @@ class PaperSession:
             broker.restore(self.cash, self.book.cash, {feeds[s]: p for s, p in self.book.positions.items()})
         cerebro.addstrategy(
             PaperStrategy, config=self.config, registry=self.registry, source=self.store, journal=self.journal,
-            book=self.book, run_id=self.run_id, days=self.store.released_days, on_day=self._day_done, backend=self.backend,
-            train=self.train,
+            book=self.book, run_id=self.run_id, days=self.store.released_days, on_day=self._day_done,
+            service=self._training_service(), take_trainings=self._take_trainings, train=self.train,
         )
         self._heartbeat("running")
         outcome = "interrupted"
@@ -216,9 +223,33 @@ class PaperSession:
             self._heartbeat(outcome)
         return self.status()
 
+    def _training_service(self) -> TrainingService:
+        """One service for the session's life: background trainings go on between :meth:`step` calls,
+        and a new session takes the queue up where the journal's last day left it."""
+        if self._service is None:
+            universe = sorted(self.symbols)  # as LSTMSignals orders its feeds
+            self._service = TrainingService(signals_config(self.config, universe), self.store, self.registry,
+                                            clock=ManualClock("1970-01-01"), backend=self.backend, plugins=self.plugins, universe=universe)
+            self._service.restore_plan(self.book.training_plan)
+            self._service.add_listener(self._trained)
+        return self._service
+
+    def _trained(self, job: dict[str, Any]) -> None:
+        assert self._service is not None
+        self._finished.append(training_row(job, self._service.clock.now()))
+
+    def _take_trainings(self) -> list[dict[str, Any]]:
+        """Trainings finished since the last call (reported at the next rebalance)."""
+        taken, self._finished[:] = list(self._finished), []
+        return taken
+
     def step(self, days: int = 1) -> dict[str, Any]:
         """Process ``days`` more trading days, synchronously (no threads): for notebooks."""
         return self.run(limit=days)
+
+    def wait_for_training(self, timeout: float | None = None) -> bool:
+        """Block until no training runs (queued ones wait for the next day's pass); ``False`` on timeout."""
+        return True if self._service is None else self._service.wait(timeout)
 
     def request_stop(self) -> None:
         """Stop after the day in progress (safe from a signal handler)."""
@@ -260,7 +291,11 @@ class PaperSession:
         rows = self.journal.rows("days")
         return pd.Series([r["value"] for r in rows], index=pd.DatetimeIndex([r["date"] for r in rows], name="date"), name="value")
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
+        """Stop the training service (``wait``: let running trainings finish and publish), release the folder."""
+        if self._service is not None:
+            self._service.shutdown(None if wait else 0)
+            self._service = None
         self.journal.close()
         self.store.close()
         self._unlock()

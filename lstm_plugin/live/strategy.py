@@ -26,15 +26,16 @@ __all__ = ["PaperStrategy", "decision_record"]
 _UNFILLED = {"Canceled": "canceled", "Margin": "margin", "Rejected": "rejected", "Expired": "expired"}
 
 
-def decision_record(decision: Any, models: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """A :class:`~lstm_plugin.backtrader.signals.Decision` as journal data: targets, forecasts, models, trainings."""
+def decision_record(decision: Any, models: dict[str, dict[str, Any]], trainings: list[dict[str, Any]]) -> dict[str, Any]:
+    """A :class:`~lstm_plugin.backtrader.signals.Decision` as journal data: targets, forecasts, the
+    models behind them, and the trainings that finished since the previous rebalance."""
     forecasts = {}
     for symbol, p in decision.forecasts.items():
         forecasts[symbol] = {k: p.get(k) for k in ("status", "message", "predicted_direction", "confidence", "price_change_pct",
                                                    "expected_log_return", "model_type", "model_version", "trained_at", "as_of")}
         entry = (decision.analyses.get(symbol) or {}).get("lstm") or {}
         forecasts[symbol]["score_contribution"] = entry.get("contribution")  # what the forecast moved the score by
-    return {"targets": dict(decision.targets), "forecasts": forecasts, "models": models, "trainings": list(decision.trainings)}
+    return {"targets": dict(decision.targets), "forecasts": forecasts, "models": models, "trainings": trainings}
 
 
 class PaperStrategy(LSTMRebalanceStrategy):
@@ -46,7 +47,8 @@ class PaperStrategy(LSTMRebalanceStrategy):
         ("run_id", ""),  # the paper run's id, first part of every client id
         ("days", None),  # callable: the released trading days (the bar store's calendar)
         ("on_day", None),  # callable(summary dict) after each committed LIVE day
-        ("backend", "sync"),  # where trainings run: sync (inside the rebalance) or local / ray (background)
+        ("service", None),  # the session's TrainingService (it outlives this strategy)
+        ("take_trainings", None),  # callable: the trainings finished since the last call
     )
 
     def __init__(self) -> None:
@@ -60,13 +62,11 @@ class PaperStrategy(LSTMRebalanceStrategy):
         self.live_days = 0
 
     def _signals_options(self) -> dict[str, Any]:
-        return {"backend": self.p.backend, "growing": True}
+        return {"service": self.p.service, "growing": True}
 
     def start(self) -> None:
         super().start()
-        # what the last process held in memory and a restart must not lose: the training queue and the portfolio
-        self.lstm.service.restore_plan(self.book.training_plan)
-        self.lstm.manager.current_portfolio = dict(self.book.targets)
+        self.lstm.manager.current_portfolio = dict(self.book.targets)  # what the last process held in memory
 
     # ------------------------------------------------------------------ feed and broker events
     def notify_data(self, data: Any, status: int, *args: Any, **kwargs: Any) -> None:
@@ -136,14 +136,16 @@ class PaperStrategy(LSTMRebalanceStrategy):
             for order in sent:
                 orders.append({"client_id": order.info["client_id"], "symbol": order.data._name,
                                "size": order.created.size, "target": decision.targets.get(order.data._name, 0.0)})
-            record = decision_record(decision, self._models(decision))
-        elif self.lstm.train and self.lstm.lstm_active and self.p.backend != "sync":
+            record = decision_record(decision, self._models(decision), self.p.take_trainings())
+        elif self.lstm.train and self.lstm.lstm_active and self.lstm.service.backend.name != "sync":
             self.lstm.clock.set(today)
             self.lstm.service.tick()  # background work between rebalances (never blocks the bar)
         positions = {d._name: (p.size, p.price) for d in self.datas if (p := self.getposition(d)).size}
         day = DayRecord(today, self.broker.getcash(), self.broker.getvalue(), positions, self._fills, self._closed, orders, record,
                         self.lstm.service.plan())
         self.journal.commit_day(day)
+        self.lstm.plugins.call_each("lstm_paper_day", when=today, orders=orders, fills=day.fills,
+                                    book={"cash": day.cash, "value": day.value, "positions": {s: list(p) for s, p in positions.items()}})
         self._fills, self._closed = [], []
         if due:
             self.last_rebalance = today.date()
