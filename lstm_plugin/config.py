@@ -82,8 +82,10 @@ class LSTMSection(_Section):
     reliability_threshold: Fraction = Field(0.6, description="Least model reliability for a forecast to count fully.")
     force_retrain_days: Days = Field(30, description="Model age in days after which it is outdated.")
     model_quality_threshold: Fraction = Field(0.7, description="Least model quality for a forecast to count fully.")
-    max_model_age_days: Days = Field(
-        180, description="A model older than this is 'stale': its forecast carries no weight (a live run whose training stalled)."
+    max_model_age_days: Days | None = Field(
+        None,
+        description="A model trained longer ago than this is 'stale': its forecast carries no weight (a live run whose "
+        "training stalled); null: no limit.",
     )
     below_threshold: Literal["scale", "ignore"] = Field(
         "scale",

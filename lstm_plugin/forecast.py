@@ -2,9 +2,10 @@
 
 A forecast at clock time t uses bars dated <= t and the newest model version trained at or before
 t: the symbol's own (``model_type: 'specific'``) or else the pooled ``universal`` one. Every
-failure is a status, never an exception: ``not_available`` (no model), ``insufficient_data`` (no
-or too few bars), ``error`` (a data file that is malformed, or a model that cannot serve these
-features; the message names the file and line or the model).
+failure is a status, never an exception: ``not_available`` (no model), ``stale`` (the model was
+trained more than ``lstm.max_model_age_days`` ago), ``insufficient_data`` (no or too few bars),
+``error`` (a data file that is malformed, or a model that cannot serve these features; the
+message names the file and line or the model).
 """
 
 from __future__ import annotations
@@ -259,7 +260,8 @@ class ForecastService:
             results[symbol] = empty_prediction(symbol, "not_available", f"no model for {symbol} trained by {when:%Y-%m-%d}")
             return symbol, None
         age = (when - record.trained_at) / pd.Timedelta(days=1)
-        if age > self.config.lstm.max_model_age_days:
+        limit = self.config.lstm.max_model_age_days
+        if limit is not None and age > limit:
             message = f"{record.label} was trained {age:.0f} days ago, over lstm.max_model_age_days ({self.config.lstm.max_model_age_days})"
             results[symbol] = empty_prediction(symbol, "stale", message, record)
             return symbol, None

@@ -86,6 +86,7 @@ class ForecastTape(ForecastService):
             self._features[symbol] = cached
         if isinstance(cached, LSTMPluginError):
             raise cached
+        assert cached is not None
         return cached
 
     def _span(self, record: ModelRecord) -> int:

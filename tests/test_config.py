@@ -32,7 +32,7 @@ def test_repository_config_carries_every_seed_key():
         "enabled", "weight", "max_training_models", "max_initial_symbols", "training_interval",
         "prediction_cache_ttl", "reliability_threshold", "force_retrain_days", "model_quality_threshold",
     }
-    assert set(raw["lstm"]) == seed_lstm | {"below_threshold"}
+    assert set(raw["lstm"]) == seed_lstm | {"below_threshold", "max_model_age_days"}
     assert {"training_threads", "enable_monitoring", "schedule_priority", "retraining"} <= set(raw["lstm_service"])
     assert set(raw["lstm_service"]["schedule_priority"]) == {
         "portfolio_symbols", "watchlist_symbols", "scanning_symbols", "on_demand_symbols",

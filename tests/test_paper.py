@@ -3,7 +3,6 @@ models, a failing source, and the state folder's guards."""
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -271,3 +270,15 @@ def test_background_training_never_blocks_a_rebalance_and_its_models_are_picked_
         assert pd.Timestamp(model["trained_at"]) < pd.Timestamp(later["date"]) and len(model["sha256"]) == 64
     reported = [t["status"] for d in decisions for t in d["trainings"]]
     assert reported and set(reported) <= {"trained", "reused", "candidate"}  # reported at the rebalance after they finished
+
+
+def test_the_paper_trading_notebook_runs_top_to_bottom(tmp_path):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    notebook = nbformat.read(Path(__file__).parents[1] / "notebooks" / "paper_trading.ipynb", as_version=4)
+    nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+    text = "".join(o.get("text", "") + o.get("data", {}).get("text/plain", "") for o in outputs)
+    assert "resumed at 2020-02-" in text and "2020-04-30: value" in text
+    assert "specific/" in text or "universal/" in text  # models trained in the background were used
+    assert any("image/png" in o.get("data", {}) for o in outputs)

@@ -141,7 +141,7 @@ class LSTMSignals:
         elif not isinstance(service.clock, ManualClock):
             raise TypeError("service › must run on a ManualClock: the helper moves it to each bar")
         self.service = service
-        self.clock: ManualClock = service.clock
+        self.clock: ManualClock = service.clock  # type: ignore[assignment]  # checked above, or made so
         self.service.forecasts = ForecastTape(
             self.config, registry, self.source, self.clock, plugins=self.service.plugins, training_state=self.service.training_state,
             growing=growing,

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -81,7 +80,7 @@ class BarHub:
         """The feed of ``symbol`` (add it with ``cerebro.adddata(feed, name=symbol)``)."""
         feed = self.feeds.get(symbol)
         if feed is None:
-            feed = self.feeds[symbol] = LiveFeed(hub=self, symbol=symbol)
+            feed = self.feeds[symbol] = LiveFeed(hub=self, symbol=symbol)  # type: ignore[call-arg]  # Backtrader params
         return feed
 
     def request_stop(self) -> None:

@@ -47,7 +47,7 @@ LOCK_FILE = "paper.lock"
 
 
 #: Settings that say where things are or how fast they run, not what the run decides.
-NOT_FINGERPRINTED = {
+NOT_FINGERPRINTED: dict[str, Any] = {
     "data": {"symbols", "path"}, "registry": {"path"}, "inference": True,
     "lstm_service": {"backend", "training_threads", "enable_monitoring"},
 }

@@ -41,7 +41,7 @@ def decision_record(decision: Any, models: dict[str, dict[str, Any]], trainings:
 class PaperStrategy(LSTMRebalanceStrategy):
     """See the module docstring; the extra parameters are set by :class:`~lstm_plugin.live.session.PaperSession`."""
 
-    params = (
+    params = (  # type: ignore[assignment]  # Backtrader merges them with the base class's
         ("journal", None),  # Journal
         ("book", None),  # Book: the journal's book at start (pending orders are sent again on the last back-filled day)
         ("run_id", ""),  # the paper run's id, first part of every client id
