@@ -7,7 +7,8 @@ process, on the 24 bundled symbols with the default config (trainings inline, ``
 2. the same backtest again on those warm models: the baseline is the time of each rebalance in its
    LSTM run (``LSTMSignals.decide`` + ``apply``: training pass, scan, forecasts, selection, orders);
 3. a paper replay of the same span on a copy of the warm registry: per LIVE day, the time from the
-   hub releasing the day to the day's orders being sent and its journal transaction committed.
+   hub releasing the day (appending it to the bar store, then to the feeds) to the day's orders
+   being sent and its journal transaction committed (the heartbeat file is written after).
 
 Targets: a rebalance day costs at most 2x a backtest rebalance; a day without a rebalance < 50 ms.
 """
@@ -27,7 +28,7 @@ from typing import Any
 from lstm_plugin import bundled_source, load_config
 from lstm_plugin.backtest import run_main_job
 from lstm_plugin.backtrader.signals import LSTMSignals
-from lstm_plugin.live import BarHub, PaperSession, ReplaySource
+from lstm_plugin.live import BarStore, PaperSession, ReplaySource
 
 
 def timed_rebalances() -> list[float]:
@@ -51,13 +52,13 @@ def timed_rebalances() -> list[float]:
 def paper_latencies(config: Any, registry: Path, state: Path, start: str, end: str) -> tuple[list[float], list[float]]:
     """(rebalance days, other days): seconds from the hub releasing a LIVE day to its commit."""
     released: dict[str, float] = {}
-    deliver = BarHub._deliver
+    append = BarStore.append_day
 
-    def timed_deliver(self: BarHub, day: Any) -> Any:
-        released[f"{day.date:%Y-%m-%d}"] = time.perf_counter()
-        return deliver(self, day)
+    def timed_append(self: BarStore, day: Any, *args: Any) -> None:
+        released[f"{day:%Y-%m-%d}"] = time.perf_counter()  # the hub has a complete day: it stores, then hands it out
+        append(self, day, *args)
 
-    BarHub._deliver = timed_deliver  # type: ignore[method-assign]
+    BarStore.append_day = timed_append  # type: ignore[method-assign]
     rebalance_days: list[float] = []
     other_days: list[float] = []
 
@@ -69,7 +70,7 @@ def paper_latencies(config: Any, registry: Path, state: Path, start: str, end: s
     replay = ReplaySource(source, source.symbols(), start, end, speed=0)
     with PaperSession(state, replay, config=config, registry=registry, backend="sync", on_day=on_day) as session:
         session.run()
-    BarHub._deliver = deliver  # type: ignore[method-assign]
+    BarStore.append_day = append  # type: ignore[method-assign]
     return rebalance_days, other_days
 
 
@@ -103,6 +104,7 @@ def main() -> None:
         "paper_rebalance_days": len(rebalance_days), "paper_rebalance_median_s": statistics.median(rebalance_days),
         "paper_rebalance_max_s": max(rebalance_days),
         "rebalance_over_backtest": statistics.median(rebalance_days) / baseline,
+        "backtest_first_rebalance_s": backtest[0], "paper_first_rebalance_s": rebalance_days[0],
         "paper_other_days": len(other_days), "paper_other_median_ms": statistics.median(other_days) * 1000,
         "paper_other_p95_ms": sorted(other_days)[int(0.95 * (len(other_days) - 1))] * 1000,
     }
@@ -113,7 +115,9 @@ def main() -> None:
           f"(cold backtest to fill the registry: {cold_seconds:.0f} s)")
     print(f"  backtest rebalance (baseline), median of {len(backtest)}: {baseline * 1000:8.1f} ms   1.00x")
     print(f"  paper rebalance day, median of {len(rebalance_days)}:      {figures['paper_rebalance_median_s'] * 1000:8.1f} ms   "
-          f"{figures['rebalance_over_backtest']:.2f}x  (target <= 2x; max {figures['paper_rebalance_max_s'] * 1000:.0f} ms)")
+          f"{figures['rebalance_over_backtest']:.2f}x  (target <= 2x)")
+    print(f"  first rebalance (features of every symbol's whole history, every model opened): backtest "
+          f"{backtest[0] * 1000:.0f} ms, paper {rebalance_days[0] * 1000:.0f} ms")
     print(f"  paper day without a rebalance, median of {len(other_days)}: {figures['paper_other_median_ms']:6.1f} ms  "
           f"(target < 50 ms; p95 {figures['paper_other_p95_ms']:.1f} ms)")
 

@@ -107,7 +107,7 @@ def builtin_features(ohlcv: pd.DataFrame) -> pd.DataFrame:
         "rsi_14": (rsi - 50.0) / 50.0,
         "sma_gap_50": log_close - np.log(_rolling(close, 50, np.mean)),
     }
-    return pd.DataFrame(columns, index=ohlcv.index)
+    return pd.DataFrame(np.column_stack(list(columns.values())), index=ohlcv.index, columns=list(columns))  # one block: no per-column copies
 
 
 def forward_log_return(close: np.ndarray, horizon: int) -> np.ndarray:

@@ -47,8 +47,8 @@ def compute_features(ohlcv: pd.DataFrame, plugins: PluginManager, config: ModelS
     for name, frame in plugins.call_each("lstm_features", ohlcv=ohlcv, config=config):
         if not isinstance(frame, pd.DataFrame) or not frame.index.equals(ohlcv.index):
             raise ModelError(f"plugin {name!r} › lstm_features › must return a DataFrame with the input's index")
-        parts.append(frame.astype("float64"))
-    features = pd.concat(parts, axis=1) if parts else pd.DataFrame(index=ohlcv.index)
+        parts.append(frame if (frame.dtypes == "float64").all() else frame.astype("float64"))
+    features = (parts[0] if len(parts) == 1 else pd.concat(parts, axis=1)) if parts else pd.DataFrame(index=ohlcv.index)
     duplicated = features.columns[features.columns.duplicated()].tolist()
     if duplicated:
         raise ModelError(f"lstm_features › duplicate feature names: {', '.join(map(str, duplicated))}")

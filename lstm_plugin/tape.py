@@ -26,7 +26,7 @@ import pandas as pd
 
 from .clock import resolve_as_of
 from .errors import DataError, LSTMPluginError, ModelError
-from .features import make_windows
+from .features import FEATURE_HISTORY, make_windows
 from .forecast import ForecastService, _success, data_failure, empty_prediction
 from .registry import ModelRecord
 from .samples import compute_features
@@ -58,36 +58,39 @@ class ForecastTape(ForecastService):
         self._features: dict[str, _SymbolFeatures | LSTMPluginError] = {}
         self._rows: dict[tuple[tuple, str], dict[int, tuple[np.ndarray, float]]] = {}
 
-    def _stale(self, symbol: str, cached: _SymbolFeatures | LSTMPluginError | None) -> bool:
-        """``growing``: a source that gains bars while it serves (a paper run's bar store) is
-        featurised again once a symbol has new bars; rows already computed stay (bars are only appended)."""
-        if cached is None or not self.growing or self.source is None:
-            return cached is None
-        if isinstance(cached, LSTMPluginError):
-            return True
-        try:
-            return len(self.source.load(symbol)) != len(cached.index)
-        except LSTMPluginError:
-            return True
-
     def _symbol_features(self, symbol: str) -> _SymbolFeatures:
         cached = self._features.get(symbol)
-        if self._stale(symbol, cached):
-            try:
-                if self.source is None:
-                    raise DataError(f"{symbol} › no data source configured")
-                bars = self.source.load(symbol)
-                frame = compute_features(bars, self.plugins, self.config.model)
-                values = frame.to_numpy(dtype="float64")
-                invalid = np.concatenate([[0], np.cumsum(~np.isfinite(values).all(axis=1))])
-                cached = _SymbolFeatures(bars.index, values, tuple(map(str, frame.columns)), invalid)
-            except LSTMPluginError as exc:
-                cached = exc
-            self._features[symbol] = cached
-        if isinstance(cached, LSTMPluginError):
-            raise cached
-        assert cached is not None
+        if cached is not None and not (self.growing and self.source is not None):
+            if isinstance(cached, LSTMPluginError):
+                raise cached
+            return cached
+        try:
+            if self.source is None:
+                raise DataError(f"{symbol} › no data source configured")
+            bars = self.source.load(symbol)
+            if isinstance(cached, _SymbolFeatures) and len(bars) == len(cached.index):
+                return cached
+            cached = self._featurise(bars, cached if isinstance(cached, _SymbolFeatures) else None)
+        except LSTMPluginError as exc:
+            self._features[symbol] = exc
+            raise
+        self._features[symbol] = cached
         return cached
+
+    def _featurise(self, bars: pd.DataFrame, known: _SymbolFeatures | None) -> _SymbolFeatures:
+        """Features of every bar. ``growing``: a source that gains bars while it serves (a paper
+        run's bar store) only featurises its new bars, on a tail of ``FEATURE_HISTORY`` bars before
+        them — features are start-invariant (:mod:`lstm_plugin.features`), so the bits are the same."""
+        done = 0
+        if known is not None and len(known.index) < len(bars) and bars.index[len(known.index) - 1] == known.index[-1]:
+            done = len(known.index)
+        tail = bars.iloc[max(0, done - FEATURE_HISTORY):]
+        frame = compute_features(tail, self.plugins, self.config.model)
+        values = frame.to_numpy(dtype="float64")[len(tail) - (len(bars) - done):]
+        if done and known is not None:
+            values = np.concatenate([known.values, values])
+        invalid = np.concatenate([[0], np.cumsum(~np.isfinite(values).all(axis=1))])
+        return _SymbolFeatures(bars.index, values, tuple(map(str, frame.columns)), invalid)
 
     def _span(self, record: ModelRecord) -> int:
         """Bars a version is expected to serve before it is retrained."""

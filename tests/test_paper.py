@@ -282,3 +282,22 @@ def test_the_paper_trading_notebook_runs_top_to_bottom(tmp_path):
     assert "resumed at 2020-02-" in text and "2020-04-30: value" in text
     assert "specific/" in text or "universal/" in text  # models trained in the background were used
     assert any("image/png" in o.get("data", {}) for o in outputs)
+
+
+def test_a_watched_folder_resumed_before_its_first_day_does_not_replay_its_history(tmp_path):
+    data = bundled_source()
+    folder = tmp_path / "incoming"
+    folder.mkdir()
+    for symbol in ("AAPL", "KO"):
+        write_rows(folder, symbol, data.load(symbol).loc[:"2020-01-10"])
+    config = tiny_config(**SYNC)
+    with PaperSession(tmp_path / "state", DirectorySource(folder, ["AAPL", "KO"]), config=config,
+                      registry=tmp_path / "models", train=False, poll_seconds=0) as first:
+        assert first.store.known_through() == pd.Timestamp("2020-01-10")  # history only, nothing released
+    for symbol in ("AAPL", "KO"):
+        write_rows(folder, symbol, data.load(symbol).loc["2020-01-13":"2020-01-14"], append=True)
+    with PaperSession(tmp_path / "state", DirectorySource(folder, ["AAPL", "KO"]), config=config,
+                      registry=tmp_path / "models", train=False, poll_seconds=0) as second:
+        second.step(2)
+        days = [d["date"] for d in second.journal.rows("days")]
+    assert days == ["2020-01-13", "2020-01-14"]

@@ -138,10 +138,11 @@ class BarHub:
         if self.error is not None:
             logger.warning("source %s is back", self.source.name)
             self.error = None
-        last = self.store.last_day()
         for symbol, frame in delivery.bars.items():
-            if last is not None:
-                frame = frame.loc[last + pd.Timedelta(microseconds=1):]  # released already
+            pending = self._pending.get(symbol)
+            seen = pending.index[-1] if pending is not None else self.store.last_bar(symbol)
+            if seen is not None:
+                frame = frame.loc[seen + pd.Timedelta(microseconds=1):]  # in the store, or waiting, already
             if len(frame):
                 self._pending[symbol] = pd.concat([self._pending[symbol], frame]) if symbol in self._pending else frame
         self._complete.update(delivery.complete_through)

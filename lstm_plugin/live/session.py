@@ -185,9 +185,9 @@ class PaperSession:
         done = self.book.last_day or pd.Timestamp.min
         backfill = [d for d in released if start <= d <= done]
         redo = [d for d in released if d > done]
-        last = self.store.last_day()
-        if last is not None:
-            self.source.seek(last)
+        known = self.store.known_through()
+        if known is not None:
+            self.source.seek(known)
         hub = BarHub(self.source, self.store, self.symbols, backfill=backfill, redo=redo, limit=limit,
                      poll_seconds=self.poll_seconds, on_wait=self._waiting)
         self._hub = hub
@@ -259,9 +259,9 @@ class PaperSession:
 
     def _day_done(self, summary: dict[str, Any]) -> None:
         self._training = summary["training"]
-        self._heartbeat("running", summary["date"])
         if self.on_day is not None:
             self.on_day(summary)
+        self._heartbeat("running", summary["date"])
 
     def _waiting(self, why: str) -> None:
         self._heartbeat(why)

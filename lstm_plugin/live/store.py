@@ -41,6 +41,10 @@ class BarStore(DataSource):
         self.name = f"bar store {self.path}"
         self._db = connect(self.path, _SCHEMA)
         self._symbols = [row[0] for row in self._db.execute("SELECT symbol FROM symbols ORDER BY symbol")]
+        self._last: dict[str, pd.Timestamp] = {
+            symbol: pd.Timestamp(date) for symbol, date in self._db.execute("SELECT symbol, max(date) FROM bars GROUP BY symbol")
+        }
+        self._appended: dict[str, list[tuple[pd.Timestamp, np.ndarray]]] = {}  # released rows not yet joined to a cached frame
 
     def symbols(self) -> list[str]:
         return list(self._symbols)
@@ -58,10 +62,12 @@ class BarStore(DataSource):
         self._symbols = sorted(validate_symbol(s) for s in history)
         with self._lock:
             self._cache.clear()
+            self._appended.clear()
+            self._last = {validate_symbol(s): f.index[-1] for s, f in history.items() if len(f)}
 
     def _insert(self, symbol: str, frame: pd.DataFrame) -> None:
         dates = [f"{d:%Y-%m-%d}" for d in frame.index]
-        values = frame[list(COLUMNS)].to_numpy(dtype="float64").tolist()
+        values = _values(frame).tolist()
         self._db.executemany("INSERT INTO bars VALUES (?, ?, ?, ?, ?, ?, ?)", [(symbol, d, *v) for d, v in zip(dates, values)])
 
     def append_day(self, day: pd.Timestamp, bars: Mapping[str, pd.DataFrame], released: str) -> None:
@@ -72,9 +78,23 @@ class BarStore(DataSource):
             self._db.execute("INSERT INTO days VALUES (?, ?)", (f"{day:%Y-%m-%d}", released))
         with self._lock:
             for symbol, frame in bars.items():
-                cached = self._cache.get(symbol)
-                if cached is not None:
-                    self._cache[symbol] = pd.concat([cached, frame[list(COLUMNS)].astype("float64")])
+                self._last[symbol] = frame.index[-1]
+                if symbol in self._cache:
+                    self._appended.setdefault(symbol, []).extend(zip(frame.index, _values(frame)))
+
+    def load(self, symbol: str, end: pd.Timestamp | str | None = None) -> pd.DataFrame:
+        """As :meth:`DataSource.load`; rows released since the last call are joined to the cached frame first."""
+        canonical = validate_symbol(symbol)
+        with self._lock:
+            extra = self._appended.pop(canonical, None)
+            if extra:  # numpy, not pd.concat: a rebalance joins about twenty rows to each of many symbols
+                cached = self._cache[canonical]
+                dates = pd.DatetimeIndex([day for day, _ in extra]).as_unit("ns")
+                self._cache[canonical] = pd.DataFrame(
+                    np.concatenate([cached.to_numpy(), np.vstack([row for _, row in extra])]), columns=cached.columns,
+                    index=cached.index.append(dates).rename("date"),
+                )
+        return super().load(canonical, end)
 
     def released_days(self) -> pd.DatetimeIndex:
         """Every trading day this store has released, in order."""
@@ -83,6 +103,19 @@ class BarStore(DataSource):
     def last_day(self) -> pd.Timestamp | None:
         row = self._db.execute("SELECT max(date) FROM days").fetchone()
         return None if row[0] is None else pd.Timestamp(row[0])
+
+    def last_bar(self, symbol: str) -> pd.Timestamp | None:
+        """The date of ``symbol``'s newest stored bar (history or released)."""
+        return self._last.get(validate_symbol(symbol))
+
+    def known_through(self) -> pd.Timestamp | None:
+        """The day a resumed source starts after: the last released day, else the oldest of the
+        symbols' last history bars (so a symbol whose history ends earlier loses no row)."""
+        last = self.last_day()
+        if last is not None:
+            return last
+        ends = [end for s in self._symbols if (end := self.last_bar(s)) is not None]
+        return min(ends) if ends else None
 
     def day_bars(self, days: Iterable[pd.Timestamp]) -> dict[pd.Timestamp, dict[str, pd.DataFrame]]:
         """The bars of released ``days``, per day and symbol (to back-fill feeds on a resumed run)."""
@@ -98,6 +131,12 @@ class BarStore(DataSource):
 
     def close(self) -> None:
         self._db.close()
+
+
+def _values(frame: pd.DataFrame) -> np.ndarray:
+    """The OHLCV values of a cleaned frame, as float64 in :data:`COLUMNS` order."""
+    columns = frame if list(frame.columns) == list(COLUMNS) else frame[list(COLUMNS)]
+    return columns.to_numpy(dtype="float64")
 
 
 def _frame(dates: list[pd.Timestamp], values: list) -> pd.DataFrame:

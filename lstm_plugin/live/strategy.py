@@ -119,7 +119,8 @@ class PaperStrategy(LSTMRebalanceStrategy):
             send(data=feeds[order["symbol"]], size=abs(order["size"]), client_id=order["client_id"])
 
     def _bars_since(self, today: pd.Timestamp) -> int:
-        if self.last_rebalance is None:
+        """Released trading days after the last rebalance, up to today (only an ``N``-bar rule reads it)."""
+        if self.last_rebalance is None or not isinstance(self.rule, int):
             return 0
         days = self.p.days()
         return int(((days > pd.Timestamp(self.last_rebalance)) & (days <= today)).sum())
