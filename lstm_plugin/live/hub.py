@@ -41,7 +41,8 @@ class ReleasedDay:
 
 
 class BarHub:
-    """See the module docstring. ``limit``: finish after handing out that many LIVE days (``PaperSession.step``)."""
+    """See the module docstring. ``limit``: finish after handing out that many LIVE days
+    (``PaperSession.step``); ``before_release()``: called before a new day is taken from the source."""
 
     def __init__(
         self,
@@ -54,6 +55,7 @@ class BarHub:
         limit: int | None = None,
         poll_seconds: float = 1.0,
         on_wait: Callable[[str], None] | None = None,
+        before_release: Callable[[], object] | None = None,
     ) -> None:
         self.source = source
         self.store = store
@@ -70,6 +72,7 @@ class BarHub:
         self.live_days = 0  # LIVE days handed out
         self.poll_seconds = poll_seconds
         self.on_wait = on_wait
+        self.before_release = before_release  # called before each new day: a replay lets its trainings finish
         self.finished = False
         self.current: ReleasedDay | None = None
         self.error: str | None = None
@@ -108,6 +111,8 @@ class BarHub:
             return None
         if self._ready:
             return self._deliver(self._ready.popleft())
+        if self.before_release is not None and self.current is not None:
+            self.before_release()
         day = self._next_complete_day()
         if day is None:
             if self._source_done and not self._pending:

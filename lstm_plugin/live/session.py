@@ -188,8 +188,10 @@ class PaperSession:
         known = self.store.known_through()
         if known is not None:
             self.source.seek(known)
+        service = self._training_service()
         hub = BarHub(self.source, self.store, self.symbols, backfill=backfill, redo=redo, limit=limit,
-                     poll_seconds=self.poll_seconds, on_wait=self._waiting)
+                     poll_seconds=self.poll_seconds, on_wait=self._waiting,
+                     before_release=service.wait if self._replays_overnight() else None)
         self._hub = hub
         if self._stop_requested:
             hub.request_stop()
@@ -207,7 +209,7 @@ class PaperSession:
         cerebro.addstrategy(
             PaperStrategy, config=self.config, registry=self.registry, source=self.store, journal=self.journal,
             book=self.book, run_id=self.run_id, days=self.store.released_days, on_day=self._day_done,
-            service=self._training_service(), take_trainings=self._take_trainings, train=self.train,
+            service=service, take_trainings=self._take_trainings, train=self.train,
         )
         self._heartbeat("running")
         outcome = "interrupted"
@@ -222,6 +224,11 @@ class PaperSession:
             self.last_stop = outcome
             self._heartbeat(outcome)
         return self.status()
+
+    def _replays_overnight(self) -> bool:
+        """A replay at ``speed=0`` gives each day the night a live run has: trainings started on a day
+        finish before the next day is released, so the run does not depend on how fast this machine is."""
+        return isinstance(self.source, ReplaySource) and self.source.speed == 0 and self.backend != "sync"
 
     def _training_service(self) -> TrainingService:
         """One service for the session's life: background trainings go on between :meth:`step` calls,
@@ -294,8 +301,12 @@ class PaperSession:
     def close(self, wait: bool = True) -> None:
         """Stop the training service (``wait``: let running trainings finish and publish), release the folder."""
         if self._service is not None:
+            waiting = self._service.queue_summary()["queued"]
             self._service.shutdown(None if wait else 0)
+            # the queued jobs wait for the next run (the journal's plan requeues them); the running ones are done
+            self._training = dict(self._service.queue_summary(), queued=waiting)
             self._service = None
+            self._heartbeat(self.last_stop)
         self.journal.close()
         self.store.close()
         self._unlock()
