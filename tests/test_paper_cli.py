@@ -116,9 +116,13 @@ def test_a_book_that_disagrees_with_its_fills_is_refused_unless_accepted(run, ca
         last = db.execute("SELECT max(date) FROM positions").fetchone()[0]
         db.execute("UPDATE positions SET size = size + 7 WHERE date = ? AND symbol = (SELECT min(symbol) FROM positions WHERE date = ?)", (last, last))
     capsys.readouterr()
+    with sqlite3.connect(tmp_path / "S" / "journal.sqlite") as db:
+        before = [db.execute(f"SELECT * FROM {t}").fetchall() for t in ("days", "orders", "fills", "positions", "runs")]
     assert run(*readme_args("2020-02-28")) == 2
     line = one_error_line(capsys.readouterr().err)
     assert "reconciliation" in line and "the fills add up to" in line and "--accept-state" in line
+    with sqlite3.connect(tmp_path / "S" / "journal.sqlite") as db:  # refused before anything was written
+        assert [db.execute(f"SELECT * FROM {t}").fetchall() for t in ("days", "orders", "fills", "positions", "runs")] == before
     assert run(*readme_args("2020-02-28"), "--accept-state") == 0
     capsys.readouterr()
     assert main(["paper", "status", "--state", str(tmp_path / "S"), "--json"]) == 0
@@ -171,3 +175,17 @@ def test_sigterm_stops_after_the_day_in_progress_and_the_run_resumes(tmp_path):
     assert resumed.returncode == 0, resumed.stderr
     after = [line for line in resumed.stdout.splitlines() if line[:4] == "2020"]
     assert len(done) + len(after) == 40 and after[-1].startswith("2020-02-28")
+
+
+def test_a_journal_another_process_holds_locked_exits_2(run, capsys, tmp_path):
+    assert run(*readme_args("2020-01-31")) == 0
+    capsys.readouterr()
+    holder = sqlite3.connect(tmp_path / "S" / "journal.sqlite", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        assert run(*readme_args("2020-02-28")) == 2
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert "locked by another process" in one_error_line(capsys.readouterr().err)
+    assert run(*readme_args("2020-02-28")) == 0  # once the other process lets go, the run continues

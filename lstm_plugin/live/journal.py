@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from .. import jsonio
-from .sqlite import StateError, connect
+from .sqlite import StateError, connect, transaction
 
 __all__ = ["JOURNAL_FILE", "Journal", "DayRecord", "Book", "client_id"]
 
@@ -103,7 +103,7 @@ class Journal:
         check an existing one against it: a state folder serves one paper run only."""
         existing = self.meta()
         if not existing:
-            with self._db:
+            with transaction(self._db, self.path):
                 self._db.executemany("INSERT INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in identity.items()])
             return dict(identity)
         for key in ("config", "symbols", "start", "cash"):
@@ -115,7 +115,7 @@ class Journal:
         return existing
 
     def begin_run(self, argv: list[str]) -> int:
-        with self._db:
+        with transaction(self._db, self.path):
             cursor = self._db.execute(
                 "INSERT INTO runs (started, pid, argv) VALUES (?, ?, ?)",
                 (pd.Timestamp.now("UTC").isoformat(timespec="seconds"), os.getpid(), json.dumps(argv)),
@@ -125,12 +125,12 @@ class Journal:
 
     def end_run(self, outcome: str) -> None:
         if self.run is not None:
-            with self._db:
+            with transaction(self._db, self.path):
                 self._db.execute("UPDATE runs SET ended = ?, outcome = ? WHERE id = ?",
                                  (pd.Timestamp.now("UTC").isoformat(timespec="seconds"), outcome, self.run))
 
     def event(self, kind: str, message: str, day: pd.Timestamp | None = None) -> None:
-        with self._db:
+        with transaction(self._db, self.path):
             self._db.execute("INSERT INTO events (run, date, kind, message) VALUES (?, ?, ?, ?)",
                              (self.run, None if day is None else f"{day:%Y-%m-%d}", kind, message))
 
@@ -138,7 +138,7 @@ class Journal:
     def commit_day(self, record: DayRecord) -> None:
         """Write one day in one transaction (see the module docstring)."""
         day = f"{record.date:%Y-%m-%d}"
-        with self._db:
+        with transaction(self._db, self.path):
             for fill in record.fills:
                 self._db.execute("INSERT INTO fills VALUES (?, ?, ?, ?, ?, ?, ?)", (
                     fill["client_id"], day, fill["symbol"], fill["size"], fill["price"], fill["value"], fill["commission"]))

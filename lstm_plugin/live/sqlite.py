@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import LSTMPluginError
 
-__all__ = ["StateError", "connect"]
+__all__ = ["StateError", "connect", "transaction"]
 
 
 class StateError(LSTMPluginError):
@@ -36,3 +38,15 @@ def connect(path: Path, schema: str, readonly: bool = False) -> sqlite3.Connecti
     except sqlite3.DatabaseError as exc:
         raise StateError(f"{path} › damaged ({exc}); restore it from a backup or start a new --state folder") from None
     return db
+
+
+@contextmanager
+def transaction(db: sqlite3.Connection, path: Path) -> Iterator[sqlite3.Connection]:
+    """One write transaction (all of it or none); a file another process holds locked is a :class:`StateError`."""
+    try:
+        with db:
+            yield db
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise StateError(f"{path} › locked by another process ({exc}); stop the other run first") from None
+        raise StateError(f"{path} › cannot write: {exc}") from None

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..data import DataSource, validate_symbol
-from .sqlite import connect
+from .sqlite import connect, transaction
 
 __all__ = ["BarStore", "STORE_FILE"]
 
@@ -55,7 +55,7 @@ class BarStore(DataSource):
 
     def seed(self, history: Mapping[str, pd.DataFrame]) -> None:
         """The bars known before the run (a first start only), all symbols in one transaction."""
-        with self._db:
+        with transaction(self._db, self.path):
             for symbol, frame in history.items():
                 self._db.execute("INSERT INTO symbols VALUES (?)", (validate_symbol(symbol),))
                 self._insert(symbol, frame)
@@ -72,7 +72,7 @@ class BarStore(DataSource):
 
     def append_day(self, day: pd.Timestamp, bars: Mapping[str, pd.DataFrame], released: str) -> None:
         """One released trading day: its bars (the symbols that traded) and the day itself, atomically."""
-        with self._db:
+        with transaction(self._db, self.path):
             for symbol, frame in bars.items():
                 self._insert(symbol, frame)
             self._db.execute("INSERT INTO days VALUES (?, ?)", (f"{day:%Y-%m-%d}", released))
