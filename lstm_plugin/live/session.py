@@ -120,6 +120,9 @@ class PaperSession:
                 raise StateError(f"{self.state} › the bar store holds {', '.join(self.store.symbols())}, not {', '.join(self.symbols)}")
             self.book = self._checked_book(accept_state)
         except BaseException:
+            for opened in (getattr(self, "journal", None), getattr(self, "store", None)):
+                if opened is not None:
+                    opened.close()
             self._unlock()
             raise
         self.last_stop = "open"
