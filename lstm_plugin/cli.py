@@ -323,10 +323,8 @@ def cmd_backtest(args: argparse.Namespace) -> dict[str, Any]:
     return summary
 
 
-COMMANDS = {
-    "train": cmd_train, "predict": cmd_predict, "status": cmd_status, "service": cmd_service, "backtest": cmd_backtest,
-    "paper": cmd_paper,
-}
+COMMANDS = {"train": cmd_train, "predict": cmd_predict, "status": cmd_status, "service": cmd_service, "backtest": cmd_backtest,
+            "paper": cmd_paper}
 
 
 class Terminated(BaseException):

@@ -189,3 +189,9 @@ def test_a_journal_another_process_holds_locked_exits_2(run, capsys, tmp_path):
         holder.close()
     assert "locked by another process" in one_error_line(capsys.readouterr().err)
     assert run(*readme_args("2020-02-28")) == 0  # once the other process lets go, the run continues
+
+
+def test_status_of_a_folder_without_a_paper_run_exits_2(capsys, tmp_path):
+    assert main(["paper", "status", "--state", str(tmp_path / "nothing"), "--json"]) == 2
+    assert "no paper run here" in one_error_line(capsys.readouterr().err)
+    assert capsys.readouterr().out == ""

@@ -197,7 +197,7 @@ class Journal:
             raise ValueError(f"unknown journal table {table!r}")
         cursor = self._db.execute(f"SELECT * FROM {table} ORDER BY rowid" if table in {"runs", "events", "orders", "fills"} else f"SELECT * FROM {table}")
         names = [c[0] for c in cursor.description]
-        rows = [dict(zip(names, r)) for r in cursor]
+        rows = [dict(zip(names, r, strict=True)) for r in cursor]
         for row in rows:
             for key in ("targets", "forecasts", "models", "trainings", "training_plan"):
                 if key in row:

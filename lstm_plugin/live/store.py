@@ -68,7 +68,7 @@ class BarStore(DataSource):
     def _insert(self, symbol: str, frame: pd.DataFrame) -> None:
         dates = [f"{d:%Y-%m-%d}" for d in frame.index]
         values = _values(frame).tolist()
-        self._db.executemany("INSERT INTO bars VALUES (?, ?, ?, ?, ?, ?, ?)", [(symbol, d, *v) for d, v in zip(dates, values)])
+        self._db.executemany("INSERT INTO bars VALUES (?, ?, ?, ?, ?, ?, ?)", [(symbol, d, *v) for d, v in zip(dates, values, strict=True)])
 
     def append_day(self, day: pd.Timestamp, bars: Mapping[str, pd.DataFrame], released: str) -> None:
         """One released trading day: its bars (the symbols that traded) and the day itself, atomically."""
@@ -80,7 +80,7 @@ class BarStore(DataSource):
             for symbol, frame in bars.items():
                 self._last[symbol] = frame.index[-1]
                 if symbol in self._cache:
-                    self._appended.setdefault(symbol, []).extend(zip(frame.index, _values(frame)))
+                    self._appended.setdefault(symbol, []).extend(zip(frame.index, _values(frame), strict=True))
 
     def load(self, symbol: str, end: pd.Timestamp | str | None = None) -> pd.DataFrame:
         """As :meth:`DataSource.load`; rows released since the last call are joined to the cached frame first."""
