@@ -59,10 +59,10 @@ def _date(value: str | None, option: str) -> pd.Timestamp | None:
         raise PaperUsageError(f"{option} › must be a date like 2020-01-02 (got: {value})") from None
 
 
-def _symbols(text: str | None, source: DataSource, config_symbols: list[str]) -> list[str]:
+def _symbols(text: str | None, source: DataSource, config_symbols: list[str] | None) -> list[str]:
     from .cli import _symbol_list
 
-    given = [validate_symbol(s) for s in _symbol_list(text)] or list(config_symbols) or source.symbols()
+    given = [validate_symbol(s) for s in _symbol_list(text)] or list(config_symbols or []) or source.symbols()
     unknown = [s for s in given if s not in source.symbols()]
     if unknown:
         raise PaperUsageError(f"--symbols › unknown symbol {', '.join(unknown)} in {source.name}")

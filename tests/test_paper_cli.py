@@ -195,3 +195,15 @@ def test_status_of_a_folder_without_a_paper_run_exits_2(capsys, tmp_path):
     assert main(["paper", "status", "--state", str(tmp_path / "nothing"), "--json"]) == 2
     assert "no paper run here" in one_error_line(capsys.readouterr().err)
     assert capsys.readouterr().out == ""
+
+
+def test_paper_without_arguments_replays_the_last_year_into_lstm_paper(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    # every bundled symbol (no data.symbols); the LSTM off keeps it to seconds: this is about the defaults
+    (tmp_path / "lstm_config.json").write_text(json.dumps({**TINY, "lstm": {"enabled": False}}))
+    assert main(["paper", "--config", "lstm_config.json"]) == 0  # state ./lstm_paper, models ./lstm_models
+    days = [line for line in capsys.readouterr().out.splitlines() if line[:2] == "20"]
+    assert days[0].startswith("2020-04-21") and days[-1].startswith("2021-04-21") and "rebalance:" in days[0]
+    assert (tmp_path / "lstm_paper" / "journal.sqlite").is_file()
+    assert main(["paper", "status", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["symbols"]) == 24
