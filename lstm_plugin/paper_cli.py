@@ -167,7 +167,10 @@ def cmd_paper(args: argparse.Namespace) -> dict[str, Any]:
         if not args.json:
             print("\n".join(status_lines(status)))
         return status
+    from .cli import _quiet_training_logs
+
     config = load_config(args.config)
+    _quiet_training_logs(args)  # candidates kept and failed trainings are in the journal (decisions); -v shows them
     source, poll = _source(args, config)
     out = sys.stderr if args.json else sys.stdout
     start_cash = float(config.backtest.cash)
