@@ -39,7 +39,8 @@ def add_paper_parser(commands: Any, common: Callable[[argparse.ArgumentParser], 
     paper.add_argument("--state", metavar="DIR", default=DEFAULT_STATE, help=f"state folder: journal, bars, heartbeat (default: ./{DEFAULT_STATE})")
     paper.add_argument("--replay-from", metavar="YYYY-MM-DD", help="replay the data from this day (default: its last year)")
     paper.add_argument("--until", metavar="YYYY-MM-DD", help="last day of the replay (default: the end of the data)")
-    paper.add_argument("--speed", type=float, default=0.0, metavar="N", help="replayed days per second (0: as fast as they are taken)")
+    paper.add_argument("--speed", type=float, default=0.0, metavar="N",
+                       help="replayed days per second (0: as fast as they are taken, each day's trainings finishing first)")
     paper.add_argument("--watch", metavar="DIR", help="trade the rows appended to DIR/SYMBOL.csv instead of a replay")
     paper.add_argument("--source", metavar="SPEC", help="a bar source from a plugin (hook lstm_bar_source) instead of a replay")
     paper.add_argument("--poll", type=float, default=5.0, metavar="SECONDS", help="how often --watch looks at the files (default: 5)")
