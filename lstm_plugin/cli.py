@@ -19,7 +19,8 @@ from typing import Any, NoReturn
 from . import __version__, jsonio
 from .backends import BACKENDS
 from .backtest import DEFAULT_END, DEFAULT_START
-from .clock import Clock, ManualClock, as_timestamp, default_clock
+from .cli_args import UsageError, date_option, quiet_training_logs, symbol_list
+from .clock import Clock, ManualClock, default_clock
 from .config import Config, config_schema, load_config
 from .data import DataSource, open_source, validate_symbol
 from .errors import LSTMPluginError
@@ -33,10 +34,6 @@ logger = logging.getLogger("lstm_plugin")
 
 EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE = 0, 1, 2
 EXIT_TERMINATED = 128 + signal.SIGTERM
-
-
-class UsageError(LSTMPluginError):
-    """A bad command-line argument."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -95,22 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _date(value: str | None, option: str = "--as-of") -> Any:
-    if value is None:
-        return None
-    try:
-        return as_timestamp(value)
-    except (ValueError, TypeError):
-        raise UsageError(f"{option} › must be a date like 2015-12-31 (got: {value})") from None
-
-
 class _Context:
     def __init__(self, args: argparse.Namespace) -> None:
         self.config: Config = load_config(args.config)
         self.source: DataSource = open_source(args.data or self.config.data.path)
         self.registry = ModelRegistry(args.models or self.config.registry.path, self.config.registry.keep_versions)
         self.plugins = get_plugin_manager(self.config.plugins)
-        as_of = _date(getattr(args, "as_of", None))
+        as_of = date_option(getattr(args, "as_of", None))
         self.as_of = as_of
         self.clock: Clock = ManualClock(as_of) if as_of is not None else default_clock(self.source, logging.INFO)
 
@@ -152,13 +140,6 @@ def _wait_with_progress(service: Any, total: int, show: bool) -> None:
             bar.update(counts.get("done", 0) + counts.get("failed", 0) - bar.n)
 
 
-def _quiet_training_logs(args: argparse.Namespace) -> None:
-    """Training events (failures, candidates kept) go to the command's own summary; ``-v`` shows them as they happen."""
-    if not args.verbose:
-        for name in ("lstm_plugin.service", "lstm_plugin.events", "lstm_plugin.trainer"):
-            logging.getLogger(name).setLevel(logging.ERROR)
-
-
 def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     from .service import TrainingService
 
@@ -173,7 +154,7 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
         import torch
 
         torch.set_num_threads(ctx.config.model.torch_threads)
-    _quiet_training_logs(args)  # failures are reported once, at the end, as the command's error
+    quiet_training_logs(args)  # failures are reported once, at the end, as the command's error
     service = TrainingService(
         ctx.config, ctx.source, ctx.registry, clock=ctx.clock, backend=backend, progress=not args.quiet and backend == "sync"
     )
@@ -285,25 +266,15 @@ def cmd_service(args: argparse.Namespace) -> dict[str, Any]:
     return {"plan": plan, "snapshot": snapshot}
 
 
-def _symbol_list(text: str | None) -> list[str]:
-    """``--symbols A,B,C``; an empty item (``',,,'``, ``'A,,B'``) is a typing error, not "every symbol"."""
-    if text is None:
-        return []
-    items = [item.strip() for item in text.split(",")]
-    if not all(items):
-        raise UsageError(f"--symbols › an empty name in the list (got: {text!r}); give names like AAPL,MSFT")
-    return items
-
-
 def cmd_backtest(args: argparse.Namespace) -> dict[str, Any]:
     from .backtest import run_main_job
     from .report import REPORT_FILES, check_report_folder, comparison_table, write_report
 
     ctx = _Context(args)
-    _quiet_training_logs(args)
-    symbols = ctx.symbols(_symbol_list(args.symbols)) or None
+    quiet_training_logs(args)
+    symbols = ctx.symbols(symbol_list(args.symbols)) or None
     check_report_folder(args.out)  # before minutes of work, not after
-    start, end = _date(args.start, "--start") or DEFAULT_START, _date(args.end, "--end") or DEFAULT_END
+    start, end = date_option(args.start, "--start") or DEFAULT_START, date_option(args.end, "--end") or DEFAULT_END
     try:
         result = run_main_job(
             ctx.config, ctx.source, ctx.registry.root, symbols, start, end, lstm=not args.no_lstm,

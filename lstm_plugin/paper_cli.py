@@ -12,17 +12,13 @@ from typing import Any
 import pandas as pd
 
 from .backends import BACKENDS
+from .cli_args import UsageError, date_option, quiet_training_logs, symbol_list
 from .config import load_config
 from .data import CSVFolderSource, DataSource, open_source, validate_symbol
-from .errors import LSTMPluginError
 
 __all__ = ["add_paper_parser", "cmd_paper", "plugin_source", "day_line", "DEFAULT_STATE"]
 
 DEFAULT_STATE = "lstm_paper"
-
-
-class PaperUsageError(LSTMPluginError):
-    """A bad ``paper`` argument."""
 
 
 class StoppedBySignal(BaseException):
@@ -51,24 +47,13 @@ def add_paper_parser(commands: Any, common: Callable[[argparse.ArgumentParser], 
     return paper
 
 
-def _date(value: str | None, option: str) -> pd.Timestamp | None:
-    if value is None:
-        return None
-    try:
-        return pd.Timestamp(value).normalize()
-    except (ValueError, TypeError):
-        raise PaperUsageError(f"{option} › must be a date like 2020-01-02 (got: {value})") from None
-
-
 def _symbols(text: str | None, source: DataSource, config_symbols: list[str] | None) -> list[str]:
-    from .cli import _symbol_list
-
-    given = [validate_symbol(s) for s in _symbol_list(text)] or list(config_symbols or []) or source.symbols()
+    given = [validate_symbol(s) for s in symbol_list(text)] or list(config_symbols or []) or source.symbols()
     unknown = [s for s in given if s not in source.symbols()]
     if unknown:
-        raise PaperUsageError(f"--symbols › unknown symbol {', '.join(unknown)} in {source.name}")
+        raise UsageError(f"--symbols › unknown symbol {', '.join(unknown)} in {source.name}")
     if len(set(given)) < len(given):
-        raise PaperUsageError(f"--symbols › listed twice: {', '.join(sorted({s for s in given if given.count(s) > 1}))}")
+        raise UsageError(f"--symbols › listed twice: {', '.join(sorted({s for s in given if given.count(s) > 1}))}")
     return given
 
 
@@ -80,37 +65,36 @@ def plugin_source(spec: str, symbols: list[str], config: Any, extra: Sequence[An
     manager = get_plugin_manager(config.plugins, list(extra))
     source = manager.call_first("lstm_bar_source", spec=spec, symbols=symbols, config=config)
     if source is None:
-        raise PaperUsageError(f"--source › no plugin provides {spec!r} (hook lstm_bar_source; see docs/paper.md)")
+        raise UsageError(f"--source › no plugin provides {spec!r} (hook lstm_bar_source; see docs/paper.md)")
     if not isinstance(source, BarSource):
-        raise PaperUsageError(f"--source › the plugin for {spec!r} returned a {type(source).__name__}, not a BarSource")
+        raise UsageError(f"--source › the plugin for {spec!r} returned a {type(source).__name__}, not a BarSource")
     return source
 
 
 def _source(args: argparse.Namespace, config: Any) -> tuple[Any, float]:
-    from .cli import _symbol_list
     from .live import DirectorySource, ReplaySource
 
     if args.speed < 0 or args.speed != args.speed:
-        raise PaperUsageError(f"--speed › must be 0 or more days per second (got: {args.speed})")
+        raise UsageError(f"--speed › must be 0 or more days per second (got: {args.speed})")
     if args.source:
         if args.watch or args.replay_from or args.until or args.data:
-            raise PaperUsageError("--source › brings its own bars: give it without --watch, --replay-from, --until or --data")
-        return plugin_source(args.source, [validate_symbol(s) for s in _symbol_list(args.symbols)], config), args.poll
+            raise UsageError("--source › brings its own bars: give it without --watch, --replay-from, --until or --data")
+        return plugin_source(args.source, [validate_symbol(s) for s in symbol_list(args.symbols)], config), args.poll
     if args.watch:
         if args.replay_from or args.until or args.data:
-            raise PaperUsageError("--watch › reads its own folder: give it without --replay-from, --until or --data")
+            raise UsageError("--watch › reads its own folder: give it without --replay-from, --until or --data")
         if not args.poll > 0:
-            raise PaperUsageError(f"--poll › must be more than 0 seconds (got: {args.poll})")
+            raise UsageError(f"--poll › must be more than 0 seconds (got: {args.poll})")
         folder = CSVFolderSource(args.watch)
         return DirectorySource(args.watch, _symbols(args.symbols, folder, config.data.symbols)), args.poll
     data = open_source(args.data or config.data.path)
     symbols = _symbols(args.symbols, data, config.data.symbols)
-    start, until = _date(args.replay_from, "--replay-from"), _date(args.until, "--until")
+    start, until = date_option(args.replay_from, "--replay-from"), date_option(args.until, "--until")
     if start is None:
         last = max(data.load(s).index[-1] for s in symbols)
         start = last - pd.DateOffset(years=1)
     if until is not None and until < start:
-        raise PaperUsageError(f"--until › must not be before --replay-from (got: {until:%Y-%m-%d} < {start:%Y-%m-%d})")
+        raise UsageError(f"--until › must not be before --replay-from (got: {until:%Y-%m-%d} < {start:%Y-%m-%d})")
     poll = 1.0 / (2 * args.speed) if args.speed > 0 else 0.0
     return ReplaySource(data, symbols, start, until, speed=args.speed), poll
 
@@ -168,10 +152,8 @@ def cmd_paper(args: argparse.Namespace) -> dict[str, Any]:
         if not args.json:
             print("\n".join(status_lines(status)))
         return status
-    from .cli import _quiet_training_logs
-
     config = load_config(args.config)
-    _quiet_training_logs(args)  # candidates kept and failed trainings are in the journal (decisions); -v shows them
+    quiet_training_logs(args)  # candidates kept and failed trainings are in the journal (decisions); -v shows them
     source, poll = _source(args, config)
     out = sys.stderr if args.json else sys.stdout
     start_cash = float(config.backtest.cash)

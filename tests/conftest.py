@@ -29,6 +29,12 @@ TINY = {
 }
 
 
+def write_config(path: Path, raw: dict) -> Path:
+    """``raw`` as a config file at ``path`` (for commands that take ``--config``)."""
+    path.write_text(json.dumps(raw))
+    return path
+
+
 def tiny_config(**sections: dict) -> Config:
     raw = json.loads(json.dumps(TINY))
     for name, values in sections.items():

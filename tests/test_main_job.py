@@ -17,7 +17,7 @@ import pytest
 
 from lstm_plugin.cli import main
 
-from .conftest import UNSEEN_SIX
+from .conftest import UNSEEN_SIX, write_config
 
 REPO = Path(__file__).resolve().parents[1]
 METRIC_KEYS = {"final_value", "cagr", "sharpe", "sortino", "max_drawdown", "calmar", "turnover"}
@@ -33,9 +33,7 @@ SMALL = {
 
 @pytest.fixture(scope="module")
 def small_config(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("config") / "small.json"
-    path.write_text(json.dumps(SMALL))
-    return path
+    return write_config(tmp_path_factory.mktemp("config") / "small.json", SMALL)
 
 
 @pytest.fixture(scope="module")

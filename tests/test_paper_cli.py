@@ -14,7 +14,7 @@ import pytest
 from lstm_plugin.cli import main
 from lstm_plugin.data import bundled_source
 
-from .conftest import TINY
+from .conftest import TINY, write_config
 
 README_ARGS = ["paper", "--replay-from", "2020-01-02", "--until", "2020-06-30", "--speed", "0", "--symbols", "AAPL,MSFT,KO,XOM,JNJ"]
 
@@ -28,8 +28,7 @@ def readme_args(until: str = "2020-06-30", speed: str = "0") -> list[str]:
 @pytest.fixture
 def run(tmp_path):
     """``lstm-plugin paper ...`` in this process with the tiny config and a registry in ``tmp_path``."""
-    config = tmp_path / "tiny.json"
-    config.write_text(json.dumps({**TINY, "lstm_service": {"backend": "sync"}}))
+    config = write_config(tmp_path / "tiny.json", {**TINY, "lstm_service": {"backend": "sync"}})
 
     def paper(*args: str, state: str = "S") -> int:
         extra = [] if "--config" in args else ["--config", str(config)]
@@ -102,8 +101,7 @@ def test_a_state_folder_in_use_by_another_run_exits_2(run, capsys, tmp_path):
 def test_a_state_folder_of_another_config_exits_2_and_loses_nothing(run, capsys, tmp_path):
     assert run(*readme_args("2020-01-31")) == 0
     journal = (tmp_path / "S" / "journal.sqlite").read_bytes()
-    other = tmp_path / "other.json"
-    other.write_text(json.dumps({**TINY, "lstm": {"weight": 0.5}}))
+    other = write_config(tmp_path / "other.json", {**TINY, "lstm": {"weight": 0.5}})
     capsys.readouterr()
     assert run(*README_ARGS, "--config", str(other)) == 2
     assert "another config" in one_error_line(capsys.readouterr().err)
@@ -152,8 +150,7 @@ def test_bad_arguments_exit_2_in_one_line(run, capsys, args, message):
 
 
 def test_sigterm_stops_after_the_day_in_progress_and_the_run_resumes(tmp_path):
-    config = tmp_path / "tiny.json"
-    config.write_text(json.dumps({**TINY, "lstm_service": {"backend": "sync"}}))
+    config = write_config(tmp_path / "tiny.json", {**TINY, "lstm_service": {"backend": "sync"}})
     command = [sys.executable, "-m", "lstm_plugin", *readme_args("2020-02-28", speed="20"),
                "--state", str(tmp_path / "S"), "--models", str(tmp_path / "models"), "--config", str(config)]
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -200,7 +197,7 @@ def test_status_of_a_folder_without_a_paper_run_exits_2(capsys, tmp_path):
 def test_paper_without_arguments_replays_the_last_year_into_lstm_paper(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     # every bundled symbol (no data.symbols); the LSTM off keeps it to seconds: this is about the defaults
-    (tmp_path / "lstm_config.json").write_text(json.dumps({**TINY, "lstm": {"enabled": False}}))
+    write_config(tmp_path / "lstm_config.json", {**TINY, "lstm": {"enabled": False}})
     assert main(["paper", "--config", "lstm_config.json"]) == 0  # state ./lstm_paper, models ./lstm_models
     days = [line for line in capsys.readouterr().out.splitlines() if line[:2] == "20"]
     assert days[0].startswith("2020-04-21") and days[-1].startswith("2021-04-21") and "rebalance:" in days[0]

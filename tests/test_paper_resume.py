@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import signal
 import subprocess
@@ -14,7 +13,7 @@ import pytest
 
 from lstm_plugin.live import Journal
 
-from .conftest import TINY
+from .conftest import TINY, write_config
 
 CHILD = Path(__file__).with_name("paper_child.py")
 ARGS = ["paper", "--replay-from", "2020-01-02", "--until", "2020-03-31", "--speed", "0", "--symbols", "AAPL,MSFT,KO",
@@ -50,9 +49,7 @@ def book(state: Path) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def config_file(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("config") / "paper.json"
-    path.write_text(json.dumps(TINY))
-    return path
+    return write_config(tmp_path_factory.mktemp("config") / "paper.json", TINY)
 
 
 @pytest.fixture(scope="module")

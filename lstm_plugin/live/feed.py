@@ -10,7 +10,7 @@ import backtrader as bt
 import numpy as np
 import pandas as pd
 
-__all__ = ["LiveFeed", "STATUS_NAMES"]
+__all__ = ["LiveFeed"]
 
 
 class LiveFeed(bt.feed.DataBase):
@@ -53,5 +53,3 @@ class LiveFeed(bt.feed.DataBase):
             return True
         return False if self.p.hub.finished else None
 
-
-STATUS_NAMES = {LiveFeed.DELAYED: "DELAYED", LiveFeed.LIVE: "LIVE", LiveFeed.DISCONNECTED: "DISCONNECTED"}

@@ -60,9 +60,9 @@ class BarSource(Protocol):
 class ReplaySource:
     """A :class:`~lstm_plugin.data.DataSource` released one trading day at a time from ``start``.
 
-    ``speed``: trading days per second (``0``: as fast as they are taken; ``None``: only when
-    :meth:`release` is called, for stepping by hand). Bars before ``start`` are the history; the
-    replay ends after ``until`` (or the data's last bar).
+    ``speed``: trading days per second (``0``: as fast as they are taken; to step by hand, use
+    :meth:`~lstm_plugin.live.session.PaperSession.step`). Bars before ``start`` are the history;
+    the replay ends after ``until`` (or the data's last bar).
     """
 
     def __init__(
@@ -71,7 +71,7 @@ class ReplaySource:
         symbols: Iterable[str],
         start: pd.Timestamp | str,
         until: pd.Timestamp | str | None = None,
-        speed: float | None = 0,
+        speed: float = 0,
         timer: Callable[[], float] = time.monotonic,
     ) -> None:
         self.name = f"replay of {source.name}"
@@ -89,7 +89,6 @@ class ReplaySource:
         self._timer = timer
         self._next = 0  # index into the calendar of the next day to release
         self._last_release = -float("inf")
-        self._released_by_hand = 0
 
     def symbols(self) -> list[str]:
         return list(self._symbols)
@@ -104,16 +103,8 @@ class ReplaySource:
         """Trading days not yet released."""
         return len(self.calendar) - self._next
 
-    def release(self, days: int = 1) -> None:
-        """Allow ``days`` more days (``speed=None``)."""
-        self._released_by_hand += days
-
     def _may_release(self) -> bool:
-        if self.speed is None:
-            return self._released_by_hand > 0
-        if self.speed == 0:
-            return True
-        return self._timer() - self._last_release >= 1.0 / self.speed
+        return self.speed == 0 or self._timer() - self._last_release >= 1.0 / self.speed
 
     def poll(self) -> Delivery:
         if self._next >= len(self.calendar):
@@ -123,8 +114,6 @@ class ReplaySource:
         day = self.calendar[self._next]
         self._next += 1
         self._last_release = self._timer()
-        if self.speed is None:
-            self._released_by_hand -= 1
         bars = {s: f.loc[[day]] for s, f in self._frames.items() if day in f.index}
         return Delivery(bars, {s: day for s in self._symbols}, finished=self._next >= len(self.calendar))
 

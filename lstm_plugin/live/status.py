@@ -32,11 +32,10 @@ def _status(folder: Path, journal: Journal) -> dict[str, Any]:
     meta = journal.meta()
     days = journal.rows("days")
     start_cash = float(meta.get("cash", 0.0))
-    last = days[-1] if days else None
-    positions = [r for r in journal.rows("positions") if last is not None and r["date"] == last["date"]]
+    book = journal.book(start_cash)
     decisions = journal.rows("decisions")
     orders = journal.rows("orders")
-    last_bar = None if last is None else pd.Timestamp(last["date"])
+    last_bar = book.last_day
     models = {}
     if decisions:
         for symbol, model in decisions[-1]["models"].items():
@@ -49,24 +48,24 @@ def _status(folder: Path, journal: Journal) -> dict[str, Any]:
             heartbeat = json.loads(beat_file.read_text())
         except (OSError, ValueError):
             heartbeat = None
-    value = start_cash if last is None else float(last["value"])
+    value = float(days[-1]["value"]) if days else start_cash
     return {
         "state": str(folder),
         "run_id": meta.get("run_id"),
         "symbols": meta.get("symbols", []),
         "start": meta.get("start"),
         "days": len(days),
-        "last_bar": None if last is None else last["date"],
-        "last_rebalance": decisions[-1]["date"] if decisions else None,
+        "last_bar": None if last_bar is None else f"{last_bar:%Y-%m-%d}",
+        "last_rebalance": None if book.last_rebalance is None else f"{book.last_rebalance:%Y-%m-%d}",
         "rebalances": len(decisions),
-        "cash": float(last["cash"]) if last is not None else start_cash,
+        "cash": book.cash,
         "value": value,
         "start_cash": start_cash,
         "pnl": value - start_cash,
         "pnl_pct": (value / start_cash - 1.0) * 100.0 if start_cash else None,
-        "positions": {r["symbol"]: {"size": r["size"], "price": r["price"]} for r in positions},
+        "positions": {symbol: {"size": size, "price": price} for symbol, (size, price) in sorted(book.positions.items())},
         "orders": {"total": len(orders), "filled": sum(o["status"] == "completed" for o in orders),
-                   "open": [o["client_id"] for o in orders if o["status"] == "submitted"]},
+                   "open": [o["client_id"] for o in book.pending]},
         "models": models,
         "training": (heartbeat or {}).get("training"),
         "heartbeat": heartbeat,
