@@ -19,7 +19,7 @@ import tempfile
 import time
 
 from lstm_plugin import bundled_source, load_config
-from lstm_plugin.backtest import run_main_job
+from lstm_plugin.backtrader.backtest import run_main_job
 
 
 def main() -> None:
@@ -33,29 +33,43 @@ def main() -> None:
         for name in ("cold", "warm"):
             started = time.perf_counter()
             result = run_main_job(config, source, registry, progress=False)
-            timings[name] = {"seconds": time.perf_counter() - started, "runs": result.seconds, "summary": result.summary()}
+            timings[name] = {
+                "seconds": time.perf_counter() - started,
+                "runs": result.seconds,
+                "summary": result.summary(),
+            }
     cold, warm = timings["cold"], timings["warm"]
     assert warm["summary"]["forecast"]["trained"] == 0, "the warm run must reuse every model"
     assert warm["summary"]["lstm"] == cold["summary"]["lstm"], "the warm run must give the same result"
     peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # Linux: kilobytes
     figures = {
-        "cold_seconds": cold["seconds"], "warm_seconds": warm["seconds"],
+        "cold_seconds": cold["seconds"],
+        "warm_seconds": warm["seconds"],
         "warm_speedup": cold["seconds"] / warm["seconds"],
         "lstm_over_technical": warm["runs"]["lstm"] / warm["runs"]["technical"],
         "peak_gib": peak_gib,
-        "trained": cold["summary"]["forecast"]["trained"], "reused": warm["summary"]["forecast"]["reused"],
-        "cold_runs": cold["runs"], "warm_runs": warm["runs"],
+        "trained": cold["summary"]["forecast"]["trained"],
+        "reused": warm["summary"]["forecast"]["reused"],
+        "cold_runs": cold["runs"],
+        "warm_runs": warm["runs"],
     }
     if args.json:
         print(json.dumps(figures))
         return
     settings = cold["summary"]["settings"]
-    print(f"lstm-plugin backtest, defaults: {len(settings['symbols'])} symbols, {settings['start']} .. {settings['end']}, "
-          f"{settings['rebalance']} rebalances")
-    print(f"  cold run (trains {figures['trained']} models):  {cold['seconds']:6.1f} s   (target <= 300 s)   "
-          + ", ".join(f"{k} {v:.1f} s" for k, v in cold["runs"].items()))
-    print(f"  warm rerun (reuses {figures['reused']}):        {warm['seconds']:6.1f} s   (target <= 60 s)    "
-          + ", ".join(f"{k} {v:.1f} s" for k, v in warm["runs"].items()))
+    print(
+        f"lstm-plugin backtest, defaults: {len(settings['symbols'])} symbols, {settings['start']} .. "
+        f"{settings['end']}, "
+        f"{settings['rebalance']} rebalances"
+    )
+    print(
+        f"  cold run (trains {figures['trained']} models):  {cold['seconds']:6.1f} s   (target <= 300 s)   "
+        + ", ".join(f"{k} {v:.1f} s" for k, v in cold["runs"].items())
+    )
+    print(
+        f"  warm rerun (reuses {figures['reused']}):        {warm['seconds']:6.1f} s   (target <= 60 s)    "
+        + ", ".join(f"{k} {v:.1f} s" for k, v in warm["runs"].items())
+    )
     print(f"  warm rerun speed-up:                {figures['warm_speedup']:6.1f}x")
     print(f"  LSTM run / technical run, warm:     {figures['lstm_over_technical']:6.2f}x  (target <= 1.5x)")
     print(f"  peak memory:                        {peak_gib:6.2f} GiB (target <= 2 GiB)")

@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from lstm_plugin import bundled_source, load_config
-from lstm_plugin.backtest import run_main_job
+from lstm_plugin.backtrader.backtest import run_main_job
+from lstm_plugin.backtrader.live import BarStore, PaperSession, ReplaySource
 from lstm_plugin.backtrader.signals import LSTMSignals
-from lstm_plugin.live import BarStore, PaperSession, ReplaySource
 
 
 def timed_rebalances() -> list[float]:
@@ -49,13 +49,17 @@ def timed_rebalances() -> list[float]:
     return spent
 
 
-def paper_latencies(config: Any, registry: Path, state: Path, start: str, end: str) -> tuple[list[float], list[float]]:
+def paper_latencies(
+    config: Any, registry: Path, state: Path, start: str, end: str
+) -> tuple[list[float], list[float]]:
     """(rebalance days, other days): seconds from the hub releasing a LIVE day to its commit."""
     released: dict[str, float] = {}
     append = BarStore.append_day
 
     def timed_append(self: BarStore, day: Any, *args: Any) -> None:
-        released[f"{day:%Y-%m-%d}"] = time.perf_counter()  # the hub has a complete day: it stores, then hands it out
+        released[f"{day:%Y-%m-%d}"] = (
+            time.perf_counter()
+        )  # the hub has a complete day: it stores, then hands it out
         append(self, day, *args)
 
     BarStore.append_day = timed_append  # type: ignore[method-assign]
@@ -68,7 +72,9 @@ def paper_latencies(config: Any, registry: Path, state: Path, start: str, end: s
 
     source = bundled_source()
     replay = ReplaySource(source, source.symbols(), start, end, speed=0)
-    with PaperSession(state, replay, config=config, registry=registry, backend="sync", on_day=on_day) as session:
+    with PaperSession(
+        state, replay, config=config, registry=registry, backend="sync", on_day=on_day
+    ) as session:
         session.run()
     BarStore.append_day = append  # type: ignore[method-assign]
     return rebalance_days, other_days
@@ -82,7 +88,9 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     config = load_config()
-    config = config.model_copy(update={"lstm_service": config.lstm_service.model_copy(update={"backend": "sync"})})
+    config = config.model_copy(
+        update={"lstm_service": config.lstm_service.model_copy(update={"backend": "sync"})}
+    )
     source = bundled_source()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -96,30 +104,49 @@ def main() -> None:
         backtest = backtest[: warm.summary()["forecast"]["rebalances"]]
         spent.clear()
         shutil.copytree(root / "models", root / "paper_models")
-        rebalance_days, other_days = paper_latencies(config, root / "paper_models", root / "state", args.start, args.end)
+        rebalance_days, other_days = paper_latencies(
+            config, root / "paper_models", root / "state", args.start, args.end
+        )
     baseline = statistics.median(backtest)
     figures = {
-        "symbols": len(source.symbols()), "start": args.start, "end": args.end, "cold_backtest_seconds": cold_seconds,
-        "backtest_rebalances": len(backtest), "backtest_rebalance_median_s": baseline,
-        "paper_rebalance_days": len(rebalance_days), "paper_rebalance_median_s": statistics.median(rebalance_days),
+        "symbols": len(source.symbols()),
+        "start": args.start,
+        "end": args.end,
+        "cold_backtest_seconds": cold_seconds,
+        "backtest_rebalances": len(backtest),
+        "backtest_rebalance_median_s": baseline,
+        "paper_rebalance_days": len(rebalance_days),
+        "paper_rebalance_median_s": statistics.median(rebalance_days),
         "paper_rebalance_max_s": max(rebalance_days),
         "rebalance_over_backtest": statistics.median(rebalance_days) / baseline,
-        "backtest_first_rebalance_s": backtest[0], "paper_first_rebalance_s": rebalance_days[0],
-        "paper_other_days": len(other_days), "paper_other_median_ms": statistics.median(other_days) * 1000,
+        "backtest_first_rebalance_s": backtest[0],
+        "paper_first_rebalance_s": rebalance_days[0],
+        "paper_other_days": len(other_days),
+        "paper_other_median_ms": statistics.median(other_days) * 1000,
         "paper_other_p95_ms": sorted(other_days)[int(0.95 * (len(other_days) - 1))] * 1000,
     }
     if args.json:
         print(json.dumps(figures))
         return
-    print(f"paper run, {figures['symbols']} symbols, {args.start} .. {args.end}, default config, warm models "
-          f"(cold backtest to fill the registry: {cold_seconds:.0f} s)")
+    print(
+        f"paper run, {figures['symbols']} symbols, {args.start} .. {args.end}, default config, warm models "
+        f"(cold backtest to fill the registry: {cold_seconds:.0f} s)"
+    )
     print(f"  backtest rebalance (baseline), median of {len(backtest)}: {baseline * 1000:8.1f} ms   1.00x")
-    print(f"  paper rebalance day, median of {len(rebalance_days)}:      {figures['paper_rebalance_median_s'] * 1000:8.1f} ms   "
-          f"{figures['rebalance_over_backtest']:.2f}x  (target <= 2x)")
-    print(f"  first rebalance (features of every symbol's whole history, every model opened): backtest "
-          f"{backtest[0] * 1000:.0f} ms, paper {rebalance_days[0] * 1000:.0f} ms")
-    print(f"  paper day without a rebalance, median of {len(other_days)}: {figures['paper_other_median_ms']:6.1f} ms  "
-          f"(target < 50 ms; p95 {figures['paper_other_p95_ms']:.1f} ms)")
+    print(
+        f"  paper rebalance day, median of {len(rebalance_days)}:      "
+        f"{figures['paper_rebalance_median_s'] * 1000:8.1f} ms   "
+        f"{figures['rebalance_over_backtest']:.2f}x  (target <= 2x)"
+    )
+    print(
+        f"  first rebalance (features of every symbol's whole history, every model opened): backtest "
+        f"{backtest[0] * 1000:.0f} ms, paper {rebalance_days[0] * 1000:.0f} ms"
+    )
+    print(
+        f"  paper day without a rebalance, median of {len(other_days)}: "
+        f"{figures['paper_other_median_ms']:6.1f} ms  "
+        f"(target < 50 ms; p95 {figures['paper_other_p95_ms']:.1f} ms)"
+    )
 
 
 if __name__ == "__main__":

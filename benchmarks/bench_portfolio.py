@@ -18,7 +18,8 @@ import json
 import logging
 import tempfile
 
-from bench_inference import median_seconds  # noqa: E402 - this folder is on sys.path when run as a script
+from bench_inference import median_seconds
+
 from lstm_plugin import (
     Config,
     LSTMEnhancedPortfolioManager,
@@ -28,7 +29,7 @@ from lstm_plugin import (
     PortfolioManager,
     bundled_source,
 )
-from lstm_plugin.config import validate_config
+from lstm_plugin.core.config import validate_config
 
 TRAINED_AT, AS_OF = "2015-12-31", "2016-03-31"
 
@@ -49,7 +50,9 @@ def main() -> None:
         trainer.train_universal(as_of=TRAINED_AT)
 
         clock = ManualClock(AS_OF)
-        enhanced = LSTMEnhancedPortfolioManager(config=config, source=source, registry=registry, clock=clock, backend="sync")
+        enhanced = LSTMEnhancedPortfolioManager(
+            config=config, source=source, registry=registry, clock=clock, backend="sync"
+        )
         base = PortfolioManager(config=config, source=source, clock=clock)
         integration = enhanced.lstm_integration
         symbols = enhanced.universe
@@ -69,7 +72,10 @@ def main() -> None:
         batched()
         calls_per_batch = integration.forecasts.runner.run_count - runs_before
         loop_s, batch_s = median_seconds(one_by_one, args.repeat), median_seconds(batched, args.repeat)
-        base_s, enhanced_s = median_seconds(base.select_portfolio, args.repeat), median_seconds(select_enhanced, args.repeat)
+        base_s, enhanced_s = (
+            median_seconds(base.select_portfolio, args.repeat),
+            median_seconds(select_enhanced, args.repeat),
+        )
         stats_s = median_seconds(enhanced.get_portfolio_stats, args.repeat)
         enhanced.close()
 
@@ -87,10 +93,15 @@ def main() -> None:
     if args.json:
         print(json.dumps(figures))
         return
-    print(f"forecasts for {len(symbols)} symbols: loop {loop_s * 1e3:.1f} ms ({len(symbols)} onnxruntime calls), "
-          f"batched {batch_s * 1e3:.1f} ms ({calls_per_batch} calls): {loop_s / batch_s:.2f}x faster")
-    print(f"select_portfolio: technical {base_s * 1e3:.1f} ms, LSTM-enhanced {enhanced_s * 1e3:.1f} ms "
-          f"({enhanced_s / base_s:.2f}x the technical run)")
+    print(
+        f"forecasts for {len(symbols)} symbols: loop {loop_s * 1e3:.1f} ms ({len(symbols)} onnxruntime "
+        f"calls), "
+        f"batched {batch_s * 1e3:.1f} ms ({calls_per_batch} calls): {loop_s / batch_s:.2f}x faster"
+    )
+    print(
+        f"select_portfolio: technical {base_s * 1e3:.1f} ms, LSTM-enhanced {enhanced_s * 1e3:.1f} ms "
+        f"({enhanced_s / base_s:.2f}x the technical run)"
+    )
     print(f"get_portfolio_stats with lstm_insights: {stats_s * 1e3:.1f} ms")
 
 

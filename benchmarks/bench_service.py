@@ -21,10 +21,10 @@ from concurrent.futures import Future
 from typing import Any
 
 from lstm_plugin import Config, ManualClock, ModelRegistry, bundled_source
-from lstm_plugin.backends import LocalBackend, RayBackend, cpu_count
-from lstm_plugin.config import RaySection
-from lstm_plugin.jobs import JobResult, TrainJob
-from lstm_plugin.service import TrainingService
+from lstm_plugin.core.config import RaySection
+from lstm_plugin.training.backends import LocalBackend, RayBackend, cpu_count
+from lstm_plugin.training.jobs import JobResult, TrainJob
+from lstm_plugin.training.service import TrainingService
 
 AS_OF = "2015-12-31"
 SYMBOLS = ["AAPL", "MSFT", "KO", "XOM", "JNJ", "PG", "WMT", "PEP", "IBM", "INTC", "CSCO", "ORCL"]
@@ -36,7 +36,9 @@ def throughput(config: Config, backend: Any, symbols: list[str]) -> dict[str, fl
     backend.warm_up()
     warm = time.perf_counter() - started
     with tempfile.TemporaryDirectory() as folder:
-        service = TrainingService(config, bundled_source(), ModelRegistry(folder), clock=ManualClock(AS_OF), backend=backend)
+        service = TrainingService(
+            config, bundled_source(), ModelRegistry(folder), clock=ManualClock(AS_OF), backend=backend
+        )
         started = time.perf_counter()
         service.request_model_training(symbols)
         assert service.drain(timeout=1800), "training did not finish"
@@ -44,8 +46,12 @@ def throughput(config: Config, backend: Any, symbols: list[str]) -> dict[str, fl
         snapshot = service.snapshot()
         service.shutdown(timeout=30)
     assert not snapshot["failed"], snapshot["failed"]
-    return {"seconds": seconds, "jobs_per_second": len(symbols) / seconds, "warm_up_seconds": warm,
-            "mean_job_seconds": snapshot["mean_training_seconds"]}
+    return {
+        "seconds": seconds,
+        "jobs_per_second": len(symbols) / seconds,
+        "warm_up_seconds": warm,
+        "mean_job_seconds": snapshot["mean_training_seconds"],
+    }
 
 
 class InstantBackend:
@@ -59,7 +65,9 @@ class InstantBackend:
 
     def submit(self, job: TrainJob) -> Future:
         future: Future = Future()
-        future.set_result(JobResult(job.model_type, job.name, self.keys[job.name], None, None, 0.0, "instant"))
+        future.set_result(
+            JobResult(job.model_type, job.name, self.keys[job.name], None, None, 0.0, "instant")
+        )
         return future
 
     def warm_up(self) -> None:
@@ -75,13 +83,19 @@ def scheduler_overhead(config: Config, symbols: list[str], rounds: int) -> dict[
     source = bundled_source()
     with tempfile.TemporaryDirectory() as folder:
         registry = ModelRegistry(folder)
-        tiny = config.model_copy(update={"model": config.model.model_copy(update={"epochs": 1, "hidden_size": 4})})
+        tiny = config.model_copy(
+            update={"model": config.model.model_copy(update={"epochs": 1, "hidden_size": 4})}
+        )
         seeded = TrainingService(tiny, source, registry, clock=ManualClock(AS_OF), backend="sync")
         seeded.request_model_training(symbols)
         seeded.drain()
         keys = {s: str(registry.resolve("specific", s).metadata["training_key"]) for s in symbols}
-        many = config.model_copy(update={"lstm": config.lstm.model_copy(update={"max_training_models": len(symbols)})})
-        service = TrainingService(many, source, registry, clock=ManualClock(AS_OF), backend=InstantBackend(keys))
+        many = config.model_copy(
+            update={"lstm": config.lstm.model_copy(update={"max_training_models": len(symbols)})}
+        )
+        service = TrainingService(
+            many, source, registry, clock=ManualClock(AS_OF), backend=InstantBackend(keys)
+        )
         per_job = []
         for _ in range(rounds):
             started = time.perf_counter()
@@ -98,7 +112,9 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    config = Config().model_copy(update={"lstm": Config().lstm.model_copy(update={"max_training_models": 1000})})
+    config = Config().model_copy(
+        update={"lstm": Config().lstm.model_copy(update={"max_training_models": 1000})}
+    )
     symbols = SYMBOLS[: args.jobs]
     cores = cpu_count()
 
@@ -125,7 +141,8 @@ def main() -> None:
         "local_2_vs_1_worker_same_threads": runs["local, 2 workers"]["jobs_per_second"] / single,
         "ray_2cpu_vs_1_local_worker": runs["ray, 2 CPUs"]["jobs_per_second"] / baseline,
         "scheduler_overhead_ms_per_job": overhead["median_seconds_per_job"] * 1000,
-        "scheduler_overhead_vs_mean_training": overhead["median_seconds_per_job"] / runs["local, 2 workers"]["mean_job_seconds"],
+        "scheduler_overhead_vs_mean_training": overhead["median_seconds_per_job"]
+        / runs["local, 2 workers"]["mean_job_seconds"],
     }
     if args.json:
         print(json.dumps(figures, indent=2))
@@ -133,13 +150,21 @@ def main() -> None:
     print(f"{len(symbols)} default-config trainings as of {AS_OF} on {cores} cores (warm pools):")
     print(f"  {'run':<34}{'seconds':>9}{'jobs/s':>9}{'vs baseline':>13}{'warm-up s':>11}")
     for label, run in runs.items():
-        print(f"  {label:<34}{run['seconds']:>9.1f}{run['jobs_per_second']:>9.2f}"
-              f"{run['jobs_per_second'] / baseline:>12.2f}x{run['warm_up_seconds']:>11.1f}")
+        print(
+            f"  {label:<34}{run['seconds']:>9.1f}{run['jobs_per_second']:>9.2f}"
+            f"{run['jobs_per_second'] / baseline:>12.2f}x{run['warm_up_seconds']:>11.1f}"
+        )
     print(f"\n2 local workers vs 1:                  {figures['local_2_vs_1_worker']:.2f}x (target >= 1.6x)")
     print(f"  vs 1 worker on 1 torch thread:       {figures['local_2_vs_1_worker_same_threads']:.2f}x")
-    print(f"Ray, 2 CPUs vs 1 local worker:         {figures['ray_2cpu_vs_1_local_worker']:.2f}x (target >= 1.4x)")
-    print(f"scheduler overhead per job, no training: {figures['scheduler_overhead_ms_per_job']:.2f} ms (target < 5 ms; "
-          f"{figures['scheduler_overhead_vs_mean_training'] * 100:.2f}% of a mean training)")
+    print(
+        f"Ray, 2 CPUs vs 1 local worker:         {figures['ray_2cpu_vs_1_local_worker']:.2f}x (target >= "
+        f"1.4x)"
+    )
+    print(
+        f"scheduler overhead per job, no training: {figures['scheduler_overhead_ms_per_job']:.2f} ms (target "
+        f"< 5 ms; "
+        f"{figures['scheduler_overhead_vs_mean_training'] * 100:.2f}% of a mean training)"
+    )
 
 
 if __name__ == "__main__":

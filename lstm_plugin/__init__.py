@@ -2,8 +2,9 @@
 
 Quick use::
 
-    from lstm_plugin import load_config, open_source, ModelRegistry, ModelTrainer, ForecastService, TrainingService
-    from lstm_plugin.clock import ManualClock
+    from lstm_plugin import load_config, open_source, ModelRegistry, ModelTrainer, ForecastService,
+    TrainingService
+    from lstm_plugin.core.clock import ManualClock
 
     config = load_config()                       # or load_config("config/lstm_config.json")
     source = open_source()                       # the bundled data; open_source("my_csv_dir")
@@ -20,7 +21,7 @@ Quick use::
 Writing a plugin
 ----------------
 A plugin is any object or module with functions marked ``@hookimpl`` whose names and arguments
-match :mod:`lstm_plugin.hookspecs`::
+match :mod:`lstm_plugin.plugins.hookspecs`::
 
     import numpy as np
     import pandas as pd
@@ -46,11 +47,9 @@ from __future__ import annotations
 
 import logging
 
-__version__ = "0.1.0"
-
-from .clock import Clock, ManualClock, SystemClock  # noqa: E402
-from .config import Config, load_config  # noqa: E402
-from .data import (  # noqa: E402
+from lstm_plugin.core.clock import Clock, ManualClock, SystemClock
+from lstm_plugin.core.config import Config, load_config
+from lstm_plugin.core.data import (
     CSVFolderSource,
     DataSource,
     FrameSource,
@@ -58,7 +57,7 @@ from .data import (  # noqa: E402
     open_source,
     validate_symbol,
 )
-from .errors import (  # noqa: E402
+from lstm_plugin.core.errors import (
     ConfigError,
     DataError,
     InsufficientDataError,
@@ -69,26 +68,52 @@ from .errors import (  # noqa: E402
     SymbolError,
     UnsafePathError,
 )
-from .forecast import ForecastService  # noqa: E402
-from .lstm_enhanced_manager import LSTMEnhancedPortfolioManager  # noqa: E402
-from .lstm_integration import LSTMIntegration  # noqa: E402
-from .portfolio import PortfolioManager  # noqa: E402
-from .hookspecs import hookimpl, hookspec  # noqa: E402
-from .plugins import PluginManager, get_plugin_manager  # noqa: E402
-from .registry import ModelRecord, ModelRegistry  # noqa: E402
-from .service import TrainingService  # noqa: E402
-from .trainer import ModelTrainer, TrainOutcome  # noqa: E402
+from lstm_plugin.core.version import __version__
+from lstm_plugin.plugins.hookspecs import hookimpl, hookspec
+from lstm_plugin.plugins.manager import PluginManager, get_plugin_manager
+from lstm_plugin.portfolio.enhanced_manager import LSTMEnhancedPortfolioManager
+from lstm_plugin.portfolio.integration import LSTMIntegration
+from lstm_plugin.portfolio.manager import PortfolioManager
+from lstm_plugin.serving.forecast import ForecastService
+from lstm_plugin.serving.registry import ModelRecord, ModelRegistry
+from lstm_plugin.training.service import TrainingService
+from lstm_plugin.training.trainer import ModelTrainer, TrainOutcome
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
-    "__version__",
-    "Clock", "ManualClock", "SystemClock",
-    "Config", "load_config",
-    "DataSource", "CSVFolderSource", "FrameSource", "bundled_source", "open_source", "validate_symbol",
-    "LSTMPluginError", "LSTMPluginWarning", "ConfigError", "DataError", "InsufficientDataError", "ModelError", "RegistryError", "SymbolError",
+    "CSVFolderSource",
+    "Clock",
+    "Config",
+    "ConfigError",
+    "DataError",
+    "DataSource",
+    "ForecastService",
+    "FrameSource",
+    "InsufficientDataError",
+    "LSTMEnhancedPortfolioManager",
+    "LSTMIntegration",
+    "LSTMPluginError",
+    "LSTMPluginWarning",
+    "ManualClock",
+    "ModelError",
+    "ModelRecord",
+    "ModelRegistry",
+    "ModelTrainer",
+    "PluginManager",
+    "PortfolioManager",
+    "RegistryError",
+    "SymbolError",
+    "SystemClock",
+    "TrainOutcome",
+    "TrainingService",
     "UnsafePathError",
-    "ForecastService", "ModelRecord", "ModelRegistry", "ModelTrainer", "TrainOutcome", "TrainingService",
-    "PortfolioManager", "LSTMEnhancedPortfolioManager", "LSTMIntegration",
-    "PluginManager", "get_plugin_manager", "hookimpl", "hookspec",
+    "__version__",
+    "bundled_source",
+    "get_plugin_manager",
+    "hookimpl",
+    "hookspec",
+    "load_config",
+    "open_source",
+    "validate_symbol",
 ]

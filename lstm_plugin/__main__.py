@@ -1,5 +1,5 @@
 """``python -m lstm_plugin`` is the ``lstm-plugin`` command."""
 
-from .cli import main
+from lstm_plugin.cli import main
 
 raise SystemExit(main())

@@ -5,7 +5,8 @@ Written the way a Backtrader user writes a strategy; the LSTM comes in through o
 Here a symbol is held only while its fast average is above its slow one *and* the selection wants
 it; the portfolio is re-decided whenever any crossover happens (at most once a week).
 
-    python strategies/crossover_with_lstm.py --data my_csvs --symbols ABT,AMD,DIS,KO --start 2008-01-01 --end 2010-12-31
+    python strategies/crossover_with_lstm.py --data my_csvs --symbols ABT,AMD,DIS,KO --start 2008-01-01 --end
+    2010-12-31
 """
 
 from __future__ import annotations
@@ -36,10 +37,17 @@ class CrossoverWithLSTM(bt.Strategy):
 
     def __init__(self) -> None:
         self.crossovers = {
-            data: bt.indicators.CrossOver(bt.indicators.SMA(data.close, period=self.p.fast), bt.indicators.SMA(data.close, period=self.p.slow))
+            data: bt.indicators.CrossOver(
+                bt.indicators.SMA(data.close, period=self.p.fast),
+                bt.indicators.SMA(data.close, period=self.p.slow),
+            )
             for data in self.datas
         }
-        self.trend_up = {data: bt.indicators.SMA(data.close, period=self.p.fast) > bt.indicators.SMA(data.close, period=self.p.slow) for data in self.datas}
+        self.trend_up = {
+            data: bt.indicators.SMA(data.close, period=self.p.fast)
+            > bt.indicators.SMA(data.close, period=self.p.slow)
+            for data in self.datas
+        }
         self.lstm = LSTMSignals(self, config=self.p.config, registry=self.p.registry)
         self.start_day = None if self.p.start is None else dt.date.fromisoformat(self.p.start)
         self.last_decision: dt.date | None = None
@@ -73,15 +81,30 @@ def main() -> None:
     config = load_config(args.config)
     symbols = [s.strip().upper() for s in args.symbols.split(",") if s.strip()]
     cerebro = bt.Cerebro()
-    add_feeds(cerebro, args.data, symbols, dt.datetime.fromisoformat(args.start), dt.datetime.fromisoformat(args.end))
+    add_feeds(
+        cerebro,
+        args.data,
+        symbols,
+        dt.datetime.fromisoformat(args.start),
+        dt.datetime.fromisoformat(args.end),
+    )
     cerebro.broker.setcash(config.backtest.cash)
     cerebro.broker.setcommission(commission=config.backtest.commission)
     cerebro.addstrategy(CrossoverWithLSTM, config=config, registry=args.models, start=args.start)
     cerebro.addanalyzer(LSTMForecastAnalyzer, _name="lstm")
     strategy = cerebro.run()[0]
     analysis = strategy.analyzers.lstm.get_analysis()
-    print(json.dumps({"final_value": round(cerebro.broker.getvalue(), 2), "decisions": analysis["n_rebalances"],
-                      "orders": len(analysis["orders"]), "hit_rate": analysis["hit_rate"]}, indent=2))
+    print(
+        json.dumps(
+            {
+                "final_value": round(cerebro.broker.getvalue(), 2),
+                "decisions": analysis["n_rebalances"],
+                "orders": len(analysis["orders"]),
+                "hit_rate": analysis["hit_rate"],
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

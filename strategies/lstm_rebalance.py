@@ -1,7 +1,8 @@
 """A runnable LSTM-rebalanced portfolio: copy this file and edit it.
 
     python strategies/lstm_rebalance.py                                  # bundled data, 2012-2014
-    python strategies/lstm_rebalance.py --data my_csvs --symbols ABT,AMD,DIS --start 2008-01-01 --end 2010-12-31
+    python strategies/lstm_rebalance.py --data my_csvs --symbols ABT,AMD,DIS --start 2008-01-01 --end
+    2010-12-31
 
 Feeds are Backtrader's own (``YahooFinanceCSVData`` for a folder of CSV files, ``PandasData`` for
 the bundled set); the strategy reads the same files for its models and scores, cut at each bar.
@@ -20,16 +21,24 @@ from lstm_plugin import bundled_source, load_config
 from lstm_plugin.backtrader import LSTMForecastAnalyzer, LSTMRebalanceStrategy
 
 
-def add_feeds(cerebro: bt.Cerebro, data: str | None, symbols: list[str], start: dt.datetime, end: dt.datetime) -> None:
-    history = start - dt.timedelta(days=550)  # a year and a half of bars before trading starts, for the scores
+def add_feeds(
+    cerebro: bt.Cerebro, data: str | None, symbols: list[str], start: dt.datetime, end: dt.datetime
+) -> None:
+    history = start - dt.timedelta(
+        days=550
+    )  # a year and a half of bars before trading starts, for the scores
     if data:
         for symbol in symbols:
-            feed = bt.feeds.YahooFinanceCSVData(dataname=str(Path(data) / f"{symbol}.csv"), fromdate=history, todate=end, adjclose=True)
+            feed = bt.feeds.YahooFinanceCSVData(
+                dataname=str(Path(data) / f"{symbol}.csv"), fromdate=history, todate=end, adjclose=True
+            )
             cerebro.adddata(feed, name=symbol)
         return
     source = bundled_source()
     for symbol in symbols or source.symbols():
-        cerebro.adddata(bt.feeds.PandasData(dataname=source.load(symbol), fromdate=history, todate=end), name=symbol)
+        cerebro.adddata(
+            bt.feeds.PandasData(dataname=source.load(symbol), fromdate=history, todate=end), name=symbol
+        )
 
 
 def main() -> None:
@@ -52,7 +61,13 @@ def main() -> None:
     cerebro = bt.Cerebro()
     add_feeds(cerebro, args.data, symbols, start, end)
     cerebro.broker.setcash(config.backtest.cash)
-    cerebro.addstrategy(LSTMRebalanceStrategy, config=config, registry=args.models, start=args.start, use_lstm=not args.no_lstm)
+    cerebro.addstrategy(
+        LSTMRebalanceStrategy,
+        config=config,
+        registry=args.models,
+        start=args.start,
+        use_lstm=not args.no_lstm,
+    )
     cerebro.addanalyzer(LSTMForecastAnalyzer, _name="lstm")
     cerebro.addanalyzer(bt.analyzers.Returns, _name="returns")
     strategy = cerebro.run()[0]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from lstm_plugin import Config, ModelRegistry, ModelTrainer, bundled_source
-from lstm_plugin.config import validate_config
+from lstm_plugin.core.config import validate_config
 
 UNSEEN = Path(__file__).resolve().parent / "data"  # real stocks the package does not bundle (data/README.md)
 BUNDLED = Path(__file__).resolve().parents[1] / "lstm_plugin" / "datasets" / "us_daily"
@@ -97,3 +97,14 @@ def copy_registry(trained, tmp_path):
         return ModelRegistry(target, trained["config"].registry.keep_versions)
 
     return make
+
+
+#: Fixtures that train real models, run whole backtests or start a cluster: every test using one is
+#: ``slow`` (left out by ``pytest -m "not slow"``, the inner loop), with the tests marked by hand.
+SLOW_FIXTURES = {"trained_models", "first_run", "sync_run", "ray_cluster", "reference", "backtested"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

@@ -53,6 +53,7 @@ def predict_with_data(files: dict[str, list[str] | bytes]) -> Callable[[Path], l
         for name, content in files.items():
             (data / name).write_bytes(content if isinstance(content, bytes) else "".join(content).encode())
         return ["predict", "AAPL", "--as-of", SERVED_AT, "--data", "data", "--json"]
+
     return prepare
 
 
@@ -67,6 +68,7 @@ def slashed(order: str) -> Callable[[list[str]], list[str]]:
             y, m, d = line[:10].split("-")
             out.append((f"{d}/{m}/{y}" if order == "dmy" else f"{m}/{d}/{y}") + line[10:])
         return out
+
     return mutate
 
 
@@ -83,22 +85,48 @@ def two_slash_orders(lines: list[str]) -> list[str]:
 
 def with_offsets(offsets: tuple[str, ...]) -> Callable[[list[str]], list[str]]:
     def mutate(lines: list[str]) -> list[str]:
-        return [lines[0], *(f"{line[:10]}T16:00:00{offsets[i % len(offsets)]}{line[10:]}" for i, line in enumerate(lines[1:]))]
+        return [
+            lines[0],
+            *(
+                f"{line[:10]}T16:00:00{offsets[i % len(offsets)]}{line[10:]}"
+                for i, line in enumerate(lines[1:])
+            ),
+        ]
+
     return mutate
 
 
 def config_case(name: str, payload: str | bytes | dict, message: str, command: str = "predict") -> Case:
     def prepare(folder: Path) -> list[str]:
-        blob = payload if isinstance(payload, bytes) else (payload if isinstance(payload, str) else json.dumps(payload)).encode()
+        blob = (
+            payload
+            if isinstance(payload, bytes)
+            else (payload if isinstance(payload, str) else json.dumps(payload)).encode()
+        )
         (folder / "bad.json").write_bytes(blob)
         if command == "backtest":
-            return ["backtest", "--no-lstm", "--symbols", "AAPL,MSFT", "--start", "2020-01-02", "--end", "2020-02-28", "--out", "out", "--config", "bad.json"]
+            return [
+                "backtest",
+                "--no-lstm",
+                "--symbols",
+                "AAPL,MSFT",
+                "--start",
+                "2020-01-02",
+                "--end",
+                "2020-02-28",
+                "--out",
+                "out",
+                "--config",
+                "bad.json",
+            ]
         return ["predict", "AAPL", "--as-of", SERVED_AT, "--config", "bad.json"]
+
     return Case(f"config-{name}", prepare, 2, message)
 
 
 def copy_as_newer(folder: Path, symbol: str = "AAPL", trained_at: str = "2016-06-30") -> Path:
-    """Register v2 of ``symbol``: v1's model stamped later (harmless: it may only serve less). Returns v2's metadata path."""
+    """Register v2 of ``symbol``: v1's model stamped later (harmless: it may only serve less). Returns v2's
+    metadata path."""
     registry = ModelRegistry(folder / "M")
     first = registry.resolve("specific", symbol)
     metadata = dict(first.metadata, trained_at=f"{trained_at}T00:00:00")
@@ -108,6 +136,7 @@ def copy_as_newer(folder: Path, symbol: str = "AAPL", trained_at: str = "2016-06
 
 def damage_newest(edit: Callable[[dict, Path], object]) -> Callable[[Path], list[str]]:
     """v2 of AAPL is registered and then damaged: the forecast after v2's date must come from v1."""
+
     def prepare(folder: Path) -> list[str]:
         meta_path = copy_as_newer(folder)
         metadata = json.loads(meta_path.read_text())
@@ -115,6 +144,7 @@ def damage_newest(edit: Callable[[dict, Path], object]) -> Callable[[Path], list
         if replaced is not None:
             meta_path.write_text(json.dumps(replaced))
         return ["predict", "AAPL", "MSFT", "--as-of", "2016-07-05", "--json"]
+
     return prepare
 
 
@@ -149,18 +179,25 @@ def odd_graph(input_name: str, shape: tuple[int, int]) -> Callable[[dict, Path],
         probabilities = helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", shape[1]])
         expected = helper.make_tensor_value_info("expected_return", TensorProto.FLOAT, ["batch"])
         graph = helper.make_graph(
-            [helper.make_node("ReduceMean", [input_name], ["probabilities"], axes=[1], keepdims=0),
-             helper.make_node("ReduceMean", [input_name], ["expected_return"], axes=[1, 2], keepdims=0)],
-            "odd", [x], [probabilities, expected],
+            [
+                helper.make_node("ReduceMean", [input_name], ["probabilities"], axes=[1], keepdims=0),
+                helper.make_node("ReduceMean", [input_name], ["expected_return"], axes=[1, 2], keepdims=0),
+            ],
+            "odd",
+            [x],
+            [probabilities, expected],
         )
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
         meta_path.with_suffix(".onnx").write_bytes(model.SerializeToString())
         onnx.checker.check_model(model)
         return rehash(meta_path, metadata)
+
     return edit
 
 
-def registry_case(name: str, prepare: Callable[[Path], list[str]], message: str, exit_code: int = 0, **options) -> Case:
+def registry_case(
+    name: str, prepare: Callable[[Path], list[str]], message: str, exit_code: int = 0, **options
+) -> Case:
     return Case(f"registry-{name}", prepare, exit_code, message, **options)
 
 
@@ -168,6 +205,7 @@ def index_case(name: str, text: str, message: str) -> Case:
     def prepare(folder: Path) -> list[str]:
         (folder / "M" / "specific" / "AAPL" / "index.json").write_text(text)
         return ["predict", "AAPL", "--as-of", SERVED_AT, "--json"]
+
     return registry_case(name, prepare, message, check=aapl_from_v1)
 
 
@@ -203,7 +241,9 @@ def orphan_kept(folder: Path) -> list[str]:
     write (someone deleted its metadata): it is kept, and its number is never reused."""
     copy_as_newer(folder)  # v2
     copy_as_newer(folder, trained_at="2016-09-30")  # v3
-    (folder / "M" / "specific" / "AAPL" / "v000002.json").rename(folder / "v2.json")  # v2 is now an ONNX without metadata
+    (folder / "M" / "specific" / "AAPL" / "v000002.json").rename(
+        folder / "v2.json"
+    )  # v2 is now an ONNX without metadata
     return train()
 
 
@@ -235,7 +275,11 @@ def linked_symbol(folder: Path) -> list[str]:
 
 
 def outside_untouched(proc: subprocess.CompletedProcess, folder: Path) -> None:
-    assert sorted(p.name for p in (folder / "outside").iterdir() if p.name != ".lock") == ["index.json", "v000001.json", "v000001.onnx"]
+    assert sorted(p.name for p in (folder / "outside").iterdir() if p.name != ".lock") == [
+        "index.json",
+        "v000001.json",
+        "v000001.onnx",
+    ]
 
 
 def linked_type_folder(folder: Path) -> list[str]:
@@ -265,6 +309,7 @@ def stray(entry: str, kind: str) -> Callable[[Path], list[str]]:
         else:
             path.write_text("not a folder")
         return ["status", "--as-of", SERVED_AT, "--json"]
+
     return prepare
 
 
@@ -272,16 +317,30 @@ def snapshot(text: str) -> Callable[[Path], list[str]]:
     def prepare(folder: Path) -> list[str]:
         (folder / "M" / "service.json").write_text(text)
         return ["service", "AAPL", "--as-of", SERVED_AT]
+
     return prepare
 
 
 def backtest(out: str = "out") -> list[str]:
-    return ["backtest", "--no-lstm", "--symbols", "AAPL,MSFT", "--start", "2020-01-02", "--end", "2020-02-28", "--out", out, "-q"]
+    return [
+        "backtest",
+        "--no-lstm",
+        "--symbols",
+        "AAPL,MSFT",
+        "--start",
+        "2020-01-02",
+        "--end",
+        "2020-02-28",
+        "--out",
+        out,
+        "-q",
+    ]
 
 
 def report_case(name: str, setup: Callable[[Path], str], message: str, **options) -> Case:
     def prepare(folder: Path) -> list[str]:
         return backtest(setup(folder))
+
     return Case(f"report-{name}", prepare, 2, message, **options)
 
 
@@ -308,6 +367,7 @@ def link_inside(name: str) -> Callable[[Path], str]:
         (folder / "out").mkdir()
         os.symlink(folder / "precious.txt", folder / "out" / name)
         return "out"
+
     return setup
 
 
@@ -315,7 +375,18 @@ def ten_rows_train(folder: Path) -> list[str]:
     """The default model (window 30) on a 10-row file: too little data, said as such."""
     (folder / "default.json").write_text("{}")
     predict_with_data({"AAPL.csv": aapl_lines(10)})(folder)
-    return ["train", "AAPL", "--as-of", "2000-01-01", "--backend", "sync", "--config", "default.json", "--data", "data"]
+    return [
+        "train",
+        "AAPL",
+        "--as-of",
+        "2000-01-01",
+        "--backend",
+        "sync",
+        "--config",
+        "default.json",
+        "--data",
+        "data",
+    ]
 
 
 def status_after_damage(folder: Path) -> list[str]:

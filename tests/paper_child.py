@@ -1,4 +1,5 @@
-"""``lstm-plugin paper`` in a child process that SIGKILLs itself at a chosen point (tests/test_paper_resume.py).
+"""``lstm-plugin paper`` in a child process that SIGKILLs itself at a chosen point
+(tests/test_paper_resume.py).
 
 ``python paper_child.py POINT:N ARGS...``: POINT is ``commit`` (right after the N-th day is
 committed), ``order`` (right after the N-th order is handed to the broker, before its day is
@@ -24,7 +25,7 @@ def main() -> int:
             os.kill(os.getpid(), signal.SIGKILL)
 
     if point == "commit":
-        from lstm_plugin.live.journal import Journal
+        from lstm_plugin.backtrader.live.journal import Journal
 
         original_commit = Journal.commit_day
 
@@ -45,7 +46,7 @@ def main() -> int:
 
         bt.Strategy.order_target_percent = order_target_percent  # type: ignore[method-assign]
     elif point == "publish":
-        from lstm_plugin import registry
+        from lstm_plugin.serving import registry
 
         original_write = registry.write_atomic
 
@@ -55,7 +56,7 @@ def main() -> int:
                 hit()
 
         registry.write_atomic = write_atomic  # type: ignore[assignment]
-    from lstm_plugin.cli import main as cli_main
+    from lstm_plugin.cli.commands import main as cli_main
 
     return cli_main(sys.argv[2:])
 

@@ -1,4 +1,5 @@
-"""Local worker processes and Ray tasks, for real: same predictions as training in the caller, clean shutdown."""
+"""Local worker processes and Ray tasks, for real: same predictions as training in the caller, clean
+shutdown."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ import numpy as np
 import pytest
 
 from lstm_plugin import FrameSource, ManualClock, ModelRegistry
-from lstm_plugin.backends import cpu_count
-from lstm_plugin.forecast import ForecastService
-from lstm_plugin.service import TrainingService
+from lstm_plugin.serving.forecast import ForecastService
+from lstm_plugin.training.backends import cpu_count
+from lstm_plugin.training.service import TrainingService
 
 from .conftest import tiny_config
 from .sample_plugins import DiesOnce, FailingTraining
@@ -36,7 +37,10 @@ def train_with(backend: str, source, root, **service_settings):
 def assert_same_models(left: ModelRegistry, right: ModelRegistry) -> None:
     """Same seeded jobs, same bytes: the ONNX files are identical whichever backend trained them."""
     for symbol in SYMBOLS:
-        assert left.resolve("specific", symbol).metadata["sha256"] == right.resolve("specific", symbol).metadata["sha256"]
+        assert (
+            left.resolve("specific", symbol).metadata["sha256"]
+            == right.resolve("specific", symbol).metadata["sha256"]
+        )
 
 
 def assert_same_predictions(left: dict, right: dict) -> None:
@@ -53,6 +57,7 @@ def sync_run(source, tmp_path_factory):
     return train_with("sync", source, tmp_path_factory.mktemp("sync"))
 
 
+@pytest.mark.slow
 def test_local_workers_give_the_same_predictions(sync_run, source, tmp_path):
     snapshot, registry, predictions = train_with("local", source, tmp_path, training_threads=2)
     assert_same_predictions(sync_run[2], predictions)
@@ -60,16 +65,29 @@ def test_local_workers_give_the_same_predictions(sync_run, source, tmp_path):
     assert snapshot["backend"] == "local" and snapshot["workers"] == 2
     for symbol in SYMBOLS:
         meta = registry.resolve("specific", symbol).metadata
-        assert meta["torch_threads"] == max(1, cpu_count() // 2)  # workers share the cores, never oversubscribe
+        assert meta["torch_threads"] == max(
+            1, cpu_count() // 2
+        )  # workers share the cores, never oversubscribe
         assert not meta["worker"].endswith(f":{os.getpid()}")  # trained in another process
 
 
+@pytest.mark.slow
 def test_worker_failure_comes_back_with_its_error(source, tmp_path):
     config = tiny_config(
-        lstm_service={"training_threads": 1, "max_retries": 1, "retry_backoff_seconds": 0, "universal": {"enabled": False}}
+        lstm_service={
+            "training_threads": 1,
+            "max_retries": 1,
+            "retry_backoff_seconds": 0,
+            "universal": {"enabled": False},
+        }
     )
     service = TrainingService(
-        config, source, ModelRegistry(tmp_path), clock=ManualClock(AS_OF), backend="local", plugins=[FailingTraining()]
+        config,
+        source,
+        ModelRegistry(tmp_path),
+        clock=ManualClock(AS_OF),
+        backend="local",
+        plugins=[FailingTraining()],
     )
     with service:
         service.request_model_training(["KO"])
@@ -79,13 +97,21 @@ def test_worker_failure_comes_back_with_its_error(source, tmp_path):
     assert ModelRegistry(tmp_path).symbols() == []
 
 
+@pytest.mark.slow
 def test_a_killed_worker_is_replaced_and_its_job_retried(source, tmp_path):
     config = tiny_config(
-        lstm_service={"training_threads": 1, "max_retries": 2, "retry_backoff_seconds": 0, "universal": {"enabled": False}}
+        lstm_service={
+            "training_threads": 1,
+            "max_retries": 2,
+            "retry_backoff_seconds": 0,
+            "universal": {"enabled": False},
+        }
     )
     plugin = DiesOnce(str(tmp_path / "died"))
     registry = ModelRegistry(tmp_path / "models")
-    with TrainingService(config, source, registry, clock=ManualClock(AS_OF), backend="local", plugins=[plugin]) as service:
+    with TrainingService(
+        config, source, registry, clock=ManualClock(AS_OF), backend="local", plugins=[plugin]
+    ) as service:
         service.request_model_training(["KO", "PG"])
         assert service.drain(timeout=180)
         snapshot = service.snapshot()
@@ -95,16 +121,19 @@ def test_a_killed_worker_is_replaced_and_its_job_retried(source, tmp_path):
     assert registry.symbols() == ["KO", "PG"]
 
 
+@pytest.mark.slow
 def test_shutdown_stops_a_long_training_and_leaves_no_partial_files(source, tmp_path):
     config = tiny_config(
         model={"epochs": 5000, "patience": 5000, "lookback_years": 10.0},
         lstm_service={"training_threads": 1, "universal": {"enabled": False}},
     )
-    service = TrainingService(config, source, ModelRegistry(tmp_path), clock=ManualClock(AS_OF), backend="local")
+    service = TrainingService(
+        config, source, ModelRegistry(tmp_path), clock=ManualClock(AS_OF), backend="local"
+    )
     service.request_model_training(["AAPL", "MSFT"])
     service.update()
     time.sleep(4)  # the worker has started and is inside the fit loop
-    processes = list(service.backend._executor._processes.values())  # noqa: SLF001 - checking they are gone
+    processes = list(service.backend._executor._processes.values())
     started = time.monotonic()
     assert service.shutdown(timeout=0.5) == {"dropped": 1, "stopped": 1}
     assert time.monotonic() - started < 15
@@ -125,6 +154,7 @@ def ray_cluster():
     ray.shutdown()
 
 
+@pytest.mark.slow
 def test_ray_tasks_give_the_same_predictions_without_shared_disk(ray_cluster, sync_run, source, tmp_path):
     in_memory = FrameSource({s: source.load(s) for s in SYMBOLS})  # nothing on disk a worker could read
     snapshot, registry, predictions = train_with("ray", in_memory, tmp_path)
@@ -139,7 +169,12 @@ def test_ray_tasks_give_the_same_predictions_without_shared_disk(ray_cluster, sy
 def test_ray_failure_is_recorded(ray_cluster, source, tmp_path):
     config = tiny_config(lstm_service={"max_retries": 0, "universal": {"enabled": False}})
     with TrainingService(
-        config, source, ModelRegistry(tmp_path), clock=ManualClock(AS_OF), backend="ray", plugins=[FailingTraining()]
+        config,
+        source,
+        ModelRegistry(tmp_path),
+        clock=ManualClock(AS_OF),
+        backend="ray",
+        plugins=[FailingTraining()],
     ) as service:
         service.request_model_training(["KO"])
         assert service.drain(timeout=120)
@@ -147,6 +182,7 @@ def test_ray_failure_is_recorded(ray_cluster, source, tmp_path):
     assert "out of memory in the training worker" in failed["error"]
 
 
+@pytest.mark.slow
 def test_predictions_are_bit_identical_between_sync_runs(sync_run, source, tmp_path):
     _, _, again = train_with("sync", source, tmp_path)
     for symbol in SYMBOLS:
@@ -155,6 +191,7 @@ def test_predictions_are_bit_identical_between_sync_runs(sync_run, source, tmp_p
         )
 
 
+@pytest.mark.slow
 def test_a_plugin_defined_in_main_is_refused_for_local_workers(source, tmp_path):
     import types
 
@@ -165,7 +202,9 @@ def test_a_plugin_defined_in_main_is_refused_for_local_workers(source, tmp_path)
 
     InNotebook.__module__ = "__main__"
     with pytest.raises(ConfigError, match="defined in __main__, which local worker processes cannot import"):
-        TrainingService(tiny_config(), source, ModelRegistry(tmp_path), backend="local", plugins=[InNotebook()])
+        TrainingService(
+            tiny_config(), source, ModelRegistry(tmp_path), backend="local", plugins=[InNotebook()]
+        )
     module = types.ModuleType("__main__")
     with pytest.raises(ConfigError, match="__main__"):
         TrainingService(tiny_config(), source, ModelRegistry(tmp_path), backend="local", plugins=[module])

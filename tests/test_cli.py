@@ -27,12 +27,25 @@ def workdir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def trained_models(workdir) -> Path:
-    proc = run("train", "AAPL", "MSFT", "--as-of", "2015-12-31", "--models", "M", "--config", "tiny.json", "-q", cwd=workdir)
+    proc = run(
+        "train",
+        "AAPL",
+        "MSFT",
+        "--as-of",
+        "2015-12-31",
+        "--models",
+        "M",
+        "--config",
+        "tiny.json",
+        "-q",
+        cwd=workdir,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "AAPL" in proc.stdout and "trained" in proc.stdout
     return workdir / "M"
 
 
+@pytest.mark.slow
 def test_train_writes_onnx_and_metadata(trained_models):
     for symbol in ("AAPL", "MSFT"):
         folder = trained_models / "specific" / symbol
@@ -40,36 +53,76 @@ def test_train_writes_onnx_and_metadata(trained_models):
         assert json.loads((folder / "v000001.json").read_text())["trained_at"] == "2015-12-31T00:00:00"
 
 
+@pytest.mark.slow
 def test_predict_json_prints_spec_dicts(workdir, trained_models):
-    proc = run("predict", "AAPL", "MSFT", "--as-of", "2016-03-31", "--models", "M", "--config", "tiny.json", "--json", cwd=workdir)
+    proc = run(
+        "predict",
+        "AAPL",
+        "MSFT",
+        "--as-of",
+        "2016-03-31",
+        "--models",
+        "M",
+        "--config",
+        "tiny.json",
+        "--json",
+        cwd=workdir,
+    )
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert set(result) == {"AAPL", "MSFT"}
     for p in result.values():
         assert p["status"] == "success" and p["model_type"] == "specific"
-        assert {"predicted_direction", "confidence", "price_change_pct", "reliability", "model_version", "as_of"} <= set(p)
+        assert {
+            "predicted_direction",
+            "confidence",
+            "price_change_pct",
+            "reliability",
+            "model_version",
+            "as_of",
+        } <= set(p)
 
 
+@pytest.mark.slow
 def test_retraining_the_same_job_reuses_it(workdir, trained_models):
-    proc = run("train", "AAPL", "--as-of", "2015-12-31", "--models", "M", "--config", "tiny.json", "--json", "-q", cwd=workdir)
+    proc = run(
+        "train",
+        "AAPL",
+        "--as-of",
+        "2015-12-31",
+        "--models",
+        "M",
+        "--config",
+        "tiny.json",
+        "--json",
+        "-q",
+        cwd=workdir,
+    )
     assert proc.returncode == 0 and json.loads(proc.stdout)["AAPL"]["status"] == "reused"
 
 
+@pytest.mark.slow
 def test_unseen_csv_folder_and_universal_fallback(workdir, unseen_csv_dir):
     common = ("--models", "U", "--config", "tiny.json", "--data", str(unseen_csv_dir), "-q")
     assert run("train", "ABT", "--as-of", "2015-12-31", *common, cwd=workdir).returncode == 0
-    before = json.loads(run("predict", "ABT", "AMD", "--as-of", "2016-03-31", "--json", *common, cwd=workdir).stdout)
+    before = json.loads(
+        run("predict", "ABT", "AMD", "--as-of", "2016-03-31", "--json", *common, cwd=workdir).stdout
+    )
     assert before["ABT"]["status"] == "success" and before["ABT"]["model_type"] == "specific"
     assert before["AMD"]["status"] == "not_available"
     proc = run("train", "--universal", "--as-of", "2015-12-31", "--json", *common, cwd=workdir)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["universal"]["symbols"] == ["ABT", "AMD", "DIS"]
-    after = json.loads(run("predict", "ABT", "AMD", "--as-of", "2016-03-31", "--json", *common, cwd=workdir).stdout)
+    after = json.loads(
+        run("predict", "ABT", "AMD", "--as-of", "2016-03-31", "--json", *common, cwd=workdir).stdout
+    )
     assert after["ABT"]["model_type"] == "specific" and after["AMD"]["model_type"] == "universal"
     assert after["AMD"]["status"] == "success"
     early = json.loads(run("predict", "AMD", "--as-of", "2015-12-30", "--json", *common, cwd=workdir).stdout)
     assert early["AMD"]["status"] == "not_available"  # the universal model is dated later
-    status = json.loads(run("status", "ABT", "AMD", "--as-of", "2016-01-10", "--json", *common, cwd=workdir).stdout)
+    status = json.loads(
+        run("status", "ABT", "AMD", "--as-of", "2016-01-10", "--json", *common, cwd=workdir).stdout
+    )
     assert status["ABT"]["status"] == "ready" and status["AMD"]["status"] == "not_available"
     assert status["AMD"]["served_by"] == "universal"
 
@@ -81,7 +134,18 @@ def test_truncated_model_still_answers(workdir, trained_models, tmp_path):
     shutil.copytree(trained_models, models)
     onnx_file = models / "specific" / "AAPL" / "v000001.onnx"
     onnx_file.write_bytes(onnx_file.read_bytes()[:500])
-    proc = run("predict", "AAPL", "--as-of", "2016-03-31", "--models", str(models), "--config", "tiny.json", "--json", cwd=workdir)
+    proc = run(
+        "predict",
+        "AAPL",
+        "--as-of",
+        "2016-03-31",
+        "--models",
+        str(models),
+        "--config",
+        "tiny.json",
+        "--json",
+        cwd=workdir,
+    )
     assert proc.returncode == 0
     assert json.loads(proc.stdout)["AAPL"]["status"] == "not_available"
     assert "sha256 mismatch" in proc.stderr
@@ -97,7 +161,11 @@ def test_path_like_symbol_exits_2_and_writes_nothing(tmp_path):
 @pytest.mark.parametrize(
     "config_text, args, expected",
     [
-        ('{"lstm": {"weight": 1.7}}', ("predict", "AAPL"), "lstm_config.json › lstm.weight › must be between 0 and 1 (got: 1.7)"),
+        (
+            '{"lstm": {"weight": 1.7}}',
+            ("predict", "AAPL"),
+            "lstm_config.json › lstm.weight › must be between 0 and 1 (got: 1.7)",
+        ),
         ('{"lstm": {"weight": 0.3,}}', ("status",), "lstm_config.json › line 1, column 25 › invalid JSON"),
         ('{"lstm": {"wieght": 0.3}}', ("status",), "unknown key (did you mean 'weight'?)"),
         ("{}", ("predict", "NOPE"), "unknown symbol NOPE"),
@@ -106,6 +174,7 @@ def test_path_like_symbol_exits_2_and_writes_nothing(tmp_path):
         ("{}", ("frobnicate",), "invalid choice: 'frobnicate'"),
     ],
 )
+@pytest.mark.slow
 def test_bad_input_exits_2_with_one_line(tmp_path, config_text, args, expected):
     (tmp_path / "lstm_config.json").write_text(config_text)
     extra = () if args[0] == "frobnicate" else ("--config", "lstm_config.json", "--models", "M")
@@ -128,14 +197,18 @@ def test_broken_csv_in_data_folder_exits_2(tmp_path, unseen_csv_dir):
     assert proc.returncode == 2 and "AMD.csv › line 101" in proc.stderr and proc.stderr.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_status_json_and_schema(workdir, trained_models):
-    proc = run("status", "--models", "M", "--config", "tiny.json", "--as-of", "2016-01-05", "--json", cwd=workdir)
+    proc = run(
+        "status", "--models", "M", "--config", "tiny.json", "--as-of", "2016-01-05", "--json", cwd=workdir
+    )
     status = json.loads(proc.stdout)
     assert status["AAPL"]["status"] == "ready" and status["KO"]["status"] == "not_available"
     schema = json.loads(run("schema", cwd=workdir).stdout)
     assert "lstm" in schema["properties"]
 
 
+@pytest.mark.slow
 def test_train_on_local_and_ray_backends_registers_the_same_models(tmp_path):
     config = json.loads(json.dumps(TINY))
     config["lstm_service"] = {"ray": {"num_cpus": 2}, "universal": {"enabled": False}}
@@ -144,7 +217,18 @@ def test_train_on_local_and_ray_backends_registers_the_same_models(tmp_path):
     predictions = {}
     for backend in ("local", "ray"):
         common = ("--config", "c.json", "--models", backend)
-        proc = run("train", *four, "--as-of", "2015-12-31", "--backend", backend, "--json", "-q", *common, cwd=tmp_path)
+        proc = run(
+            "train",
+            *four,
+            "--as-of",
+            "2015-12-31",
+            "--backend",
+            backend,
+            "--json",
+            "-q",
+            *common,
+            cwd=tmp_path,
+        )
         assert proc.returncode == 0, proc.stderr
         assert {s: r["status"] for s, r in json.loads(proc.stdout).items()} == dict.fromkeys(four, "trained")
         assert sorted(p.name for p in (tmp_path / backend / "specific").iterdir()) == sorted(four)
@@ -158,10 +242,22 @@ def test_train_on_local_and_ray_backends_registers_the_same_models(tmp_path):
         assert abs(local["price_change_pct"] - ray["price_change_pct"]) <= 1e-4
 
 
+@pytest.mark.slow
 def test_service_command_shows_plan_and_last_snapshot(workdir, trained_models):
     proc = run(
-        "service", "KO", "AAPL", "--category", "portfolio", "--as-of", "2016-01-05", "--models", "M",
-        "--config", "tiny.json", "--json", cwd=workdir,
+        "service",
+        "KO",
+        "AAPL",
+        "--category",
+        "portfolio",
+        "--as-of",
+        "2016-01-05",
+        "--models",
+        "M",
+        "--config",
+        "tiny.json",
+        "--json",
+        cwd=workdir,
     )
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
@@ -174,12 +270,25 @@ def test_service_command_shows_plan_and_last_snapshot(workdir, trained_models):
 
 def test_failed_training_exits_2_and_still_reports_json(tmp_path):
     (tmp_path / "tiny.json").write_text(json.dumps(TINY))
-    proc = run("train", "KO", "--as-of", "1995-01-01", "--config", "tiny.json", "--models", "M", "--json", "-q", cwd=tmp_path)
+    proc = run(
+        "train",
+        "KO",
+        "--as-of",
+        "1995-01-01",
+        "--config",
+        "tiny.json",
+        "--models",
+        "M",
+        "--json",
+        "-q",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "train › KO › KO › no bars at or before 1995-01-01" in proc.stderr
     assert json.loads(proc.stdout)["KO"]["status"] == "failed"
 
 
+@pytest.mark.slow
 def test_ray_backend_connects_to_a_running_cluster_by_address(tmp_path):
     import os
     import socket
@@ -190,9 +299,20 @@ def test_ray_backend_connects_to_a_running_cluster_by_address(tmp_path):
     env = dict(os.environ, RAY_AUTH_MODE="disabled")
     ray_cli = str(Path(sys.executable).with_name("ray"))
     started = subprocess.run(
-        [ray_cli, "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1", "--num-cpus=2",
-         "--disable-usage-stats", "--include-dashboard=false"],
-        capture_output=True, text=True, timeout=120, env=env,
+        [
+            ray_cli,
+            "start",
+            "--head",
+            f"--port={port}",
+            "--node-ip-address=127.0.0.1",
+            "--num-cpus=2",
+            "--disable-usage-stats",
+            "--include-dashboard=false",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
     )
     assert started.returncode == 0, started.stderr
     try:
@@ -200,9 +320,29 @@ def test_ray_backend_connects_to_a_running_cluster_by_address(tmp_path):
         config["lstm_service"] = {"ray": {"address": f"127.0.0.1:{port}"}, "universal": {"enabled": False}}
         (tmp_path / "c.json").write_text(json.dumps(config))
         proc = subprocess.run(
-            [sys.executable, "-m", "lstm_plugin", "train", "KO", "PG", "--as-of", "2015-12-31", "--backend", "ray",
-             "--config", "c.json", "--models", "M", "--json", "-q"],
-            cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env,
+            [
+                sys.executable,
+                "-m",
+                "lstm_plugin",
+                "train",
+                "KO",
+                "PG",
+                "--as-of",
+                "2015-12-31",
+                "--backend",
+                "ray",
+                "--config",
+                "c.json",
+                "--models",
+                "M",
+                "--json",
+                "-q",
+            ],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=env,
         )
         assert proc.returncode == 0, proc.stderr
         result = json.loads(proc.stdout)

@@ -1,4 +1,5 @@
-"""Config: defaults, the keys of config/lstm_config.json, breadcrumb errors for every failure, the schema file."""
+"""Config: defaults, the keys of config/lstm_config.json, breadcrumb errors for every failure, the schema
+file."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from lstm_plugin import ConfigError, load_config
-from lstm_plugin.config import Config, config_schema, validate_config
+from lstm_plugin.core.config import Config, config_schema, validate_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,15 +31,31 @@ def test_defaults_need_no_file():
 def test_repository_config_carries_every_seed_key():
     raw = json.loads((ROOT / "config" / "lstm_config.json").read_text())
     seed_lstm = {
-        "enabled", "weight", "max_training_models", "max_initial_symbols", "training_interval",
-        "prediction_cache_ttl", "reliability_threshold", "force_retrain_days", "model_quality_threshold",
+        "enabled",
+        "weight",
+        "max_training_models",
+        "max_initial_symbols",
+        "training_interval",
+        "prediction_cache_ttl",
+        "reliability_threshold",
+        "force_retrain_days",
+        "model_quality_threshold",
     }
     assert set(raw["lstm"]) == seed_lstm | {"below_threshold", "max_model_age_days"}
-    assert {"training_threads", "enable_monitoring", "schedule_priority", "retraining"} <= set(raw["lstm_service"])
+    assert {"training_threads", "enable_monitoring", "schedule_priority", "retraining"} <= set(
+        raw["lstm_service"]
+    )
     assert set(raw["lstm_service"]["schedule_priority"]) == {
-        "portfolio_symbols", "watchlist_symbols", "scanning_symbols", "on_demand_symbols",
+        "portfolio_symbols",
+        "watchlist_symbols",
+        "scanning_symbols",
+        "on_demand_symbols",
     }
-    assert set(raw["lstm_service"]["retraining"]) == {"auto_retrain", "min_reliability_for_update", "force_retrain_age_days"}
+    assert set(raw["lstm_service"]["retraining"]) == {
+        "auto_retrain",
+        "min_reliability_for_update",
+        "force_retrain_age_days",
+    }
     config = load_config(ROOT / "config" / "lstm_config.json")
     assert config.lstm == Config().lstm and config.lstm_service == Config().lstm_service
     assert config.portfolio == Config().portfolio
@@ -45,32 +63,60 @@ def test_repository_config_carries_every_seed_key():
 
 def test_schema_file_is_current():
     on_disk = json.loads((ROOT / "config" / "schema.json").read_text())
-    assert on_disk == config_schema(), "config/schema.json is stale: run `lstm-plugin schema > config/schema.json`"
+    assert on_disk == config_schema(), (
+        "config/schema.json is stale: run `lstm-plugin schema > config/schema.json`"
+    )
 
 
 @pytest.mark.parametrize(
     "payload, message",
     [
-        ({"lstm": {"weight": 1.7}}, r"^lstm_config\.json › lstm\.weight › must be between 0 and 1 \(got: 1\.7\)$"),
+        (
+            {"lstm": {"weight": 1.7}},
+            r"^lstm_config\.json › lstm\.weight › must be between 0 and 1 \(got: 1\.7\)$",
+        ),
         ({"lstm": {"weight": -0.1}}, r"lstm\.weight › must be between 0 and 1 \(got: -0\.1\)"),
         ({"lstm": {"weight": "0.3"}}, r"lstm\.weight › must be a number \(got: \"0\.3\"\)"),
         ({"lstm": {"wieght": 0.3}}, r"lstm\.wieght › unknown key \(did you mean 'weight'\?\)"),
         ({"bogus": 1}, r"› bogus › unknown key; allowed: \$schema, lstm, lstm_service"),
         ({"lstm": {"enabled": "yes"}}, r"lstm\.enabled › must be true or false \(got: \"yes\"\)"),
-        ({"lstm": {"max_training_models": 0}}, r"lstm\.max_training_models › must be between 1 and 10000 \(got: 0\)"),
-        ({"lstm": {"prediction_cache_ttl": 1.5}}, r"lstm\.prediction_cache_ttl › must be an integer \(got: 1\.5\)"),
+        (
+            {"lstm": {"max_training_models": 0}},
+            r"lstm\.max_training_models › must be between 1 and 10000 \(got: 0\)",
+        ),
+        (
+            {"lstm": {"prediction_cache_ttl": 1.5}},
+            r"lstm\.prediction_cache_ttl › must be an integer \(got: 1\.5\)",
+        ),
         ({"lstm": 3}, r"› lstm › must be an object \(got: 3\)"),
         (
             {"lstm_service": {"schedule_priority": {"portfolio_symbols": "high"}}},
             r"lstm_service\.schedule_priority\.portfolio_symbols › must be an integer",
         ),
-        ({"lstm_service": {"retraining": {"min_reliability_for_update": 2}}}, r"retraining\.min_reliability_for_update › must be between 0 and 1"),
-        ({"model": {"device": "tpu"}}, r"model\.device › must be one of 'cpu', 'cuda' or 'auto' \(got: \"tpu\"\)"),
+        (
+            {"lstm_service": {"retraining": {"min_reliability_for_update": 2}}},
+            r"retraining\.min_reliability_for_update › must be between 0 and 1",
+        ),
+        (
+            {"model": {"device": "tpu"}},
+            r"model\.device › must be one of 'cpu', 'cuda' or 'auto' \(got: \"tpu\"\)",
+        ),
         ({"model": {"window": 1}}, r"model\.window › must be between 2 and 512 \(got: 1\)"),
-        ({"data": {"symbols": ["AAPL", "../etc"]}}, r"data\.symbols\.1 › must be 1-20 characters .* \(got: \"\.\./etc\"\)"),
+        (
+            {"data": {"symbols": ["AAPL", "../etc"]}},
+            r"data\.symbols\.1 › must be 1-20 characters .* \(got: \"\.\./etc\"\)",
+        ),
         ({"data": {"symbols": "AAPL"}}, r"data\.symbols › must be a list"),
-        ({"lstm": {"weight": 2, "reliability_threshold": 7}}, r"lstm\.weight › must be between 0 and 1 \(got: 2\) \[and 1 more\]"),
+        (
+            {"lstm": {"weight": 2, "reliability_threshold": 7}},
+            r"lstm\.weight › must be between 0 and 1 \(got: 2\) \[and 1 more\]",
+        ),
         ([1, 2], r"› \(top level\) › must be a JSON object"),
+        ({"model": {"dropout": 0.2}}, r"model › dropout 0.2 needs num_layers > 1"),
+        (
+            {"model": {"validation_fraction": 0.5, "test_fraction": 0.4}},
+            r"model › validation_fraction \+ test_fraction is 0.9; at most 0.8",
+        ),
     ],
 )
 def test_every_error_is_one_breadcrumb_line(tmp_path, payload, message):
@@ -97,6 +143,7 @@ def test_integers_are_accepted_as_numbers_and_schema_key_is_allowed():
 
 def test_every_number_in_the_schema_has_both_bounds():
     """Editors show the bounds; NaN, Infinity and overflows have nowhere to hide."""
+
     def numbers(node, path=""):
         if isinstance(node, dict):
             if node.get("type") in ("number", "integer"):
@@ -113,7 +160,14 @@ def test_every_number_in_the_schema_has_both_bounds():
     assert unbounded == []
 
 
-@pytest.mark.parametrize("text", ['{"backtest": {"cash": NaN}}', '{"model": {"learning_rate": Infinity}}', '{"lstm": {"weight": -Infinity}}'])
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"backtest": {"cash": NaN}}',
+        '{"model": {"learning_rate": Infinity}}',
+        '{"lstm": {"weight": -Infinity}}',
+    ],
+)
 def test_non_finite_numbers_are_refused(tmp_path, text):
     with pytest.raises(ConfigError, match=r"must be a finite number"):
         load_config(write(tmp_path, text))
@@ -122,3 +176,14 @@ def test_non_finite_numbers_are_refused(tmp_path, text):
 def test_a_config_nested_too_deep_is_one_line(tmp_path):
     with pytest.raises(ConfigError, match=r"nested too deeply"):
         load_config(write(tmp_path, "[" * 50_000 + "]" * 50_000))
+
+
+def test_a_loaded_config_is_frozen_and_changes_go_through_model_copy():
+    config = validate_config({"lstm": {"weight": 0.5}})
+    with pytest.raises(ValidationError, match="frozen"):
+        config.lstm.weight = 7  # type: ignore[misc]
+    with pytest.raises(ValidationError, match="frozen"):
+        config.lstm = config.lstm  # type: ignore[misc]
+    changed = config.model_copy(update={"lstm": config.lstm.model_copy(update={"weight": 0.0})})
+    assert (changed.lstm.weight, config.lstm.weight) == (0.0, 0.5)
+    assert validate_config({"model": {"dropout": 0.2, "num_layers": 2}}).model.dropout == 0.2

@@ -16,8 +16,8 @@ from lstm_plugin import (
     SymbolError,
     validate_symbol,
 )
-from lstm_plugin.data import BUNDLED_END, clean_ohlcv, frame_fingerprint, read_ohlcv_csv
-from lstm_plugin.dates import parse_dates
+from lstm_plugin.core.data import BUNDLED_END, clean_ohlcv, frame_fingerprint, read_ohlcv_csv
+from lstm_plugin.core.dates import parse_dates
 
 BUNDLED = Path(__file__).resolve().parents[1] / "lstm_plugin" / "datasets" / "us_daily"
 HEADER = "Date,Open,High,Low,Close,Adj Close,Volume\n"
@@ -85,14 +85,38 @@ def test_dataframe_sources_with_column_or_index():
 @pytest.mark.parametrize(
     "mutate, message",
     [
-        (lambda ls: ls[:3] + [ls[2]] + ls[3:], r"line 4 \(1999-11-02\) › duplicate date \(also at line 3 \(1999-11-02\)\)"),
-        (lambda ls: ls[:5] + [ls[5].replace("84.62", "")] + ls[6:], r"line 6 \(1999-11-05\) › open is missing"),
-        (lambda ls: ls[:5] + [ls[5].replace("84.62", "abc")] + ls[6:], r"line 6 \(1999-11-05\) › open is not a number \(got: 'abc'\)"),
-        (lambda ls: ls[:7] + ["1999-11-09,80,81,79,-1.0,0.5,100\n"] + ls[8:], r"line 8 \(1999-11-09\) › prices must be positive"),
-        (lambda ls: ls[:7] + ["1999-11-09,80,81,82,80.5,0.6,100\n"] + ls[8:], r"line 8 \(1999-11-09\) › low must not exceed high"),
-        (lambda ls: ls[:7] + ["1999-11-09,80,81,79,80.5,0.6,-5\n"] + ls[8:], r"line 8 \(1999-11-09\) › volume must not be negative"),
-        (lambda ls: ls[:4] + ["not-a-date,80,81,79,80.5,0.6,100\n"] + ls[5:], r"line 5 › date is not a date \(got: 'not-a-date'\)"),
-        (lambda ls: ["Date,Open,High,Low,Volume\n"], r"missing columns: close \(have: Date, Open, High, Low, Volume\)"),
+        (
+            lambda ls: ls[:3] + [ls[2]] + ls[3:],
+            r"line 4 \(1999-11-02\) › duplicate date \(also at line 3 \(1999-11-02\)\)",
+        ),
+        (
+            lambda ls: ls[:5] + [ls[5].replace("84.62", "")] + ls[6:],
+            r"line 6 \(1999-11-05\) › open is missing",
+        ),
+        (
+            lambda ls: ls[:5] + [ls[5].replace("84.62", "abc")] + ls[6:],
+            r"line 6 \(1999-11-05\) › open is not a number \(got: 'abc'\)",
+        ),
+        (
+            lambda ls: ls[:7] + ["1999-11-09,80,81,79,-1.0,0.5,100\n"] + ls[8:],
+            r"line 8 \(1999-11-09\) › prices must be positive",
+        ),
+        (
+            lambda ls: ls[:7] + ["1999-11-09,80,81,82,80.5,0.6,100\n"] + ls[8:],
+            r"line 8 \(1999-11-09\) › low must not exceed high",
+        ),
+        (
+            lambda ls: ls[:7] + ["1999-11-09,80,81,79,80.5,0.6,-5\n"] + ls[8:],
+            r"line 8 \(1999-11-09\) › volume must not be negative",
+        ),
+        (
+            lambda ls: ls[:4] + ["not-a-date,80,81,79,80.5,0.6,100\n"] + ls[5:],
+            r"line 5 › date is not a date \(got: 'not-a-date'\)",
+        ),
+        (
+            lambda ls: ["Date,Open,High,Low,Volume\n"],
+            r"missing columns: close \(have: Date, Open, High, Low, Volume\)",
+        ),
         (lambda ls: [HEADER], r"no rows of data"),
         (lambda ls: [], r"empty file"),
     ],
@@ -120,13 +144,17 @@ def test_unknown_symbol_and_missing_folder(tmp_path, source):
         CSVFolderSource(tmp_path / "missing")
 
 
-@pytest.mark.parametrize("bad", ["../../etc", "../evil", "a/b", "a\\b", "..", ".hidden", "", " ", "A" * 21, "AA..B", "x y"])
+@pytest.mark.parametrize(
+    "bad", ["../../etc", "../evil", "a/b", "a\\b", "..", ".hidden", "", " ", "A" * 21, "AA..B", "x y"]
+)
 def test_symbols_are_validated_before_touching_files(bad):
     with pytest.raises(SymbolError, match=r"must be 1-20 characters"):
         validate_symbol(bad)
 
 
-@pytest.mark.parametrize("good, canonical", [("aapl", "AAPL"), ("BRK.B", "BRK.B"), ("^GSPC", "^GSPC"), ("ES=F", "ES=F")])
+@pytest.mark.parametrize(
+    "good, canonical", [("aapl", "AAPL"), ("BRK.B", "BRK.B"), ("^GSPC", "^GSPC"), ("ES=F", "ES=F")]
+)
 def test_valid_symbols_are_canonical(good, canonical):
     assert validate_symbol(good) == canonical
 
@@ -151,8 +179,10 @@ def test_nan_values_in_dataframe_are_rejected():
         (["13/01/2020", "02/02/2020"], ["2020-01-13", "2020-02-02"]),  # a day above 12 says DD/MM
         (["01/13/2020", "02/02/2020"], ["2020-01-13", "2020-02-02"]),  # ... or MM/DD
         (["20200102", "20200103"], ["2020-01-02", "2020-01-03"]),
-        (["2020-01-02T16:00:00-05:00", "2020-01-03 16:00:00+09:00", "2020-01-06T16:00Z"],
-         ["2020-01-02 16:00", "2020-01-03 16:00", "2020-01-06 16:00"]),  # the bar keeps its local wall time
+        (
+            ["2020-01-02T16:00:00-05:00", "2020-01-03 16:00:00+09:00", "2020-01-06T16:00Z"],
+            ["2020-01-02 16:00", "2020-01-03 16:00", "2020-01-06 16:00"],
+        ),  # the bar keeps its local wall time
     ],
 )
 def test_one_date_format_per_file(dates, expected):
@@ -164,8 +194,14 @@ def test_one_date_format_per_file(dates, expected):
     "dates, message",
     [
         (["01/02/2020", "03/04/2020"], r"X\.csv › line 2 › dates are ambiguous"),
-        (["13/01/2020", "01/14/2020"], r"X\.csv › line 3 › dates mix DD/MM/YYYY \(line 2: '13/01/2020'\) and MM/DD/YYYY"),
-        (["2020-01-02", "01/03/2020"], r"line 3 › date is written DD/MM/YYYY or MM/DD/YYYY but the file's dates are YYYY-MM-DD"),
+        (
+            ["13/01/2020", "01/14/2020"],
+            r"X\.csv › line 3 › dates mix DD/MM/YYYY \(line 2: '13/01/2020'\) and MM/DD/YYYY",
+        ),
+        (
+            ["2020-01-02", "01/03/2020"],
+            r"line 3 › date is written DD/MM/YYYY or MM/DD/YYYY but the file's dates are YYYY-MM-DD",
+        ),
         (["2020-01-02", "2020-02-30"], r"line 3 › date is not a date \(got: '2020-02-30'\)"),
         (["Jan 2, 2020"], r"line 2 › date is not a date in a supported format"),
     ],

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lstm_plugin.features import (
+from lstm_plugin.model.features import (
     BUILTIN_FEATURES,
     FEATURE_HISTORY,
     Scaler,
@@ -17,7 +17,7 @@ from lstm_plugin.features import (
     sample_end_indices,
     time_split,
 )
-from lstm_plugin.metrics import average_ranks, directional_accuracy, roc_auc, spearman
+from lstm_plugin.model.metrics import average_ranks, directional_accuracy, roc_auc, spearman
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +42,7 @@ def test_prefix_invariance(aapl, t):
 
 def test_start_invariance_lets_serving_use_a_tail(aapl):
     full = builtin_features(aapl).to_numpy()
-    tail = builtin_features(aapl.iloc[-(FEATURE_HISTORY + 30):]).to_numpy()
+    tail = builtin_features(aapl.iloc[-(FEATURE_HISTORY + 30) :]).to_numpy()
     np.testing.assert_array_equal(tail[-30:], full[-30:])
 
 
@@ -50,13 +50,18 @@ def test_future_prices_do_not_move_past_features(aapl):
     noisy = aapl.copy()
     rng = np.random.default_rng(0)
     noisy.iloc[1000:] = noisy.iloc[1000:] * rng.uniform(0.5, 1.5, size=(len(aapl) - 1000, 1))
-    np.testing.assert_array_equal(builtin_features(noisy).to_numpy()[:1000], builtin_features(aapl).to_numpy()[:1000])
+    np.testing.assert_array_equal(
+        builtin_features(noisy).to_numpy()[:1000], builtin_features(aapl).to_numpy()[:1000]
+    )
 
 
 def test_hand_computed_features():
     index = pd.date_range("2020-01-01", periods=60, freq="B")
     close = np.linspace(10, 20, 60)
-    frame = pd.DataFrame({"open": close, "high": close * 1.02, "low": close * 0.99, "close": close, "volume": 1000.0}, index=index)
+    frame = pd.DataFrame(
+        {"open": close, "high": close * 1.02, "low": close * 0.99, "close": close, "volume": 1000.0},
+        index=index,
+    )
     f = builtin_features(frame)
     assert f["ret_1"].iloc[5] == pytest.approx(np.log(close[5] / close[4]))
     assert f["ret_20"].iloc[30] == pytest.approx(np.log(close[30] / close[10]))
@@ -112,5 +117,9 @@ def test_metrics_match_hand_computations():
     assert spearman(np.array([1, 2, 3, 4]), np.array([10, 20, 30, 40])) == pytest.approx(1.0)
     assert spearman(np.array([1, 2, 3, 4]), np.array([4, 3, 2, 1])) == pytest.approx(-1.0)
     # 2 positives (scores 0.8, 0.4), 2 negatives (0.5, 0.1): 3 of 4 pairs ordered right
-    assert roc_auc(np.array([0.8, 0.4, 0.5, 0.1]), np.array([True, True, False, False])) == pytest.approx(0.75)
-    assert directional_accuracy(np.array([1.0, -1.0, 1.0, 0.0]), np.array([0.5, 0.2, 0.1, 1.0])) == pytest.approx(2 / 3)
+    assert roc_auc(np.array([0.8, 0.4, 0.5, 0.1]), np.array([True, True, False, False])) == pytest.approx(
+        0.75
+    )
+    assert directional_accuracy(
+        np.array([1.0, -1.0, 1.0, 0.0]), np.array([0.5, 0.2, 0.1, 1.0])
+    ) == pytest.approx(2 / 3)

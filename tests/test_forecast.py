@@ -1,4 +1,5 @@
-"""Serving: the documented prediction dicts, specific -> universal -> not_available, as_of, TTL cache, threads, batching."""
+"""Serving: the documented prediction dicts, specific -> universal -> not_available, as_of, TTL cache,
+threads, batching."""
 
 from __future__ import annotations
 
@@ -9,13 +10,19 @@ import numpy as np
 import pytest
 
 from lstm_plugin import ForecastService, ManualClock, ModelRegistry
-from lstm_plugin.inference import OnnxRunner, select_providers
+from lstm_plugin.serving.inference import OnnxRunner, select_providers
 
 from .conftest import tiny_config
 
 DOCUMENTED_KEYS = {
-    "status", "predicted_direction", "confidence", "price_change_pct", "model_type", "reliability",
-    "model_version", "as_of",
+    "status",
+    "predicted_direction",
+    "confidence",
+    "price_change_pct",
+    "model_type",
+    "reliability",
+    "model_version",
+    "as_of",
 }
 
 
@@ -23,13 +30,16 @@ def service(trained, when="2016-03-31", registry=None, **config_sections) -> For
     from lstm_plugin import bundled_source
 
     return ForecastService(
-        tiny_config(**config_sections), registry or trained["registry"], bundled_source(), clock=ManualClock(when)
+        tiny_config(**config_sections),
+        registry or trained["registry"],
+        bundled_source(),
+        clock=ManualClock(when),
     )
 
 
 def test_specific_prediction_has_the_spec_shape(trained):
     p = service(trained).get_lstm_prediction("AAPL")
-    assert DOCUMENTED_KEYS <= set(p)
+    assert set(p) >= DOCUMENTED_KEYS
     assert p["status"] == "success" and p["model_type"] == "specific" and p["model_version"] == 1
     assert p["predicted_direction"] in ("up", "down", "neutral")
     assert 1 / 3 <= p["confidence"] <= 1
@@ -51,7 +61,7 @@ def test_without_universal_model_status_is_not_available(copy_registry):
 
     shutil.rmtree(registry.root / "universal")
     p = ForecastService(tiny_config(), registry, clock=ManualClock("2016-03-31")).get_lstm_prediction("KO")
-    assert p["status"] == "not_available" and p["model_type"] is None and DOCUMENTED_KEYS <= set(p)
+    assert p["status"] == "not_available" and p["model_type"] is None and set(p) >= DOCUMENTED_KEYS
 
 
 def test_models_trained_after_as_of_are_never_used(trained):
@@ -77,12 +87,16 @@ def test_ttl_cache_expires_on_the_clock_without_sleeping(trained, monkeypatch):
     forecasts = service(trained, lstm={"prediction_cache_ttl": 3600})
     calls = []
     real = forecasts.runner.run
-    monkeypatch.setattr(forecasts.runner, "run", lambda record, windows: calls.append(1) or real(record, windows))
+    monkeypatch.setattr(
+        forecasts.runner, "run", lambda record, windows: calls.append(1) or real(record, windows)
+    )
     first = forecasts.get_lstm_prediction("AAPL")
     forecasts.clock.advance(seconds=3599)
     second = forecasts.get_lstm_prediction("AAPL")
     assert len(calls) == 1 and second["cached"] and not first["cached"]
-    assert {k: v for k, v in second.items() if k != "cached"} == {k: v for k, v in first.items() if k != "cached"}
+    assert {k: v for k, v in second.items() if k != "cached"} == {
+        k: v for k, v in first.items() if k != "cached"
+    }
     forecasts.clock.advance(seconds=1)  # 3600 s after the first call: expired
     third = forecasts.get_lstm_prediction("AAPL")
     assert len(calls) == 2 and not third["cached"]
@@ -93,10 +107,14 @@ def test_ttl_cache_expires_on_the_clock_without_sleeping(trained, monkeypatch):
 
 def test_cache_is_keyed_by_model_version(copy_registry):
     registry = copy_registry()
-    forecasts = ForecastService(tiny_config(), registry, __import__("lstm_plugin").bundled_source(), clock=ManualClock("2016-03-31"))
+    forecasts = ForecastService(
+        tiny_config(), registry, __import__("lstm_plugin").bundled_source(), clock=ManualClock("2016-03-31")
+    )
     assert forecasts.get_lstm_prediction("AAPL")["model_version"] == 1
     record = registry.resolve("specific", "AAPL")
-    registry.publish("specific", "AAPL", record.read_bytes(), dict(record.metadata, trained_at="2016-03-30T00:00:00"))
+    registry.publish(
+        "specific", "AAPL", record.read_bytes(), dict(record.metadata, trained_at="2016-03-30T00:00:00")
+    )
     p = forecasts.get_lstm_prediction("AAPL")
     assert p["model_version"] == 2 and not p["cached"]
 
@@ -111,6 +129,7 @@ def test_one_inference_call_per_model_in_use(trained):
         assert results[s]["probabilities"] == pytest.approx(singles[s]["probabilities"], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_sixteen_threads_agree_with_one(trained):
     symbols = ["AAPL", "MSFT", "KO", "XOM", "JNJ", "PG", "WMT", "IBM"]
     expected = service(trained, lstm={"prediction_cache_ttl": 0}).predict_many(symbols)
@@ -147,16 +166,50 @@ def test_model_status(trained):
     missing = forecasts.get_model_status("KO")
     assert missing["status"] == "not_available" and missing["served_by"] == "universal"
     busy = ForecastService(
-        tiny_config(), trained["registry"], clock=ManualClock("2016-01-15"), training_state=lambda s: "training"
+        tiny_config(),
+        trained["registry"],
+        clock=ManualClock("2016-01-15"),
+        training_state=lambda s: "training",
     )
     assert busy.get_model_status("AAPL")["status"] == "training"
 
 
-def test_cpu_provider_by_default_and_cuda_only_when_installed():
-    assert select_providers("cpu") == ["CPUExecutionProvider"]
-    assert select_providers("auto")[-1] == "CPUExecutionProvider"
+@pytest.mark.parametrize(
+    ("installed", "device", "expected", "warns"),
+    [
+        (["CPUExecutionProvider"], "cpu", ["CPUExecutionProvider"], False),
+        (["CPUExecutionProvider"], "auto", ["CPUExecutionProvider"], False),
+        (["CPUExecutionProvider"], "cuda", ["CPUExecutionProvider"], True),
+        (["CUDAExecutionProvider", "CPUExecutionProvider"], "cpu", ["CPUExecutionProvider"], False),
+        (
+            ["CUDAExecutionProvider", "CPUExecutionProvider"],
+            "auto",
+            ["CUDAExecutionProvider", "CPUExecutionProvider"],
+            False,
+        ),
+        (
+            ["CUDAExecutionProvider", "CPUExecutionProvider"],
+            "cuda",
+            ["CUDAExecutionProvider", "CPUExecutionProvider"],
+            False,
+        ),
+    ],
+)
+def test_providers_follow_the_device_and_what_onnxruntime_has(
+    monkeypatch, caplog, installed, device, expected, warns
+):
+    from lstm_plugin.serving import inference
+
+    monkeypatch.setattr(inference.ort, "get_available_providers", lambda: installed)
+    with caplog.at_level("WARNING", logger="lstm_plugin.serving.inference"):
+        assert select_providers(device) == expected
+    assert ("no CUDA provider" in caplog.text) == warns
+
+
+def test_a_cpu_runner_serves_on_the_cpu_provider(trained):
     runner = OnnxRunner("cpu", intra_op_threads=1)
-    assert runner.providers == ["CPUExecutionProvider"]
+    record = trained["registry"].resolve("specific", "AAPL")
+    assert runner.session(record).get_providers() == ["CPUExecutionProvider"]
 
 
 def test_same_seed_same_served_predictions(tmp_path, source):

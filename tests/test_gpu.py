@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from lstm_plugin import ForecastService, ManualClock, ModelRegistry, ModelTrainer
-from lstm_plugin.inference import select_providers
+from lstm_plugin.serving.inference import select_providers
 
 from .conftest import tiny_config
 
@@ -29,11 +29,16 @@ def test_training_on_cuda_serves_like_cpu_training(tmp_path, source):
     assert np.allclose(list(gpu.values()), list(cpu.values()), atol=0.1)
 
 
-def test_cuda_inference_device_uses_cuda_provider_only_when_installed():
+def test_cuda_inference_runs_on_the_cuda_provider(tmp_path, source):
     import onnxruntime as ort
 
-    providers = select_providers("cuda")
-    if "CUDAExecutionProvider" in ort.get_available_providers():
-        assert providers[0] == "CUDAExecutionProvider"
-    else:
-        assert providers == ["CPUExecutionProvider"]
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        pytest.skip("onnxruntime has no CUDA provider here (install onnxruntime-gpu)")
+    assert select_providers("cuda")[0] == "CUDAExecutionProvider"
+    cfg = tiny_config(inference={"device": "cuda"})
+    registry = ModelRegistry(tmp_path)
+    ModelTrainer(cfg, source, registry, progress=False).train_specific("KO", as_of="2012-12-31")
+    forecasts = ForecastService(cfg, registry, source, ManualClock("2013-01-31"))
+    assert forecasts.get_lstm_prediction("KO")["status"] == "success"
+    session = forecasts.runner.session(registry.resolve("specific", "KO"))
+    assert session.get_providers()[0] == "CUDAExecutionProvider"

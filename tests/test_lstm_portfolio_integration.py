@@ -28,23 +28,38 @@ from lstm_plugin import (
     ModelRegistry,
     PortfolioManager,
 )
-from lstm_plugin.allocation import confidence_tilt
-from lstm_plugin.scoring import forecast_edge
-from lstm_plugin.technical import recommendation
+from lstm_plugin.portfolio.allocation import confidence_tilt
+from lstm_plugin.portfolio.scoring import forecast_edge
+from lstm_plugin.portfolio.technical import recommendation
 
 from .conftest import tiny_config
 from .sample_plugins import BadScoreAdjuster, FavourSymbol
 
 T = "2016-03-31"
 REPO = Path(__file__).resolve().parents[1]
-LSTM_KEYS = {"direction", "confidence", "contribution", "model_type", "reliability", "used", "reason", "signal", "trust"}
+LSTM_KEYS = {
+    "direction",
+    "confidence",
+    "contribution",
+    "model_type",
+    "reliability",
+    "used",
+    "reason",
+    "signal",
+    "trust",
+}
 QUIET = {"enable_monitoring": False}  # the shared registry stays untouched
 
 
 def enhanced(registry, source, when=T, plugins=(), **sections) -> LSTMEnhancedPortfolioManager:
     sections.setdefault("lstm_service", {}).update(QUIET)
     return LSTMEnhancedPortfolioManager(
-        config=tiny_config(**sections), source=source, registry=registry, clock=ManualClock(when), backend="sync", plugins=plugins
+        config=tiny_config(**sections),
+        source=source,
+        registry=registry,
+        clock=ManualClock(when),
+        backend="sync",
+        plugins=plugins,
     )
 
 
@@ -57,7 +72,12 @@ def pm(trained, source):
 
 @pytest.fixture
 def empty_pm(tmp_path, source):
-    manager = enhanced(ModelRegistry(tmp_path / "empty"), source, lstm_service={"universal": {"enabled": False}})
+    manager = enhanced(
+        ModelRegistry(tmp_path / "empty"),
+        source,
+        lstm={"max_training_models": 1},  # one training per pass: a test sees which comes first
+        lstm_service={"universal": {"enabled": False}},
+    )
     yield manager
     manager.close()
 
@@ -73,29 +93,43 @@ def test_initialisation_from_a_config_file(tmp_path, trained, source):
     path = tmp_path / "lstm_config.json"
     path.write_text(json.dumps(raw))
     manager = LSTMEnhancedPortfolioManager(config_path=path)
-    assert manager.config.lstm.weight == 0.3 and manager.config.lstm_service.schedule_priority.portfolio_symbols == 20
+    assert (
+        manager.config.lstm.weight == 0.3
+        and manager.config.lstm_service.schedule_priority.portfolio_symbols == 20
+    )
     assert manager.lstm_integration.enabled and manager.lstm_active
     assert manager.registry.root == tmp_path / "models" and manager.current_portfolio == {}
     assert manager.lstm_integration._service is None  # no workers until the LSTM is first used
     assert len(manager.universe) == 24
     raw["lstm"]["weight"] = 1.7
     path.write_text(json.dumps(raw))
-    with pytest.raises(ConfigError, match=r"^lstm_config.json › lstm.weight › must be between 0 and 1 \(got: 1.7\)$"):
+    with pytest.raises(
+        ConfigError, match=r"^lstm_config.json › lstm.weight › must be between 0 and 1 \(got: 1.7\)$"
+    ):
         LSTMEnhancedPortfolioManager(config_path=path)
 
 
 def test_predictions_are_obtained(pm):
     integration = pm.lstm_integration
     own = integration.get_lstm_prediction("AAPL")
-    assert own["status"] == "success" and own["model_type"] == "specific" and own["as_of"] == "2016-03-31T00:00:00"
+    assert (
+        own["status"] == "success"
+        and own["model_type"] == "specific"
+        and own["as_of"] == "2016-03-31T00:00:00"
+    )
     pooled = integration.get_lstm_prediction("KO")
     assert pooled["status"] == "success" and pooled["model_type"] == "universal"
     assert integration.get_lstm_prediction("AAPL")["cached"] is True
     assert integration.get_lstm_prediction("AAPL", force_refresh=True)["cached"] is False
     earlier = integration.get_lstm_prediction("AAPL", as_of="2016-01-29")
-    assert earlier["as_of"] == "2016-01-29T00:00:00" and earlier["price_change_pct"] != own["price_change_pct"]
+    assert (
+        earlier["as_of"] == "2016-01-29T00:00:00" and earlier["price_change_pct"] != own["price_change_pct"]
+    )
     batch = integration.analyze_symbols_with_lstm(["AAPL", "KO", "../x"])
-    assert batch["AAPL"]["predicted_direction"] == own["predicted_direction"] and batch["../x"]["status"] == "error"
+    assert (
+        batch["AAPL"]["predicted_direction"] == own["predicted_direction"]
+        and batch["../x"]["status"] == "error"
+    )
 
 
 def test_predictions_are_integrated_into_the_analysis(pm):
@@ -104,7 +138,7 @@ def test_predictions_are_integrated_into_the_analysis(pm):
     moved = 0
     for symbol, analysis in analyses.items():
         lstm = analysis["lstm"]
-        assert LSTM_KEYS <= set(lstm) and lstm["status"] == "success" and lstm["used"]
+        assert set(lstm) >= LSTM_KEYS and lstm["status"] == "success" and lstm["used"]
         assert lstm["model_type"] == ("specific" if symbol in ("AAPL", "MSFT") else "universal")
         raw = analysis["technical_score"] + 100 * weight * lstm["signal"]
         assert analysis["score"] == pytest.approx(min(100, max(0, raw)))
@@ -123,13 +157,14 @@ def test_training_is_requested_for_the_relevant_symbols(empty_pm):
     assert set(queue) == set(scanned)
     for position, symbol in enumerate(portfolio):
         assert queue[symbol]["category"] == "portfolio"
-        assert queue[symbol]["priority"] == 20 - 20 + 5 * position  # priority rules: portfolio, no model, position
+        assert (
+            queue[symbol]["priority"] == 20 - 20 + 5 * position
+        )  # priority rules: portfolio, no model, position
     for symbol in set(scanned) - set(portfolio):
         position = scanned.index(symbol)
         assert queue[symbol]["category"] == "scanning"
         assert queue[symbol]["priority"] == 60 - 20 + min(30, 5 * position)
     first = next(iter(portfolio))
-    empty_pm.config.lstm.max_training_models = 1
     empty_pm.update_models()
     assert empty_pm.lstm_integration.get_model_status(first)["status"] == "ready"
     assert empty_pm.lstm_integration.get_lstm_prediction(first)["model_type"] == "specific"
@@ -142,7 +177,11 @@ def test_plans_overrides_and_a_disabled_integration(empty_pm, trained, source):
     assert [(e["symbol"], e["priority"]) for e in plan] == [("KO", 0), ("PG", 20), ("AAPL", 40), ("XOM", 45)]
     assert integration.service.snapshot()["queue"] == []  # a plan queues nothing
     result = integration.request_model_training(["KO", "PG", "NOPE"], {"PG": -50}, category="watchlist")
-    assert result["requested"] == 2 and result["rejected"] == 1 and "not in bundled data" in result["details"]["NOPE"]["error"]
+    assert (
+        result["requested"] == 2
+        and result["rejected"] == 1
+        and "not in bundled data" in result["details"]["NOPE"]["error"]
+    )
     assert result["details"]["PG"]["priority"] == -50 - 20 and result["details"]["KO"]["priority"] == 40 - 20
     off = enhanced(trained["registry"], source, lstm={"enabled": False}).lstm_integration
     assert off.request_model_training(["KO"])["details"]["KO"]["status"] == "disabled"
@@ -160,7 +199,9 @@ def test_statistics_carry_lstm_insights(pm):
     stats = pm.get_portfolio_stats()
     insights = stats["lstm_insights"]
     assert set(insights) >= {"predictions", "portfolio_outlook", "symbols_with_predictions", "timestamp"}
-    assert insights["timestamp"] == "2016-03-31T00:00:00" and insights["symbols_with_predictions"] == len(weights)
+    assert insights["timestamp"] == "2016-03-31T00:00:00" and insights["symbols_with_predictions"] == len(
+        weights
+    )
     assert insights["coverage"] == pytest.approx(1.0) and insights["unavailable"] == {}
     predictions = insights["predictions"]
     numerator = sum(weights[s] * p["confidence"] * p["price_change_pct"] for s, p in predictions.items())
@@ -170,7 +211,7 @@ def test_statistics_carry_lstm_insights(pm):
 
 
 # ---------------------------------------------------------------------- acceptance
-SEED_ANALYSIS = '''
+SEED_ANALYSIS = """
 # Inicializar el gestor de portafolio mejorado con LSTM
 portfolio_manager = LSTMEnhancedPortfolioManager(config_path='config/lstm_config.json')
 
@@ -187,27 +228,28 @@ if 'lstm' in analysis:
 # Verificar puntuación y recomendación finales
 print(f"Puntuación final: {analysis['score']}")
 print(f"Recomendación: {analysis['recommendation']}")
-'''
+"""
 
-SEED_STATS = '''
+SEED_STATS = """
 # Obtener estadísticas de portafolio
 stats = portfolio_manager.get_portfolio_stats()
 
 # Verificar insights LSTM
 if 'lstm_insights' in stats:
     insights = stats['lstm_insights']
-    
+
     # Mostrar perspectiva general del portafolio
     print(f"Perspectiva LSTM del portafolio: {insights['portfolio_outlook']:.2f}%")
-    
+
     # Mostrar predicciones individuales
     for symbol, pred in insights['predictions'].items():
         allocation = portfolio_manager.current_portfolio.get(symbol, 0) * 100
         print(f"{symbol} ({allocation:.1f}%): {pred['direction']}, "
               f"{pred['confidence']:.2f} confianza, {pred['price_change_pct']:.2f}% cambio")
-'''
+"""
 
 
+@pytest.mark.slow
 def test_the_seed_examples_run_as_written(tmp_path, trained, monkeypatch, capsys):
     (tmp_path / "config").mkdir()
     shutil.copy(REPO / "config" / "lstm_config.json", tmp_path / "config" / "lstm_config.json")
@@ -220,10 +262,16 @@ def test_the_seed_examples_run_as_written(tmp_path, trained, monkeypatch, capsys
         printed = capsys.readouterr().out.splitlines()
         lstm = scope["analysis"]["lstm"]
         assert lstm["status"] == "success" and lstm["model_type"] == "specific"
-        assert printed[0] == f"Dirección LSTM: {lstm['direction']}" and lstm["direction"] in ("up", "down", "neutral")
+        assert printed[0] == f"Dirección LSTM: {lstm['direction']}" and lstm["direction"] in (
+            "up",
+            "down",
+            "neutral",
+        )
         assert printed[1].startswith("Confianza: 0.") and printed[2].startswith("Contribución a puntuación: ")
         assert printed[3].startswith("Puntuación final: ") and 0 <= scope["analysis"]["score"] <= 100
-        assert printed[4] in {f"Recomendación: {r}" for r in ("strong_buy", "buy", "hold", "sell", "strong_sell")}
+        assert printed[4] in {
+            f"Recomendación: {r}" for r in ("strong_buy", "buy", "hold", "sell", "strong_sell")
+        }
 
         weights = manager.select_portfolio()  # no as_of: the bundled sample's clock stands on its last bar
         assert weights and manager.portfolio_as_of == pd.Timestamp("2021-04-21")
@@ -245,7 +293,9 @@ def test_weight_zero_or_disabled_is_exactly_the_base_manager(trained, source):
         scores = {s: a["score"] for s, a in manager.analyze_symbols(manager.universe).items()}
         assert scores == base_scores
         assert manager.select_portfolio() == base_portfolio and manager.current_portfolio == base_portfolio
-        assert all(a["lstm"]["contribution"] == 0 and not a["lstm"]["used"] for a in manager.last_analyses.values())
+        assert all(
+            a["lstm"]["contribution"] == 0 and not a["lstm"]["used"] for a in manager.last_analyses.values()
+        )
         assert "lstm_insights" not in manager.get_portfolio_stats()
         assert manager.lstm_integration._service is None  # nothing predicted, nothing trained
         manager.close()
@@ -265,28 +315,38 @@ def test_influence_never_falls_as_weight_rises(trained, source):
 
 
 def test_forecasts_below_the_thresholds(trained, source):
-    ignored = enhanced(trained["registry"], source, lstm={"reliability_threshold": 0.99, "below_threshold": "ignore"})
+    ignored = enhanced(
+        trained["registry"], source, lstm={"reliability_threshold": 0.99, "below_threshold": "ignore"}
+    )
     for analysis in ignored.analyze_symbols(ignored.universe).values():
         assert analysis["score"] == analysis["technical_score"] and analysis["lstm"]["contribution"] == 0
         assert not analysis["lstm"]["used"] and "< reliability_threshold 0.99" in analysis["lstm"]["reason"]
-    scaled = enhanced(trained["registry"], source, lstm={"reliability_threshold": 0.99, "model_quality_threshold": 0.99})
+    scaled = enhanced(
+        trained["registry"], source, lstm={"reliability_threshold": 0.99, "model_quality_threshold": 0.99}
+    )
     forecasts = scaled.lstm_integration.analyze_symbols_with_lstm(scaled.universe)
     for symbol, analysis in scaled.analyze_symbols(scaled.universe).items():
         p = forecasts[symbol]
         trust = min(1, p["reliability"] / 0.99) * min(1, p["quality"] / 0.99)
         expected = np.clip(analysis["technical_score"] + 100 * 0.3 * trust * forecast_edge(p), 0, 100)
-        assert analysis["score"] == pytest.approx(expected) and analysis["lstm"]["trust"] == pytest.approx(trust)
+        assert analysis["score"] == pytest.approx(expected) and analysis["lstm"]["trust"] == pytest.approx(
+            trust
+        )
 
 
 def test_an_empty_registry_degrades_gracefully(empty_pm):
     analyses = empty_pm.analyze_symbols(["AAPL", "KO"])
     for analysis in analyses.values():
         assert analysis["status"] == "ok" and analysis["score"] == analysis["technical_score"]
-        assert analysis["lstm"]["status"] == "not_available" and analysis["lstm"]["reason"].startswith("not_available: no model for")
+        assert analysis["lstm"]["status"] == "not_available" and analysis["lstm"]["reason"].startswith(
+            "not_available: no model for"
+        )
     base = PortfolioManager(config=empty_pm.config, source=empty_pm.source, clock=empty_pm.clock)
     assert empty_pm.select_portfolio() == base.select_portfolio()
     insights = empty_pm.get_portfolio_stats()["lstm_insights"]
-    assert insights["predictions"] == {} and insights["portfolio_outlook"] == 0.0 and insights["coverage"] == 0.0
+    assert (
+        insights["predictions"] == {} and insights["portfolio_outlook"] == 0.0 and insights["coverage"] == 0.0
+    )
     assert set(insights["unavailable"]) == set(empty_pm.current_portfolio)
 
 
@@ -332,7 +392,9 @@ def test_plugins_adjust_the_combined_score(trained, source, caplog):
     assert "returned 'ten' from lstm_adjust_score; ignored" in caplog.text
     assert "failed in lstm_adjust_score and was skipped" in caplog.text
     off = enhanced(trained["registry"], source, plugins=[FavourSymbol("XOM", 12.5)], lstm={"weight": 0.0})
-    assert off.analyze_symbol("XOM")["score"] == xom["technical_score"]  # the technical-only manager stays the base one
+    assert (
+        off.analyze_symbol("XOM")["score"] == xom["technical_score"]
+    )  # the technical-only manager stays the base one
 
 
 def test_future_prices_change_no_analysis_before_them(trained, source):
@@ -350,15 +412,30 @@ def test_future_prices_change_no_analysis_before_them(trained, source):
     perturbed_pm = enhanced(trained["registry"], FrameSource(noisy))
     assert perturbed_pm.select_portfolio(num_symbols=3) == honest
     assert {s: a["lstm"]["signal"] for s, a in perturbed_pm.last_analyses.items()} == {
-        s: a["lstm"]["signal"] for s, a in enhanced(trained["registry"], FrameSource(frames)).analyze_symbols(list(frames)).items()
+        s: a["lstm"]["signal"]
+        for s, a in enhanced(trained["registry"], FrameSource(frames)).analyze_symbols(list(frames)).items()
     }
 
 
+@pytest.mark.slow
 def test_the_module_runs_on_its_own():
     env = dict(os.environ, PYTHONPATH=str(REPO))
     done = subprocess.run(
-        [sys.executable, "-m", "tests.test_lstm_portfolio_integration", "-q", "-p", "no:cacheprovider", "-k", "initialisation"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "tests.test_lstm_portfolio_integration",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-k",
+            "initialisation",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "1 passed" in done.stdout

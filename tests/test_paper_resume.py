@@ -1,4 +1,5 @@
-"""Crash and resume: a paper run SIGKILLed anywhere ends, once restarted, with the journal of an uninterrupted run."""
+"""Crash and resume: a paper run SIGKILLed anywhere ends, once restarted, with the journal of an uninterrupted
+run."""
 
 from __future__ import annotations
 
@@ -11,17 +12,40 @@ from typing import Any
 
 import pytest
 
-from lstm_plugin.live import Journal
+from lstm_plugin.backtrader.live import Journal
 
 from .conftest import TINY, write_config
 
 CHILD = Path(__file__).with_name("paper_child.py")
-ARGS = ["paper", "--replay-from", "2020-01-02", "--until", "2020-03-31", "--speed", "0", "--symbols", "AAPL,MSFT,KO",
-        "--backend", "sync", "--quiet"]
+ARGS = [
+    "paper",
+    "--replay-from",
+    "2020-01-02",
+    "--until",
+    "2020-03-31",
+    "--speed",
+    "0",
+    "--symbols",
+    "AAPL,MSFT,KO",
+    "--backend",
+    "sync",
+    "--quiet",
+]
 
 
 def run_paper(point: str, state: Path, models: Path, config: Path) -> subprocess.CompletedProcess:
-    command = [sys.executable, str(CHILD), point, *ARGS, "--state", str(state), "--models", str(models), "--config", str(config)]
+    command = [
+        sys.executable,
+        str(CHILD),
+        point,
+        *ARGS,
+        "--state",
+        str(state),
+        "--models",
+        str(models),
+        "--config",
+        str(config),
+    ]
     return subprocess.run(command, capture_output=True, text=True, timeout=600)
 
 
@@ -35,12 +59,24 @@ def book(state: Path) -> dict[str, Any]:
 
     try:
         return {
-            "orders": [local({k: o[k] for k in ("client_id", "date", "symbol", "size", "target", "status", "status_date")})
-                       for o in journal.rows("orders")],
+            "orders": [
+                local(
+                    {
+                        k: o[k]
+                        for k in ("client_id", "date", "symbol", "size", "target", "status", "status_date")
+                    }
+                )
+                for o in journal.rows("orders")
+            ],
             "fills": [local(f) for f in journal.rows("fills")],
-            "days": [{k: d[k] for k in ("date", "cash", "value", "rebalanced")} for d in journal.rows("days")],
+            "days": [
+                {k: d[k] for k in ("date", "cash", "value", "rebalanced")} for d in journal.rows("days")
+            ],
             "positions": journal.rows("positions"),
-            "decisions": [{k: d[k] for k in ("date", "targets", "forecasts", "models")} for d in journal.rows("decisions")],
+            "decisions": [
+                {k: d[k] for k in ("date", "targets", "forecasts", "models")}
+                for d in journal.rows("decisions")
+            ],
             "runs": len(journal.rows("runs")),
         }
     finally:
@@ -66,6 +102,7 @@ def same_journal(resumed: dict[str, Any], reference: dict[str, Any]) -> None:
         assert resumed[table] == reference[table], table
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("point", ["commit:1", "order:1", "order:4", "commit:30", "commit:61"])
 def test_a_run_killed_and_restarted_ends_as_an_uninterrupted_one(point, reference, config_file, tmp_path):
     expected, warm = reference
@@ -79,6 +116,7 @@ def test_a_run_killed_and_restarted_ends_as_an_uninterrupted_one(point, referenc
     same_journal(book(tmp_path / "state"), expected)
 
 
+@pytest.mark.slow
 def test_two_restarts_killed_on_the_same_bar_never_order_twice(reference, config_file, tmp_path):
     expected, warm = reference
     models = tmp_path / "models"
@@ -107,6 +145,7 @@ def test_a_run_killed_in_a_model_publish_retrains_and_ends_the_same(reference, c
     same_journal(book(state), expected)
 
 
+@pytest.mark.slow
 def test_a_finished_replay_run_again_changes_nothing(reference, config_file, tmp_path):
     expected, warm = reference
     models, state = tmp_path / "models", tmp_path / "state"

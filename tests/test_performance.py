@@ -7,7 +7,7 @@ import math
 import pandas as pd
 import pytest
 
-from lstm_plugin.performance import drawdown_series, performance_metrics
+from lstm_plugin.portfolio.performance import drawdown_series, performance_metrics
 
 
 def curve(values: list[float], start: str = "2020-01-01", freq: str = "D") -> pd.Series:
@@ -42,9 +42,18 @@ def test_drawdown_counts_the_starting_cash_as_a_peak():
 
 def test_degenerate_curves():
     flat = performance_metrics(curve([100.0, 100.0, 100.0]), 100.0)
-    assert flat["sharpe"] is None and flat["sortino"] is None and flat["max_drawdown"] == 0.0 and flat["calmar"] is None
+    assert (
+        flat["sharpe"] is None
+        and flat["sortino"] is None
+        and flat["max_drawdown"] == 0.0
+        and flat["calmar"] is None
+    )
     assert flat["cagr"] == pytest.approx(0.0) and flat["turnover"] == 0.0
     single = performance_metrics(curve([105.0]), 100.0)
-    assert single["cagr"] is None and single["turnover"] is None and single["total_return"] == pytest.approx(0.05)
+    assert (
+        single["cagr"] is None
+        and single["turnover"] is None
+        and single["total_return"] == pytest.approx(0.05)
+    )
     with pytest.raises(ValueError, match="empty"):
         performance_metrics(curve([]), 100.0)

@@ -1,12 +1,13 @@
-"""The service's decisions as plain values: the priority rules (docs/training-service.md), promotion, retraining, retry backoff."""
+"""The service's decisions as plain values: the priority rules (docs/training-service.md), promotion,
+retraining, retry backoff."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
-from lstm_plugin.config import SchedulePriority
-from lstm_plugin.policy import (
+from lstm_plugin.core.config import SchedulePriority
+from lstm_plugin.training.policy import (
     ModelState,
     category_base,
     compute_priority,
@@ -19,14 +20,21 @@ from lstm_plugin.policy import (
 SCHEDULE = SchedulePriority()
 
 
-def priority(state: ModelState, category: str = "portfolio", position: int = 0, override=None, threshold: float = 0.6):
+def priority(
+    state: ModelState, category: str = "portfolio", position: int = 0, override=None, threshold: float = 0.6
+):
     return compute_priority(
-        category_base(category, SCHEDULE), state, reliability_threshold=threshold, position=position, override=override,
+        category_base(category, SCHEDULE),
+        state,
+        reliability_threshold=threshold,
+        position=position,
+        override=override,
         base_reason=category,
     )
 
 
-# ---------------------------------------------------------------- the worked examples of docs/training-service.md, exactly
+# ---------------------------------------------------------------- the worked examples of docs/training-
+# service.md, exactly
 def test_worked_example_no_model():
     assert priority(ModelState(available=False)).value == 0
 
@@ -99,8 +107,15 @@ def test_no_floor():
 
 
 def test_reasons_list_every_adjustment_in_order():
-    result = priority(ModelState(available=True, outdated=True, reliability=0.4), category="watchlist", position=2)
-    assert result.describe() == ["watchlist 40", "position 2 +10", "model outdated -10", "reliability < 0.5 -15"]
+    result = priority(
+        ModelState(available=True, outdated=True, reliability=0.4), category="watchlist", position=2
+    )
+    assert result.describe() == [
+        "watchlist 40",
+        "position 2 +10",
+        "model outdated -10",
+        "reliability < 0.5 -15",
+    ]
     assert result.value == sum(amount for _, amount in result.reasons)
 
 

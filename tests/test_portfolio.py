@@ -1,4 +1,5 @@
-"""The technical base manager on real data: scan filters, selection, weights, statistics, as_of and honesty."""
+"""The technical base manager on real data: scan filters, selection, weights, statistics, as_of and
+honesty."""
 
 from __future__ import annotations
 
@@ -26,11 +27,17 @@ def manager(source, when=T, **portfolio) -> PortfolioManager:
 def test_scan_ranks_by_technical_score(source):
     pm = manager(source)
     candidates = pm.scan_market()
-    assert candidates == [row["symbol"] for row in pm.last_scan] and len(candidates) == 24 and not pm.scan_rejected
+    assert (
+        candidates == [row["symbol"] for row in pm.last_scan]
+        and len(candidates) == 24
+        and not pm.scan_rejected
+    )
     scores = [row["score"] for row in pm.last_scan]
     assert scores == sorted(scores, reverse=True)
     assert all(row["last_bar"] <= "2016-03-31T00:00:00" for row in pm.last_scan)
-    capped = PortfolioManager(config=tiny_config(lstm={"max_initial_symbols": 5}), source=source, clock=ManualClock(T))
+    capped = PortfolioManager(
+        config=tiny_config(lstm={"max_initial_symbols": 5}), source=source, clock=ManualClock(T)
+    )
     assert capped.scan_market() == candidates[:5]
 
 
@@ -55,13 +62,17 @@ def test_selection_respects_size_score_cap_and_weighting(source):
     assert 0 < len(weights) <= 6 and weights == pm.current_portfolio
     assert sum(weights.values()) == pytest.approx(1.0) and max(weights.values()) <= 0.2 + 1e-12
     analyses = pm.last_analyses
-    assert all(analyses[s]["score"] >= 60 and analyses[s]["recommendation"] in ("buy", "strong_buy") for s in weights)
+    assert all(
+        analyses[s]["score"] >= 60 and analyses[s]["recommendation"] in ("buy", "strong_buy") for s in weights
+    )
     chosen_scores = sorted((analyses[s]["score"] for s in weights), reverse=True)
     left_out = [a["score"] for s, a in analyses.items() if s not in weights and a["score"] >= 60]
     assert not left_out or max(left_out) <= chosen_scores[-1]
     assert pm.portfolio_as_of == pd.Timestamp(T)
     equal = manager(source, num_symbols=6, weighting="equal").select_portfolio()
-    assert set(equal) == set(weights) and list(equal.values()) == pytest.approx([1 / len(weights)] * len(weights))
+    assert set(equal) == set(weights) and list(equal.values()) == pytest.approx(
+        [1 / len(weights)] * len(weights)
+    )
     few = manager(source, num_symbols=3, max_weight=0.2).select_portfolio()
     assert len(few) == 3 and sum(few.values()) == pytest.approx(0.6)  # the cap keeps 40 % in cash
 
@@ -76,13 +87,19 @@ def test_nothing_qualifies_means_all_cash(source):
 def test_analysis_of_one_symbol(source, frames):
     pm = manager(source)
     analysis = pm.analyze_symbol("aapl")
-    assert analysis["symbol"] == "AAPL" and analysis["status"] == "ok" and analysis["as_of"] == "2016-03-31T00:00:00"
+    assert (
+        analysis["symbol"] == "AAPL"
+        and analysis["status"] == "ok"
+        and analysis["as_of"] == "2016-03-31T00:00:00"
+    )
     assert 0 <= analysis["score"] <= 100 and analysis["score"] == analysis["technical_score"]
     assert set(analysis["components"]) == {"trend", "momentum", "rsi", "volatility"}
     given = pm.analyze_symbol("AAPL", data=frames["AAPL"].reset_index())  # a DataFrame in, cut at as_of
     assert given["score"] == analysis["score"]
     short = pm.analyze_symbol("AAPL", data=frames["AAPL"].loc["2015-11-01":])
-    assert short["status"] == "insufficient_data" and short["score"] == 0.0 and "needs 201" in short["message"]
+    assert (
+        short["status"] == "insufficient_data" and short["score"] == 0.0 and "needs 201" in short["message"]
+    )
     unknown = pm.analyze_symbol("ZZZZ")
     assert unknown["status"] == "error" and "unknown symbol ZZZZ" in unknown["message"]
     with pytest.raises(SymbolError):
@@ -103,7 +120,10 @@ def test_statistics_describe_the_current_portfolio(source):
     assert stats["weights"] == weights and stats["positions"] == len(weights)
     assert stats["as_of"] == stats["portfolio_as_of"] == "2016-03-31T00:00:00"
     assert 0 < stats["volatility"] < 1 and np.isfinite(stats["expected_return"])
-    assert stats["effective_positions"] == pytest.approx(1 / stats["hhi"]) and stats["hhi"] >= 1 / len(weights) - 1e-12
+    assert (
+        stats["effective_positions"] == pytest.approx(1 / stats["hhi"])
+        and stats["hhi"] >= 1 / len(weights) - 1e-12
+    )
 
 
 def test_future_prices_change_nothing_before_them(frames):
@@ -125,11 +145,14 @@ def test_future_prices_change_nothing_before_them(frames):
 
 
 def test_the_bundled_sample_has_a_clock_that_stops_on_its_last_bar(source, caplog, monkeypatch):
-    from lstm_plugin import clock as clock_module
+    from lstm_plugin.core import clock as clock_module
 
     monkeypatch.setattr(clock_module, "_announced", clock_module.threading.Event())
-    with caplog.at_level("WARNING", logger="lstm_plugin.clock"):
-        first, second = PortfolioManager(config=tiny_config(), source=source), PortfolioManager(config=tiny_config(), source=source)
+    with caplog.at_level("WARNING", logger="lstm_plugin.core.clock"):
+        first, second = (
+            PortfolioManager(config=tiny_config(), source=source),
+            PortfolioManager(config=tiny_config(), source=source),
+        )
     assert first.clock.now() == second.clock.now() == pd.Timestamp("2021-04-21")
     assert caplog.text.count("bundled data ends on 2021-04-21") == 1  # said once
     assert first.select_portfolio()  # the design example's call, as written: a real portfolio
@@ -141,13 +164,24 @@ def test_a_users_own_data_is_never_back_dated(frames):
     assert isinstance(PortfolioManager(config=tiny_config(), source=FrameSource(frames)).clock, SystemClock)
 
 
+@pytest.mark.slow
 def test_a_scan_that_rejects_everything_says_why_and_how_to_fix_it(frames):
     from lstm_plugin import LSTMPluginWarning
 
     pm = PortfolioManager(config=tiny_config(), source=FrameSource(frames), clock=ManualClock("2026-12-01"))
-    with pytest.warns(LSTMPluginWarning, match=r"rejected every symbol: 8 stale \(newest bar 2021-04-21, 2050 days before 2026-12-01; "
-                      r"portfolio.max_stale_days is 10\)\. To fix: pass as_of= a date the data covers \(as_of='2021-04-21'\)"):
+    with pytest.warns(
+        LSTMPluginWarning,
+        match=r"rejected every symbol: 8 stale \(newest bar 2021-04-21, 2050 days before 2026-12-01; "
+        r"portfolio.max_stale_days is 10\)\. To fix: pass as_of= a date the data covers "
+        r"\(as_of='2021-04-21'\)",
+    ):
         assert pm.select_portfolio() == {}
-    illiquid = PortfolioManager(config=tiny_config(portfolio={"min_dollar_volume": 1e15}), source=FrameSource(frames), clock=ManualClock(T))
-    with pytest.warns(LSTMPluginWarning, match=r"8 below portfolio.min_dollar_volume .* lower portfolio.min_dollar_volume"):
+    illiquid = PortfolioManager(
+        config=tiny_config(portfolio={"min_dollar_volume": 1e15}),
+        source=FrameSource(frames),
+        clock=ManualClock(T),
+    )
+    with pytest.warns(
+        LSTMPluginWarning, match=r"8 below portfolio.min_dollar_volume .* lower portfolio.min_dollar_volume"
+    ):
         illiquid.scan_market()

@@ -58,9 +58,27 @@ def workers_started(driver: int) -> bool:
 
 def start_train(folder: Path) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "lstm_plugin", "train", *SYMBOLS, "--as-of", "2017-06-30", "--models", "M",
-         "--config", "tiny.json", "--backend", "local", "--force", "-q"],
-        cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "lstm_plugin",
+            "train",
+            *SYMBOLS,
+            "--as-of",
+            "2017-06-30",
+            "--models",
+            "M",
+            "--config",
+            "tiny.json",
+            "--backend",
+            "local",
+            "--force",
+            "-q",
+        ],
+        cwd=folder,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
     )
 
 
@@ -82,7 +100,9 @@ def committed(folder: Path) -> set[tuple[str, int, str]]:
     }
 
 
-def kill_once(folder: Path, delay: float, sig: int = signal.SIGKILL, after_workers: bool = False) -> list[int]:
+def kill_once(
+    folder: Path, delay: float, sig: int = signal.SIGKILL, after_workers: bool = False
+) -> list[int]:
     proc = start_train(folder)
     if after_workers:
         deadline = time.monotonic() + 60
@@ -97,12 +117,14 @@ def kill_once(folder: Path, delay: float, sig: int = signal.SIGKILL, after_worke
     return left
 
 
+@pytest.mark.slow
 def test_sigkill_mid_training_leaves_no_worker(workdir):
     before = committed(workdir)
     assert kill_once(workdir, 1.5, after_workers=True) == []
     assert before <= committed(workdir)
 
 
+@pytest.mark.slow
 def test_sigterm_shuts_the_pool_down(workdir):
     proc = start_train(workdir)
     deadline = time.monotonic() + 60
@@ -115,6 +137,7 @@ def test_sigterm_shuts_the_pool_down(workdir):
     assert wait_for_no_orphans(proc.pid) == []
 
 
+@pytest.mark.slow
 def test_killed_at_random_moments_ten_times(workdir):
     """Kills land while workers start, while they train and while the driver publishes."""
     moments = random.Random(11).sample([i / 4 for i in range(2, 28)], 10)
@@ -123,9 +146,27 @@ def test_killed_at_random_moments_ten_times(workdir):
         assert kill_once(workdir, delay) == [], f"orphaned workers after a kill at {delay} s"
         assert before <= committed(workdir), f"a version was lost to a kill at {delay} s"
     proc = subprocess.run(
-        [sys.executable, "-m", "lstm_plugin", "train", *SYMBOLS, "--as-of", "2017-06-30", "--models", "M",
-         "--config", "tiny.json", "--backend", "local", "--json", "-q"],
-        cwd=workdir, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "lstm_plugin",
+            "train",
+            *SYMBOLS,
+            "--as-of",
+            "2017-06-30",
+            "--models",
+            "M",
+            "--config",
+            "tiny.json",
+            "--backend",
+            "local",
+            "--json",
+            "-q",
+        ],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)

@@ -23,8 +23,21 @@ def publish_copy(registry: ModelRegistry, record, trained_at: str, blob: bytes |
 def test_metadata_has_every_documented_field(trained):
     meta = trained["outcomes"]["AAPL"].record.metadata
     for key in (
-        "symbol", "model_type", "version", "trained_at", "train_start", "train_end", "horizon", "window",
-        "features", "config_hash", "metrics", "sha256", "versions", "training_key", "scaler",
+        "symbol",
+        "model_type",
+        "version",
+        "trained_at",
+        "train_start",
+        "train_end",
+        "horizon",
+        "window",
+        "features",
+        "config_hash",
+        "metrics",
+        "sha256",
+        "versions",
+        "training_key",
+        "scaler",
     ):
         assert key in meta, key
     assert meta["symbol"] == "AAPL" and meta["model_type"] == "specific" and meta["version"] == 1
@@ -56,7 +69,10 @@ def test_retention_keeps_the_newest(copy_registry):
         publish_copy(registry, first, month, blob)
     versions = [r.version for r in registry.records("specific", "MSFT")]
     assert versions == [4, 3]
-    assert sorted(p.name for p in registry.folder("specific", "MSFT").glob("v*.onnx")) == ["v000003.onnx", "v000004.onnx"]
+    assert sorted(p.name for p in registry.folder("specific", "MSFT").glob("v*.onnx")) == [
+        "v000003.onnx",
+        "v000004.onnx",
+    ]
 
 
 @pytest.mark.parametrize("damage", ["truncate", "tamper", "delete", "bad_json"])
@@ -89,7 +105,7 @@ def test_unreadable_pointer_falls_back_to_metadata(copy_registry, caplog):
 KILLER = textwrap.dedent(
     """
     import os, signal, sys
-    import lstm_plugin.registry as reg
+    import lstm_plugin.serving.registry as reg
     root, point = sys.argv[1], sys.argv[2]
     registry = reg.ModelRegistry(root)
     record = registry.resolve("specific", "AAPL")
@@ -114,6 +130,7 @@ KILLER = textwrap.dedent(
     "point, committed",
     [("mid-write-1", False), ("after-1", False), ("after-2", True), ("mid-write-3", True)],
 )
+@pytest.mark.slow
 def test_sigkill_during_save_loses_nothing(copy_registry, caplog, point, committed):
     """Killed before the metadata is written, the save left nothing that serves; killed after it,
     the new version is complete and serves. Either way every earlier version is intact."""
@@ -134,7 +151,9 @@ def test_sigkill_during_save_loses_nothing(copy_registry, caplog, point, committ
     assert sorted(p.name for p in folder.iterdir() if not p.name.startswith(".lock")) == sorted(
         [f"v{v:06d}.{x}" for v in range(1, nxt.version + 1) for x in ("onnx", "json")] + ["index.json"]
     )
-    assert json.loads((folder / "index.json").read_text())["versions"] == [v.version for v in reversed(after.records("specific", "AAPL"))]
+    assert json.loads((folder / "index.json").read_text())["versions"] == [
+        v.version for v in reversed(after.records("specific", "AAPL"))
+    ]
     assert after.resolve("specific", "AAPL").version == nxt.version
     assert ("rebuilt the index" in caplog.text) == committed
 
@@ -143,20 +162,30 @@ def test_identical_training_is_reused_changed_data_is_not(tmp_path, source):
     cfg = tiny_config()
     frame = source.load("KO", end="2011-12-31").loc["2007-01-01":]
     registry = ModelRegistry(tmp_path / "m")
-    first = ModelTrainer(cfg, FrameSource({"KO": frame}), registry, progress=False).train_specific("KO", as_of="2011-12-31")
-    again = ModelTrainer(cfg, FrameSource({"KO": frame}), registry, progress=False).train_specific("KO", as_of="2011-12-31")
+    first = ModelTrainer(cfg, FrameSource({"KO": frame}), registry, progress=False).train_specific(
+        "KO", as_of="2011-12-31"
+    )
+    again = ModelTrainer(cfg, FrameSource({"KO": frame}), registry, progress=False).train_specific(
+        "KO", as_of="2011-12-31"
+    )
     assert not first.reused and again.reused and again.record.version == first.record.version
 
     changed = frame.copy()
     changed.iloc[500, changed.columns.get_loc("volume")] *= 1.01  # same end date, different content
-    redo = ModelTrainer(cfg, FrameSource({"KO": changed}), registry, progress=False).train_specific("KO", as_of="2011-12-31")
+    redo = ModelTrainer(cfg, FrameSource({"KO": changed}), registry, progress=False).train_specific(
+        "KO", as_of="2011-12-31"
+    )
     assert not redo.reused and redo.record.version == 2
 
     other_config = tiny_config(model={"hidden_size": 6})
-    redo2 = ModelTrainer(other_config, FrameSource({"KO": frame}), registry, progress=False).train_specific("KO", as_of="2011-12-31")
+    redo2 = ModelTrainer(other_config, FrameSource({"KO": frame}), registry, progress=False).train_specific(
+        "KO", as_of="2011-12-31"
+    )
     assert not redo2.reused and redo2.record.metadata["config_hash"] != first.record.metadata["config_hash"]
 
-    forced = ModelTrainer(cfg, FrameSource({"KO": frame}), registry, progress=False).train_specific("KO", as_of="2011-12-31", force=True)
+    forced = ModelTrainer(cfg, FrameSource({"KO": frame}), registry, progress=False).train_specific(
+        "KO", as_of="2011-12-31", force=True
+    )
     assert not forced.reused
 
 
@@ -175,12 +204,16 @@ def test_retention_never_deletes_what_still_serves(copy_registry):
     first = registry.resolve("specific", "AAPL")
     blob = first.read_bytes()
     for month in ("2016-01-31", "2016-02-29", "2016-03-31"):
-        metadata = dict(first.metadata, trained_at=f"{month}T00:00:00", stage="candidate", stage_reason="worse")
+        metadata = dict(
+            first.metadata, trained_at=f"{month}T00:00:00", stage="candidate", stage_reason="worse"
+        )
         registry.publish("specific", "AAPL", blob, metadata)
     assert [r.version for r in registry.records("specific", "AAPL")] == [4, 3, 1]
     assert registry.resolve("specific", "AAPL", "2016-03-15").version == 1
     assert registry.resolve("specific", "AAPL").version == 1
-    promoted = registry.publish("specific", "AAPL", blob, dict(first.metadata, trained_at="2016-04-30T00:00:00"))
+    promoted = registry.publish(
+        "specific", "AAPL", blob, dict(first.metadata, trained_at="2016-04-30T00:00:00")
+    )
     assert [r.version for r in registry.records("specific", "AAPL")] == [promoted.version, 4, 1]
     assert registry.resolve("specific", "AAPL", "2016-04-15").version == 1  # behind candidate v4, still kept
 
@@ -191,14 +224,16 @@ def test_a_version_that_would_not_serve_is_never_written(copy_registry):
     folder = registry.folder("specific", "AAPL")
     before = sorted(p.name for p in folder.iterdir())
     with pytest.raises(ModelError, match=r"data_end 2015-12-31 is after trained_at 2015-06-30"):
-        registry.publish("specific", "AAPL", first.read_bytes(), dict(first.metadata, trained_at="2015-06-30T00:00:00"))
+        registry.publish(
+            "specific", "AAPL", first.read_bytes(), dict(first.metadata, trained_at="2015-06-30T00:00:00")
+        )
     with pytest.raises(ModelError, match=r"exported for symbol 'AAPL', not 'MSFT'"):
         registry.publish("specific", "MSFT", first.read_bytes(), dict(first.metadata, symbol="MSFT"))
     assert sorted(p.name for p in folder.iterdir()) == before
 
 
 def test_the_export_records_what_the_model_was_trained_for(trained):
-    from lstm_plugin.model_files import onnx_signature
+    from lstm_plugin.model.model_files import onnx_signature
 
     record = trained["outcomes"]["AAPL"].record
     embedded = onnx_signature(record.read_bytes()).properties
@@ -208,7 +243,7 @@ def test_the_export_records_what_the_model_was_trained_for(trained):
 
 
 def test_write_atomic_never_writes_through_a_planted_link(tmp_path):
-    from lstm_plugin.files import write_atomic
+    from lstm_plugin.core.files import write_atomic
 
     target = tmp_path / "precious.txt"
     target.write_text("precious")

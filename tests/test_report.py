@@ -1,4 +1,5 @@
-"""The report folder: strict JSON, swapped in whole (a kill never mixes two reports), safe beside other writers."""
+"""The report folder: strict JSON, swapped in whole (a kill never mixes two reports), safe beside other
+writers."""
 
 from __future__ import annotations
 
@@ -14,23 +15,37 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lstm_plugin.report import MANIFEST, REPORT_FILES, ReportError, check_report_folder, write_report
+from lstm_plugin.backtrader.report import (
+    MANIFEST,
+    REPORT_FILES,
+    ReportError,
+    check_report_folder,
+    write_report,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
 RESULT_CODE = """
 import numpy as np, pandas as pd
-from lstm_plugin.backtest import BacktestResult
+from lstm_plugin.backtrader.backtest import BacktestResult
 
 def make_result(seed, nan=False):
     days = pd.bdate_range("2020-01-01", periods=60)
     values = 100_000 * np.cumprod(1 + np.random.default_rng(seed).normal(0, 0.01, (60, 2)), axis=0)
     equity = pd.DataFrame(values, index=days, columns=["technical", "buy_hold"])
-    metrics = {name: {"final_value": float(equity[name].iloc[-1]), "total_return": 0.01, "cagr": float("nan") if nan else 0.02,
-                      "volatility": 0.1, "sharpe": float("inf") if nan else 0.5, "sortino": 0.6, "max_drawdown": 0.05,
-                      "calmar": float("nan"), "turnover": 1.0} for name in equity}
-    settings = {"symbols": ["AAPL", "MSFT"], "start": "2020-01-01", "end": "2020-03-24", "bars": 60, "rebalance": "monthly",
-                "cash": 100_000.0, "commission": 0.001, "slippage": 0.0005, "seed": seed}
+    metrics = {
+        name: {
+            "final_value": float(equity[name].iloc[-1]), "total_return": 0.01,
+            "cagr": float("nan") if nan else 0.02, "volatility": 0.1, "sharpe": float("inf") if nan else 0.5,
+            "sortino": 0.6, "max_drawdown": 0.05,
+            "calmar": float("nan"), "turnover": 1.0,
+        }
+        for name in equity
+    }
+    settings = {
+        "symbols": ["AAPL", "MSFT"], "start": "2020-01-01", "end": "2020-03-24", "bars": 60,
+        "rebalance": "monthly", "cash": 100_000.0, "commission": 0.001, "slippage": 0.0005, "seed": seed,
+    }
     return BacktestResult(settings, {"lstm": None, **metrics}, equity, [], None, {"technical": 1.0})
 """
 namespace: dict = {}
@@ -55,6 +70,7 @@ def manifest_holds(folder: Path) -> dict[str, str]:
     return digests
 
 
+@pytest.mark.slow
 def test_summary_is_strict_json_even_with_nan_metrics(tmp_path):
     folder = write_report(make_result(1, nan=True), tmp_path / "report")
     summary = strict((folder / "summary.json").read_text())
@@ -63,6 +79,7 @@ def test_summary_is_strict_json_even_with_nan_metrics(tmp_path):
     manifest_holds(folder)
 
 
+@pytest.mark.slow
 def test_a_second_report_replaces_the_first_whole(tmp_path):
     folder = tmp_path / "report"
     first = manifest_holds(write_report(make_result(1), folder))
@@ -76,7 +93,7 @@ KILLER = textwrap.dedent(
     import os, signal, sys
     from pathlib import Path
     {result_code}
-    from lstm_plugin import report
+    from lstm_plugin.backtrader import report
     written = []
     real = Path.write_bytes
     def dying(self, data):
@@ -90,12 +107,15 @@ KILLER = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("files_written", [1, 3, 6])
 def test_a_run_killed_while_writing_leaves_the_old_report_whole(tmp_path, files_written):
     folder = tmp_path / "report"
     before = manifest_holds(write_report(make_result(1), folder))
     script = KILLER.format(result_code=textwrap.indent(RESULT_CODE, "").strip())
-    proc = subprocess.run([sys.executable, "-c", script, str(folder), str(files_written)], capture_output=True, cwd=REPO)
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(folder), str(files_written)], capture_output=True, cwd=REPO
+    )
     assert proc.returncode == -9, proc.stderr.decode()
     assert manifest_holds(folder) == before  # the old report, untouched: nothing of the new one
     assert any(p.name.startswith(".report.") for p in tmp_path.iterdir())  # the dead run's staging folder
@@ -103,6 +123,7 @@ def test_a_run_killed_while_writing_leaves_the_old_report_whole(tmp_path, files_
     assert after != before and [p.name for p in tmp_path.iterdir()] == ["report"]
 
 
+@pytest.mark.slow
 def test_two_writers_of_one_folder_never_fail_or_mix(tmp_path):
     folder = tmp_path / "report"
     errors: list[BaseException] = []
@@ -111,7 +132,7 @@ def test_two_writers_of_one_folder_never_fail_or_mix(tmp_path):
         try:
             for _ in range(25):
                 write_report(make_result(seed), folder)
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=writer, args=(seed,)) for seed in (1, 2)]
@@ -129,9 +150,15 @@ def test_two_writers_of_one_folder_never_fail_or_mix(tmp_path):
     "setup, message",
     [
         (lambda d: (d / "out").write_text("x"), r"out is a file, not a folder"),
-        (lambda d: ((d / "out").mkdir(), (d / "out" / "mine.txt").write_text("x")), r"out holds mine\.txt, which is not part of a report"),
+        (
+            lambda d: ((d / "out").mkdir(), (d / "out" / "mine.txt").write_text("x")),
+            r"out holds mine\.txt, which is not part of a report",
+        ),
         (lambda d: ((d / "real").mkdir(), (d / "out").symlink_to(d / "real")), r"out is a symbolic link"),
-        (lambda d: ((d / "out").mkdir(), (d / "out" / "summary.json").symlink_to(d / "x")), r"out holds summary\.json"),
+        (
+            lambda d: ((d / "out").mkdir(), (d / "out" / "summary.json").symlink_to(d / "x")),
+            r"out holds summary\.json",
+        ),
         (lambda d: ((d / "out").mkdir(), (d / "out" / "equity.png").mkdir()), r"out holds equity\.png"),
     ],
 )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 import threading
 from concurrent.futures import Future
 
@@ -16,10 +17,10 @@ import pandas as pd
 import pytest
 
 from lstm_plugin import ManualClock, ModelRegistry, hookimpl
-from lstm_plugin.data import DataSource
-from lstm_plugin.jobs import TrainJob, run_training_job
-from lstm_plugin.policy import ModelState, compute_priority
-from lstm_plugin.service import SNAPSHOT_FILE, ServiceClosedError, TrainingService
+from lstm_plugin.core.data import DataSource
+from lstm_plugin.training.jobs import TrainJob, run_training_job
+from lstm_plugin.training.policy import ModelState, compute_priority
+from lstm_plugin.training.service import SNAPSHOT_FILE, ServiceClosedError, TrainingService
 
 from .conftest import tiny_config
 
@@ -43,7 +44,7 @@ class HeldBackend:
         for job, future in batch:
             try:
                 future.set_result(run_training_job(job))
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 future.set_exception(exc)
 
     def shutdown(self, timeout=None) -> None:
@@ -91,31 +92,44 @@ def test_schedule_lists_symbols_best_first_with_reasons(trained, copy_registry, 
     clock = ManualClock("2016-03-01")  # AAPL and MSFT models are 61 days old: outdated
     config = trained["config"]
     service = TrainingService(config, source, registry, clock=clock, backend="sync")
-    plan = service.create_training_schedule(portfolio=["AAPL", "KO"], watchlist=["MSFT"], scanning=["XOM", "AAPL"])
+    plan = service.create_training_schedule(
+        portfolio=["AAPL", "KO"], watchlist=["MSFT"], scanning=["XOM", "AAPL"]
+    )
     assert [e["priority"] for e in plan] == sorted(e["priority"] for e in plan)
     by_symbol = {e["symbol"]: e for e in plan}
     assert set(by_symbol) == {"AAPL", "KO", "MSFT", "XOM"}
     assert by_symbol["AAPL"]["category"] == "portfolio"  # its best entry of the two
     assert by_symbol["KO"] == {
-        "symbol": "KO", "model_type": "specific", "category": "portfolio", "position": 1, "priority": 20 + 5 - 20,
-        "reasons": ["portfolio 20", "position 1 +5", "model not available -20"], "status": "not_available",
+        "symbol": "KO",
+        "model_type": "specific",
+        "category": "portfolio",
+        "position": 1,
+        "priority": 20 + 5 - 20,
+        "reasons": ["portfolio 20", "position 1 +5", "model not available -20"],
+        "status": "not_available",
         "reliability": None,
     }
     for symbol, category, position in (("AAPL", "portfolio", 0), ("MSFT", "watchlist", 0)):
         reliability = registry.resolve("specific", symbol).reliability
         expected = compute_priority(
-            {"portfolio": 20, "watchlist": 40}[category], ModelState(True, True, reliability),
-            reliability_threshold=config.lstm.reliability_threshold, position=position,
+            {"portfolio": 20, "watchlist": 40}[category],
+            ModelState(True, True, reliability),
+            reliability_threshold=config.lstm.reliability_threshold,
+            position=position,
         )
         assert by_symbol[symbol]["priority"] == expected.value
-        assert by_symbol[symbol]["status"] == "outdated" and "model outdated -10" in by_symbol[symbol]["reasons"]
+        assert (
+            by_symbol[symbol]["status"] == "outdated" and "model outdated -10" in by_symbol[symbol]["reasons"]
+        )
     assert by_symbol["XOM"]["priority"] == 60 - 20
 
 
 def test_a_queued_symbol_keeps_the_better_priority(service):
     first = service.request_model_training(["XOM", "KO"], category="scanning")
     assert first["requested"] == 2 and first["details"]["KO"] == {
-        "status": "queued", "priority": 45, "reasons": ["scanning 60", "position 1 +5", "model not available -20"]
+        "status": "queued",
+        "priority": 45,
+        "reasons": ["scanning 60", "position 1 +5", "model not available -20"],
     }
     promoted = service.request_model_training(["KO"], category="portfolio")["details"]["KO"]
     assert promoted["status"] == "already_queued" and promoted["priority"] == 0
@@ -134,7 +148,9 @@ def test_equal_priorities_train_in_insertion_order(service):
 
 
 def test_one_pass_starts_at_most_max_training_models(source, tmp_path):
-    service = make_service(source, tmp_path, lstm={"max_training_models": 2}, lstm_service={"universal": {"enabled": False}})
+    service = make_service(
+        source, tmp_path, lstm={"max_training_models": 2}, lstm_service={"universal": {"enabled": False}}
+    )
     service.request_model_training(["KO", "PG", "XOM"], category="portfolio")
     assert service.update()["started"] == ["specific/KO", "specific/PG"]
     assert queue_symbols(service) == ["XOM"]
@@ -172,7 +188,12 @@ def test_plugin_adjusts_priority_and_is_named_in_reasons(source, tmp_path):
 
     config = tiny_config(lstm_service={"universal": {"enabled": False}})
     service = TrainingService(
-        config, source, ModelRegistry(tmp_path), clock=ManualClock("2015-12-31"), backend="sync", plugins=[PreferXom(), Broken()]
+        config,
+        source,
+        ModelRegistry(tmp_path),
+        clock=ManualClock("2015-12-31"),
+        backend="sync",
+        plugins=[PreferXom(), Broken()],
     )
     plan = service.create_training_schedule(portfolio=["KO"], scanning=["XOM"])
     assert [e["symbol"] for e in plan] == ["XOM", "KO"]
@@ -193,7 +214,9 @@ def test_bad_symbols_are_rejected_and_counted(service):
 def test_worse_model_is_kept_as_candidate_and_the_status_says_so(trained, copy_registry, source):
     registry = copy_registry()
     current = registry.resolve("specific", "AAPL")
-    config = tiny_config(lstm_service={"retraining": {"min_reliability_for_update": 0.99}, "universal": {"enabled": False}})
+    config = tiny_config(
+        lstm_service={"retraining": {"min_reliability_for_update": 0.99}, "universal": {"enabled": False}}
+    )
     clock = ManualClock("2016-03-01")
     service = TrainingService(config, source, registry, clock=clock, backend="sync")
     service.request_model_training(["AAPL"])
@@ -209,18 +232,33 @@ def test_worse_model_is_kept_as_candidate_and_the_status_says_so(trained, copy_r
     assert service.forecasts.get_lstm_prediction("AAPL")["model_version"] == current.version
 
 
-def test_better_model_replaces_the_current_one(trained, copy_registry, source):
-    registry = copy_registry()
-    config = tiny_config(lstm_service={"retraining": {"min_reliability_for_update": 0.0}, "universal": {"enabled": False}})
+@pytest.mark.parametrize(("current_reliability", "promoted"), [(0.0, True), (1.0, False)])
+def test_a_retrained_model_replaces_the_current_one_only_when_better(
+    trained, tmp_path, source, current_reliability, promoted
+):
+    """The current model's reliability is set either side of any new one, so both outcomes are proven."""
+    target = tmp_path / f"registry_{current_reliability}"
+    shutil.copytree(trained["root"], target)
+    old = ModelRegistry(target).resolve("specific", "MSFT")
+    meta_path = old.onnx_path.with_suffix(".json")
+    metadata = json.loads(meta_path.read_text())
+    metadata["metrics"]["reliability"] = current_reliability
+    meta_path.write_text(json.dumps(metadata))
+    registry = ModelRegistry(target)
+    config = tiny_config(
+        lstm_service={"retraining": {"min_reliability_for_update": 0.0}, "universal": {"enabled": False}}
+    )
     service = TrainingService(config, source, registry, clock=ManualClock("2016-03-01"), backend="sync")
-    old = registry.resolve("specific", "MSFT")
     service.request_model_training(["MSFT"])
     service.update()
     new = registry.resolve("specific", "MSFT", candidates=True)
-    if new.reliability >= old.reliability:
-        assert registry.resolve("specific", "MSFT").version == new.version and new.stage == "production"
+    assert new.version > old.version
+    served = registry.resolve("specific", "MSFT")
+    if promoted:
+        assert (served.version, new.stage) == (new.version, "production")
     else:
-        assert new.stage == "candidate" and "worse than the current" in new.metadata["stage_reason"]
+        assert served.version == old.version and new.stage == "candidate"
+        assert "worse than the current" in new.metadata["stage_reason"]
 
 
 def test_automatic_retraining_follows_the_clock(trained, copy_registry, source):
@@ -232,7 +270,9 @@ def test_automatic_retraining_follows_the_clock(trained, copy_registry, source):
         }
     )
     clock = ManualClock("2016-01-20")
-    service = TrainingService(config, source, registry, clock=clock, backend="sync", universe=["AAPL", "MSFT"])
+    service = TrainingService(
+        config, source, registry, clock=clock, backend="sync", universe=["AAPL", "MSFT"]
+    )
     assert service.update()["started"] == []
     clock.set("2016-02-20")  # 51 days: the specific models are due, the universal one is not
     report = service.update()
@@ -247,7 +287,9 @@ def test_automatic_retraining_follows_the_clock(trained, copy_registry, source):
 
 def test_auto_retrain_off_trains_only_what_is_asked(trained, copy_registry, source):
     config = tiny_config(lstm_service={"retraining": {"auto_retrain": False}})
-    service = TrainingService(config, source, copy_registry(), clock=ManualClock("2017-01-01"), backend="sync", universe=["AAPL"])
+    service = TrainingService(
+        config, source, copy_registry(), clock=ManualClock("2017-01-01"), backend="sync", universe=["AAPL"]
+    )
     assert service.update()["started"] == []
 
 
@@ -263,7 +305,9 @@ def test_tick_spaces_passes_by_training_interval(service):
 # ---------------------------------------------------------------- failures
 def test_transient_failure_is_retried_with_backoff_on_the_clock(source, tmp_path):
     flaky = FlakySource(source, "KO", times=2)
-    config = tiny_config(lstm_service={"max_retries": 2, "retry_backoff_seconds": 60, "universal": {"enabled": False}})
+    config = tiny_config(
+        lstm_service={"max_retries": 2, "retry_backoff_seconds": 60, "universal": {"enabled": False}}
+    )
     clock = ManualClock("2015-12-31")
     service = TrainingService(config, flaky, ModelRegistry(tmp_path), clock=clock, backend="sync")
     service.request_model_training(["KO", "PG"])
@@ -286,8 +330,12 @@ def test_transient_failure_is_retried_with_backoff_on_the_clock(source, tmp_path
 
 def test_failure_after_the_last_retry_is_recorded(source, tmp_path):
     flaky = FlakySource(source, "KO", times=10)
-    config = tiny_config(lstm_service={"max_retries": 1, "retry_backoff_seconds": 0, "universal": {"enabled": False}})
-    service = TrainingService(config, flaky, ModelRegistry(tmp_path), clock=ManualClock("2015-12-31"), backend="sync")
+    config = tiny_config(
+        lstm_service={"max_retries": 1, "retry_backoff_seconds": 0, "universal": {"enabled": False}}
+    )
+    service = TrainingService(
+        config, flaky, ModelRegistry(tmp_path), clock=ManualClock("2015-12-31"), backend="sync"
+    )
     service.request_model_training(["KO"])
     assert service.drain() is True
     (failed,) = service.snapshot()["failed"]
@@ -300,7 +348,11 @@ def test_bad_input_fails_at_once_without_retries(service):
     service.request_model_training(["KO"])
     service.update()
     (failed,) = service.snapshot()["failed"]
-    assert failed["attempts"] == 1 and failed["permanent"] and "no bars at or before 1995-01-01" in failed["error"]
+    assert (
+        failed["attempts"] == 1
+        and failed["permanent"]
+        and "no bars at or before 1995-01-01" in failed["error"]
+    )
 
 
 # ---------------------------------------------------------------- changing while running
@@ -324,12 +376,15 @@ def test_empty_service(service):
     assert service.update()["started"] == []
     assert service.drain(timeout=1) is True and service.wait(timeout=1) is True
     snapshot = service.snapshot()
-    assert snapshot["queue"] == [] and snapshot["in_flight"] == [] and snapshot["mean_training_seconds"] is None
+    assert (
+        snapshot["queue"] == [] and snapshot["in_flight"] == [] and snapshot["mean_training_seconds"] is None
+    )
     assert service.shutdown(timeout=1) == {"dropped": 0, "stopped": 0}
     with pytest.raises(ServiceClosedError):
         service.request_model_training(["KO"])
 
 
+@pytest.mark.slow
 def test_eight_threads_sending_a_thousand_requests_lose_nothing(service):
     symbols = service.source.symbols()[:20]
     categories = ["portfolio", "on_demand", "watchlist", "scanning"]
@@ -345,7 +400,7 @@ def test_eight_threads_sending_a_thousand_requests_lose_nothing(service):
                 picked = rng.sample(symbols, 3) + (["../bad"] if rng.random() < 0.05 else [])
                 result = service.request_model_training(picked, category=rng.choice(categories))
                 totals.append(result)
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
@@ -367,8 +422,12 @@ def test_eight_threads_sending_a_thousand_requests_lose_nothing(service):
 # ---------------------------------------------------------------- monitoring
 def test_snapshot_reports_queue_jobs_failures_timing_and_models(source, tmp_path):
     flaky = FlakySource(source, "PG", times=99)
-    config = tiny_config(lstm_service={"max_retries": 0, "universal": {"enabled": False}}, lstm={"max_training_models": 2})
-    service = TrainingService(config, flaky, ModelRegistry(tmp_path), clock=ManualClock("2015-12-31"), backend="sync")
+    config = tiny_config(
+        lstm_service={"max_retries": 0, "universal": {"enabled": False}}, lstm={"max_training_models": 2}
+    )
+    service = TrainingService(
+        config, flaky, ModelRegistry(tmp_path), clock=ManualClock("2015-12-31"), backend="sync"
+    )
     service.request_model_training(["KO", "PG", "XOM"], category="portfolio")
     service.update()
     snapshot = service.snapshot()
@@ -382,7 +441,9 @@ def test_snapshot_reports_queue_jobs_failures_timing_and_models(source, tmp_path
 
 
 def test_monitoring_off_writes_no_snapshot_file(source, tmp_path):
-    service = make_service(source, tmp_path, lstm_service={"enable_monitoring": False, "universal": {"enabled": False}})
+    service = make_service(
+        source, tmp_path, lstm_service={"enable_monitoring": False, "universal": {"enabled": False}}
+    )
     service.request_model_training(["KO"])
     service.update()
     assert not (tmp_path / SNAPSHOT_FILE).exists()
@@ -393,8 +454,12 @@ def test_drain_on_a_manual_clock_waits_retry_backoff_in_wall_time(source, tmp_pa
     import time
 
     flaky = FlakySource(source, "KO", times=1)
-    config = tiny_config(lstm_service={"max_retries": 1, "retry_backoff_seconds": 0.5, "universal": {"enabled": False}})
-    service = TrainingService(config, flaky, ModelRegistry(tmp_path), clock=ManualClock("2015-12-31"), backend="sync")
+    config = tiny_config(
+        lstm_service={"max_retries": 1, "retry_backoff_seconds": 0.5, "universal": {"enabled": False}}
+    )
+    service = TrainingService(
+        config, flaky, ModelRegistry(tmp_path), clock=ManualClock("2015-12-31"), backend="sync"
+    )
     service.request_model_training(["KO"])
     started = time.monotonic()
     assert service.drain(timeout=60) is True  # the clock never moves, yet the retry runs
@@ -411,10 +476,19 @@ def test_ctrl_c_during_a_sync_training_keeps_the_job(source, tmp_path):
 
     config = tiny_config(lstm_service={"universal": {"enabled": False}})
     service = TrainingService(
-        config, source, ModelRegistry(tmp_path), clock=ManualClock("2015-12-31"), backend="sync", plugins=[Interrupt()]
+        config,
+        source,
+        ModelRegistry(tmp_path),
+        clock=ManualClock("2015-12-31"),
+        backend="sync",
+        plugins=[Interrupt()],
     )
     service.request_model_training(["KO"])
     with pytest.raises(KeyboardInterrupt):
         service.update()
     snapshot = service.snapshot()
-    assert [j["symbol"] for j in snapshot["queue"]] == ["KO"] and snapshot["in_flight"] == [] and not snapshot["failed"]
+    assert (
+        [j["symbol"] for j in snapshot["queue"]] == ["KO"]
+        and snapshot["in_flight"] == []
+        and not snapshot["failed"]
+    )

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from lstm_plugin import ForecastService, ManualClock, bundled_source, get_plugin_manager
-from lstm_plugin.tape import ForecastTape
+from lstm_plugin.serving.tape import ForecastTape
 
 from .conftest import tiny_config
 from .sample_plugins import TenDayMomentum
@@ -18,9 +18,12 @@ def services(trained, **sections):
     config = tiny_config(**sections)
     clock = ManualClock("2016-06-30")
     source = bundled_source()
-    return ForecastTape(config, trained["registry"], source, clock), ForecastService(config, trained["registry"], source, clock)
+    return ForecastTape(config, trained["registry"], source, clock), ForecastService(
+        config, trained["registry"], source, clock
+    )
 
 
+@pytest.mark.slow
 def test_tape_equals_per_bar_calls_to_the_bit(trained):
     tape, live = services(trained)
     days = bundled_source().load("AAPL").loc["2015-12-28":"2016-06-30"].index
@@ -48,11 +51,15 @@ def test_failures_match_per_bar_serving(trained):
     assert tape.predict_many(["../x"], as_of="2016-03-31")["../x"]["status"] == "error"
     assert tape.predict_many(["NOPE"], as_of="2016-03-31")["NOPE"]["status"] == "insufficient_data"
     plugins = get_plugin_manager(tiny_config().plugins, plugins=[TenDayMomentum()])
-    other = ForecastTape(tiny_config(), trained["registry"], bundled_source(), ManualClock("2016-06-30"), plugins=plugins)
+    other = ForecastTape(
+        tiny_config(), trained["registry"], bundled_source(), ManualClock("2016-06-30"), plugins=plugins
+    )
     answer = other.predict_many(["AAPL"], as_of="2016-03-31")["AAPL"]
     assert answer["status"] == "error" and "the model expects" in answer["message"]
     with pytest.raises(ValueError, match="after the clock's now"):
         tape.predict_many(["AAPL"], as_of="2016-07-01")
     frame = bundled_source().load("AAPL")
-    given = tape.predict_many(["AAPL"], {"AAPL": frame}, as_of="2016-03-31")["AAPL"]  # caller's frames: per-bar path
+    given = tape.predict_many(["AAPL"], {"AAPL": frame}, as_of="2016-03-31")[
+        "AAPL"
+    ]  # caller's frames: per-bar path
     assert given == live.get_lstm_prediction("AAPL", frame, as_of="2016-03-31", force_refresh=True)

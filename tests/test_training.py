@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from lstm_plugin import InsufficientDataError, ModelError, ModelRegistry, ModelTrainer
-from lstm_plugin.export import OPSET, check_parity, export_onnx
-from lstm_plugin.model import Forecaster, LSTMCore
-from lstm_plugin.plugins import get_plugin_manager
-from lstm_plugin.samples import compute_features, training_samples
-from lstm_plugin.training import fit_forecaster, predict_torch
+from lstm_plugin.model.export import OPSET, check_parity, export_onnx
+from lstm_plugin.model.fitting import fit_forecaster, predict_torch
+from lstm_plugin.model.network import Forecaster, LSTMCore
+from lstm_plugin.model.samples import compute_features, training_samples
+from lstm_plugin.plugins.manager import get_plugin_manager
 
 from .conftest import tiny_config
 
@@ -39,8 +39,10 @@ def test_fit_reports_out_of_sample_metrics(samples):
     assert 0 <= m["reliability"] <= 1 and 0 <= m["quality"] <= 1 and -1 <= m["ic"] <= 1
     assert m["n_train"] + m["n_validation"] + m["n_test"] < len(samples)  # the gaps drop samples
     # the test segment starts more than `horizon` dates after the last training sample
-    test_dates = np.sort(samples.dates)[-m["n_test"]:]
-    gap = np.searchsorted(np.sort(samples.dates), test_dates[0]) - np.searchsorted(np.sort(samples.dates), result.train_end)
+    test_dates = np.sort(samples.dates)[-m["n_test"] :]
+    gap = np.searchsorted(np.sort(samples.dates), test_dates[0]) - np.searchsorted(
+        np.sort(samples.dates), result.train_end
+    )
     assert gap > 2 * cfg.model.horizon
     assert 1 <= m["best_epoch"] <= m["epochs_run"] <= cfg.model.epochs
 
@@ -60,10 +62,13 @@ def test_same_seed_same_model_different_seed_different_model(samples):
 
 def test_too_few_samples_is_a_clear_error(samples):
     cfg = tiny_config(model={"min_samples": 10_000})
-    with pytest.raises(InsufficientDataError, match=r"insufficient data › need at least 10000 labelled windows"):
+    with pytest.raises(
+        InsufficientDataError, match=r"insufficient data › need at least 10000 labelled windows"
+    ):
         fit_forecaster(samples, cfg.model, build(cfg), progress=False)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("exporter", ["torchscript", "dynamo"])
 def test_onnx_matches_torch_at_several_batch_sizes(samples, exporter):
     if exporter == "dynamo":
@@ -88,14 +93,16 @@ def test_onnx_matches_torch_at_several_batch_sizes(samples, exporter):
 def test_parity_failure_is_refused(samples):
     cfg = tiny_config()
     good = fit_forecaster(samples, cfg.model, build(cfg), progress=False).forecaster
-    other = Forecaster(LSTMCore(samples.windows.shape[2], 8), good.feature_mean.numpy(), good.feature_std.numpy(), 0.03)
+    other = Forecaster(
+        LSTMCore(samples.windows.shape[2], 8), good.feature_mean.numpy(), good.feature_std.numpy(), 0.03
+    )
     blob = export_onnx(good, samples.windows[-8:], {})
     with pytest.raises(ModelError, match=r"parity check › batch 1: onnxruntime differs from torch"):
         check_parity(other, blob, samples.windows[-8:])
 
 
 def test_trainer_does_not_register_a_model_that_fails_parity(tmp_path, source, monkeypatch):
-    import lstm_plugin.export as export
+    import lstm_plugin.model.export as export
 
     def broken(forecaster, onnx_bytes, windows):
         raise ModelError("export › parity check › batch 7: onnxruntime differs from torch by 1e-1")
@@ -112,7 +119,9 @@ def test_scaling_is_fitted_on_training_rows_only(samples):
     cfg = tiny_config()
     result = fit_forecaster(samples, cfg.model, build(cfg), progress=False)
     train_rows = samples.windows[samples.dates <= result.train_end][:, -1, :]
-    np.testing.assert_allclose(result.forecaster.feature_mean.numpy(), train_rows.mean(axis=0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        result.forecaster.feature_mean.numpy(), train_rows.mean(axis=0), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_model_is_trained_only_on_labels_known_at_training_time(trained):
@@ -126,8 +135,12 @@ def test_model_is_trained_only_on_labels_known_at_training_time(trained):
 
 def test_fractional_lookback_and_long_horizon(tmp_path, source):
     cfg = tiny_config(model={"lookback_years": 2.5})
-    outcome = ModelTrainer(cfg, source, ModelRegistry(tmp_path), progress=False).train_specific("PG", as_of="2012-12-31")
+    outcome = ModelTrainer(cfg, source, ModelRegistry(tmp_path), progress=False).train_specific(
+        "PG", as_of="2012-12-31"
+    )
     assert pd.Timestamp(outcome.record.metadata["train_start"]) >= pd.Timestamp("2010-06-30")
     too_long = tiny_config(model={"horizon": 200, "lookback_years": 2.0})
     with pytest.raises(InsufficientDataError, match="insufficient data"):
-        ModelTrainer(too_long, source, ModelRegistry(tmp_path), progress=False).train_specific("PG", as_of="2012-12-31")
+        ModelTrainer(too_long, source, ModelRegistry(tmp_path), progress=False).train_specific(
+            "PG", as_of="2012-12-31"
+        )

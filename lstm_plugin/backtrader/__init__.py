@@ -6,12 +6,18 @@ training live in the rest of ``lstm_plugin``; these classes only speak Backtrade
 
 from __future__ import annotations
 
-from .analyzer import LSTMForecastAnalyzer, PortfolioRecorder
-from .feeds import feed_source, feed_symbol
-from .signals import Decision, LSTMSignals
-from .strategy import EqualWeightBuyHold, LSTMRebalanceStrategy
+from lstm_plugin.backtrader.analyzer import LSTMForecastAnalyzer, PortfolioRecorder
+from lstm_plugin.backtrader.feeds import feed_source, feed_symbol
+from lstm_plugin.backtrader.signals import Decision, LSTMSignals
+from lstm_plugin.backtrader.strategy import EqualWeightBuyHold, LSTMRebalanceStrategy
 
 __all__ = [
-    "LSTMRebalanceStrategy", "EqualWeightBuyHold", "LSTMSignals", "LSTMForecastAnalyzer", "PortfolioRecorder",
-    "Decision", "feed_source", "feed_symbol",
+    "Decision",
+    "EqualWeightBuyHold",
+    "LSTMForecastAnalyzer",
+    "LSTMRebalanceStrategy",
+    "LSTMSignals",
+    "PortfolioRecorder",
+    "feed_source",
+    "feed_symbol",
 ]

@@ -7,13 +7,14 @@ from typing import Any
 import backtrader as bt
 import pandas as pd
 
-from ..evaluation import forecast_evaluation
+from lstm_plugin.serving.evaluation import forecast_evaluation
 
 __all__ = ["LSTMForecastAnalyzer", "PortfolioRecorder", "fill_row"]
 
 
 def fill_row(order: Any, symbol: str) -> dict[str, Any]:
-    """A completed order as plain data: ``date`` (filled), ``created``, ``symbol``, ``size``, ``price``, ``value``, ``commission``."""
+    """A completed order as plain data: ``date`` (filled), ``created``, ``symbol``, ``size``, ``price``,
+    ``value``, ``commission``."""
     return {
         "date": bt.num2date(order.executed.dt).date().isoformat(),
         "created": bt.num2date(order.created.dt).date().isoformat(),
@@ -34,7 +35,8 @@ class LSTMForecastAnalyzer(bt.Analyzer):
     - ``hit_rate``: share of ``up``/``down`` calls whose realised return had that sign; ``base_rate``:
       the score of always calling the likelier sign on the same outcomes;
     - ``ic``, ``rank_ic``: ``{mean, std, icir, dates}`` of the per-date Pearson / Spearman
-      correlation across symbols between expected and realised return; ``ic_by_date``: ``[{date, n, ic, rank_ic}]``;
+      correlation across symbols between expected and realised return; ``ic_by_date``: ``[{date, n, ic,
+      rank_ic}]``;
     - ``calibration``: ``[{bucket, n, mean_confidence, accuracy}]`` by confidence bucket;
     - ``model_usage``: ``{specific, universal, none}`` forecast counts;
     - ``training``: ``{trained, reused, candidate, failed, events}`` — the run's training jobs;
@@ -44,7 +46,7 @@ class LSTMForecastAnalyzer(bt.Analyzer):
 
     ``realized`` is the simple return from the forecast bar's close to the close ``horizon`` bars
     later, read after the run from the same data (``None`` past the end of the data).
-    Definitions: :mod:`lstm_plugin.evaluation`.
+    Definitions: :mod:`lstm_plugin.serving.evaluation`.
     """
 
     params = (("signals", None),)  # the LSTMSignals to measure; None: the strategy's `lstm` attribute
@@ -52,7 +54,9 @@ class LSTMForecastAnalyzer(bt.Analyzer):
     def start(self) -> None:
         signals = self.p.signals or getattr(self.strategy, "lstm", None)
         if signals is None:
-            raise AttributeError("LSTMForecastAnalyzer › the strategy has no `lstm` (LSTMSignals); pass signals=")
+            raise AttributeError(
+                "LSTMForecastAnalyzer › the strategy has no `lstm` (LSTMSignals); pass signals="
+            )
         self.signals: Any = signals
         signals.listeners.append(self)
         self.records: list[dict[str, Any]] = []
@@ -63,19 +67,21 @@ class LSTMForecastAnalyzer(bt.Analyzer):
     def on_decision(self, decision: Any) -> None:
         self.rebalances += 1
         for symbol, p in decision.forecasts.items():
-            self.records.append({
-                "date": decision.when.isoformat(),
-                "symbol": symbol,
-                "status": p["status"],
-                "model_type": p["model_type"] if p["status"] == "success" else None,
-                "model_version": p["model_version"] if p["status"] == "success" else None,
-                "predicted_direction": p["predicted_direction"],
-                "confidence": p["confidence"],
-                "price_change_pct": p["price_change_pct"],
-                "expected_log_return": p["expected_log_return"],
-                "horizon": p["horizon"],
-                "trained_at": p["trained_at"],
-            })
+            self.records.append(
+                {
+                    "date": decision.when.isoformat(),
+                    "symbol": symbol,
+                    "status": p["status"],
+                    "model_type": p["model_type"] if p["status"] == "success" else None,
+                    "model_version": p["model_version"] if p["status"] == "success" else None,
+                    "predicted_direction": p["predicted_direction"],
+                    "confidence": p["confidence"],
+                    "price_change_pct": p["price_change_pct"],
+                    "expected_log_return": p["expected_log_return"],
+                    "horizon": p["horizon"],
+                    "trained_at": p["trained_at"],
+                }
+            )
 
     def notify_order(self, order: Any) -> None:
         if order.status != order.Completed:
@@ -95,7 +101,7 @@ class LSTMForecastAnalyzer(bt.Analyzer):
             close = closes[symbol]
             position = int(close.index.searchsorted(pd.Timestamp(record["date"]), side="right")) - 1
             later = position + int(record["horizon"])
-            if 0 <= position and later < len(close):
+            if position >= 0 and later < len(close):
                 record["realized"] = float(close.iloc[later] / close.iloc[position] - 1.0)
         figures = forecast_evaluation(self.records, self.signals.config.model.direction_threshold)
         counts = self.signals.counts
@@ -103,8 +109,11 @@ class LSTMForecastAnalyzer(bt.Analyzer):
             "n_rebalances": self.rebalances,
             **figures,
             "training": {
-                "trained": counts["trained"], "reused": counts["reused"], "candidate": counts["candidate"],
-                "failed": counts["failed"], "events": list(self.signals.trainings),
+                "trained": counts["trained"],
+                "reused": counts["reused"],
+                "candidate": counts["candidate"],
+                "failed": counts["failed"],
+                "events": list(self.signals.trainings),
             },
             "records": self.records,
             "orders": self.orders,
@@ -142,4 +151,9 @@ class PortfolioRecorder(bt.Analyzer):
             self.orders.append(fill_row(order, order.data._name))
 
     def get_analysis(self) -> dict[str, Any]:
-        return {"equity": pd.Series(self.values, index=pd.DatetimeIndex(self.dates, name="date"), dtype="float64"), "orders": self.orders}
+        return {
+            "equity": pd.Series(
+                self.values, index=pd.DatetimeIndex(self.dates, name="date"), dtype="float64"
+            ),
+            "orders": self.orders,
+        }

@@ -1,4 +1,4 @@
-"""The data behind Backtrader feeds, as a :class:`~lstm_plugin.data.DataSource` for models and scores.
+"""The data behind Backtrader feeds, as a :class:`~lstm_plugin.core.data.DataSource` for models and scores.
 
 Scores and forecasts read the same files or frames the feeds were built from — all of their bars,
 including history before a feed's ``fromdate`` — and every consumer cuts them at the current bar.
@@ -12,14 +12,15 @@ from typing import Any
 
 import pandas as pd
 
-from ..data import DataSource, clean_ohlcv, read_ohlcv_csv, validate_symbol
-from ..errors import DataError
+from lstm_plugin.core.data import DataSource, clean_ohlcv, read_ohlcv_csv, validate_symbol
+from lstm_plugin.core.errors import DataError
 
-__all__ = ["feed_symbol", "feed_source", "FeedFileSource"]
+__all__ = ["FeedFileSource", "feed_source", "feed_symbol"]
 
 
 def feed_symbol(data: Any) -> str:
-    """The symbol a feed trades: its ``name`` (``cerebro.adddata(feed, name='AAPL')``), else its file's stem."""
+    """The symbol a feed trades: its ``name`` (``cerebro.adddata(feed, name='AAPL')``), else its file's
+    stem."""
     name = getattr(data, "_name", "") or ""
     if not name and isinstance(getattr(data.p, "dataname", None), (str, Path)):
         name = Path(data.p.dataname).name.split(".")[0]
@@ -41,7 +42,8 @@ class FeedFileSource(DataSource):
             dataname = data.p.dataname
             if not isinstance(dataname, (str, Path, pd.DataFrame)):
                 raise DataError(
-                    f"feed {symbol} › its dataname is a {type(dataname).__name__}; pass source= (a DataSource) "
+                    f"feed {symbol} › its dataname is a {type(dataname).__name__}; pass source= (a "
+                    f"DataSource) "
                     "to the strategy or helper"
                 )
             self._datanames[symbol] = dataname
@@ -59,4 +61,3 @@ class FeedFileSource(DataSource):
 def feed_source(datas: Sequence[Any]) -> DataSource:
     """A source over the feeds' files or frames (see :class:`FeedFileSource`)."""
     return FeedFileSource(datas)
-

@@ -14,10 +14,10 @@ Create it in your strategy's ``__init__`` and call it at your own bars::
 ``decide()`` sets the helper's clock to the current bar, runs one training pass of a ``sync``
 training service (up to ``lstm.max_training_models`` models, best priority first, on bars up to
 this one, stamped with its date), calls the ``lstm_before_rebalance`` hook, selects through
-:class:`~lstm_plugin.lstm_enhanced_manager.LSTMEnhancedPortfolioManager` as of the bar, keeps the
+:class:`~lstm_plugin.portfolio.enhanced_manager.LSTMEnhancedPortfolioManager` as of the bar, keeps the
 symbols that have a bar today, lets ``lstm_after_rebalance`` plugins change the targets, and tells
 the listeners (:class:`~lstm_plugin.backtrader.analyzer.LSTMForecastAnalyzer`). Forecasts come
-from a :class:`~lstm_plugin.tape.ForecastTape`: batched per model version, bit-identical to
+from a :class:`~lstm_plugin.serving.tape.ForecastTape`: batched per model version, bit-identical to
 per-bar serving.
 """
 
@@ -27,20 +27,24 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from ..clock import ManualClock
-from ..config import Config, load_config
-from ..data import DataSource
-from ..lstm_enhanced_manager import LSTMEnhancedPortfolioManager
-from ..rebalancing import order_sequence, valid_targets
-from ..registry import ModelRegistry
-from ..service import TrainingService
-from ..tape import ForecastTape
-from .feeds import feed_source, feed_symbol
+from lstm_plugin.backtrader.feeds import feed_source, feed_symbol
+from lstm_plugin.core.clock import ManualClock
+from lstm_plugin.core.config import Config, load_config
+from lstm_plugin.core.data import DataSource
+from lstm_plugin.portfolio.enhanced_manager import LSTMEnhancedPortfolioManager
+from lstm_plugin.portfolio.rebalancing import order_sequence, valid_targets
+from lstm_plugin.portfolio.results import Analysis
+from lstm_plugin.serving.registry import ModelRegistry
+from lstm_plugin.serving.results import Prediction
+from lstm_plugin.serving.tape import ForecastTape
+from lstm_plugin.training.queue import JobView
+from lstm_plugin.training.service import TrainingService
 
 logger = logging.getLogger(__name__)
 
@@ -53,12 +57,12 @@ class Decision:
 
     when: pd.Timestamp
     targets: dict[str, float]
-    analyses: dict[str, dict[str, Any]]
-    forecasts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    analyses: dict[str, Analysis]
+    forecasts: dict[str, Prediction] = field(default_factory=dict)
     trainings: list[dict[str, Any]] = field(default_factory=list)
 
 
-def training_row(job: dict[str, Any], when: pd.Timestamp) -> dict[str, Any]:
+def training_row(job: JobView, when: pd.Timestamp) -> dict[str, Any]:
     """A finished training job (the service's view) as one plain row, stamped with the clock's ``when``."""
     outcome = job.get("outcome") or {}
     return {
@@ -78,7 +82,8 @@ def training_row(job: dict[str, Any], when: pd.Timestamp) -> dict[str, Any]:
 def signals_config(base: Config, symbols: list[str], use_lstm: bool = True) -> Config:
     """The config the helper and its training service run on: the feeds as the universe, no
     monitoring snapshot (the service runs on the bar clock: a snapshot would describe a past moment,
-    and writing it after every pass costs a file write per rebalance), ``lstm.weight = 0`` without the LSTM."""
+    and writing it after every pass costs a file write per rebalance), ``lstm.weight = 0`` without the
+    LSTM."""
     updates: dict[str, Any] = {
         "data": base.data.model_copy(update={"symbols": list(symbols)}),
         "lstm_service": base.lstm_service.model_copy(update={"enable_monitoring": False}),
@@ -91,9 +96,11 @@ def signals_config(base: Config, symbols: list[str], use_lstm: bool = True) -> C
 class LSTMSignals:
     """See the module docstring. Keyword arguments:
 
-    - ``config``: a :class:`~lstm_plugin.config.Config`, a path to ``lstm_config.json``, or ``None``;
-    - ``registry``: a :class:`~lstm_plugin.registry.ModelRegistry` or a folder (default ``registry.path``);
-    - ``source``: the feeds' full history as a DataSource (default: read from the feeds' CSV paths or DataFrames);
+    - ``config``: a :class:`~lstm_plugin.core.config.Config`, a path to ``lstm_config.json``, or ``None``;
+    - ``registry``: a :class:`~lstm_plugin.serving.registry.ModelRegistry` or a folder (default
+    ``registry.path``);
+    - ``source``: the feeds' full history as a DataSource (default: read from the feeds' CSV paths or
+    DataFrames);
     - ``use_lstm``: ``False`` runs the same selection with ``lstm.weight = 0`` (technical only);
     - ``train``: train inside the run (walk-forward); ``False`` only uses models already registered;
     - ``num_symbols``: positions (default ``portfolio.num_symbols``);
@@ -101,9 +108,10 @@ class LSTMSignals:
     - ``backend``: where trainings run: ``sync`` (inside ``decide()``, the backtest's walk-forward),
       or ``local`` / ``ray`` (in the background; a paper run picks new models up at a later rebalance);
     - ``growing``: the source gains bars during the run (a paper run's bar store);
-    - ``service``: a training service on a :class:`~lstm_plugin.clock.ManualClock` that outlives
+    - ``service``: a training service on a :class:`~lstm_plugin.core.clock.ManualClock` that outlives
       this helper (a paper session's, whose background trainings go on between steps), built on
-      :func:`signals_config`; the helper then leaves it running when it closes.
+      :func:`signals_config` with ``forecaster=ForecastTape`` (bit-identical forecasts, batched over
+      the run); the helper then leaves it running when it closes, and ``growing`` is the service's.
     """
 
     def __init__(
@@ -128,24 +136,29 @@ class LSTMSignals:
         self.config = signals_config(base, sorted(self.feeds), use_lstm)
         self.source = source if source is not None else feed_source(strategy.datas)
         if not isinstance(registry, ModelRegistry):
-            registry = ModelRegistry(registry or self.config.registry.path, self.config.registry.keep_versions)
+            registry = ModelRegistry(
+                registry or self.config.registry.path, self.config.registry.keep_versions
+            )
         self.registry = registry
         self.train = train
         self.num_symbols = num_symbols
         self._owns_service = service is None
         if service is None:
             service = TrainingService(
-                self.config, self.source, registry, clock=ManualClock("1970-01-01"), backend=backend, plugins=plugins,
-                universe=sorted(self.feeds), progress=progress,
+                self.config,
+                self.source,
+                registry,
+                clock=ManualClock("1970-01-01"),
+                backend=backend,
+                plugins=plugins,
+                universe=sorted(self.feeds),
+                progress=progress,
+                forecaster=partial(ForecastTape, growing=growing),
             )
         elif not isinstance(service.clock, ManualClock):
             raise TypeError("service › must run on a ManualClock: the helper moves it to each bar")
         self.service = service
         self.clock: ManualClock = service.clock  # type: ignore[assignment]  # checked above, or made so
-        self.service.forecasts = ForecastTape(
-            self.config, registry, self.source, self.clock, plugins=self.service.plugins, training_state=self.service.training_state,
-            growing=growing,
-        )
         self.manager = LSTMEnhancedPortfolioManager(service=self.service)
         self.plugins = self.service.plugins
         self.listeners: list[Any] = []
@@ -177,7 +190,7 @@ class LSTMSignals:
                 weights[symbol] = size * data.close[0] / value
         return weights
 
-    def _on_training(self, job: dict[str, Any]) -> None:
+    def _on_training(self, job: JobView) -> None:
         row = training_row(job, self.clock.now())
         self.counts[row["status"]] += 1
         self.trainings.append(row)
@@ -192,27 +205,52 @@ class LSTMSignals:
             if self.train and self.lstm_active:
                 self.service.update()
             tradable = self.tradable()
-            self.plugins.call_each("lstm_before_rebalance", when=when, symbols=tradable, current=self.current_weights())
+            self.plugins.call_each(
+                "lstm_before_rebalance", when=when, symbols=tradable, current=self.current_weights()
+            )
             selected = self.manager.select_portfolio(self.num_symbols, as_of=when)
             targets = {s: w for s, w in selected.items() if s in tradable}
             targets = self.plugins.call_chain(
-                "lstm_after_rebalance", "targets", dict(targets), accept=valid_targets(tradable),
-                when=when, analyses=self.manager.last_analyses,
+                "lstm_after_rebalance",
+                "targets",
+                dict(targets),
+                accept=valid_targets(tradable),
+                when=when,
+                analyses=self.manager.last_analyses,
             )
-            forecasts = self.manager.lstm_integration.analyze_symbols_with_lstm(tradable, as_of=when) if self.lstm_active else {}
+            forecasts = (
+                self.manager.lstm_integration.analyze_symbols_with_lstm(tradable, as_of=when)
+                if self.lstm_active
+                else {}
+            )
         except Exception as exc:
-            self.plugins.call_each("lstm_on_error", where="rebalance", error=f"{type(exc).__name__}: {exc}", context={"when": when.isoformat()})
+            self.plugins.call_each(
+                "lstm_on_error",
+                where="rebalance",
+                error=f"{type(exc).__name__}: {exc}",
+                context={"when": when.isoformat()},
+            )
             raise
         for symbol, forecast in forecasts.items():
             if forecast["status"] == "error":
-                self.plugins.call_each("lstm_on_error", where="forecast", error=forecast["message"], context={"symbol": symbol, "when": when.isoformat()})
-        decision = Decision(when, dict(targets), self.manager.last_analyses, forecasts, self.trainings[before:])
+                self.plugins.call_each(
+                    "lstm_on_error",
+                    where="forecast",
+                    error=forecast["message"],
+                    context={"symbol": symbol, "when": when.isoformat()},
+                )
+        decision = Decision(
+            when, dict(targets), self.manager.last_analyses, forecasts, self.trainings[before:]
+        )
         for listener in self.listeners:
             listener.on_decision(decision)
         return decision
 
     def apply(
-        self, targets: dict[str, float], cash_buffer: float | None = None, order_info: Callable[[str], dict[str, Any]] | None = None
+        self,
+        targets: dict[str, float],
+        cash_buffer: float | None = None,
+        order_info: Callable[[str], dict[str, Any]] | None = None,
     ) -> list[Any]:
         """Trade to ``targets`` (× (1 − ``backtest.cash_buffer``)): reductions first, then increases,
         through ``order_target_percent``; symbols without a bar today are left alone. ``order_info(symbol)``
@@ -223,7 +261,9 @@ class LSTMSignals:
         wanted = {s: w * (1.0 - buffer) for s, w in targets.items() if s in tradable}
         orders = []
         for symbol, weight in order_sequence(current, wanted):
-            order = self.strategy.order_target_percent(data=self.feeds[symbol], target=weight, **(order_info(symbol) if order_info else {}))
+            order = self.strategy.order_target_percent(
+                data=self.feeds[symbol], target=weight, **(order_info(symbol) if order_info else {})
+            )
             if order is not None:
                 orders.append(order)
         return orders

@@ -7,15 +7,16 @@ from typing import Any
 import backtrader as bt
 import pandas as pd
 
-from ..config import BacktestSection, Config, load_config
-from ..rebalancing import rebalance_due
-from .signals import LSTMSignals
+from lstm_plugin.backtrader.signals import LSTMSignals
+from lstm_plugin.core.config import BacktestSection, Config, load_config
+from lstm_plugin.portfolio.rebalancing import check_rule, rebalance_due
 
-__all__ = ["LSTMRebalanceStrategy", "EqualWeightBuyHold"]
+__all__ = ["EqualWeightBuyHold", "LSTMRebalanceStrategy"]
 
 
 def set_costs(broker: Any, costs: BacktestSection) -> None:
-    """Commission (share of traded value) and slippage (share of price, against the trade, at the open too)."""
+    """Commission (share of traded value) and slippage (share of price, against the trade, at the open
+    too)."""
     broker.setcommission(commission=costs.commission)
     broker.set_slippage_perc(costs.slippage, slip_open=True, slip_limit=True, slip_match=True, slip_out=False)
 
@@ -46,19 +47,28 @@ class LSTMRebalanceStrategy(bt.Strategy):
 
     def __init__(self) -> None:
         self.lstm = LSTMSignals(
-            self, config=self.p.config, registry=self.p.registry, source=self.p.source, use_lstm=self.p.use_lstm,
-            train=self.p.train, num_symbols=self.p.num_symbols, plugins=self.p.plugins, progress=self.p.progress,
+            self,
+            config=self.p.config,
+            registry=self.p.registry,
+            source=self.p.source,
+            use_lstm=self.p.use_lstm,
+            train=self.p.train,
+            num_symbols=self.p.num_symbols,
+            plugins=self.p.plugins,
+            progress=self.p.progress,
             **self._signals_options(),
         )
-        self.rule: Any = self.p.rebalance or self.lstm.config.backtest.rebalance
-        rebalance_due(pd.Timestamp("2000-01-03").date(), pd.Timestamp("2000-01-04").date(), 1, self.rule)  # a bad rule fails here, not mid-run
+        self.rule = check_rule(
+            self.p.rebalance or self.lstm.config.backtest.rebalance
+        )  # a bad rule fails here, not mid-run
         self.first_day = None if self.p.start is None else pd.Timestamp(self.p.start).date()
         self.last_rebalance = None
         self.bars_since = 0
         self.decisions = 0
 
     def _signals_options(self) -> dict[str, Any]:
-        """Extra :class:`~lstm_plugin.backtrader.signals.LSTMSignals` arguments for subclasses (a paper run's background training)."""
+        """Extra :class:`~lstm_plugin.backtrader.signals.LSTMSignals` arguments for subclasses (a paper run's
+        background training)."""
         return {}
 
     def start(self) -> None:

@@ -1,0 +1,291 @@
+"""The main job: three strategies on the same data and costs, walk-forward, side by side.
+
+``lstm`` is :class:`~lstm_plugin.backtrader.LSTMRebalanceStrategy` (models trained inside the run);
+``technical`` is the same strategy with ``lstm.weight = 0``; ``buy_hold`` buys equal weights on
+the first day and holds. All three trade the same Backtrader ``PandasData`` feeds (the cleaned,
+split- and dividend-adjusted bars), from ``start`` to ``end``, with the config's costs; scores and
+models read each symbol's full history before ``start`` too, cut at each bar.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypedDict
+
+import backtrader as bt
+import pandas as pd
+
+from lstm_plugin.core.config import Config
+from lstm_plugin.core.data import DEFAULT_END, DEFAULT_START, DataSource, validate_symbol
+from lstm_plugin.core.errors import DataError
+from lstm_plugin.plugins.hookspecs import hookimpl
+from lstm_plugin.portfolio.performance import performance_metrics
+from lstm_plugin.portfolio.rebalancing import rebalance_due
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "DEFAULT_END",
+    "DEFAULT_START",
+    "BacktestResult",
+    "BacktestSummary",
+    "ForecastSummary",
+    "rebalance_dates",
+    "run_main_job",
+]
+
+STRATEGIES = ("lstm", "technical", "buy_hold")
+
+
+class ForecastSummary(TypedDict):
+    """The LSTM run's forecasts, measured against what followed them (docs/main-job.md)."""
+
+    hit_rate: float | None
+    base_rate: float | None
+    ic: float | None
+    rank_ic: float | None
+    icir: float | None
+    rank_icir: float | None
+    ic_dates: int
+    n_predictions: int
+    n_evaluated: int
+    model_usage: dict[str, int]
+    calibration: list[dict[str, Any]]
+    rebalances: int
+    trained: int
+    reused: int
+    failed: int
+
+
+class _ReportFolder(TypedDict, total=False):
+    report: str  # the report folder, added by ``lstm-plugin backtest`` (not in ``summary.json``)
+
+
+class BacktestSummary(_ReportFolder):
+    """Performance of each strategy (``None`` when not run), the forecasts, the settings, wall times."""
+
+    lstm: dict[str, Any] | None
+    technical: dict[str, Any] | None
+    buy_hold: dict[str, Any] | None
+    forecast: ForecastSummary | None
+    settings: dict[str, Any]
+    seconds: dict[str, float]
+
+
+@dataclass
+class BacktestResult:
+    """Everything the report needs, as plain data and pandas objects."""
+
+    settings: dict[str, Any]
+    metrics: dict[str, dict[str, Any] | None]
+    equity: pd.DataFrame  # date x strategy
+    orders: list[dict[str, Any]]  # fills, with a 'strategy' column
+    forecast: dict[str, Any] | None  # LSTMForecastAnalyzer.get_analysis() of the lstm run
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def summary(self) -> BacktestSummary:
+        """The ``--json`` object and ``summary.json`` (docs/main-job.md)."""
+        forecast: ForecastSummary | None = None
+        if self.forecast is not None:
+            f = self.forecast
+            forecast = {
+                "hit_rate": f["hit_rate"],
+                "base_rate": f["base_rate"],
+                "ic": f["ic"]["mean"],
+                "rank_ic": f["rank_ic"]["mean"],
+                "icir": f["ic"]["icir"],
+                "rank_icir": f["rank_ic"]["icir"],
+                "ic_dates": f["ic"]["dates"],
+                "n_predictions": f["n_predictions"],
+                "n_evaluated": f["n_evaluated"],
+                "model_usage": f["model_usage"],
+                "calibration": f["calibration"],
+                "rebalances": f["n_rebalances"],
+                "trained": f["training"]["trained"] + f["training"]["candidate"],
+                "reused": f["training"]["reused"],
+                "failed": f["training"]["failed"],
+            }
+        return {
+            "lstm": self.metrics.get("lstm"),
+            "technical": self.metrics.get("technical"),
+            "buy_hold": self.metrics.get("buy_hold"),
+            "forecast": forecast,
+            "settings": self.settings,
+            "seconds": {k: round(v, 2) for k, v in self.seconds.items()},
+        }
+
+
+def rebalance_dates(calendar: pd.DatetimeIndex, rule: str | int) -> list[pd.Timestamp]:
+    """The bars of ``calendar`` on which ``rule`` rebalances (the strategy's own rule, ahead of time)."""
+    dates, last, since = [], None, 0
+    for day in calendar:
+        since += 1
+        if rebalance_due(last, day.date(), since, rule):
+            dates.append(day)
+            last, since = day.date(), 0
+    return dates
+
+
+class _Progress:
+    """A progress bar over the rebalances, driven by the plugin hooks (so it costs the run nothing)."""
+
+    def __init__(self, total: int, show: bool) -> None:
+        from tqdm import tqdm  # the terminal bar: the CLI's, and no widget warning in notebooks
+
+        self.bar = tqdm(
+            total=total, desc="lstm walk-forward", unit="rebalance", disable=not show, leave=False
+        )
+        self.trained = self.reused = 0
+
+    @hookimpl
+    def lstm_before_rebalance(
+        self, when: pd.Timestamp, symbols: list[str], current: dict[str, float]
+    ) -> None:
+        self.bar.set_postfix_str(f"{when:%Y-%m} trained {self.trained} reused {self.reused}")
+        self.bar.update(1)
+
+    @hookimpl
+    def lstm_after_train(self, result: dict[str, Any]) -> None:
+        status = (result.get("outcome") or {}).get("status")
+        if status == "reused":
+            self.reused += 1
+        else:
+            self.trained += 1
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _cerebro(
+    frames: dict[str, pd.DataFrame], start: pd.Timestamp, end: pd.Timestamp, cash: float
+) -> bt.Cerebro:
+    cerebro = bt.Cerebro(stdstats=False)
+    for symbol, frame in frames.items():
+        cerebro.adddata(
+            bt.feeds.PandasData(dataname=frame, fromdate=start.to_pydatetime(), todate=end.to_pydatetime()),
+            name=symbol,
+        )
+    cerebro.broker.setcash(cash)
+    return cerebro
+
+
+def run_main_job(
+    config: Config,
+    source: DataSource,
+    registry_path: str | Path,
+    symbols: list[str] | None = None,
+    start: str | pd.Timestamp = DEFAULT_START,
+    end: str | pd.Timestamp = DEFAULT_END,
+    lstm: bool = True,
+    progress: bool = True,
+) -> BacktestResult:
+    """Run ``lstm`` (unless ``lstm`` is false), ``technical`` and ``buy_hold`` and measure them.
+
+    Raises :class:`~lstm_plugin.core.errors.DataError` (bad or missing data) and :class:`ValueError`
+    (bad dates) before anything runs.
+    """
+    begin, finish = pd.Timestamp(start), pd.Timestamp(end)
+    chosen, frames, calendar = _inputs(config, source, symbols, begin, finish)
+    config = config.model_copy(update={"data": config.data.model_copy(update={"symbols": chosen})})
+    settings = {
+        "symbols": chosen,
+        "start": f"{calendar[0]:%Y-%m-%d}",
+        "end": f"{calendar[-1]:%Y-%m-%d}",
+        "bars": len(calendar),
+        "rebalance": config.backtest.rebalance,
+        "cash": config.backtest.cash,
+        "commission": config.backtest.commission,
+        "slippage": config.backtest.slippage,
+        "num_symbols": config.portfolio.num_symbols,
+        "weight": config.lstm.weight,
+        "registry": str(registry_path),
+        "data": source.name,
+    }
+    metrics: dict[str, dict[str, Any] | None] = {name: None for name in STRATEGIES}
+    curves, orders, seconds = {}, [], {}
+    forecast = None
+    for name, strategy, params in _runs(config, source, registry_path, begin, lstm):
+        cerebro = _cerebro(frames, begin, finish, config.backtest.cash)
+        bar = (
+            _Progress(len(rebalance_dates(calendar, config.backtest.rebalance)), progress)
+            if name == "lstm"
+            else None
+        )
+        started = time.perf_counter()
+        result = _run(cerebro, strategy, params, bar, begin)
+        seconds[name] = time.perf_counter() - started
+        recorded = result.analyzers.portfolio.get_analysis()
+        curves[name] = recorded["equity"]
+        orders += [dict(fill, strategy=name) for fill in recorded["orders"]]
+        figures = performance_metrics(
+            recorded["equity"], config.backtest.cash, [o["value"] for o in recorded["orders"]]
+        )
+        metrics[name] = figures
+        if name == "lstm":
+            forecast = result.analyzers.forecast.get_analysis()
+        logger.info("%s: %.1f s, final value %.2f", name, seconds[name], figures["final_value"])
+    equity = pd.DataFrame(curves)
+    equity.index.name = "date"
+    return BacktestResult(settings, metrics, equity, orders, forecast, seconds)
+
+
+def _inputs(
+    config: Config, source: DataSource, symbols: list[str] | None, begin: pd.Timestamp, finish: pd.Timestamp
+) -> tuple[list[str], dict[str, pd.DataFrame], pd.DatetimeIndex]:
+    """The symbols, their bars and the trading calendar, or the one-line error that stops the run first."""
+    if finish <= begin:
+        raise ValueError(f"--end › must be after --start (got: {finish:%Y-%m-%d} <= {begin:%Y-%m-%d})")
+    chosen = [validate_symbol(s) for s in (symbols or config.data.symbols or source.symbols())]
+    if len(set(chosen)) < len(chosen):
+        twice = ", ".join(sorted({s for s in chosen if chosen.count(s) > 1}))
+        raise ValueError(f"--symbols › listed twice: {twice}")
+    frames = {symbol: source.load(symbol) for symbol in chosen}
+    trading = {s: f.loc[begin:finish] for s, f in frames.items()}
+    empty = [s for s, f in trading.items() if f.empty]
+    if empty:
+        raise DataError(
+            f"{source.name} › no bars between {begin:%Y-%m-%d} and {finish:%Y-%m-%d} for {', '.join(empty)}"
+        )
+    calendar = pd.DatetimeIndex(sorted(set().union(*(f.index for f in trading.values()))))
+    return chosen, frames, calendar
+
+
+def _runs(
+    config: Config, source: DataSource, registry_path: str | Path, begin: pd.Timestamp, lstm: bool
+) -> list[tuple[str, type, dict[str, Any]]]:
+    """``(name, strategy class, parameters)`` of each strategy to run, in order."""
+    from lstm_plugin.backtrader import EqualWeightBuyHold, LSTMRebalanceStrategy
+
+    shared = {
+        "config": config,
+        "registry": str(registry_path),
+        "start": begin.date().isoformat(),
+        "source": source,
+    }
+    runs: list[tuple[str, type, dict[str, Any]]] = []
+    if lstm:
+        runs.append(("lstm", LSTMRebalanceStrategy, shared))
+    runs.append(("technical", LSTMRebalanceStrategy, dict(shared, use_lstm=False)))
+    runs.append(("buy_hold", EqualWeightBuyHold, {"config": config, "start": begin.date().isoformat()}))
+    return runs
+
+
+def _run(
+    cerebro: bt.Cerebro, strategy: type, params: dict[str, Any], bar: _Progress | None, begin: pd.Timestamp
+) -> Any:
+    """One strategy with the recorder (and, for the LSTM run, the forecast analyzer and progress bar)."""
+    from lstm_plugin.backtrader import LSTMForecastAnalyzer, PortfolioRecorder
+
+    if bar is not None:
+        params = dict(params, plugins=(bar,))
+        cerebro.addanalyzer(LSTMForecastAnalyzer, _name="forecast")
+    cerebro.addstrategy(strategy, **params)
+    cerebro.addanalyzer(PortfolioRecorder, _name="portfolio", start=begin.date().isoformat())
+    try:
+        return cerebro.run()[0]
+    finally:
+        if bar is not None:
+            bar.close()

@@ -1,0 +1,44 @@
+"""Command-line argument helpers shared by ``lstm-plugin`` and ``lstm-plugin paper``: one-line errors, dates,
+symbol lists."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from typing import Any
+
+from lstm_plugin.core.clock import as_timestamp
+from lstm_plugin.core.errors import LSTMPluginError
+
+__all__ = ["UsageError", "date_option", "quiet_training_logs", "symbol_list"]
+
+
+class UsageError(LSTMPluginError):
+    """A bad command-line argument."""
+
+
+def date_option(value: str | None, option: str = "--as-of") -> Any:
+    if value is None:
+        return None
+    try:
+        return as_timestamp(value)
+    except (ValueError, TypeError):
+        raise UsageError(f"{option} › must be a date like 2015-12-31 (got: {value})") from None
+
+
+def symbol_list(text: str | None) -> list[str]:
+    """``--symbols A,B,C``; an empty item (``',,,'``, ``'A,,B'``) is a typing error, not "every symbol"."""
+    if text is None:
+        return []
+    items = [item.strip() for item in text.split(",")]
+    if not all(items):
+        raise UsageError(f"--symbols › an empty name in the list (got: {text!r}); give names like AAPL,MSFT")
+    return items
+
+
+def quiet_training_logs(args: argparse.Namespace) -> None:
+    """Training events (failures, candidates kept) go to the command's own summary; ``-v`` shows them as they
+    happen."""
+    if not args.verbose:
+        for name in ("lstm_plugin.training.service", "lstm_plugin.events", "lstm_plugin.training.trainer"):
+            logging.getLogger(name).setLevel(logging.ERROR)

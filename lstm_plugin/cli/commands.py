@@ -1,0 +1,377 @@
+"""The ``lstm-plugin`` command: train, predict, status, service, backtest, paper, schema.
+
+Exit status: 0 success; 2 a bad argument, config, symbol or data file (one line on stderr, no
+traceback); 1 anything unexpected. With ``--json`` stdout carries one JSON object and nothing
+else; progress and warnings go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from lstm_plugin.cli.args import UsageError, date_option, quiet_training_logs, symbol_list
+from lstm_plugin.cli.paper import StoppedBySignal, cmd_paper
+from lstm_plugin.cli.parser import build_parser
+from lstm_plugin.cli.tables import pct, table, train_table
+from lstm_plugin.core import jsonio
+from lstm_plugin.core.clock import Clock, ManualClock, default_clock
+from lstm_plugin.core.config import Config, config_schema, load_config
+from lstm_plugin.core.data import DEFAULT_END, DEFAULT_START, DataSource, open_source, validate_symbol
+from lstm_plugin.core.errors import LSTMPluginError
+from lstm_plugin.plugins.manager import get_plugin_manager
+from lstm_plugin.serving.forecast import ForecastService
+from lstm_plugin.serving.registry import UNIVERSAL_NAME, ModelRegistry
+from lstm_plugin.training.backends import set_torch_threads
+
+if TYPE_CHECKING:  # the annotation only: Backtrader loads when a backtest runs
+    from lstm_plugin.backtrader.backtest import BacktestSummary
+
+logger = logging.getLogger("lstm_plugin")
+
+EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE = 0, 1, 2
+EXIT_TERMINATED = 128 + signal.SIGTERM
+
+
+class _Context:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.config: Config = load_config(args.config)
+        self.source: DataSource = open_source(args.data or self.config.data.path)
+        self.registry = ModelRegistry(
+            args.models or self.config.registry.path, self.config.registry.keep_versions
+        )
+        self.plugins = get_plugin_manager(self.config.plugins)
+        as_of = date_option(getattr(args, "as_of", None))
+        self.as_of = as_of
+        self.clock: Clock = (
+            ManualClock(as_of) if as_of is not None else default_clock(self.source, logging.INFO)
+        )
+
+    def symbols(self, given: Sequence[str]) -> list[str]:
+        symbols = [validate_symbol(s) for s in given]
+        unknown = [s for s in symbols if s not in self.source.symbols()]
+        if unknown:
+            raise UsageError(f"unknown symbol {', '.join(unknown)} in {self.source.name}")
+        return symbols
+
+    def forecasts(self) -> ForecastService:
+        return ForecastService(self.config, self.registry, self.source, self.clock, plugins=self.plugins)
+
+
+class JobsFailed(LSTMPluginError):
+    """Some trainings failed; carries the per-model results so ``--json`` still prints them."""
+
+    def __init__(self, message: str, result: dict[str, Any], exit_code: int) -> None:
+        super().__init__(message)
+        self.result = result
+        self.exit_code = exit_code
+
+
+def _wait_with_progress(service: Any, total: int, show: bool) -> None:
+    from tqdm.auto import tqdm
+
+    with tqdm(total=total, desc="trainings", unit="model", disable=not show, leave=False) as bar:
+        while not service.drain(timeout=0.5):
+            counts = service.snapshot()["counts"]
+            bar.update(counts.get("done", 0) + counts.get("failed", 0) - bar.n)
+
+
+def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
+    from lstm_plugin.training.service import TrainingService
+
+    ctx = _Context(args)
+    backend = args.backend or ctx.config.lstm_service.backend
+    symbols = ctx.symbols(args.symbols)
+    if not args.universal and not symbols:
+        raise UsageError("train › name at least one SYMBOL (or use --universal)")
+    targets = [("universal", UNIVERSAL_NAME)] if args.universal else [("specific", s) for s in symbols]
+    for model_type, name in targets:
+        ctx.registry.check_folder(
+            model_type, name
+        )  # a link in the registry: refused before anything reads it
+    if backend == "sync" and ctx.config.model.torch_threads:
+        set_torch_threads(ctx.config.model.torch_threads)
+    quiet_training_logs(args)  # failures are reported once, at the end, as the command's error
+    progress = not args.quiet and backend == "sync"
+    service = TrainingService(
+        ctx.config, ctx.source, ctx.registry, clock=ctx.clock, backend=backend, progress=progress
+    )
+    try:
+        if args.universal:
+            service.request_universal_training(symbols or None, force=args.force)
+        else:
+            service.request_model_training(symbols, force=args.force)
+        _wait_with_progress(service, len(targets), show=not args.quiet and backend != "sync")
+        snapshot = service.snapshot()
+    finally:
+        service.shutdown(timeout=0)
+    results, failures = _train_results(snapshot, symbols)
+    if not args.json:
+        print(train_table(results))
+        print(f"registry: {ctx.registry.root}  backend: {backend}")
+    if failures:
+        name, error, _ = failures[0]
+        more = f" [and {len(failures) - 1} more]" if len(failures) > 1 else ""
+        code = EXIT_USAGE if all(f[2] for f in failures) else EXIT_UNEXPECTED
+        raise JobsFailed(f"train › {name} › {error}{more}", results, code)
+    return results
+
+
+def _train_results(
+    snapshot: dict[str, Any], symbols: list[str]
+) -> tuple[dict[str, Any], list[tuple[str, str, bool]]]:
+    """``{model: outcome}`` in the order asked, and ``(model, error, permanent)`` of each failure."""
+    results: dict[str, Any] = {}
+    failures: list[tuple[str, str, bool]] = []
+    order = {symbol: i for i, symbol in enumerate(symbols)}
+    for job in sorted(snapshot["done"] + snapshot["failed"], key=lambda j: order.get(j["symbol"], -1)):
+        name = "universal" if job["model_type"] == "universal" else job["symbol"]
+        if job["state"] == "done":
+            results[name] = job["outcome"]
+        else:
+            results[name] = {"status": "failed", "error": job["error"], "attempts": job["attempts"]}
+            failures.append((name, job["error"], job["permanent"]))
+    return results, failures
+
+
+def cmd_predict(args: argparse.Namespace) -> dict[str, Any]:
+    ctx = _Context(args)
+    symbols = ctx.symbols(args.symbols)
+    for symbol in symbols:  # a broken data file is the user's to fix (exit 2), not a forecast status
+        ctx.source.load(symbol)
+    results = ctx.forecasts().predict_many(symbols)
+    for prediction in results.values():
+        if prediction["status"] != "success":
+            logger.warning("%s: %s (%s)", prediction["symbol"], prediction["status"], prediction["message"])
+    if not args.json:
+        rows = [
+            [
+                "symbol",
+                "status",
+                "direction",
+                "confidence",
+                "change_%",
+                "model",
+                "version",
+                "reliability",
+                "as_of",
+            ]
+        ]
+        for s, p in results.items():
+            rows.append(
+                [
+                    s,
+                    p["status"],
+                    p["predicted_direction"],
+                    pct(p["confidence"]),
+                    f"{p['price_change_pct']:+.2f}",
+                    p["model_type"] or "-",
+                    f"v{p['model_version']}" if p["model_version"] else "-",
+                    pct(p["reliability"], 3),
+                    (p["as_of"] or "-")[:10],
+                ]
+            )
+        print(table(rows))
+    return results
+
+
+def cmd_status(args: argparse.Namespace) -> dict[str, Any]:
+    ctx = _Context(args)
+    symbols = [validate_symbol(s) for s in args.symbols] or sorted(
+        set(ctx.registry.symbols("specific")) | set(ctx.config.data.symbols or ctx.source.symbols())
+    )
+    forecasts = ctx.forecasts()
+    results = {s: forecasts.get_model_status(s) for s in symbols}
+    if not args.json:
+        rows = [
+            ["symbol", "status", "version", "trained_at", "age_days", "reliability", "quality", "served_by"]
+        ]
+        for s, st in results.items():
+            rows.append(
+                [
+                    s,
+                    st["status"],
+                    f"v{st['model_version']}" if st["model_version"] else "-",
+                    (st["trained_at"] or "-")[:10],
+                    pct(st["age_days"], 1),
+                    pct(st["reliability"], 3),
+                    pct(st["quality"], 3),
+                    st["served_by"] or "-",
+                ]
+            )
+        print(table(rows))
+    return results
+
+
+def cmd_service(args: argparse.Namespace) -> dict[str, Any]:
+    from lstm_plugin.training.service import TrainingService, read_snapshot
+
+    ctx = _Context(args)
+    given = ctx.symbols(args.symbols)
+    symbols = given or sorted(ctx.config.data.symbols or ctx.source.symbols())
+    category = args.category or ("on_demand" if given else "scanning")
+    planner = TrainingService(ctx.config, ctx.source, ctx.registry, clock=ctx.clock, backend="sync")
+    plan = planner.create_training_schedule(
+        portfolio=symbols if category == "portfolio" else (),
+        watchlist=symbols if category == "watchlist" else (),
+        scanning=symbols if category == "scanning" else (),
+        on_demand=symbols if category == "on_demand" else (),
+    )
+    snapshot = read_snapshot(ctx.registry.root)
+    if not args.json:
+        rows = [["#", "symbol", "category", "priority", "status", "reasons"]]
+        for i, entry in enumerate(plan, 1):
+            rows.append(
+                [
+                    str(i),
+                    entry["symbol"],
+                    entry["category"],
+                    f"{entry['priority']:g}",
+                    entry["status"],
+                    ", ".join(entry["reasons"]),
+                ]
+            )
+        print(table(rows))
+        if snapshot:
+            counts = snapshot.get("counts", {})
+            print(
+                f"last service ({snapshot.get('backend')}, clock {str(snapshot.get('clock'))[:19]}): "
+                f"{len(snapshot.get('queue', []))} queued, {len(snapshot.get('in_flight', []))} training, "
+                f"{counts.get('done', 0)} done, {counts.get('failed', 0)} failed"
+            )
+    return {"plan": plan, "snapshot": snapshot}
+
+
+def cmd_backtest(args: argparse.Namespace) -> BacktestSummary:
+    from lstm_plugin.backtrader.backtest import run_main_job
+    from lstm_plugin.backtrader.report import (
+        REPORT_FILES,
+        check_report_folder,
+        comparison_table,
+        write_report,
+    )
+
+    ctx = _Context(args)
+    quiet_training_logs(args)
+    symbols = ctx.symbols(symbol_list(args.symbols)) or None
+    check_report_folder(args.out)  # before minutes of work, not after
+    start, end = (
+        date_option(args.start, "--start") or DEFAULT_START,
+        date_option(args.end, "--end") or DEFAULT_END,
+    )
+    try:
+        result = run_main_job(
+            ctx.config,
+            ctx.source,
+            ctx.registry.root,
+            symbols,
+            start,
+            end,
+            lstm=not args.no_lstm,
+            progress=not (args.quiet or args.json),
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    folder = write_report(result, args.out)
+    summary = result.summary()
+    summary["report"] = str(folder)
+    if not args.json:
+        settings = result.settings
+        print(
+            f"{len(settings['symbols'])} symbols, {settings['start']} .. {settings['end']} "
+            f"({settings['bars']} bars), "
+            f"{settings['rebalance']} rebalances, commission {settings['commission']:.2%}, slippage "
+            f"{settings['slippage']:.2%}"
+        )
+        print(comparison_table(summary))
+        print(f"report: {folder}/ ({', '.join(REPORT_FILES)})")
+    return summary
+
+
+COMMANDS = {
+    "train": cmd_train,
+    "predict": cmd_predict,
+    "status": cmd_status,
+    "service": cmd_service,
+    "backtest": cmd_backtest,
+    "paper": cmd_paper,
+}
+
+
+class Terminated(BaseException):
+    """SIGTERM: unwinds like Ctrl-C, so worker pools are shut down on the way out."""
+
+
+@contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """Turn SIGTERM into :class:`Terminated` in the main thread while a command runs."""
+
+    def terminate(signum: int, frame: Any) -> None:
+        raise Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, terminate)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    with _sigterm_unwinds():
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command == "schema":
+            print(json.dumps(config_schema(), indent=2))
+            return EXIT_OK
+        logging.basicConfig(
+            level=logging.INFO if args.verbose else logging.WARNING,
+            format="lstm-plugin: %(levelname)s: %(message)s",
+            stream=sys.stderr,
+        )
+        logging.captureWarnings(True)  # our LSTMPluginWarnings read like every other message
+        result = COMMANDS[args.command](args)
+        if args.json:
+            print(jsonio.dumps(result, indent=2))
+        return EXIT_OK
+    except JobsFailed as exc:
+        if args.json:
+            print(jsonio.dumps(exc.result, indent=2))
+        print(f"lstm-plugin: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except LSTMPluginError as exc:
+        print(f"lstm-plugin: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except StoppedBySignal as exc:
+        print(f"lstm-plugin: stopped cleanly ({signal.Signals(exc.signum).name})", file=sys.stderr)
+        return 128 + exc.signum
+    except KeyboardInterrupt:
+        print("lstm-plugin: interrupted", file=sys.stderr)
+        return 130
+    except Terminated:
+        print("lstm-plugin: terminated", file=sys.stderr)
+        return EXIT_TERMINATED
+    except Exception:  # anything else is a bug: keep the traceback for the report
+        import traceback
+
+        traceback.print_exc()
+        print("lstm-plugin: unexpected error (see the traceback above); please report it", file=sys.stderr)
+        return EXIT_UNEXPECTED
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,262 @@
+"""``lstm-plugin paper``: a live-paper run (replay or a watched folder) and ``paper status``
+(docs/paper.md)."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import pandas as pd
+
+from lstm_plugin.cli.args import UsageError, date_option, quiet_training_logs, symbol_list
+from lstm_plugin.core.config import load_config
+from lstm_plugin.core.data import CSVFolderSource, DataSource, open_source, validate_symbol
+from lstm_plugin.training.backends import BACKENDS
+
+__all__ = ["DEFAULT_STATE", "add_paper_parser", "cmd_paper", "day_line", "plugin_source"]
+
+DEFAULT_STATE = "lstm_paper"
+
+
+class StoppedBySignal(BaseException):
+    """The run stopped cleanly after SIGINT or SIGTERM; carries the signal for the exit status."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def add_paper_parser(
+    commands: Any, common: Callable[[argparse.ArgumentParser], None]
+) -> argparse.ArgumentParser:
+    paper = commands.add_parser(
+        "paper", help="live-paper run: replay or watch a folder, paper broker, journal, resume"
+    )
+    paper.add_argument(
+        "action", nargs="?", choices=["run", "status"], default="run", help="run (default) or status"
+    )
+    paper.add_argument(
+        "--state",
+        metavar="DIR",
+        default=DEFAULT_STATE,
+        help=f"state folder: journal, bars, heartbeat (default: ./{DEFAULT_STATE})",
+    )
+    paper.add_argument(
+        "--replay-from", metavar="YYYY-MM-DD", help="replay the data from this day (default: its last year)"
+    )
+    paper.add_argument(
+        "--until", metavar="YYYY-MM-DD", help="last day of the replay (default: the end of the data)"
+    )
+    paper.add_argument(
+        "--speed",
+        type=float,
+        default=0.0,
+        metavar="N",
+        help="replayed days per second (0: as fast as they are taken, each day's trainings finishing first)",
+    )
+    paper.add_argument(
+        "--watch", metavar="DIR", help="trade the rows appended to DIR/SYMBOL.csv instead of a replay"
+    )
+    paper.add_argument(
+        "--source",
+        metavar="SPEC",
+        help="a bar source from a plugin (hook lstm_bar_source) instead of a replay",
+    )
+    paper.add_argument(
+        "--poll",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="how often --watch looks at the files (default: 5)",
+    )
+    paper.add_argument(
+        "--symbols",
+        metavar="A,B,...",
+        help="comma-separated symbols (default: config data.symbols, else every one)",
+    )
+    paper.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        help="where trainings run (default: config lstm_service.backend, 'local')",
+    )
+    paper.add_argument(
+        "--accept-state", action="store_true", help="continue although the book disagrees with the fills"
+    )
+    common(paper)
+    return paper
+
+
+def _symbols(text: str | None, source: DataSource, config_symbols: list[str] | None) -> list[str]:
+    given = [validate_symbol(s) for s in symbol_list(text)] or list(config_symbols or []) or source.symbols()
+    unknown = [s for s in given if s not in source.symbols()]
+    if unknown:
+        raise UsageError(f"--symbols › unknown symbol {', '.join(unknown)} in {source.name}")
+    if len(set(given)) < len(given):
+        raise UsageError(
+            f"--symbols › listed twice: {', '.join(sorted({s for s in given if given.count(s) > 1}))}"
+        )
+    return given
+
+
+def plugin_source(spec: str, symbols: list[str], config: Any, extra: Sequence[Any] = ()) -> Any:
+    """The bar source a plugin's ``lstm_bar_source`` hook gives for ``spec``."""
+    from lstm_plugin.backtrader.live import BarSource
+    from lstm_plugin.plugins.manager import get_plugin_manager
+
+    manager = get_plugin_manager(config.plugins, list(extra))
+    source = manager.call_first("lstm_bar_source", spec=spec, symbols=symbols, config=config)
+    if source is None:
+        raise UsageError(f"--source › no plugin provides {spec!r} (hook lstm_bar_source; see docs/paper.md)")
+    if not isinstance(source, BarSource):
+        raise UsageError(
+            f"--source › the plugin for {spec!r} returned a {type(source).__name__}, not a BarSource"
+        )
+    return source
+
+
+def _source(args: argparse.Namespace, config: Any) -> tuple[Any, float]:
+    from lstm_plugin.backtrader.live import DirectorySource, ReplaySource
+
+    if args.speed < 0 or args.speed != args.speed:
+        raise UsageError(f"--speed › must be 0 or more days per second (got: {args.speed})")
+    if args.source:
+        if args.watch or args.replay_from or args.until or args.data:
+            raise UsageError(
+                "--source › brings its own bars: give it without --watch, --replay-from, --until or --data"
+            )
+        return plugin_source(
+            args.source, [validate_symbol(s) for s in symbol_list(args.symbols)], config
+        ), args.poll
+    if args.watch:
+        if args.replay_from or args.until or args.data:
+            raise UsageError(
+                "--watch › reads its own folder: give it without --replay-from, --until or --data"
+            )
+        if not args.poll > 0:
+            raise UsageError(f"--poll › must be more than 0 seconds (got: {args.poll})")
+        folder = CSVFolderSource(args.watch)
+        return DirectorySource(args.watch, _symbols(args.symbols, folder, config.data.symbols)), args.poll
+    data = open_source(args.data or config.data.path)
+    symbols = _symbols(args.symbols, data, config.data.symbols)
+    start, until = date_option(args.replay_from, "--replay-from"), date_option(args.until, "--until")
+    if start is None:
+        last = max(data.load(s).index[-1] for s in symbols)
+        start = last - pd.DateOffset(years=1)
+    if until is not None and until < start:
+        raise UsageError(
+            f"--until › must not be before --replay-from (got: {until:%Y-%m-%d} < {start:%Y-%m-%d})"
+        )
+    poll = 1.0 / (2 * args.speed) if args.speed > 0 else 0.0
+    return ReplaySource(data, symbols, start, until, speed=args.speed), poll
+
+
+def day_line(day: dict[str, Any], start_cash: float) -> str:
+    """The one status line printed per LIVE day."""
+    line = (
+        f"{day['date']:%Y-%m-%d}  value {day['value']:>12,.2f}  cash {day['cash']:>11,.2f}  "
+        f"P&L {(day['value'] / start_cash - 1) * 100:+6.2f}%  positions {day['positions']}"
+    )
+    if day["fills"]:
+        line += f"  filled {day['fills']}"
+    if day["rebalanced"]:
+        targets = (
+            " ".join(f"{s} {w:.0%}" for s, w in sorted(day["targets"].items(), key=lambda kv: -kv[1]))
+            or "cash"
+        )
+        models = day["models"] or {}
+        oldest = max((m["age_days"] for m in models.values()), default=None)
+        line += f"  rebalance: {day['orders']} orders -> {targets}; models {len(models)}"
+        if oldest is not None:
+            line += f" (oldest {oldest:.0f} d)"
+    training = day.get("training") or {}
+    if training.get("running") or training.get("queued"):
+        line += f"  training {len(training['running'])} running {len(training['queued'])} queued"
+    return line
+
+
+@contextmanager
+def _stop_on_signals(stop: Callable[[], None]) -> Iterator[list[int]]:
+    """SIGINT / SIGTERM: finish the day in progress, then stop (a second signal stops at once)."""
+    received: list[int] = []
+
+    def handler(signum: int, frame: Any) -> None:
+        if received:
+            raise KeyboardInterrupt()
+        received.append(signum)
+        print("lstm-plugin: stopping after the day in progress (signal again to stop now)", file=sys.stderr)
+        stop()
+
+    previous = {}
+    try:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, handler)
+    except ValueError:  # not the main thread
+        pass
+    try:
+        yield received
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+def cmd_paper(args: argparse.Namespace) -> dict[str, Any]:
+    from lstm_plugin.backtrader.live import PaperSession, paper_status
+    from lstm_plugin.backtrader.live.status import status_lines
+
+    if args.action == "status":
+        status = paper_status(args.state)
+        if not args.json:
+            print("\n".join(status_lines(status)))
+        return status
+    config = load_config(args.config)
+    quiet_training_logs(
+        args
+    )  # candidates kept and failed trainings are in the journal (decisions); -v shows them
+    source, poll = _source(args, config)
+    out = sys.stderr if args.json else sys.stdout
+    start_cash = float(config.backtest.cash)
+    waiting: list[str] = []
+
+    def on_day(day: dict[str, Any]) -> None:
+        waiting.clear()
+        if not args.quiet:
+            print(day_line(day, start_cash), file=out, flush=True)
+
+    def on_wait(why: str) -> None:
+        if why not in waiting and not args.quiet:
+            waiting[:] = [why]
+            print(f"lstm-plugin: {why}", file=sys.stderr, flush=True)
+
+    session = PaperSession(
+        args.state,
+        source,
+        config=config,
+        registry=args.models,
+        backend=args.backend,
+        accept_state=args.accept_state,
+        on_day=on_day,
+        on_wait=on_wait,
+        poll_seconds=poll,
+        argv=sys.argv[1:],
+    )
+    received: list[int] = []
+    try:
+        if session.pending_days() == 0 and not args.quiet:
+            print(
+                f"replay finished: the journal already ends on {session.book.last_day:%Y-%m-%d}; nothing to "
+                f"do",
+                file=out,
+            )
+        with _stop_on_signals(session.request_stop) as received:
+            status = session.run()
+    finally:
+        session.close(wait=not received)  # a stop signal does not wait for running trainings
+    if not args.json:
+        print("\n".join(status_lines(status)))
+    if received:
+        raise StoppedBySignal(received[0])
+    return status

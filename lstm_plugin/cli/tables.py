@@ -1,0 +1,39 @@
+"""Plain-text tables for the commands' default (non ``--json``) output."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["pct", "table", "train_table"]
+
+
+def pct(value: Any, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def table(rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+
+
+def train_table(results: dict[str, Any]) -> str:
+    rows = [["model", "status", "version", "trained_at", "reliability", "quality", "ic", "epochs", "seconds"]]
+    for name, r in results.items():
+        if r["status"] == "failed":
+            rows.append([name, "failed", "-", "-", "-", "-", "-", "-", "-"])
+            continue
+        m = r["metrics"]
+        rows.append(
+            [
+                name,
+                r["status"],
+                f"v{r['model_version']}",
+                r["trained_at"][:10],
+                pct(m.get("reliability"), 3),
+                pct(m.get("quality"), 3),
+                pct(m.get("ic"), 3),
+                str(m.get("epochs_run", "-")),
+                pct(r["seconds"], 1),
+            ]
+        )
+    return table(rows)

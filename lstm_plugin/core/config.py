@@ -1,0 +1,392 @@
+"""Typed configuration: the ``lstm`` and ``lstm_service`` sections plus our own (docs/configuration.md).
+
+Every model forbids unknown keys and validates strictly (``"0.3"`` is not a number), so a typo is
+caught before it silently does nothing. Bounds are ``Field(ge=, le=)``, so ``config/schema.json``
+shows them to editors. A loaded config is frozen: derive a changed one with
+``config.model_copy(update={"lstm": config.lstm.model_copy(update={"weight": 0.0})})``. :func:`load_config`
+turns any failure into a one-line
+breadcrumb ``file › dotted.path › rule (got: value)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, ConfigDict, Field, ValidationError, model_validator
+
+from lstm_plugin.core.config_errors import describe, format_value
+from lstm_plugin.core.config_fields import (
+    COUNT,
+    MAX_HELD_OUT,
+    Count,
+    Days,
+    Fraction,
+    Priority,
+    Seconds,
+    Section,
+    Symbol,
+    Threads,
+    bounded,
+)
+from lstm_plugin.core.errors import ConfigError
+
+__all__ = [
+    "BacktestSection",
+    "Config",
+    "DataSection",
+    "InferenceSection",
+    "LSTMSection",
+    "LSTMServiceSection",
+    "ModelSection",
+    "PluginsSection",
+    "PortfolioSection",
+    "RaySection",
+    "RegistrySection",
+    "UniversalSection",
+    "config_schema",
+    "load_config",
+    "model_config_hash",
+    "validate_config",
+]
+
+
+class LSTMSection(Section):
+    """The ``lstm`` block: how the portfolio manager uses forecasts."""
+
+    enabled: bool = Field(True, description="Use LSTM forecasts at all; false gives the technical manager.")
+    weight: Fraction = Field(0.3, description="Influence of the LSTM on the combined score (0-1).")
+    max_training_models: Annotated[int, bounded(1, 10_000)] = Field(
+        5, description="Most trainings one update may start."
+    )
+    max_initial_symbols: Count = Field(50, description="Most symbols the initial market scan keeps.")
+    training_interval: Seconds = Field(86400, description="Seconds between training passes.")
+    prediction_cache_ttl: Seconds = Field(3600, description="Seconds a cached prediction stays valid.")
+    reliability_threshold: Fraction = Field(
+        0.6, description="Least model reliability for a forecast to count fully."
+    )
+    force_retrain_days: Days = Field(30, description="Model age in days after which it is outdated.")
+    model_quality_threshold: Fraction = Field(
+        0.7, description="Least model quality for a forecast to count fully."
+    )
+    max_model_age_days: Days | None = Field(
+        None,
+        description="A model trained longer ago than this is 'stale': its forecast carries no weight (a live "
+        "run whose "
+        "training stalled); null: no limit.",
+    )
+    below_threshold: Literal["scale", "ignore"] = Field(
+        "scale",
+        description="A forecast whose model is below a threshold: 'scale' counts it at metric/threshold, "
+        "'ignore' not at all.",
+    )
+
+
+class SchedulePriority(Section):
+    """Base training priority by category (lower trains sooner)."""
+
+    portfolio_symbols: Priority = 20
+    watchlist_symbols: Priority = 40
+    scanning_symbols: Priority = 60
+    on_demand_symbols: Priority = 30
+
+
+class RetrainingSection(Section):
+    auto_retrain: bool = Field(True, description="Retrain outdated models without being asked.")
+    min_reliability_for_update: Fraction = Field(
+        0.5, description="A new model below this reliability does not replace the current one."
+    )
+    force_retrain_age_days: Days = Field(45, description="The service retrains models older than this.")
+
+
+class UniversalSection(Section):
+    """The pooled model every symbol without a ready model of its own falls back to."""
+
+    enabled: bool = Field(
+        True, description="Let the service train and retrain the universal model on its own."
+    )
+    priority: Priority = Field(
+        10, description="Base training priority of the universal model (lower trains sooner)."
+    )
+    retrain_days: Days = Field(90, description="Age in days after which the service retrains it.")
+    symbols: list[Symbol] | None = Field(
+        None, description="Symbols it pools; null means the service's universe."
+    )
+
+
+class RaySection(Section):
+    address: str | None = Field(
+        None, description="Ray cluster address ('auto', 'ray://host:10001'); null starts a local one."
+    )
+    num_cpus: Annotated[int, bounded(1, 4096)] | None = Field(
+        None, description="CPUs of the local cluster when one is started; null: all."
+    )
+    cpus_per_task: Annotated[int, bounded(1, 1024)] = Field(
+        1, description="CPUs (and torch threads) each training task takes."
+    )
+
+
+class LSTMServiceSection(Section):
+    """The ``lstm_service`` block: the training service."""
+
+    training_threads: Annotated[int, bounded(1, 1024)] = Field(
+        2, description="Parallel training workers (local backend)."
+    )
+    enable_monitoring: bool = Field(
+        True, description="Write the service snapshot to <registry>/service.json (lstm-plugin service)."
+    )
+    schedule_priority: SchedulePriority = SchedulePriority()
+    retraining: RetrainingSection = RetrainingSection()
+    backend: Literal["sync", "local", "ray"] = Field(
+        "local",
+        description="sync: in the caller, in order (backtests); local: worker processes; ray: Ray tasks.",
+    )
+    max_retries: Annotated[int, bounded(0, 100)] = Field(
+        2, description="Retries of a training that failed for a transient reason."
+    )
+    retry_backoff_seconds: Annotated[float, bounded(0, 86_400)] = Field(
+        30.0, description="Wait before the first retry, doubled for each later one (clock seconds)."
+    )
+    universal: UniversalSection = UniversalSection()
+    ray: RaySection = RaySection()
+
+
+class ModelSection(Section):
+    """Architecture, target and training of one LSTM. Everything here enters the config hash."""
+
+    window: Annotated[int, bounded(2, 512)] = Field(30, description="Bars of features the LSTM reads.")
+    horizon: Annotated[int, bounded(1, 252)] = Field(5, description="Bars ahead the target return spans.")
+    direction_threshold: Annotated[float, bounded(0, 0.5)] = Field(
+        0.01, description="|forward log return| at or below this is the 'neutral' class."
+    )
+    hidden_size: Annotated[int, bounded(1, 1024)] = 32
+    num_layers: Annotated[int, bounded(1, 8)] = 1
+    dropout: Annotated[float, bounded(0, 0.9)] = Field(
+        0.0, description="Between LSTM layers (needs num_layers > 1)."
+    )
+    epochs: Annotated[int, bounded(1, 10_000)] = Field(
+        40, description="Most passes over the training samples."
+    )
+    patience: Annotated[int, bounded(1, 10_000)] = Field(
+        5, description="Epochs without validation improvement before stopping."
+    )
+    batch_size: Annotated[int, bounded(1, 65_536)] = 256
+    learning_rate: Annotated[float, bounded(1e-6, 1.0)] = 0.005
+    weight_decay: Annotated[float, bounded(0, 1)] = 0.0
+    return_loss_weight: Annotated[float, bounded(0, 100)] = Field(
+        1.0, description="Weight of the return head's loss beside the classes'."
+    )
+    validation_fraction: Annotated[float, bounded(0.05, 0.5)] = Field(
+        0.15, description="Share of samples (by time) used for early stopping."
+    )
+    test_fraction: Annotated[float, bounded(0.05, 0.5)] = Field(
+        0.15, description="Share of samples (by time, the newest) used only for the reported metrics."
+    )
+    lookback_years: Annotated[float, bounded(0.5, 100)] = Field(
+        10.0, description="Years of history a training uses."
+    )
+    min_samples: Annotated[int, bounded(1, 10_000_000)] = Field(
+        300, description="Fewest labelled samples a training accepts."
+    )
+    seed: Annotated[int, bounded(0, 2**32 - 1)] = 42
+    device: Literal["cpu", "cuda", "auto"] = Field("cpu", description="Where torch trains.")
+    torch_threads: Threads = Field(
+        0, description="torch intra-op threads for training; 0 keeps torch's default."
+    )
+    exporter: Literal["torchscript", "dynamo"] = Field(
+        "torchscript",
+        description="ONNX exporter; torchscript is ~20x faster to export, parity-checked either way.",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ModelSection:
+        """Checks across fields: dropout acts only between layers; the splits leave rows to train on."""
+        if self.dropout > 0 and self.num_layers == 1:
+            raise ValueError(
+                f"dropout {self.dropout:g} needs num_layers > 1 (dropout acts between LSTM layers)"
+            )
+        if self.validation_fraction + self.test_fraction > MAX_HELD_OUT:
+            raise ValueError(
+                f"validation_fraction + test_fraction is {self.validation_fraction + self.test_fraction:g}; "
+                f"at most {MAX_HELD_OUT:g} so that training keeps {1 - MAX_HELD_OUT:.0%} of the samples"
+            )
+        return self
+
+
+class PortfolioSection(Section):
+    """Selection and weighting of the portfolio managers (see lstm_plugin.portfolio.allocation and
+    .technical)."""
+
+    num_symbols: Annotated[int, bounded(1, 10_000)] = Field(
+        10, description="Positions select_portfolio() aims for."
+    )
+    candidate_multiple: Annotated[float, bounded(1, 100)] = Field(
+        2.0, description="select_portfolio() analyses the best num_symbols × this many scanned candidates."
+    )
+    min_score: Annotated[float, bounded(0, 100)] = Field(
+        60.0, description="Least final score for a position (60 is the 'buy' band)."
+    )
+    weighting: Literal["score", "equal", "inverse_volatility"] = Field(
+        "score", description="How selected symbols are weighted before the cap."
+    )
+    max_weight: Annotated[float, bounded(0.01, 1)] = Field(
+        0.2, description="Cap per position; what the cap holds back stays in cash."
+    )
+    min_dollar_volume: Annotated[float, bounded(0, 1e15)] = Field(
+        1e6, description="Least 20-bar mean of close × volume for a symbol to be scanned."
+    )
+    min_history_bars: Annotated[int, bounded(201, COUNT)] = Field(
+        252, description="Bars of history a symbol needs to be scanned (the score itself reads 201)."
+    )
+    max_stale_days: Days = Field(10, description="A symbol whose last bar is older than this is not scanned.")
+    stats_lookback_bars: Annotated[int, bounded(20, COUNT)] = Field(
+        252, description="Bars of history behind get_portfolio_stats()'s expected return and volatility."
+    )
+    confidence_sizing: bool = Field(
+        False, description="Scale position weights by forecast confidence (LSTM manager only)."
+    )
+    full_size_edge: Annotated[float, bounded(0.01, 1)] = Field(
+        0.2, description="Confidence sizing: the trusted P(up) - P(down) at which a position gets full size."
+    )
+
+
+def _rebalance_rule(value: Any) -> Any:
+    if value in ("monthly", "weekly") or (
+        isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= COUNT
+    ):
+        return value
+    raise ValueError(f"must be 'monthly', 'weekly' or a number of bars (1 to {COUNT})")
+
+
+class BacktestSection(Section):
+    """Backtests: costs, cash and the rebalancing schedule (lstm_plugin.backtrader)."""
+
+    cash: Annotated[float, bounded(1, 1e12)] = Field(100_000.0, description="Starting cash.")
+    commission: Annotated[float, bounded(0, 0.1)] = Field(
+        0.001, description="Commission as a fraction of traded value (0.001 = 10 bp)."
+    )
+    slippage: Annotated[float, bounded(0, 0.1)] = Field(
+        0.0005, description="Slippage as a fraction of price, against the trade (0.0005 = 5 bp)."
+    )
+    rebalance: Annotated[Any, AfterValidator(_rebalance_rule)] = Field(
+        "monthly",
+        description="'monthly' (first bar of each month), 'weekly' (first bar of each week) or every N bars.",
+        json_schema_extra={
+            "anyOf": [{"enum": ["monthly", "weekly"]}, {"type": "integer", "minimum": 1, "maximum": COUNT}]
+        },
+    )
+    cash_buffer: Annotated[float, bounded(0, 0.5)] = Field(
+        0.02, description="Share of the portfolio kept in cash so buys at the next open are not refused."
+    )
+
+
+class DataSection(Section):
+    path: str | None = Field(None, description="Folder of SYMBOL.csv files; null uses the bundled data set.")
+    symbols: list[Symbol] | None = Field(None, description="Universe; null means every file in the folder.")
+
+
+class RegistrySection(Section):
+    path: str = Field("lstm_models", description="Model registry folder (relative to the working directory).")
+    keep_versions: Count = Field(50, description="Versions kept per model; older ones are deleted.")
+
+
+class InferenceSection(Section):
+    device: Literal["cpu", "cuda", "auto"] = Field(
+        "cpu", description="cuda/auto use onnxruntime's CUDA provider when it is installed."
+    )
+    intra_op_threads: Threads = Field(
+        1, description="Threads per InferenceSession; 1 keeps many sessions from fighting over cores."
+    )
+
+
+class PluginsSection(Section):
+    load_entry_points: bool = Field(
+        True, description="Load plugins from the 'lstm_plugin' entry-point group."
+    )
+    disabled: list[str] = Field(default_factory=list, description="Plugin names to block.")
+
+
+class Config(Section):
+    """The whole ``lstm_config.json``; every section is optional."""
+
+    schema_: str | None = Field(
+        None, alias="$schema", description="Optional JSON Schema reference for editors."
+    )
+    lstm: LSTMSection = LSTMSection()
+    lstm_service: LSTMServiceSection = LSTMServiceSection()
+    model: ModelSection = ModelSection()
+    portfolio: PortfolioSection = PortfolioSection()
+    backtest: BacktestSection = BacktestSection()
+    data: DataSection = DataSection()
+    registry: RegistrySection = RegistrySection()
+    inference: InferenceSection = InferenceSection()
+    plugins: PluginsSection = PluginsSection()
+
+    model_config = ConfigDict(
+        extra="forbid", strict=True, populate_by_name=True, allow_inf_nan=False, frozen=True
+    )
+
+
+def validate_config(raw: Any, source: str = "config") -> Config:
+    """Validate an already-parsed mapping; raise :class:`ConfigError` with a breadcrumb line."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source} › (top level) › must be a JSON object (got: {format_value(raw)})")
+    try:
+        return Config.model_validate(raw)
+    except RecursionError:
+        raise ConfigError(f"{source} › (top level) › nested too deeply to be a config") from None
+    except ValidationError as exc:
+        errors = exc.errors()
+        first = errors[0]
+        path, rule = describe(first, Config)
+        got = (
+            ""
+            if first["type"] in ("missing", "extra_forbidden")
+            else f" (got: {format_value(first['input'])})"
+        )
+        more = f" [and {len(errors) - 1} more]" if len(errors) > 1 else ""
+        raise ConfigError(f"{source} › {path} › {rule}{got}{more}") from None
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Read and validate a JSON config file; ``None`` gives the defaults.
+
+    Raises :class:`ConfigError` naming the file, the dotted path, the rule and the value; a JSON
+    syntax error names the line and column.
+    """
+    if path is None:
+        return Config()
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{file} › cannot read config › file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{file} › cannot read config › {exc}") from None
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"{file.name} › line {exc.lineno}, column {exc.colno} › invalid JSON: {exc.msg}"
+        ) from None
+    except RecursionError:
+        raise ConfigError(f"{file.name} › (top level) › nested too deeply to be a config") from None
+    return validate_config(raw, file.name)
+
+
+def config_schema() -> dict[str, Any]:
+    """The JSON Schema of :class:`Config`, as written to ``config/schema.json``."""
+    schema = Config.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "lstm_plugin configuration (config/lstm_config.json)"
+    return schema
+
+
+def model_config_hash(model: ModelSection, feature_names: list[str] | None = None) -> str:
+    """Hash of everything that shapes a trained model; equal hashes mean interchangeable trainings."""
+    payload = model.model_dump(mode="json", exclude={"device", "torch_threads"})
+    payload["features"] = feature_names or []
+    blob = json.dumps(payload, sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]

@@ -1,0 +1,76 @@
+"""The networks: architecture and forward only.
+
+A *core* maps standardised windows ``(batch, window, n_features)`` to ``(logits (batch, 3),
+return (batch,))`` in standardised return units. :class:`Forecaster` wraps any core with the fitted
+scaling, so the exported graph takes raw features and gives class probabilities and the expected
+log return: the ONNX file is self-contained.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = ["Forecaster", "LSTMCore"]
+
+
+class LSTMCore(nn.Module):
+    """Stacked LSTM; the last step's hidden state feeds a linear head of 3 class logits + 1 return."""
+
+    def __init__(
+        self, n_features: int, hidden_size: int = 32, num_layers: int = 1, dropout: float = 0.0
+    ) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(
+            n_features,
+            hidden_size,
+            num_layers=num_layers,
+            batch_first=True,
+            dropout=dropout if num_layers > 1 else 0.0,
+        )
+        self.head = nn.Linear(hidden_size, 4)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        output, _ = self.lstm(x)
+        out = self.head(output[:, -1, :])
+        return out[:, :3], out[:, 3]
+
+
+class Forecaster(nn.Module):
+    """Scaling + core. ``forward`` gives training outputs; ``ForecastGraph`` gives serving outputs.
+
+    Buffers ``feature_mean``, ``feature_std`` and ``target_scale`` are fitted on training data only.
+    """
+
+    feature_mean: torch.Tensor
+    feature_std: torch.Tensor
+    target_scale: torch.Tensor
+
+    def __init__(
+        self, core: nn.Module, feature_mean: np.ndarray, feature_std: np.ndarray, target_scale: float
+    ) -> None:
+        super().__init__()
+        self.core = core
+        self.register_buffer("feature_mean", torch.as_tensor(feature_mean, dtype=torch.float32))
+        self.register_buffer("feature_std", torch.as_tensor(feature_std, dtype=torch.float32))
+        self.register_buffer("target_scale", torch.tensor(float(target_scale), dtype=torch.float32))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Raw features -> (class logits, return in standardised units)."""
+        return self.core((x - self.feature_mean) / self.feature_std)
+
+    def serving(self) -> ForecastGraph:
+        return ForecastGraph(self)
+
+
+class ForecastGraph(nn.Module):
+    """What ONNX serves: raw ``features`` -> (``probabilities`` (batch, 3), ``expected_return`` (batch,))."""
+
+    def __init__(self, forecaster: Forecaster) -> None:
+        super().__init__()
+        self.forecaster = forecaster
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits, scaled_return = self.forecaster(x)
+        return torch.softmax(logits, dim=-1), scaled_return * self.forecaster.target_scale

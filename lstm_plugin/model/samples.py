@@ -1,0 +1,131 @@
+"""From cleaned OHLCV to model inputs, through the ``lstm_features`` hook.
+
+Training and serving build windows with the same functions, so a model sees at prediction time
+exactly the features it was trained on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from lstm_plugin.core.config import ModelSection
+from lstm_plugin.core.errors import InsufficientDataError, ModelError
+from lstm_plugin.model.features import (
+    FEATURE_HISTORY,
+    forward_log_return,
+    make_windows,
+    sample_end_indices,
+)
+
+
+class FeatureHooks(Protocol):
+    """What samples need from the plugin manager (:class:`lstm_plugin.plugins.PluginManager` is one)."""
+
+    def call_each(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]: ...
+
+
+__all__ = [
+    "FeatureHooks",
+    "SampleSet",
+    "compute_features",
+    "latest_window",
+    "pooled_samples",
+    "training_samples",
+]
+
+
+@dataclass(frozen=True)
+class SampleSet:
+    """Labelled windows: ``windows`` (n, window, F) raw features, ``returns`` (n,) forward log returns,
+    ``dates`` (n,) the bar each window ends at."""
+
+    windows: np.ndarray
+    returns: np.ndarray
+    dates: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.returns.shape[0])
+
+    def subset(self, mask: np.ndarray) -> SampleSet:
+        return SampleSet(self.windows[mask], self.returns[mask], self.dates[mask])
+
+
+def compute_features(ohlcv: pd.DataFrame, plugins: FeatureHooks, config: ModelSection) -> pd.DataFrame:
+    """All feature columns (built-ins first, then plugins) for one symbol's bars."""
+    parts = []
+    for name, frame in plugins.call_each("lstm_features", ohlcv=ohlcv, config=config):
+        if not isinstance(frame, pd.DataFrame) or not frame.index.equals(ohlcv.index):
+            raise ModelError(
+                f"plugin {name!r} › lstm_features › must return a DataFrame with the input's index"
+            )
+        parts.append(frame if (frame.dtypes == "float64").all() else frame.astype("float64"))
+    features = (
+        (parts[0] if len(parts) == 1 else pd.concat(parts, axis=1))
+        if parts
+        else pd.DataFrame(index=ohlcv.index)
+    )
+    duplicated = features.columns[features.columns.duplicated()].tolist()
+    if duplicated:
+        raise ModelError(f"lstm_features › duplicate feature names: {', '.join(map(str, duplicated))}")
+    return features
+
+
+def _valid_rows(features: pd.DataFrame) -> np.ndarray:
+    return np.isfinite(features.to_numpy(dtype="float64")).all(axis=1)
+
+
+def training_samples(ohlcv: pd.DataFrame, features: pd.DataFrame, config: ModelSection) -> SampleSet:
+    """Every window whose label ``ln(c[t+h]/c[t])`` is known inside ``ohlcv``."""
+    values = features.to_numpy(dtype="float64")
+    ends = sample_end_indices(_valid_rows(features), config.window, config.horizon)
+    returns = forward_log_return(ohlcv["close"].to_numpy(), config.horizon)
+    return SampleSet(
+        windows=make_windows(values, ends, config.window),
+        returns=returns[ends],
+        dates=ohlcv.index.to_numpy()[ends],
+    )
+
+
+def pooled_samples(per_symbol: Mapping[str, SampleSet]) -> SampleSet:
+    """Samples of many symbols in one set, ordered by date then symbol (for the time split)."""
+    parts = [per_symbol[s] for s in sorted(per_symbol) if len(per_symbol[s])]
+    if not parts:
+        return SampleSet(
+            np.empty((0, 1, 1), dtype="float32"), np.empty(0), np.empty(0, dtype="datetime64[ns]")
+        )
+    dates = np.concatenate([p.dates for p in parts])
+    order = np.argsort(dates, kind="stable")
+    return SampleSet(
+        windows=np.concatenate([p.windows for p in parts])[order],
+        returns=np.concatenate([p.returns for p in parts])[order],
+        dates=dates[order],
+    )
+
+
+def latest_window(
+    ohlcv: pd.DataFrame, plugins: FeatureHooks, config: ModelSection, feature_names: list[str], window: int
+) -> np.ndarray:
+    """The model input ``(1, window, n_features)`` ending at the last bar of ``ohlcv``.
+
+    Only the last ``window + FEATURE_HISTORY`` bars are featurised (features are start-invariant,
+    so this equals featurising everything). Raises :class:`InsufficientDataError` when the window
+    is incomplete and :class:`ModelError` when the features differ from the model's.
+    """
+    tail = ohlcv.iloc[-(window + FEATURE_HISTORY) :]
+    features = compute_features(tail, plugins, config)
+    if list(features.columns) != list(feature_names):
+        raise ModelError(
+            f"features › the model expects {', '.join(feature_names)} but the plugins produce "
+            f"{', '.join(map(str, features.columns))}"
+        )
+    values = features.to_numpy(dtype="float64")[-window:]
+    if values.shape[0] < window or not np.isfinite(values).all():
+        raise InsufficientDataError(
+            f"need {window + FEATURE_HISTORY} bars of history for a forecast (got: {ohlcv.shape[0]})"
+        )
+    return values.astype("float32")[None, :, :]

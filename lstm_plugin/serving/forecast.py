@@ -1,0 +1,323 @@
+"""Forecasts and model statuses as the documented dicts (README, *Python*), with a TTL cache on the injected
+clock.
+
+A forecast at clock time t uses bars dated <= t and the newest model version trained at or before
+t: the symbol's own (``model_type: 'specific'``) or else the pooled ``universal`` one. Every
+failure is a status, never an exception: ``not_available`` (no model), ``stale`` (the model was
+trained more than ``lstm.max_model_age_days`` ago), ``insufficient_data`` (no or too few bars),
+``error`` (a data file that is malformed, or a model that cannot serve these features; the
+message names the file and line or the model).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lstm_plugin.core.clock import Clock, default_clock, resolve_as_of
+from lstm_plugin.core.config import Config
+from lstm_plugin.core.data import DataSource, clean_ohlcv, validate_symbol
+from lstm_plugin.core.errors import DataError, InsufficientDataError, LSTMPluginError, ModelError
+from lstm_plugin.core.statuses import ModelStatus, PredictionStatus
+from lstm_plugin.model.features import CLASSES
+from lstm_plugin.model.samples import latest_window
+from lstm_plugin.plugins.manager import PluginManager, get_plugin_manager
+from lstm_plugin.serving.freshness import retrain_due
+from lstm_plugin.serving.inference import OnnxRunner
+from lstm_plugin.serving.registry import UNIVERSAL_NAME, ModelRecord, ModelRegistry
+from lstm_plugin.serving.results import CandidateModel, ModelStatusReport, Prediction
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "ForecastService",
+    "ModelStatusReport",
+    "Prediction",
+    "data_failure",
+    "empty_prediction",
+    "success_prediction",
+]
+
+TrainingState = Callable[[str], "ModelStatus | None"]
+#: A window waiting for its model's batch: ``(symbol, record, window, last bar, cache key)``.
+Pending = tuple[str, ModelRecord, np.ndarray, pd.Timestamp, tuple]
+
+
+def empty_prediction(
+    symbol: str, status: PredictionStatus, message: str, record: ModelRecord | None = None
+) -> Prediction:
+    """A failure dict with every key of a success, so callers can read it the same way."""
+    return {
+        "symbol": symbol,
+        "status": status,
+        "message": message,
+        "predicted_direction": "neutral",
+        "confidence": 0.0,
+        "price_change_pct": 0.0,
+        "probabilities": None,
+        "expected_log_return": None,
+        "horizon": record.metadata["horizon"] if record else None,
+        "model_type": record.model_type if record else None,
+        "model_version": record.version if record else None,
+        "reliability": None,
+        "quality": None,
+        "trained_at": record.metadata["trained_at"] if record else None,
+        "as_of": None,
+        "cached": False,
+    }
+
+
+def data_failure(exc: DataError) -> PredictionStatus:
+    """The status of a forecast whose bars could not be read: too few of them, or a broken file."""
+    return "insufficient_data" if isinstance(exc, InsufficientDataError) else "error"
+
+
+def success_prediction(
+    symbol: str, record: ModelRecord, probabilities: np.ndarray, expected: float, as_of: pd.Timestamp
+) -> Prediction:
+    """The forecast of one model output row: the likeliest class, its probability, the expected move."""
+    best = int(np.argmax(probabilities))
+    metrics = record.metadata.get("metrics", {})
+    return {
+        "symbol": symbol,
+        "status": "success",
+        "message": "",
+        "predicted_direction": CLASSES[best],
+        "confidence": float(probabilities[best]),
+        "price_change_pct": float(math.expm1(expected) * 100.0),
+        "probabilities": {name: float(p) for name, p in zip(CLASSES, probabilities)},
+        "expected_log_return": float(expected),
+        "horizon": int(record.metadata["horizon"]),
+        "model_type": record.model_type,
+        "model_version": record.version,
+        "reliability": metrics.get("reliability"),
+        "quality": metrics.get("quality"),
+        "trained_at": record.metadata["trained_at"],
+        "as_of": as_of.isoformat(),
+        "cached": False,
+    }
+
+
+class ForecastService:
+    """``get_lstm_prediction``, batched ``predict_many`` and ``get_model_status`` over a registry.
+
+    ``confidence`` is the probability of the predicted class; ``price_change_pct`` is the expected
+    move over ``horizon`` bars, ``100 * (exp(expected_log_return) - 1)``. Predictions are cached
+    for ``lstm.prediction_cache_ttl`` seconds of the clock, keyed by symbol, model version and last
+    bar; ``force_refresh=True`` bypasses the cache.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        registry: ModelRegistry,
+        source: DataSource | None = None,
+        clock: Clock | None = None,
+        runner: OnnxRunner | None = None,
+        plugins: PluginManager | None = None,
+        training_state: TrainingState | None = None,
+    ) -> None:
+        self.config = config
+        self.registry = registry
+        self.source = source
+        self.clock = clock or default_clock(source)
+        self.runner = runner or OnnxRunner(config.inference.device, config.inference.intra_op_threads)
+        self.plugins = plugins or get_plugin_manager(config.plugins)
+        self.training_state = training_state or (lambda symbol: None)
+        self._cache: dict[tuple, tuple[pd.Timestamp, Prediction]] = {}
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ models
+    def resolve_model(self, symbol: str, as_of: pd.Timestamp | None = None) -> ModelRecord | None:
+        """The symbol's own newest model at ``as_of`` (default: now), else the universal one, else
+        ``None``."""
+        when = self.clock.now() if as_of is None else as_of
+        return self.registry.resolve("specific", symbol, when) or self.registry.resolve(
+            "universal", UNIVERSAL_NAME, when
+        )
+
+    def get_model_status(self, symbol: str) -> ModelStatusReport:
+        """The symbol's own model: ``not_available | outdated | ready | scheduled | training``.
+
+        A model is ``outdated`` once older than ``lstm.force_retrain_days`` on the clock.
+        ``served_by`` says which model would answer a forecast now (``universal`` when only the
+        pooled model exists). ``candidate`` describes a newer model that was trained but kept
+        from serving by ``retraining.min_reliability_for_update`` (else ``None``).
+        """
+        symbol = validate_symbol(symbol)
+        now = self.clock.now()
+        own, newest = self.registry.resolve_with_candidate("specific", symbol, now)
+        fallback = own or self.registry.resolve("universal", UNIVERSAL_NAME, now)
+        state = self.training_state(symbol)
+        candidate: CandidateModel | None = None
+        if newest is not None and newest.stage == "candidate":
+            candidate = {
+                "model_version": newest.version,
+                "reliability": newest.reliability,
+                "trained_at": newest.metadata["trained_at"],
+                "reason": newest.metadata.get("stage_reason"),
+            }
+        metrics = own.metadata.get("metrics", {}) if own is not None else {}
+        status: ModelStatusReport = {
+            "symbol": symbol,
+            "status": "not_available",
+            "model_type": None if own is None else "specific",
+            "model_version": None if own is None else own.version,
+            "reliability": metrics.get("reliability"),
+            "quality": metrics.get("quality"),
+            "ic": metrics.get("ic"),
+            "trained_at": None if own is None else own.metadata["trained_at"],
+            "age_days": None if own is None else round((now - own.trained_at) / pd.Timedelta(days=1), 3),
+            "served_by": fallback.model_type if fallback else None,
+            "candidate": candidate,
+        }
+        if own is not None:
+            status["status"] = (
+                "outdated"
+                if retrain_due(own.trained_at, now, self.config.lstm.force_retrain_days)
+                else "ready"
+            )
+        if state in ("scheduled", "training"):
+            status["status"] = state
+        return status
+
+    # ------------------------------------------------------------------ forecasts
+    def get_lstm_prediction(
+        self, symbol: str, data: pd.DataFrame | None = None, force_refresh: bool = False, as_of: Any = None
+    ) -> Prediction:
+        """One symbol's forecast dict. ``data`` overrides the data source for this call."""
+        frames = None if data is None else {symbol: data}
+        return next(iter(self.predict_many([symbol], frames, force_refresh, as_of).values()))
+
+    def predict_many(
+        self,
+        symbols: Iterable[str],
+        data: Mapping[str, pd.DataFrame] | None = None,
+        force_refresh: bool = False,
+        as_of: Any = None,
+    ) -> dict[str, Prediction]:
+        """Forecasts for many symbols with one onnxruntime call per model version in use.
+
+        ``as_of`` (default: the clock's now) picks the bars and the model; it may not be later
+        than the clock's now, which would read the future.
+        """
+        now = self.clock.now()
+        ttl = pd.Timedelta(seconds=self.config.lstm.prediction_cache_ttl)
+        when = resolve_as_of(as_of, now)
+        results: dict[str, Prediction] = {}
+        pending: dict[tuple, list[Pending]] = {}
+        order: list[str] = []
+        for requested in symbols:
+            symbol, record = self._model_for(requested, when, order, results)
+            if record is None:
+                continue
+            try:
+                bars = self._bars(
+                    symbol, None if data is None else data.get(requested, data.get(symbol)), when
+                )
+            except DataError as exc:
+                results[symbol] = empty_prediction(symbol, data_failure(exc), str(exc), record)
+                continue
+            last_bar = bars.index[-1]
+            cache_key = (symbol, record.key, last_bar)
+            if not force_refresh and ttl > pd.Timedelta(0):
+                with self._lock:
+                    hit = self._cache.get(cache_key)
+                if hit is not None and now - hit[0] < ttl:
+                    results[symbol] = hit[1].copy()
+                    results[symbol]["cached"] = True
+                    continue
+            try:
+                window = latest_window(
+                    bars,
+                    self.plugins,
+                    self.config.model,
+                    list(record.metadata["features"]),
+                    int(record.metadata["window"]),
+                )
+            except DataError as exc:
+                results[symbol] = empty_prediction(symbol, data_failure(exc), str(exc), record)
+                continue
+            except ModelError as exc:
+                results[symbol] = empty_prediction(symbol, "error", str(exc), record)
+                continue
+            pending.setdefault(record.key, []).append((symbol, record, window, last_bar, cache_key))
+
+        self._run_batches(pending, results, now, ttl)
+        return {symbol: results[symbol] for symbol in order}
+
+    def _run_batches(
+        self,
+        pending: dict[tuple, list[Pending]],
+        results: dict[str, Prediction],
+        now: pd.Timestamp,
+        ttl: pd.Timedelta,
+    ) -> None:
+        """One onnxruntime call per model version for the windows waiting on it; results are cached."""
+        for items in pending.values():
+            record = items[0][1]
+            try:
+                probabilities, expected = self.runner.run(record, np.concatenate([item[2] for item in items]))
+            except ModelError as exc:
+                for symbol, *_ in items:
+                    results[symbol] = empty_prediction(symbol, "error", str(exc), record)
+                continue
+            for row, (symbol, _, _, last_bar, cache_key) in enumerate(items):
+                prediction = success_prediction(
+                    symbol, record, probabilities[row], float(expected[row]), last_bar
+                )
+                results[symbol] = prediction
+                self._remember(cache_key, now, ttl, prediction)
+
+    def _model_for(
+        self, requested: str, when: pd.Timestamp, order: list[str], results: dict[str, Prediction]
+    ) -> tuple[str, ModelRecord | None]:
+        """The canonical symbol and the model serving it at ``when``; on failure the failure is put
+        in ``results`` and the record is ``None``. The symbol joins ``order`` either way."""
+        try:
+            symbol = validate_symbol(requested)
+        except LSTMPluginError as exc:
+            order.append(str(requested))
+            results[str(requested)] = empty_prediction(str(requested), "error", str(exc))
+            return str(requested), None
+        order.append(symbol)
+        record = self.resolve_model(symbol, when)
+        if record is None:
+            results[symbol] = empty_prediction(
+                symbol, "not_available", f"no model for {symbol} trained by {when:%Y-%m-%d}"
+            )
+            return symbol, None
+        age = (when - record.trained_at) / pd.Timedelta(days=1)
+        limit = self.config.lstm.max_model_age_days
+        if limit is not None and age > limit:
+            message = f"{record.label} was trained {age:.0f} days ago, over lstm.max_model_age_days ({limit})"
+            results[symbol] = empty_prediction(symbol, "stale", message, record)
+            return symbol, None
+        return symbol, record
+
+    def _remember(self, key: tuple, now: pd.Timestamp, ttl: pd.Timedelta, prediction: Prediction) -> None:
+        with self._lock:
+            if len(self._cache) > 10_000:  # long runs: forget what has expired
+                self._cache = {k: v for k, v in self._cache.items() if now - v[0] < ttl}
+            self._cache[key] = (now, prediction.copy())
+
+    def _bars(self, symbol: str, frame: pd.DataFrame | None, now: pd.Timestamp) -> pd.DataFrame:
+        if frame is not None:
+            bars = clean_ohlcv(frame, source=f"DataFrame[{symbol}]").loc[:now]
+        elif self.source is None:
+            raise InsufficientDataError(f"{symbol} › no data source configured and no data given")
+        else:
+            bars = self.source.load(symbol, end=now)
+        if bars.empty:
+            raise InsufficientDataError(f"{symbol} › no bars at or before {now:%Y-%m-%d}")
+        return bars
+
+    def clear_cache(self) -> None:
+        with self._lock:
+            self._cache.clear()

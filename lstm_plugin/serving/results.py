@@ -1,0 +1,60 @@
+"""The shapes of what serving returns: a forecast and a model's status (plain dicts, typed for readers and
+checkers).
+
+They stay dicts, not objects: they go to JSON, to notebooks and to the original API unchanged.
+Every key is always present; a failed forecast has every key of a success (docs/models.md).
+"""
+
+from __future__ import annotations
+
+from typing import TypedDict
+
+from lstm_plugin.core.statuses import ModelStatus, PredictionStatus
+
+__all__ = ["CandidateModel", "ModelStatusReport", "Prediction"]
+
+
+class Prediction(TypedDict):
+    """One forecast for ``horizon`` bars after ``as_of`` (the last bar it read)."""
+
+    symbol: str
+    status: PredictionStatus
+    message: str
+    predicted_direction: str  # down | neutral | up: the most probable class
+    confidence: float  # that class's probability
+    price_change_pct: float  # 100 * (exp(expected_log_return) - 1)
+    probabilities: dict[str, float] | None
+    expected_log_return: float | None
+    horizon: int | None
+    model_type: str | None  # specific | universal
+    model_version: int | None
+    reliability: float | None
+    quality: float | None
+    trained_at: str | None
+    as_of: str | None
+    cached: bool
+
+
+class CandidateModel(TypedDict):
+    """A newer model that was trained but kept from serving, and why."""
+
+    model_version: int
+    reliability: float | None
+    trained_at: str
+    reason: str | None
+
+
+class ModelStatusReport(TypedDict):
+    """A symbol's own model as ``get_model_status`` sees it at the clock's time."""
+
+    symbol: str
+    status: ModelStatus
+    model_type: str | None
+    model_version: int | None
+    reliability: float | None
+    quality: float | None
+    ic: float | None
+    trained_at: str | None
+    age_days: float | None
+    served_by: str | None
+    candidate: CandidateModel | None

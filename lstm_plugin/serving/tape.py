@@ -1,0 +1,193 @@
+"""Vectorised forecasts for historical runs: the same answers as per-bar serving, in a few batched calls.
+
+:class:`ForecastTape` is a :class:`~lstm_plugin.serving.forecast.ForecastService` for backtests over a
+fixed data set. It featurises each symbol once, over all its bars (features are causal and
+start-invariant, so the rows at bar t are the bits a per-bar computation would give), and the
+first time a model version answers for a symbol it computes that version's forecasts for every
+bar it is expected to serve — from that bar for ``force_retrain_days`` (``universal.retrain_days``
+for the universal model) worth of bars — in one onnxruntime call per version, all symbols it
+serves stacked. Later bars are looked up; a version that serves longer gets one more call per span.
+
+Honesty does not depend on the batching: each row uses only its own window (bars ≤ its date),
+the model is chosen at the asked time (trained at or before it), and onnxruntime computes each row
+of a batch independently. The tests check the rows against per-bar calls and that prices after T
+do not change one bit of the forecasts dated ≤ T.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lstm_plugin.core.clock import resolve_as_of
+from lstm_plugin.core.errors import DataError, LSTMPluginError, ModelError
+from lstm_plugin.model.features import FEATURE_HISTORY, make_windows
+from lstm_plugin.model.samples import compute_features
+from lstm_plugin.serving.forecast import ForecastService, data_failure, empty_prediction, success_prediction
+from lstm_plugin.serving.registry import ModelRecord
+from lstm_plugin.serving.results import Prediction
+
+__all__ = ["ForecastTape"]
+
+BARS_PER_DAY = 252 / 365.25
+
+
+@dataclass(frozen=True)
+class _SymbolFeatures:
+    index: pd.DatetimeIndex
+    values: np.ndarray  # (bars, features) float64
+    names: tuple[str, ...]
+    invalid_before: np.ndarray  # invalid_before[i] = invalid rows among 0..i-1
+
+    def window_ok(self, end: int, window: int) -> bool:
+        start = end - window + 1
+        return start >= 0 and self.invalid_before[end + 1] - self.invalid_before[start] == 0
+
+
+#: A symbol's rows waiting for its model's batch: ``(symbol, features, row positions)``.
+TapeRows = tuple[str, _SymbolFeatures, list[int]]
+
+
+class ForecastTape(ForecastService):
+    """Backtest forecasting; see the module docstring. ``predict_many`` with ``data`` falls back
+    to per-bar serving (the frames are the caller's, not the tape's)."""
+
+    def __init__(self, *args: Any, growing: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.growing = growing
+        self._features: dict[str, _SymbolFeatures | LSTMPluginError] = {}
+        self._rows: dict[tuple[tuple, str], dict[int, tuple[np.ndarray, float]]] = {}
+
+    def _symbol_features(self, symbol: str) -> _SymbolFeatures:
+        cached = self._features.get(symbol)
+        if cached is not None and not (self.growing and self.source is not None):
+            if isinstance(cached, LSTMPluginError):
+                raise cached
+            return cached
+        try:
+            if self.source is None:
+                raise DataError(f"{symbol} › no data source configured")
+            bars = self.source.load(symbol)
+            if isinstance(cached, _SymbolFeatures) and len(bars) == len(cached.index):
+                return cached
+            cached = self._featurise(bars, cached if isinstance(cached, _SymbolFeatures) else None)
+        except LSTMPluginError as exc:
+            self._features[symbol] = exc
+            raise
+        self._features[symbol] = cached
+        return cached
+
+    def _featurise(self, bars: pd.DataFrame, known: _SymbolFeatures | None) -> _SymbolFeatures:
+        """Features of every bar. ``growing``: a source that gains bars while it serves (a paper
+        run's bar store) only featurises its new bars, on a tail of ``FEATURE_HISTORY`` bars before
+        them — features are start-invariant (:mod:`lstm_plugin.model.features`), so the bits are the same."""
+        done = 0
+        if (
+            known is not None
+            and len(known.index) < len(bars)
+            and bars.index[len(known.index) - 1] == known.index[-1]
+        ):
+            done = len(known.index)
+        tail = bars.iloc[max(0, done - FEATURE_HISTORY) :]
+        frame = compute_features(tail, self.plugins, self.config.model)
+        values = frame.to_numpy(dtype="float64")[len(tail) - (len(bars) - done) :]
+        if done and known is not None:
+            values = np.concatenate([known.values, values])
+        invalid = np.concatenate([[0], np.cumsum(~np.isfinite(values).all(axis=1))])
+        return _SymbolFeatures(bars.index, values, tuple(map(str, frame.columns)), invalid)
+
+    def _span(self, record: ModelRecord) -> int:
+        """Bars a version is expected to serve before it is retrained."""
+        days = (
+            self.config.lstm.force_retrain_days
+            if record.model_type == "specific"
+            else self.config.lstm_service.universal.retrain_days
+        )
+        return max(1, math.ceil(days * BARS_PER_DAY))
+
+    def predict_many(
+        self,
+        symbols: Iterable[str],
+        data: Mapping[str, pd.DataFrame] | None = None,
+        force_refresh: bool = False,
+        as_of: Any = None,
+    ) -> dict[str, Prediction]:
+        if data:
+            return super().predict_many(symbols, data, force_refresh, as_of)
+        when = resolve_as_of(as_of, self.clock.now())
+        results: dict[str, Prediction] = {}
+        wanted: list[tuple[str, ModelRecord, _SymbolFeatures, int]] = []
+        pending: dict[tuple, tuple[ModelRecord, list[TapeRows]]] = {}
+        order: list[str] = []
+        for requested in symbols:
+            symbol, record = self._model_for(requested, when, order, results)
+            if record is None:
+                continue
+            try:
+                features = self._symbol_features(symbol)
+            except DataError as exc:
+                results[symbol] = empty_prediction(symbol, data_failure(exc), str(exc), record)
+                continue
+            except LSTMPluginError as exc:
+                results[symbol] = empty_prediction(symbol, "error", str(exc), record)
+                continue
+            expected_names = list(record.metadata["features"])
+            if list(features.names) != expected_names:
+                message = (
+                    f"features › the model expects {', '.join(expected_names)} but the plugins produce "
+                    f"{', '.join(features.names)}"
+                )
+                results[symbol] = empty_prediction(symbol, "error", message, record)
+                continue
+            window = int(record.metadata["window"])
+            position = int(features.index.searchsorted(when, side="right")) - 1
+            if position < 0 or not features.window_ok(position, window):
+                message = f"need {window} bars of valid features at or before {when:%Y-%m-%d}"
+                results[symbol] = empty_prediction(symbol, "insufficient_data", message, record)
+                continue
+            done = self._rows.setdefault((record.key, symbol), {})
+            if position not in done:
+                stop = min(len(features.index), position + self._span(record))
+                rows = [p for p in range(position, stop) if p not in done and features.window_ok(p, window)]
+                pending.setdefault(record.key, (record, []))[1].append((symbol, features, rows))
+            wanted.append((symbol, record, features, position))
+
+        self._run_rows(pending, results)
+
+        for symbol, record, features, position in wanted:
+            if symbol in results:  # the batch failed
+                continue
+            row_probabilities, row_expected = self._rows[(record.key, symbol)][position]
+            results[symbol] = success_prediction(
+                symbol, record, row_probabilities, row_expected, features.index[position]
+            )
+        return {symbol: results[symbol] for symbol in order}
+
+    def _run_rows(
+        self, pending: dict[tuple, tuple[ModelRecord, list[TapeRows]]], results: dict[str, Prediction]
+    ) -> None:
+        """One onnxruntime call per model version for every row its symbols will need; rows are kept."""
+        for record, items in pending.values():
+            window = int(record.metadata["window"])
+            batch = np.concatenate([make_windows(f.values, np.asarray(rows), window) for _, f, rows in items])
+            try:
+                probabilities, expected = self.runner.run(record, batch)
+            except ModelError as exc:
+                for symbol, _, _ in items:
+                    results[symbol] = empty_prediction(symbol, "error", str(exc), record)
+                continue
+            offset = 0
+            for symbol, _, rows in items:
+                done = self._rows[(record.key, symbol)]
+                for i, row in enumerate(rows):
+                    done[row] = (probabilities[offset + i], float(expected[offset + i]))
+                offset += len(rows)
+
+    def clear_cache(self) -> None:
+        super().clear_cache()
+        self._rows.clear()

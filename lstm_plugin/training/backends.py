@@ -1,0 +1,301 @@
+"""Where training jobs run: in the caller (``sync``), in worker processes (``local``), or as Ray tasks
+(``ray``).
+
+Every backend takes a :class:`~lstm_plugin.training.jobs.TrainJob` and returns a future of its
+:class:`~lstm_plugin.training.jobs.JobResult` (ONNX bytes and metadata); none writes to the registry, so a
+worker killed mid-job leaves nothing behind and Ray workers need no shared disk.
+
+Local workers are processes, not threads: torch's default random generator is process-wide (threads
+would make seeded trainings depend on timing) and the training loop holds the GIL between small
+ops. Each worker gets ``cores // workers`` torch threads so workers never oversubscribe the cores.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import threading
+import time
+import types
+from collections.abc import Iterable
+from concurrent.futures import Future, ProcessPoolExecutor
+from multiprocessing.connection import wait as wait_for_exit
+from typing import Any, Protocol
+
+from lstm_plugin.core.config import Config, RaySection
+from lstm_plugin.core.errors import ConfigError
+from lstm_plugin.plugins.manager import PluginManager
+from lstm_plugin.training.jobs import JobResult, TrainJob, run_training_job
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "LocalBackend",
+    "RayBackend",
+    "SyncBackend",
+    "cpu_count",
+    "make_backend",
+    "set_torch_threads",
+]
+
+BACKENDS = ("sync", "local", "ray")
+
+
+class Backend(Protocol):
+    """Runs jobs; ``slots`` of them at once."""
+
+    name: str
+    slots: int
+
+    def submit(self, job: TrainJob) -> Future[JobResult]: ...
+
+    def warm_up(self) -> None:
+        """Start the workers now (each imports torch), so the first jobs do not pay for it."""
+
+    def shutdown(self, timeout: float | None = None) -> None:
+        """Cancel jobs not started; give running ones ``timeout`` seconds, then kill them."""
+
+
+def cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
+
+
+def set_torch_threads(threads: int) -> None:
+    """Torch's intra-op threads for this process (at least one): small LSTMs train best on few."""
+    import torch
+
+    torch.set_num_threads(max(1, threads))
+
+
+class SyncBackend:
+    """Runs each job in the calling thread when it is submitted: deterministic order, for backtests."""
+
+    name = "sync"
+    slots = 1
+
+    def __init__(self, plugins: PluginManager | None = None) -> None:
+        self.plugins = plugins
+
+    def submit(self, job: TrainJob) -> Future[JobResult]:
+        future: Future[JobResult] = Future()
+        try:
+            future.set_result(run_training_job(job, self.plugins))
+        except Exception as exc:
+            future.set_exception(exc)
+        return future
+
+    def warm_up(self) -> None:
+        return None
+
+    def shutdown(self, timeout: float | None = None) -> None:
+        return None
+
+
+def _exit_with_parent() -> None:
+    """In a worker: end this process as soon as the driver that spawned it is gone.
+
+    A driver killed with SIGKILL cannot shut its pool down, and a worker blocked on its queue (or
+    busy training) would live on, re-parented to init, holding hundreds of MB. The parent's
+    sentinel becomes readable when the parent dies; a daemon thread waits on it (polling the parent
+    pid as well, where no sentinel is given) and exits the process at once.
+    """
+    parent = multiprocessing.parent_process()
+    sentinel = getattr(parent, "sentinel", None)
+    original = os.getppid()
+
+    def watch() -> None:
+        while True:
+            if sentinel is not None and wait_for_exit([sentinel], timeout=1.0):
+                break
+            if sentinel is None:
+                time.sleep(0.5)
+            if os.getppid() != original:
+                break
+        os._exit(1)
+
+    threading.Thread(target=watch, name="lstm-plugin-parent-watch", daemon=True).start()
+
+
+def _start_worker(threads: int) -> None:
+    """Process initialiser: die with the driver, leave Ctrl-C to it, fix torch's thread count once."""
+    import signal
+
+    _exit_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
+    set_torch_threads(threads)
+
+
+def _run_in_worker(job: TrainJob) -> JobResult:
+    return run_training_job(job)
+
+
+class LocalBackend:
+    """A pool of ``workers`` spawned processes, each with ``torch_threads`` torch threads."""
+
+    name = "local"
+
+    def __init__(self, workers: int, torch_threads: int = 0) -> None:
+        self.slots = max(1, workers)
+        self.torch_threads = torch_threads or max(1, cpu_count() // self.slots)
+        self._lock = threading.Lock()
+        self._executor = self._new_executor()
+
+    def _new_executor(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=self.slots,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker,
+            initargs=(self.torch_threads,),
+        )
+
+    def submit(self, job: TrainJob) -> Future[JobResult]:
+        from concurrent.futures.process import BrokenProcessPool
+
+        with self._lock:
+            try:
+                return self._executor.submit(_run_in_worker, job)
+            except BrokenProcessPool:  # a worker died earlier: start a fresh pool
+                logger.warning("local backend: a worker process died; starting a new pool")
+                self._executor.shutdown(wait=False, cancel_futures=True)
+                self._executor = self._new_executor()
+                return self._executor.submit(_run_in_worker, job)
+
+    def warm_up(self) -> None:
+        futures = [
+            self._executor.submit(set_torch_threads, self.torch_threads) for _ in range(self.slots * 2)
+        ]
+        for future in futures:
+            future.result()
+
+    def shutdown(self, timeout: float | None = None) -> None:
+        with self._lock:
+            executor = self._executor
+            # private, but the only handle on the processes: needed to stop a training that overruns
+            processes = list((getattr(executor, "_processes", None) or {}).values())
+            executor.shutdown(wait=False, cancel_futures=True)
+        # Wait on the exit sentinels, not join()/is_alive(): the executor's own thread reaps the
+        # workers concurrently, and a process reaped there would look alive here.
+        pending = {}
+        for process in processes:
+            try:
+                pending[process.sentinel] = process
+            except ValueError:  # already closed: it has exited
+                continue
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while pending:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            ended = wait_for_exit(list(pending), remaining)
+            if not ended:
+                break
+            for sentinel in ended:
+                pending.pop(sentinel, None)
+        for process in pending.values():
+            logger.warning("local backend: killing worker %s that did not finish in time", process.pid)
+            process.kill()
+            process.join(5)
+
+
+def _run_on_ray(job: TrainJob, threads: int) -> JobResult:
+    set_torch_threads(threads)
+    return run_training_job(job)
+
+
+class RayBackend:
+    """Each job is a Ray task (``cpus_per_task`` CPUs, as many torch threads) returning the ONNX bytes.
+
+    Connects to ``address`` when given (``'auto'``, ``'ray://head:10001'``), else uses the running
+    Ray instance, else starts a local one with ``num_cpus``. Workers need ``lstm_plugin`` installed,
+    nothing else: the bars travel with the job and the driver publishes the result.
+    """
+
+    name = "ray"
+
+    def __init__(self, settings: RaySection | None = None) -> None:
+        settings = settings or RaySection()
+        try:
+            import ray
+        except ImportError:
+            raise ConfigError(
+                "lstm_service.backend › 'ray' needs the ray package: pip install 'lstm-plugin[ray]'"
+            ) from None
+        self._ray = ray
+        self._owns_ray = False
+        if not ray.is_initialized():
+            options: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING}
+            if settings.address:
+                options["address"] = settings.address
+            elif settings.num_cpus:
+                options["num_cpus"] = settings.num_cpus
+            try:
+                ray.init(**options)
+            except (ConnectionError, TimeoutError, ValueError, RuntimeError) as exc:
+                where = f"at {settings.address}" if settings.address else "locally"
+                raise ConfigError(
+                    f"lstm_service.ray.address › cannot start or reach Ray {where}: {exc}"
+                ) from None
+            self._owns_ray = True
+        self.cpus_per_task = settings.cpus_per_task
+        self.slots = max(1, int(ray.cluster_resources().get("CPU", 1)) // self.cpus_per_task)
+        self._task = ray.remote(num_cpus=self.cpus_per_task, max_retries=0)(_run_on_ray)
+        self._pending: dict[int, Any] = {}
+        self._lock = threading.Lock()
+
+    def submit(self, job: TrainJob) -> Future[JobResult]:
+        ref = self._task.remote(job, self.cpus_per_task)
+        future: Future[JobResult] = ref.future()
+        with self._lock:
+            self._pending[id(future)] = ref
+        future.add_done_callback(lambda f: self._forget(id(f)))
+        return future
+
+    def warm_up(self) -> None:
+        warm = self._ray.remote(num_cpus=self.cpus_per_task)(set_torch_threads)
+        self._ray.get([warm.remote(self.cpus_per_task) for _ in range(self.slots * 2)])
+
+    def _forget(self, key: int) -> None:
+        with self._lock:
+            self._pending.pop(key, None)
+
+    def shutdown(self, timeout: float | None = None) -> None:
+        with self._lock:
+            refs = list(self._pending.values())
+        if refs and timeout:
+            self._ray.wait(refs, num_returns=len(refs), timeout=timeout)
+        for ref in refs:
+            try:
+                self._ray.cancel(ref, force=True)
+            except Exception as exc:
+                logger.debug("ray cancel: %s", exc)
+        if self._owns_ray:
+            self._ray.shutdown()
+
+
+def make_backend(name: str, config: Config, plugins: PluginManager | None = None) -> Backend:
+    """The backend called ``name`` (``sync``, ``local``, ``ray``) configured from ``config``."""
+    if name == "sync":
+        return SyncBackend(plugins)
+    if name == "local":
+        return LocalBackend(config.lstm_service.training_threads, config.model.torch_threads)
+    if name == "ray":
+        return RayBackend(config.lstm_service.ray)
+    raise ConfigError(f"backend › must be one of {', '.join(BACKENDS)} (got: {name!r})")
+
+
+def check_sendable(plugins: Iterable[Any]) -> None:
+    """Spawned workers import plugins by module name; one defined in ``__main__`` (a notebook cell,
+    a script body) cannot be found there, so say so now rather than fail every job."""
+    for plugin in plugins:
+        is_module = isinstance(plugin, types.ModuleType)
+        module = plugin.__name__ if is_module else type(plugin).__module__
+        if module == "__main__":
+            name = "the __main__ module" if is_module else type(plugin).__name__
+            raise ConfigError(
+                f"plugins › {name} is defined in __main__, which local worker processes cannot "
+                "import; move it to a module, or use backend 'sync' or 'ray'"
+            )

@@ -1,0 +1,184 @@
+"""Dispatch: start queued jobs on a backend within a pass's budget, and publish what comes back.
+
+Workers never write to the registry: they return ONNX bytes and metadata, and the dispatcher
+has the trainer verify and publish them. A job that fails for a transient reason is queued again
+after ``retry_backoff_seconds`` (doubling) up to ``max_retries`` times; one that fails on bad input
+(data, symbol, config, model, a link in the registry) fails at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from functools import partial
+from typing import Any
+
+import pandas as pd
+
+from lstm_plugin.core.clock import Clock
+from lstm_plugin.core.config import LSTMServiceSection
+from lstm_plugin.core.errors import (
+    ConfigError,
+    DataError,
+    LSTMPluginError,
+    ModelError,
+    SymbolError,
+    UnsafePathError,
+)
+from lstm_plugin.training.backends import Backend
+from lstm_plugin.training.monitoring import Monitor
+from lstm_plugin.training.policy import retry_delay
+from lstm_plugin.training.queue import Job, JobQueue
+from lstm_plugin.training.trainer import ModelTrainer, TrainOutcome
+
+logger = logging.getLogger("lstm_plugin.training.service")
+
+__all__ = ["PERMANENT_ERRORS", "Dispatcher", "ServiceClosedError"]
+
+# : Failures that retrying cannot fix: bad data, symbol, config, a model that does not export, a link in the
+# registry.
+PERMANENT_ERRORS = (DataError, SymbolError, ConfigError, ModelError, UnsafePathError)
+
+
+class ServiceClosedError(LSTMPluginError):
+    """The service was shut down."""
+
+
+def _failed_future(exc: BaseException) -> Future:
+    future: Future = Future()
+    future.set_exception(exc)
+    return future
+
+
+class Dispatcher:
+    """Moves jobs from the queue to the backend and their results into the registry."""
+
+    def __init__(
+        self,
+        queue: JobQueue,
+        trainer: ModelTrainer,
+        backend: Backend,
+        clock: Clock,
+        settings: LSTMServiceSection,
+        monitor: Monitor,
+        *,
+        pool: Callable[[], list[str]],
+        snapshot: Callable[[], dict[str, Any]],
+    ) -> None:
+        self.queue = queue
+        self.trainer = trainer
+        self.backend = backend
+        self.clock = clock
+        self.settings = settings
+        self.monitor = monitor
+        self.pool = pool  # the universal model's default pool when a job names none
+        self.snapshot = snapshot
+        self.budget = 0
+        self.closed = False
+        self.train_seconds = 0.0
+        self._killed = False
+        self._publish_lock = threading.Lock()
+
+    def start_pass(self, budget: int) -> None:
+        with self.queue.lock:
+            self.budget = budget
+
+    def dispatch(self) -> list[str]:
+        """Start jobs while the pass has budget and the backend has free slots; ``type/name`` of each."""
+        started: list[str] = []
+        inline = self.backend.name == "sync"  # its futures are done on return: finish here, in order
+        while True:
+            now = self.clock.now()
+            with self.queue.lock:
+                if self.closed or self.budget <= 0 or len(self.queue.running) >= self.backend.slots:
+                    break
+                job = self.queue.start_next(now)
+                if job is None:
+                    break
+                self.budget -= 1
+            started.append(job.label)
+            future = self._submit(job, now)
+            if inline:
+                self.finish(job, future, refill=False)
+            else:
+                future.add_done_callback(partial(self.finish, job, refill=True))
+        return started
+
+    def _submit(self, job: Job, now: pd.Timestamp) -> Future:
+        try:
+            if job.model_type == "specific":
+                prepared = self.trainer.prepare_specific(job.name, now, job.force)
+            else:
+                pooled = job.symbols or self.settings.universal.symbols or self.pool() or None
+                prepared = self.trainer.prepare_universal(pooled, now, job.force)
+            return self.backend.submit(prepared)
+        except Exception as exc:
+            return _failed_future(exc)
+        except BaseException:  # Ctrl-C in a sync training: give the job back, then stop
+            self.queue.give_back(job)
+            raise
+
+    def _publish(self, future: Future) -> tuple[TrainOutcome | None, str | None, bool]:
+        """``(outcome, error, permanent)`` of a finished future."""
+        try:
+            result = future.result()
+            with self._publish_lock:
+                if self._killed:
+                    raise ServiceClosedError("shut down before the result could be published")
+                return self.trainer.publish(result), None, False
+        except Exception as exc:
+            error = str(exc) if isinstance(exc, LSTMPluginError) else f"{type(exc).__name__}: {exc}"
+            return None, error, isinstance(exc, PERMANENT_ERRORS)
+
+    def finish(self, job: Job, future: Future, refill: bool) -> None:
+        """Publish a finished job's result, or record its failure and maybe retry it."""
+        outcome, error, permanent = self._publish(future)
+        now = self.clock.now()
+        queue = self.queue
+        with queue.lock:
+            if queue.running.pop(job.key, None) is None:
+                return  # shutdown already gave up on this job
+            if outcome is not None:
+                queue.finish_done(job, now, outcome.seconds, outcome.summary())
+                queue.counts[outcome.status] += 1
+                if not outcome.reused:
+                    self.train_seconds += outcome.seconds
+            else:
+                self._failed(job, now, str(error), permanent)
+            queue.touch()
+            final = job.view() if job.state in ("done", "failed") else None
+        if final is not None:
+            self.monitor.announce(final)
+        if refill:  # inline (sync) jobs are written once, at the end of their pass
+            if not self.closed:
+                self.dispatch()  # first refill the slot: the snapshot then shows the next job running
+            self.monitor.save(self.snapshot)
+
+    def _failed(self, job: Job, now: pd.Timestamp, error: str, permanent: bool) -> None:
+        """A failed attempt (queue lock held): cancelled if shutting down, failed, or queued to retry."""
+        final = not self.closed and (permanent or job.attempts > self.settings.max_retries)
+        self.queue.finish_failed(job, now, error, permanent, final=final)
+        if self.closed:
+            self.queue.abandon(job)
+        elif not final:
+            delay = retry_delay(job.attempts, self.settings.retry_backoff_seconds)
+            self.queue.retry(job, now + pd.Timedelta(seconds=delay), time.monotonic() + delay)
+            logger.info("training %s failed (%s); retry %d in %.0f s", job.label, error, job.attempts, delay)
+
+    def stop(self, finished: bool) -> int:
+        """After the wait of a shutdown: refuse late results, stop the workers, cancel what did not report
+        back."""
+        with self.queue.lock:
+            stopped = len(self.queue.running)
+        with self._publish_lock:
+            self._killed = True
+        self.backend.shutdown(0 if not finished else None)
+        with self.queue.lock:  # jobs whose futures did not report back (a killed worker usually does)
+            for job in self.queue.running.values():
+                self.queue.abandon(job, "shut down before it finished")
+            self.queue.running.clear()
+            self.queue.touch()
+        return stopped

@@ -1,0 +1,177 @@
+"""The training service's decisions as pure functions: priority (docs/training-service.md), promotion,
+retraining.
+
+Nothing here reads a file, a clock or a registry; callers pass in what they know, so every rule
+is tested with plain values.
+
+Priority, lower trains sooner:
+
+- base by category, from ``lstm_service.schedule_priority`` (portfolio 20, on-demand 30,
+  watchlist 40, scanning 60; the universal model has its own base);
+- model state: not available −20, outdated −10, reliable (≥ ``reliability_threshold``) and up to
+  date +20;
+- model performance: reliability < 0.5 −15, > 0.7 +15;
+- already training or scheduled: +40, and then state and performance are not counted — the job in
+  flight will change them;
+- position in the request: +5 per position, at most +30.
+
+``priority_override`` replaces base + position (as ``request_model_training`` takes it); the
+state adjustments still apply. There is no floor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from lstm_plugin.core.config import SchedulePriority
+from lstm_plugin.serving.freshness import retrain_due  # one rule, shared with serving
+
+__all__ = [
+    "CATEGORIES",
+    "HIGH_RELIABILITY",
+    "LOW_RELIABILITY",
+    "ModelState",
+    "Priority",
+    "as_number",
+    "category_base",
+    "compute_priority",
+    "position_adjustment",
+    "promotion_decision",
+    "retrain_due",
+    "retry_delay",
+]
+
+#: Request categories, most important first; the key of each in ``schedule_priority``.
+CATEGORIES: Mapping[str, str] = {
+    "portfolio": "portfolio_symbols",
+    "on_demand": "on_demand_symbols",
+    "watchlist": "watchlist_symbols",
+    "scanning": "scanning_symbols",
+}
+LOW_RELIABILITY = 0.5
+HIGH_RELIABILITY = 0.7
+POSITION_STEP = 5
+POSITION_CAP = 30
+NOT_AVAILABLE = -20
+OUTDATED = -10
+RELIABLE_AND_CURRENT = 20
+LOW_PERFORMANCE = -15
+HIGH_PERFORMANCE = 15
+IN_FLIGHT = 40
+
+
+@dataclass(frozen=True)
+class ModelState:
+    """What the priority rules need to know about one model."""
+
+    available: bool = False
+    outdated: bool = False
+    reliability: float | None = None
+    in_flight: bool = False  # training now, or scheduled
+
+
+def as_number(value: float) -> int | float:
+    """``40.0`` -> ``40``: priorities read as the integers of the priority table when they are."""
+    return int(value) if float(value).is_integer() else value
+
+
+@dataclass(frozen=True)
+class Priority:
+    """A priority and the adjustments that made it, as ``(reason, amount)`` pairs in order."""
+
+    value: float
+    reasons: tuple[tuple[str, float], ...] = field(default_factory=tuple)
+
+    def adjusted(self, reason: str, amount: float) -> Priority:
+        return Priority(self.value + amount, (*self.reasons, (reason, amount)))
+
+    def describe(self) -> list[str]:
+        """Reasons as readable strings: ``['portfolio base 20', 'not available -20']``."""
+        return [
+            f"{reason} {amount:g}" if i == 0 else f"{reason} {amount:+g}" if amount else reason
+            for i, (reason, amount) in enumerate(self.reasons)
+        ]
+
+    @property
+    def number(self) -> int | float:
+        return as_number(self.value)
+
+
+def category_base(category: str, schedule: SchedulePriority) -> int:
+    """The base priority of a request category (``portfolio``, ``on_demand``, ``watchlist``, ``scanning``)."""
+    try:
+        return int(getattr(schedule, CATEGORIES[category]))
+    except KeyError:
+        raise ValueError(f"category must be one of {', '.join(CATEGORIES)} (got: {category!r})") from None
+
+
+def position_adjustment(position: int) -> int:
+    """+5 per position in the request list, capped at +30."""
+    return min(POSITION_CAP, POSITION_STEP * max(0, position))
+
+
+def compute_priority(
+    base: float,
+    state: ModelState,
+    *,
+    reliability_threshold: float,
+    position: int = 0,
+    override: float | None = None,
+    base_reason: str = "base",
+) -> Priority:
+    """The priority of one training request; see the module docstring for the rules."""
+    if override is not None:
+        priority = Priority(float(override), (("override", float(override)),))
+    else:
+        priority = Priority(float(base), ((base_reason, float(base)),))
+        if shift := position_adjustment(position):
+            priority = priority.adjusted(f"position {position}", shift)
+    if state.in_flight:
+        return priority.adjusted("already training or scheduled", IN_FLIGHT)
+    if not state.available:
+        return priority.adjusted("model not available", NOT_AVAILABLE)
+    if state.outdated:
+        priority = priority.adjusted("model outdated", OUTDATED)
+    elif state.reliability is not None and state.reliability >= reliability_threshold:
+        priority = priority.adjusted("reliable and up to date", RELIABLE_AND_CURRENT)
+    if state.reliability is not None and state.reliability < LOW_RELIABILITY:
+        priority = priority.adjusted(f"reliability < {LOW_RELIABILITY:g}", LOW_PERFORMANCE)
+    elif state.reliability is not None and state.reliability > HIGH_RELIABILITY:
+        priority = priority.adjusted(f"reliability > {HIGH_RELIABILITY:g}", HIGH_PERFORMANCE)
+    return priority
+
+
+def promotion_decision(
+    new_reliability: float | None,
+    current_reliability: float | None,
+    has_current: bool,
+    min_reliability: float,
+) -> tuple[bool, str]:
+    """Whether a new model replaces the current one, and why.
+
+    The first model of a symbol is always promoted: something is better than the fallback, and the
+    serving side already discounts unreliable forecasts. After that a new model must reach
+    ``min_reliability`` and be at least as reliable as the model it replaces; otherwise it is kept
+    as a candidate.
+    """
+    if not has_current:
+        return True, "first model"
+    if new_reliability is None:
+        return False, "no reliability measured"
+    if new_reliability < min_reliability:
+        return (
+            False,
+            f"reliability {new_reliability:.3f} below min_reliability_for_update {min_reliability:g}",
+        )
+    if current_reliability is not None and new_reliability < current_reliability:
+        return (
+            False,
+            f"reliability {new_reliability:.3f} worse than the current model's {current_reliability:.3f}",
+        )
+    return True, "promoted"
+
+
+def retry_delay(attempt: int, backoff_seconds: float) -> float:
+    """Seconds to wait before retry number ``attempt`` (1-based): backoff, doubling each time."""
+    return backoff_seconds * 2 ** max(0, attempt - 1)

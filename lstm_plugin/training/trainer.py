@@ -1,0 +1,212 @@
+"""The driver side of training: prepare a job from the data source, publish its result to the registry.
+
+A training at time T reads only bars dated <= T (``lookback_years`` of them) and only samples whose
+label is known by T; the registered model is stamped ``trained_at = T``. An identical training —
+same model type and name, same data (by content hash), same config and features — is found in the
+registry and reused instead of repeated.
+
+Publishing applies the retraining policy: a new model that is less reliable than the one it would
+replace, or below ``lstm_service.retraining.min_reliability_for_update``, is registered as a
+``candidate`` — kept and reported, never served.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from lstm_plugin.core.clock import Clock, as_timestamp, default_clock
+from lstm_plugin.core.config import Config
+from lstm_plugin.core.data import DataSource, validate_symbol
+from lstm_plugin.core.errors import InsufficientDataError, RegistryError
+from lstm_plugin.plugins.manager import PluginManager, get_plugin_manager
+from lstm_plugin.serving.registry import UNIVERSAL_NAME, ModelRecord, ModelRegistry
+from lstm_plugin.training.jobs import JobResult, TrainJob, run_training_job
+from lstm_plugin.training.policy import promotion_decision
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["ModelTrainer", "TrainOutcome"]
+
+
+@dataclass(frozen=True)
+class TrainOutcome:
+    """What one training job produced: the registered record, whether it was reused, and how long it took."""
+
+    record: ModelRecord
+    reused: bool
+    seconds: float
+
+    @property
+    def status(self) -> str:
+        """``reused``, ``candidate`` (registered, not served) or ``trained``."""
+        if self.reused:
+            return "reused"
+        return "candidate" if self.record.stage == "candidate" else "trained"
+
+    def summary(self) -> dict[str, Any]:
+        meta = self.record.metadata
+        return {
+            "status": self.status,
+            "stage": self.record.stage,
+            "stage_reason": meta.get("stage_reason"),
+            "model_type": self.record.model_type,
+            "model_version": self.record.version,
+            "trained_at": meta["trained_at"],
+            "train_start": meta.get("train_start"),
+            "train_end": meta.get("train_end"),
+            "metrics": meta.get("metrics", {}),
+            "symbols": meta.get("symbols"),
+            "seconds": round(self.seconds, 3),
+            "path": str(self.record.onnx_path),
+        }
+
+
+class ModelTrainer:
+    """Prepares jobs, runs them in the caller when asked, and publishes results; safe to share between
+    threads."""
+
+    def __init__(
+        self,
+        config: Config,
+        source: DataSource,
+        registry: ModelRegistry,
+        plugins: PluginManager | None = None,
+        clock: Clock | None = None,
+        progress: bool = True,
+        extra_plugins: Iterable[Any] = (),
+    ) -> None:
+        self.config = config
+        self.source = source
+        self.registry = registry
+        self.extra_plugins = tuple(extra_plugins)
+        self.plugins = plugins or get_plugin_manager(config.plugins, list(self.extra_plugins))
+        self.clock = clock or default_clock(source)
+        self.progress = progress
+
+    # ------------------------------------------------------------------ preparing
+    def _history(self, symbol: str, trained_at: pd.Timestamp) -> pd.DataFrame:
+        frame = self.source.load(symbol, end=trained_at)
+        if frame.empty:
+            raise InsufficientDataError(f"{symbol} › no bars at or before {trained_at:%Y-%m-%d}")
+        years = self.config.model.lookback_years
+        whole, months = int(years), int(round((years % 1) * 12))
+        start = frame.index[-1] - pd.DateOffset(years=whole, months=months)
+        return frame.loc[start:]
+
+    def _when(self, as_of: Any) -> pd.Timestamp:
+        return as_timestamp(as_of) if as_of is not None else self.clock.now()
+
+    def _known_keys(self, model_type: str, name: str, trained_at: pd.Timestamp) -> frozenset[str]:
+        return frozenset(
+            str(r.metadata.get("training_key"))
+            for r in self.registry.records(model_type, name)
+            if r.trained_at <= trained_at
+        )
+
+    def _job(
+        self,
+        model_type: str,
+        name: str,
+        frames: dict[str, pd.DataFrame],
+        trained_at: pd.Timestamp,
+        force: bool,
+    ) -> TrainJob:
+        self.registry.check_folder(model_type, name)  # a link in the way fails now, not after the training
+        return TrainJob(
+            model_type=model_type,
+            name=name,
+            trained_at=trained_at,
+            frames=frames,
+            model=self.config.model,
+            plugins=self.config.plugins,
+            known_keys=self._known_keys(model_type, name, trained_at),
+            force=force,
+            extra_plugins=self.extra_plugins,
+            progress=self.progress,
+        )
+
+    def prepare_specific(self, symbol: str, as_of: Any = None, force: bool = False) -> TrainJob:
+        """The job for ``symbol``'s own model as of ``as_of`` (default: the clock's now)."""
+        symbol = validate_symbol(symbol)
+        trained_at = self._when(as_of)
+        return self._job("specific", symbol, {symbol: self._history(symbol, trained_at)}, trained_at, force)
+
+    def universe(self, symbols: Iterable[str] | None = None) -> list[str]:
+        """The symbols a universal model pools: ``symbols``, else the config's, else the data source's."""
+        chosen = (
+            symbols
+            or self.config.lstm_service.universal.symbols
+            or self.config.data.symbols
+            or self.source.symbols()
+        )
+        return sorted({validate_symbol(s) for s in chosen})
+
+    def prepare_universal(
+        self, symbols: Iterable[str] | None = None, as_of: Any = None, force: bool = False
+    ) -> TrainJob:
+        """The job for the pooled model over ``symbols`` (default: :meth:`universe`)."""
+        trained_at = self._when(as_of)
+        frames = {}
+        for symbol in self.universe(symbols):
+            try:
+                frames[symbol] = self._history(symbol, trained_at)
+            except InsufficientDataError:
+                logger.info("universal model: %s has no bars by %s; left out", symbol, trained_at)
+        if not frames:
+            raise InsufficientDataError(
+                f"universal model › no symbol has bars at or before {trained_at:%Y-%m-%d}"
+            )
+        return self._job("universal", UNIVERSAL_NAME, frames, trained_at, force)
+
+    # ------------------------------------------------------------------ publishing
+    def publish(self, result: JobResult) -> TrainOutcome:
+        """Verify a worker's result and register it, as production model or as candidate."""
+        from lstm_plugin.model.export import verify_onnx
+
+        if result.reused:
+            record = self.registry.find_training(result.model_type, result.name, result.training_key)
+            if record is None:
+                raise RegistryError(
+                    f"{result.model_type}/{result.name} › the reused training is no longer registered"
+                )
+            logger.info("%s: identical training found (%s); reused", result.name, record.label)
+            return TrainOutcome(record, True, result.seconds)
+        assert result.onnx_bytes is not None and result.metadata is not None
+        metadata = dict(result.metadata)
+        verify_onnx(result.onnx_bytes, int(metadata["window"]), len(metadata["features"]))
+        trained_at = pd.Timestamp(metadata["trained_at"])
+        current = self.registry.resolve(result.model_type, result.name, trained_at)
+        promote, reason = promotion_decision(
+            metadata.get("metrics", {}).get("reliability"),
+            current.reliability if current else None,
+            current is not None,
+            self.config.lstm_service.retraining.min_reliability_for_update,
+        )
+        metadata.update(stage="production" if promote else "candidate", stage_reason=reason)
+        record = self.registry.publish(result.model_type, result.name, result.onnx_bytes, metadata)
+        if not promote:
+            logger.warning("%s kept as a candidate, not served: %s", record.label, reason)
+        return TrainOutcome(record, False, result.seconds)
+
+    # ------------------------------------------------------------------ in the caller
+    def run(self, job: TrainJob) -> TrainOutcome:
+        """Run ``job`` here and publish it."""
+        started = time.perf_counter()
+        outcome = self.publish(run_training_job(job, self.plugins))
+        return TrainOutcome(outcome.record, outcome.reused, time.perf_counter() - started)
+
+    def train_specific(self, symbol: str, as_of: Any = None, force: bool = False) -> TrainOutcome:
+        """Train (or reuse) ``symbol``'s own model as of ``as_of`` (default: the clock's now)."""
+        return self.run(self.prepare_specific(symbol, as_of, force))
+
+    def train_universal(
+        self, symbols: Iterable[str] | None = None, as_of: Any = None, force: bool = False
+    ) -> TrainOutcome:
+        """Train (or reuse) the pooled model over ``symbols`` (default: :meth:`universe`)."""
+        return self.run(self.prepare_universal(symbols, as_of, force))
