@@ -149,7 +149,11 @@ def test_a_users_cerebro_on_unseen_csv_files(first_run):
     training = analysis["training"]
     assert training["trained"] > 0 and training["reused"] == 0 and training["failed"] == 0
     assert all(event["date"] >= "2005-01-03" for event in training["events"])
-    assert set(analysis["ic"]) == {"mean", "std", "icir", "dates"} and analysis["ic"]["dates"] > 10
+    assert (
+        set(analysis["ic"]) == {"mean", "std", "icir", "dates", "low", "high", "t"}
+        and analysis["ic"]["dates"] > 10
+    )
+    assert analysis["ic"]["low"] <= analysis["ic"]["mean"] <= analysis["ic"]["high"]
     assert all(r["date"] <= "2007-06-29T00:00:00" for r in analysis["records"])
     assert value > 0 and math.isfinite(value)
 

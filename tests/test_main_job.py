@@ -128,6 +128,15 @@ def test_backtest_on_unseen_csv_files(capsys, tmp_path, unseen_six_dir, small_co
     summary = json.loads((out / "summary.json").read_text())
     assert summary["lstm"] == result["lstm"] and summary["forecast"]["ic"] == result["forecast"]["ic"]
     assert "equity.png" in (out / "report.html").read_text()
+    for name in ("lstm", "technical", "buy_hold"):  # every estimate carries its 95 % interval
+        assert result[name]["sharpe_low"] <= result[name]["sharpe"] <= result[name]["sharpe_high"]
+    forecast, difference = result["forecast"], result["lstm_minus_technical_sharpe"]
+    assert forecast["rank_ic_low"] <= forecast["rank_ic"] <= forecast["rank_ic_high"]
+    assert forecast["ic_low"] <= forecast["ic"] <= forecast["ic_high"] and forecast["ic_t"] is not None
+    assert difference["low"] <= difference["value"] <= difference["high"]
+    assert difference["value"] == pytest.approx(result["lstm"]["sharpe"] - result["technical"]["sharpe"])
+    html = (out / "report.html").read_text()
+    assert "95% interval" in html and "lstm - technical Sharpe" in html
 
 
 def perturbed_copy(folder: Path, target: Path, after: str) -> Path:

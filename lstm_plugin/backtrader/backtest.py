@@ -21,8 +21,9 @@ import pandas as pd
 from lstm_plugin.core.config import Config
 from lstm_plugin.core.data import DEFAULT_END, DEFAULT_START, DataSource, validate_symbol
 from lstm_plugin.core.errors import DataError
+from lstm_plugin.core.statistics import Estimate
 from lstm_plugin.plugins.hookspecs import hookimpl
-from lstm_plugin.portfolio.performance import performance_metrics
+from lstm_plugin.portfolio.performance import performance_metrics, sharpe_difference
 from lstm_plugin.portfolio.rebalancing import rebalance_due
 
 logger = logging.getLogger(__name__)
@@ -49,6 +50,12 @@ class ForecastSummary(TypedDict):
     rank_ic: float | None
     icir: float | None
     rank_icir: float | None
+    ic_low: float | None  # 95 % block-bootstrap interval of the mean IC over rebalance dates
+    ic_high: float | None
+    ic_t: float | None  # its Newey–West t-statistic
+    rank_ic_low: float | None
+    rank_ic_high: float | None
+    rank_ic_t: float | None
     ic_dates: int
     n_predictions: int
     n_evaluated: int
@@ -71,6 +78,8 @@ class BacktestSummary(_ReportFolder):
     technical: dict[str, Any] | None
     buy_hold: dict[str, Any] | None
     forecast: ForecastSummary | None
+    #: ``Sharpe(lstm) − Sharpe(technical)`` with its paired 95 % interval: what the forecasts added
+    lstm_minus_technical_sharpe: Estimate | None
     settings: dict[str, Any]
     seconds: dict[str, float]
 
@@ -86,6 +95,11 @@ class BacktestResult:
     forecast: dict[str, Any] | None  # LSTMForecastAnalyzer.get_analysis() of the lstm run
     seconds: dict[str, float] = field(default_factory=dict)
 
+    def _sharpe_difference(self) -> Estimate | None:
+        if not {"lstm", "technical"} <= set(self.equity.columns):
+            return None
+        return sharpe_difference(self.equity, float(self.settings["cash"]), "lstm", "technical")
+
     def summary(self) -> BacktestSummary:
         """The ``--json`` object and ``summary.json`` (docs/main-job.md)."""
         forecast: ForecastSummary | None = None
@@ -98,6 +112,12 @@ class BacktestResult:
                 "rank_ic": f["rank_ic"]["mean"],
                 "icir": f["ic"]["icir"],
                 "rank_icir": f["rank_ic"]["icir"],
+                "ic_low": f["ic"]["low"],
+                "ic_high": f["ic"]["high"],
+                "ic_t": f["ic"]["t"],
+                "rank_ic_low": f["rank_ic"]["low"],
+                "rank_ic_high": f["rank_ic"]["high"],
+                "rank_ic_t": f["rank_ic"]["t"],
                 "ic_dates": f["ic"]["dates"],
                 "n_predictions": f["n_predictions"],
                 "n_evaluated": f["n_evaluated"],
@@ -113,6 +133,7 @@ class BacktestResult:
             "technical": self.metrics.get("technical"),
             "buy_hold": self.metrics.get("buy_hold"),
             "forecast": forecast,
+            "lstm_minus_technical_sharpe": self._sharpe_difference(),
             "settings": self.settings,
             "seconds": {k: round(v, 2) for k, v in self.seconds.items()},
         }

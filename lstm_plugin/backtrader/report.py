@@ -87,6 +87,13 @@ ROWS = (
 )
 
 
+def _interval(low: Any, high: Any, pattern: str) -> str:
+    """``[low, high]``, or ``-`` when there were too few values for one."""
+    if low is None or high is None:
+        return "-"
+    return f"[{pattern.format(low)}, {pattern.format(high)}]"
+
+
 def _cell(value: Any, pattern: str) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "-"
@@ -104,6 +111,16 @@ def comparison_table(summary: BacktestSummary) -> str:
     lines = [f"{'':16s}" + "".join(f"{name:>14s}" for name in shown)]
     for label, key, pattern in ROWS:
         lines.append(f"{label:16s}" + "".join(f"{_cell(f.get(key), pattern):>14s}" for f in shown.values()))
+        if key == "sharpe":
+            cells = (_interval(f.get("sharpe_low"), f.get("sharpe_high"), "{:.2f}") for f in shown.values())
+            lines.append(f"{'  95% interval':16s}" + "".join(f"{c:>14s}" for c in cells))
+    difference = summary.get("lstm_minus_technical_sharpe")
+    if difference:
+        lines.append("")
+        lines.append(
+            f"lstm - technical Sharpe {_cell(difference['value'], '{:+.2f}')} "
+            f"(95% interval {_interval(difference['low'], difference['high'], '{:+.2f}')}, paired by day)"
+        )
     forecast = summary.get("forecast")
     if forecast:
         usage = forecast["model_usage"]
@@ -112,9 +129,11 @@ def comparison_table(summary: BacktestSummary) -> str:
             f"forecasts: {forecast['n_predictions']} at {forecast['rebalances']} rebalances; hit rate "
             f"{_cell(forecast['hit_rate'], '{:.3f}')} "
             f"(always the likelier sign: {_cell(forecast['base_rate'], '{:.3f}')}); "
-            f"IC {_cell(forecast['ic'], '{:+.3f}')} (ICIR {_cell(forecast['icir'], '{:+.2f}')}); "
-            f"rank IC {_cell(forecast['rank_ic'], '{:+.3f}')} (ICIR "
-            f"{_cell(forecast['rank_icir'], '{:+.2f}')})"
+            f"IC {_cell(forecast['ic'], '{:+.3f}')} {_interval(forecast['ic_low'], forecast['ic_high'], '{:+.3f}')} "
+            f"(t {_cell(forecast['ic_t'], '{:+.2f}')}); "
+            f"rank IC {_cell(forecast['rank_ic'], '{:+.3f}')} "
+            f"{_interval(forecast['rank_ic_low'], forecast['rank_ic_high'], '{:+.3f}')} "
+            f"(t {_cell(forecast['rank_ic_t'], '{:+.2f}')}); 95% intervals over {forecast['ic_dates']} dates"
         )
         lines.append(
             f"models used: specific {usage['specific']}, universal {usage['universal']}, none "
@@ -172,6 +191,10 @@ def _ic_picture(plt: Any, result: BacktestResult) -> Any:
         dates = pd.to_datetime(frame["date"])
         axis.bar(dates, frame["rank_ic"], width=20, alpha=0.5, label="rank IC per rebalance")
         axis.plot(dates, frame["rank_ic"].expanding().mean(), color="black", label="running mean")
+        summary = (result.forecast or {}).get("rank_ic") or {}
+        if summary.get("low") is not None and summary.get("high") is not None:
+            label = f"95% interval of the mean ({summary['low']:+.3f} .. {summary['high']:+.3f})"
+            axis.axhspan(summary["low"], summary["high"], color="tab:blue", alpha=0.15, label=label)
         axis.axhline(0, color="grey", linewidth=0.8)
         axis.legend(loc="upper left")
     else:

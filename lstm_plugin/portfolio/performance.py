@@ -7,7 +7,8 @@ the first to the last bar / 365.25:
 - ``final_value`` = last ``V``; ``total_return`` = ``V_last / V0 − 1``;
 - ``cagr`` = ``(V_last / V0) ** (1 / years) − 1``;
 - ``volatility`` = ``std(r, ddof=1) · √252``;
-- ``sharpe`` = ``mean(r) / std(r, ddof=1) · √252`` (risk-free rate 0);
+- ``sharpe`` = ``mean(r) / std(r, ddof=1) · √252`` (risk-free rate 0), with ``sharpe_low`` /
+  ``sharpe_high`` its 95 % moving-block bootstrap interval (:mod:`lstm_plugin.core.statistics`);
 - ``sortino`` = ``mean(r) / √mean(min(r, 0)²) · √252`` (downside deviation against 0);
 - ``max_drawdown`` = ``max(1 − V / running max of V)`` (a positive fraction; ``V0`` counts as the first peak);
 - ``calmar`` = ``cagr / max_drawdown``;
@@ -24,6 +25,13 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+
+from lstm_plugin.core.statistics import (
+    Estimate,
+    block_bootstrap_interval,
+    paired_block_bootstrap_interval,
+    sharpe_ratio,
+)
 
 __all__ = ["TRADING_DAYS", "drawdown_series", "performance_metrics"]
 
@@ -52,9 +60,7 @@ def performance_metrics(
     final = float(values.iloc[-1])
     days = (values.index[-1] - values.index[0]).days if len(values) > 1 else 0
     years = days / 365.25
-    returns = np.diff(np.concatenate([[initial], values.to_numpy()])) / np.concatenate(
-        [[initial], values.to_numpy()[:-1]]
-    )
+    returns = daily_returns(values, initial)
     std = float(returns.std(ddof=1)) if returns.size > 1 else float("nan")
     mean = float(returns.mean()) if returns.size else float("nan")
     downside = float(math.sqrt(np.mean(np.minimum(returns, 0.0) ** 2))) if returns.size else float("nan")
@@ -68,10 +74,38 @@ def performance_metrics(
         "cagr": cagr,
         "volatility": std * math.sqrt(TRADING_DAYS) if math.isfinite(std) else None,
         "sharpe": None if (ratio := _ratio(mean, std)) is None else ratio * math.sqrt(TRADING_DAYS),
+        **_sharpe_interval(returns),
         "sortino": None if (ratio := _ratio(mean, downside)) is None else ratio * math.sqrt(TRADING_DAYS),
         "max_drawdown": max_drawdown,
         "calmar": None if cagr is None else _ratio(cagr, max_drawdown),
         "turnover": _ratio(float(np.sum(np.abs(fill_values))), 2.0 * mean_value * years)
         if years > 0
         else None,
+    }
+
+
+def daily_returns(values: pd.Series, initial: float) -> np.ndarray:
+    """Each day's return of an equity curve, the first against the starting cash."""
+    curve = np.concatenate([[initial], values.astype("float64").to_numpy()])
+    return np.diff(curve) / curve[:-1]
+
+
+def _sharpe_interval(returns: np.ndarray) -> dict[str, float | None]:
+    """The Sharpe ratio's 95 % moving-block bootstrap interval (seeded: the same on every run)."""
+    low, high = block_bootstrap_interval(returns, sharpe_ratio)
+    return {"sharpe_low": low, "sharpe_high": high}
+
+
+def sharpe_difference(equity: pd.DataFrame, initial: float, first: str, second: str) -> Estimate:
+    """``Sharpe(first) − Sharpe(second)`` with a paired block-bootstrap 95 % interval over the same days."""
+    a, b = daily_returns(equity[first], initial), daily_returns(equity[second], initial)
+    sharpes = sharpe_ratio(np.vstack([a, b]))
+    value = float(sharpes[0] - sharpes[1])
+    low, high = paired_block_bootstrap_interval(a, b, sharpe_ratio)
+    return {
+        "value": value if math.isfinite(value) else None,
+        "low": low,
+        "high": high,
+        "t": None,
+        "n": int(a.size),
     }

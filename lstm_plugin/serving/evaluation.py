@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from lstm_plugin.core.statistics import estimate_mean
 from lstm_plugin.model.metrics import pearson, spearman
 
 __all__ = ["CONFIDENCE_BUCKETS", "correlation_summary", "forecast_evaluation", "realized_class"]
@@ -46,7 +47,16 @@ def correlation_summary(per_date: Sequence[float]) -> dict[str, float | None]:
     mean = float(values.mean()) if values.size else None
     std = float(values.std(ddof=1)) if values.size > 1 else None
     icir = mean / std if mean is not None and std not in (None, 0.0) else None
-    return {"mean": mean, "std": std, "icir": icir, "dates": int(values.size)}
+    interval = estimate_mean(values)
+    return {
+        "mean": mean,
+        "std": std,
+        "icir": icir,
+        "dates": int(values.size),
+        "low": interval["low"],
+        "high": interval["high"],
+        "t": interval["t"],
+    }
 
 
 def _usable(records: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
