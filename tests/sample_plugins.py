@@ -172,3 +172,32 @@ class PeekAhead:
     def lstm_features(self, ohlcv, config):
         close = ohlcv["close"]
         return pd.DataFrame({"next_ret": np.log(close.shift(-1) / close)}, index=ohlcv.index)
+
+
+class TrainingPeek:
+    """A leak on the training side only: a training at T sees bar T+1.
+
+    Given a frame cut before the end of the run's data (a training's), every row gets the return
+    of the bar after the frame's last one, read from the run's full bars: unknown at T. Serving
+    frames reach the end of the data and get zeros, so the leak can only travel through the
+    trained weights. The honesty tests must catch it.
+    """
+
+    def __init__(self, frames: dict[str, pd.DataFrame]) -> None:
+        self.frames = frames
+
+    def _full(self, ohlcv: pd.DataFrame) -> pd.DataFrame | None:
+        first, close = ohlcv.index[0], float(ohlcv["close"].iloc[0])
+        for frame in self.frames.values():
+            if first in frame.index and np.isclose(float(frame.loc[first, "close"]), close, rtol=1e-9):
+                return frame
+        return None
+
+    @hookimpl
+    def lstm_features(self, ohlcv, config):
+        full = self._full(ohlcv)
+        if full is None or ohlcv.index[-1] >= full.index[-1]:
+            return pd.DataFrame({"peek": 0.0}, index=ohlcv.index)
+        position = full.index.get_loc(ohlcv.index[-1])
+        ahead = float(np.log(full["close"].iloc[position + 1] / full["close"].iloc[position]))
+        return pd.DataFrame({"peek": ahead}, index=ohlcv.index)

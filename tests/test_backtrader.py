@@ -21,7 +21,14 @@ from lstm_plugin.core.data import read_ohlcv_csv
 from lstm_plugin.portfolio.rebalancing import order_sequence, rebalance_due
 
 from .conftest import UNSEEN_SIX, tiny_config
-from .sample_plugins import ExplodingRebalance, FailingTraining, GreedyTargets, PeekAhead, RebalanceSpy
+from .sample_plugins import (
+    ExplodingRebalance,
+    FailingTraining,
+    GreedyTargets,
+    PeekAhead,
+    RebalanceSpy,
+    TrainingPeek,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 UNSEEN = UNSEEN_SIX
@@ -60,7 +67,7 @@ def registry_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("bt_models")
 
 
-def run(feeds, registry, config=None, analyzer=True, preload=True, runonce=True, **params):
+def run(feeds, registry, config=None, analyzer=True, preload=True, runonce=True, start=START, **params):
     """One cerebro run, as a user writes it; ``feeds`` is a CSV folder or ``{symbol: DataFrame}``."""
     cerebro = bt.Cerebro(preload=preload, runonce=runonce, stdstats=False)
     if isinstance(feeds, Path):
@@ -76,7 +83,7 @@ def run(feeds, registry, config=None, analyzer=True, preload=True, runonce=True,
             cerebro.adddata(bt.feeds.PandasData(dataname=frame, fromdate=FROM, todate=TO), name=symbol)
     cerebro.broker.setcash(100_000)
     cerebro.addstrategy(
-        LSTMRebalanceStrategy, config=config or bt_config(), registry=str(registry), start=START, **params
+        LSTMRebalanceStrategy, config=config or bt_config(), registry=str(registry), start=start, **params
     )
     if analyzer:
         cerebro.addanalyzer(LSTMForecastAnalyzer, _name="lstm")
@@ -207,10 +214,11 @@ def test_sells_go_before_buys_and_costs_are_charged(first_run, frames):
 
 # ---------------------------------------------------------------------- honesty
 @pytest.mark.slow
-def test_future_prices_change_nothing_dated_before_them(first_run, frames, registry_dir):
-    _, honest, _ = run(frames, registry_dir)
+def test_future_prices_change_nothing_dated_before_them(first_run, frames, tmp_path):
+    """Each run trains into its own empty registry, so the trainings themselves are compared too."""
+    _, honest, _ = run(frames, tmp_path / "honest")
     assert honest["records"] == first_run[1]["records"]  # CSV feeds and DataFrame feeds agree
-    _, perturbed, _ = run(perturb(frames, T), registry_dir)
+    _, perturbed, _ = run(perturb(frames, T), tmp_path / "perturbed")
     before, before_perturbed = dated_up_to(honest, T), dated_up_to(perturbed, T)
     assert before[0] and before[1]
     assert before_perturbed == before  # every forecast and order dated <= T, to the bit
@@ -230,6 +238,26 @@ def test_a_leaky_feature_is_caught_by_the_same_check(frames, tmp_path):
         in ModelRegistry(tmp_path / "leaky").records("universal", "DEFAULT")[0].metadata["features"]
     )
     assert dated_up_to(perturbed, T)[0] != dated_up_to(honest, T)[0]  # the detector fires
+
+
+@pytest.mark.slow
+def test_a_training_side_leak_is_caught_by_the_same_check(frames, tmp_path):
+    """Positive control for training: a feature that lets a training at T see bar T+1, and only training.
+
+    The run starts at T, so every model serving there was trained there, on the leak.
+    """
+    config = bt_config(lstm={"max_training_models": 7})
+    short = {s: f.loc[:"2006-07-31"] for s, f in frames.items()}
+
+    def forecasts_at_t(bars, name, leak):
+        plugins = (TrainingPeek(bars),) if leak else ()
+        return dated_up_to(run(bars, tmp_path / name, config=config, start=T, plugins=plugins)[1], T)[0]
+
+    noisy = perturb(short, T)
+    assert forecasts_at_t(noisy, "clean-noisy", False) == forecasts_at_t(short, "clean", False)
+    leaky = forecasts_at_t(short, "leaky", True)
+    assert "peek" in ModelRegistry(tmp_path / "leaky").records("specific", UNSEEN[0])[0].metadata["features"]
+    assert forecasts_at_t(noisy, "leaky-noisy", True) != leaky  # the detector fires on the weights alone
 
 
 def test_every_forecast_comes_from_a_model_trained_before_it(first_run, registry_dir, frames):

@@ -20,6 +20,7 @@ from lstm_plugin.backtrader.report import (
     REPORT_FILES,
     ReportError,
     check_report_folder,
+    comparison_table,
     write_report,
 )
 
@@ -181,3 +182,16 @@ def test_the_folder_name_is_kept_as_given(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert write_report(make_result(1), "lstm_report") == Path("lstm_report")
     assert np.isfinite(pd.read_csv(tmp_path / "lstm_report" / "equity.csv")["technical"]).all()
+
+
+def test_a_universe_of_survivors_is_called_out_and_one_with_a_dropout_is_not():
+    from lstm_plugin.backtrader.backtest import survivorship_caveat
+
+    days = pd.bdate_range("2020-01-01", periods=10)
+    full = pd.DataFrame({"close": range(10)}, index=days)
+    caveat = survivorship_caveat({"A": full, "B": full}, days)
+    assert len(caveat) == 1 and "survivorship: all 2 symbols still trade on 2020-01-14" in caveat[0]
+    assert survivorship_caveat({"A": full, "B": full.iloc[:6]}, days) == []
+    summary = make_result(1).summary()
+    summary["caveats"] = caveat
+    assert comparison_table(summary).splitlines()[-1] == f"caveat: {caveat[0]}"

@@ -36,6 +36,7 @@ __all__ = [
     "ForecastSummary",
     "rebalance_dates",
     "run_main_job",
+    "survivorship_caveat",
 ]
 
 STRATEGIES = ("lstm", "technical", "buy_hold")
@@ -80,6 +81,7 @@ class BacktestSummary(_ReportFolder):
     forecast: ForecastSummary | None
     #: ``Sharpe(lstm) − Sharpe(technical)`` with its paired 95 % interval: what the forecasts added
     lstm_minus_technical_sharpe: Estimate | None
+    caveats: list[str]
     settings: dict[str, Any]
     seconds: dict[str, float]
 
@@ -94,6 +96,7 @@ class BacktestResult:
     orders: list[dict[str, Any]]  # fills, with a 'strategy' column
     forecast: dict[str, Any] | None  # LSTMForecastAnalyzer.get_analysis() of the lstm run
     seconds: dict[str, float] = field(default_factory=dict)
+    caveats: list[str] = field(default_factory=list)  # what the figures cannot show, in plain words
 
     def _sharpe_difference(self) -> Estimate | None:
         if not {"lstm", "technical"} <= set(self.equity.columns):
@@ -134,6 +137,7 @@ class BacktestResult:
             "buy_hold": self.metrics.get("buy_hold"),
             "forecast": forecast,
             "lstm_minus_technical_sharpe": self._sharpe_difference(),
+            "caveats": list(self.caveats),
             "settings": self.settings,
             "seconds": {k: round(v, 2) for k, v in self.seconds.items()},
         }
@@ -250,7 +254,21 @@ def run_main_job(
         logger.info("%s: %.1f s, final value %.2f", name, seconds[name], figures["final_value"])
     equity = pd.DataFrame(curves)
     equity.index.name = "date"
-    return BacktestResult(settings, metrics, equity, orders, forecast, seconds)
+    return BacktestResult(
+        settings, metrics, equity, orders, forecast, seconds, survivorship_caveat(frames, calendar)
+    )
+
+
+def survivorship_caveat(frames: dict[str, pd.DataFrame], calendar: pd.DatetimeIndex) -> list[str]:
+    """A warning when every symbol of a fixed universe still trades on the last day: a list of
+    today's survivors leaves out the companies that were delisted on the way (docs/honesty.md)."""
+    if not frames or any(frame.index[-1] < calendar[-1] for frame in frames.values()):
+        return []
+    return [
+        f"survivorship: all {len(frames)} symbols still trade on {calendar[-1]:%Y-%m-%d}; a universe chosen "
+        "with hindsight leaves out the companies delisted on the way, so every strategy here looks better "
+        "than it would have"
+    ]
 
 
 def _inputs(

@@ -141,6 +141,8 @@ def comparison_table(summary: BacktestSummary) -> str:
             f"trainings: {forecast['trained']} trained, {forecast['reused']} reused, {forecast['failed']} "
             f"failed"
         )
+    for caveat in summary.get("caveats") or []:
+        lines.append(f"caveat: {caveat}")
     return "\n".join(lines)
 
 
