@@ -33,7 +33,7 @@ from lstm_plugin.core.statistics import (
     sharpe_ratio,
 )
 
-__all__ = ["TRADING_DAYS", "drawdown_series", "performance_metrics"]
+__all__ = ["TRADING_DAYS", "daily_returns", "drawdown_series", "performance_metrics", "sharpe_difference"]
 
 TRADING_DAYS = 252
 
