@@ -3,129 +3,35 @@ analyzer, walk-forward training, and the honesty rules of docs/backtrader.md."""
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import math
-import subprocess
-import sys
-from pathlib import Path
 
-import backtrader as bt
 import numpy as np
 import pandas as pd
 import pytest
 
 from lstm_plugin import ModelRegistry
-from lstm_plugin.backtrader import LSTMForecastAnalyzer, LSTMRebalanceStrategy
-from lstm_plugin.core.data import read_ohlcv_csv
-from lstm_plugin.portfolio.rebalancing import order_sequence, rebalance_due
 
-from .conftest import UNSEEN_SIX, tiny_config
+from .backtrader_runs import (  # noqa: F401 - csv_dir, first_run, frames, registry_dir are fixtures
+    FROM,
+    REPO,
+    SECTIONS,
+    START,
+    TO,
+    UNSEEN,
+    T,
+    bt_config,
+    csv_dir,
+    dated_up_to,
+    first_run,
+    frames,
+    perturb,
+    registry_dir,
+    run,
+)
 from .sample_plugins import (
-    ExplodingRebalance,
-    FailingTraining,
-    GreedyTargets,
     PeekAhead,
-    RebalanceSpy,
     TrainingPeek,
 )
-
-REPO = Path(__file__).resolve().parents[1]
-UNSEEN = UNSEEN_SIX
-FROM, TO, START = dt.datetime(2004, 1, 1), dt.datetime(2007, 6, 29), "2005-01-03"
-T = "2006-06-01"  # a rebalance day: prices after it are perturbed
-SECTIONS = {
-    "lstm": {"force_retrain_days": 180, "max_training_models": 3},
-    "lstm_service": {
-        "retraining": {"force_retrain_age_days": 180},
-        "universal": {"retrain_days": 365},
-        "enable_monitoring": False,
-    },
-    "portfolio": {"num_symbols": 3, "max_weight": 0.4},
-}
-
-
-def bt_config(**overrides):
-    sections = json.loads(json.dumps(SECTIONS))
-    for name, values in overrides.items():
-        sections.setdefault(name, {}).update(values)
-    return tiny_config(**sections)
-
-
-@pytest.fixture(scope="module")
-def csv_dir(unseen_six_dir) -> Path:
-    return unseen_six_dir
-
-
-@pytest.fixture(scope="module")
-def frames(csv_dir) -> dict[str, pd.DataFrame]:
-    return {s: read_ohlcv_csv(csv_dir / f"{s}.csv") for s in UNSEEN}
-
-
-@pytest.fixture(scope="module")
-def registry_dir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("bt_models")
-
-
-def run(feeds, registry, config=None, analyzer=True, preload=True, runonce=True, start=START, **params):
-    """One cerebro run, as a user writes it; ``feeds`` is a CSV folder or ``{symbol: DataFrame}``."""
-    cerebro = bt.Cerebro(preload=preload, runonce=runonce, stdstats=False)
-    if isinstance(feeds, Path):
-        for symbol in UNSEEN:
-            cerebro.adddata(
-                bt.feeds.YahooFinanceCSVData(
-                    dataname=str(feeds / f"{symbol}.csv"), fromdate=FROM, todate=TO, adjclose=True
-                ),
-                name=symbol,
-            )
-    else:
-        for symbol, frame in feeds.items():
-            cerebro.adddata(bt.feeds.PandasData(dataname=frame, fromdate=FROM, todate=TO), name=symbol)
-    cerebro.broker.setcash(100_000)
-    cerebro.addstrategy(
-        LSTMRebalanceStrategy, config=config or bt_config(), registry=str(registry), start=start, **params
-    )
-    if analyzer:
-        cerebro.addanalyzer(LSTMForecastAnalyzer, _name="lstm")
-    strategy = cerebro.run()[0]
-    return strategy, (strategy.analyzers.lstm.get_analysis() if analyzer else None), cerebro.broker.getvalue()
-
-
-def perturb(frames: dict[str, pd.DataFrame], after: str, seed: int = 0) -> dict[str, pd.DataFrame]:
-    """Every bar after ``after`` replaced by noise (a random walk around the last honest price)."""
-    rng = np.random.default_rng(seed)
-    noisy = {}
-    for symbol, frame in frames.items():
-        frame = frame.copy()
-        later = frame.index > pd.Timestamp(after)
-        factor = np.exp(np.cumsum(rng.normal(0, 0.03, later.sum())))
-        for column in ("open", "high", "low", "close"):
-            frame.loc[later, column] = (
-                frame.loc[later, column].iloc[0] * factor * rng.uniform(0.99, 1.01, later.sum())
-            )
-        frame.loc[later, "high"] = frame.loc[later, ["open", "high", "low", "close"]].max(axis=1)
-        frame.loc[later, "low"] = frame.loc[later, ["open", "high", "low", "close"]].min(axis=1)
-        frame.loc[later, "volume"] = frame.loc[later, "volume"] * rng.uniform(0.5, 1.5, later.sum())
-        noisy[symbol] = frame
-    return noisy
-
-
-def dated_up_to(analysis: dict, when: str) -> tuple[list, list]:
-    """Forecasts dated <= when (without the realised return, which is read later) and orders created <=
-    when."""
-    limit = pd.Timestamp(when).isoformat()
-    records = [
-        {k: v for k, v in r.items() if k != "realized"} for r in analysis["records"] if r["date"] <= limit
-    ]
-    orders = [(o["created"], o["symbol"], o["size"]) for o in analysis["orders"] if o["created"] <= when]
-    fills = [o for o in analysis["orders"] if o["date"] <= when]
-    return records, orders + fills
-
-
-@pytest.fixture(scope="module")
-def first_run(csv_dir, registry_dir):
-    return run(csv_dir, registry_dir)
-
 
 # ---------------------------------------------------------------------- a user's script
 ANALYSIS_KEYS = {
@@ -316,128 +222,3 @@ def test_analyzer_figures_equal_an_independent_computation(first_run):
             assert row["mean_confidence"] == pytest.approx(usable.confidence[bucket == i].mean())
     usage = frame.model_type.fillna("none").value_counts()
     assert analysis["model_usage"] == {k: int(usage.get(k, 0)) for k in ("specific", "universal", "none")}
-
-
-# ---------------------------------------------------------------------- schedule and odd feeds
-def test_rebalance_rules():
-    d = dt.date
-    assert rebalance_due(None, d(2020, 1, 15), 0, "monthly")
-    assert not rebalance_due(d(2020, 1, 2), d(2020, 1, 31), 20, "monthly") and rebalance_due(
-        d(2020, 1, 31), d(2020, 2, 3), 1, "monthly"
-    )
-    assert not rebalance_due(d(2020, 1, 6), d(2020, 1, 10), 4, "weekly") and rebalance_due(
-        d(2020, 1, 10), d(2020, 1, 13), 1, "weekly"
-    )
-    assert not rebalance_due(d(2020, 1, 6), d(2020, 1, 10), 4, 5) and rebalance_due(
-        d(2020, 1, 6), d(2020, 1, 13), 5, 5
-    )
-    with pytest.raises(ValueError, match="rebalance"):
-        rebalance_due(d(2020, 1, 6), d(2020, 1, 7), 1, "daily")
-    assert order_sequence({"A": 0.5, "B": 0.2}, {"B": 0.4, "C": 0.3}) == [("A", 0.0), ("C", 0.3), ("B", 0.4)]
-
-
-@pytest.mark.slow
-def test_weekly_and_every_n_bars(first_run, csv_dir, registry_dir):
-    weekly = run(csv_dir, registry_dir, rebalance="weekly", train=False)[1]
-    every = run(csv_dir, registry_dir, rebalance=21, train=False)[1]
-    trading = read_ohlcv_csv(csv_dir / "ABT.csv").loc[START:TO].index
-    assert weekly["n_rebalances"] == len({tuple(day.isocalendar()[:2]) for day in trading})
-    assert every["n_rebalances"] == math.ceil(len(trading) / 21)
-    assert weekly["training"]["trained"] == every["training"]["trained"] == 0  # train=False
-
-
-@pytest.mark.slow
-def test_symbols_that_start_late_or_stop(frames, registry_dir):
-    odd = dict(frames)
-    odd["AMD"] = frames["AMD"].loc["2005-06-01":]  # too little history to be scanned until mid-2006
-    odd["MMM"] = frames["MMM"].loc[:"2006-03-31"]  # stops trading
-    strategy, analysis, value = run(odd, registry_dir)
-    amd = [o for o in analysis["orders"] if o["symbol"] == "AMD"]
-    assert all(o["created"] >= "2006-06-01" for o in amd)
-    mmm = [o for o in analysis["orders"] if o["symbol"] == "MMM"]
-    assert all(o["created"] <= "2006-03-31" for o in mmm)
-    assert math.isfinite(value)
-
-
-# ---------------------------------------------------------------------- hooks
-def test_rebalance_and_training_hooks(frames, registry_dir, caplog):
-    spy = RebalanceSpy(keep_only="ABT")
-    short = {s: f.loc[:"2005-12-30"] for s, f in frames.items()}
-    _, analysis, _ = run(short, registry_dir, plugins=(spy, GreedyTargets(), ExplodingRebalance()))
-    assert len(spy.before) == len(spy.after) == analysis["n_rebalances"] == 12
-    when, symbols, current = spy.before[1]
-    assert when == pd.Timestamp("2005-02-01") and set(symbols) == set(UNSEEN) and set(current) <= {"ABT"}
-    assert {o["symbol"] for o in analysis["orders"]} <= {"ABT"}  # the plugin's targets were traded
-    assert "returned an invalid targets from lstm_after_rebalance; ignored" in caplog.text
-    assert "failed in lstm_after_rebalance and was skipped" in caplog.text
-    assert len(spy.trained) == sum(analysis["training"][k] for k in ("trained", "reused", "candidate"))
-    assert {t["state"] for t in spy.trained} == {"done"}
-
-
-def test_failed_training_is_reported_and_the_run_goes_on(frames, tmp_path):
-    spy = RebalanceSpy()
-    short = {s: f.loc[:"2005-04-29"] for s, f in frames.items()}
-    _, analysis, value = run(short, tmp_path / "failing", plugins=(spy, FailingTraining()))
-    assert analysis["training"]["failed"] > 0 and analysis["n_predictions"] == 0
-    assert analysis["model_usage"]["none"] == len(analysis["records"]) > 0
-    assert {where for where, _, _ in spy.errors} == {"training"}
-    assert analysis["orders"] and math.isfinite(value)  # the technical selection still trades
-
-
-def test_a_plugin_installed_through_a_real_entry_point(tmp_path, monkeypatch, frames, registry_dir):
-    site = tmp_path / "site"
-    (site / "rebalance_counter-1.0.dist-info").mkdir(parents=True)
-    (site / "rebalance_counter-1.0.dist-info" / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: rebalance-counter\nVersion: 1.0\n"
-    )
-    (site / "rebalance_counter-1.0.dist-info" / "entry_points.txt").write_text(
-        "[lstm_plugin]\ncounter = rebalance_counter\n"
-    )
-    (site / "rebalance_counter.py").write_text(
-        "from lstm_plugin import hookimpl\ncalls = []\n\n@hookimpl\ndef lstm_before_rebalance(when, symbols, "
-        "current):\n    calls.append(when)\n"
-    )
-    monkeypatch.syspath_prepend(str(site))
-    config = bt_config(plugins={"load_entry_points": True})
-    short = {s: f.loc[:"2005-03-31"] for s, f in frames.items()}
-    run(short, registry_dir, config=config, analyzer=False)
-    import rebalance_counter
-
-    assert [w.strftime("%Y-%m-%d") for w in rebalance_counter.calls] == [
-        "2005-01-03",
-        "2005-02-01",
-        "2005-03-01",
-    ]
-
-
-# ---------------------------------------------------------------------- the runnable copies
-@pytest.mark.slow
-@pytest.mark.parametrize("script", ["lstm_rebalance.py", "crossover_with_lstm.py"])
-def test_the_strategies_folder_runs(script, csv_dir, registry_dir, tmp_path):
-    config = tmp_path / "config.json"
-    config.write_text(json.dumps(json.loads(bt_config().model_dump_json(by_alias=True, exclude={"schema_"}))))
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "strategies" / script),
-            "--data",
-            str(csv_dir),
-            "--symbols",
-            ",".join(UNSEEN),
-            "--start",
-            "2005-01-03",
-            "--end",
-            "2005-12-30",
-            "--config",
-            str(config),
-            "--models",
-            str(registry_dir),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=tmp_path,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    summary = json.loads(done.stdout)
-    assert summary["final_value"] > 0 and summary["orders"] > 0

@@ -54,7 +54,7 @@ def test_train_writes_onnx_and_metadata(trained_models):
 
 
 @pytest.mark.slow
-def test_predict_json_prints_spec_dicts(workdir, trained_models):
+def test_predict_json_prints_the_documented_dicts(workdir, trained_models):
     proc = run(
         "predict",
         "AAPL",

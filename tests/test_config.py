@@ -28,9 +28,9 @@ def test_defaults_need_no_file():
     assert config.lstm_service.retraining.force_retrain_age_days == 45
 
 
-def test_repository_config_carries_every_seed_key():
+def test_repository_config_carries_every_key_of_the_original_design():
     raw = json.loads((ROOT / "config" / "lstm_config.json").read_text())
-    seed_lstm = {
+    original_lstm = {
         "enabled",
         "weight",
         "max_training_models",
@@ -41,7 +41,7 @@ def test_repository_config_carries_every_seed_key():
         "force_retrain_days",
         "model_quality_threshold",
     }
-    assert set(raw["lstm"]) == seed_lstm | {"below_threshold", "max_model_age_days"}
+    assert set(raw["lstm"]) == original_lstm | {"below_threshold", "max_model_age_days"}
     assert {"training_threads", "enable_monitoring", "schedule_priority", "retraining"} <= set(
         raw["lstm_service"]
     )

@@ -37,7 +37,7 @@ def service(trained, when="2016-03-31", registry=None, **config_sections) -> For
     )
 
 
-def test_specific_prediction_has_the_spec_shape(trained):
+def test_specific_prediction_has_the_documented_shape(trained):
     p = service(trained).get_lstm_prediction("AAPL")
     assert set(p) >= DOCUMENTED_KEYS
     assert p["status"] == "success" and p["model_type"] == "specific" and p["model_version"] == 1

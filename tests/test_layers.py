@@ -16,7 +16,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "lstm_plugin"
 
 #: Lower rank first; a module may import its own layer and any lower one. Top-level modules
-#: (the package root, ``__main__`` and the seed's module names) sit above every layer.
+#: (the package root, ``__main__`` and the original design's module names) sit above every layer.
 LAYERS = {
     "core": 0,
     "model": 1,

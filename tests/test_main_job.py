@@ -228,7 +228,7 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path, unseen_six_dir, small_config)
 
 
 @pytest.mark.slow
-def test_the_seed_entry_point_runs_the_same_job(tmp_path, unseen_six_dir, small_config, models):
+def test_the_original_entry_point_runs_the_same_job(tmp_path, unseen_six_dir, small_config, models):
     common = [
         "--data",
         str(unseen_six_dir),

@@ -63,7 +63,7 @@ def add_paper_parser(
     )
     paper.add_argument(
         "--source",
-        metavar="SPEC",
+        metavar="NAME",
         help="a bar source from a plugin (hook lstm_bar_source) instead of a replay",
     )
     paper.add_argument(

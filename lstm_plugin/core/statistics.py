@@ -19,6 +19,7 @@ import numpy as np
 __all__ = [
     "BOOTSTRAP_SAMPLES",
     "LEVEL",
+    "TRADING_DAYS",
     "Estimate",
     "block_bootstrap_interval",
     "block_length",
@@ -31,6 +32,7 @@ __all__ = [
 #: Bootstrap resamples behind each interval; enough for stable 2.5 % / 97.5 % percentiles.
 BOOTSTRAP_SAMPLES = 2000
 LEVEL = 0.95
+#: Trading days in a year: what annualised figures scale by, everywhere in the package.
 TRADING_DAYS = 252
 
 Statistic = Callable[[np.ndarray], np.ndarray]  # rows of resampled series -> one value per row

@@ -6,12 +6,9 @@ tell a caller which words can come back.
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import Literal
 
 __all__ = [
-    "JOB_STATES",
-    "MODEL_STATUSES",
-    "PREDICTION_STATUSES",
     "JobState",
     "ModelStatus",
     "PredictionStatus",
@@ -33,7 +30,3 @@ JobState = Literal["queued", "running", "done", "failed", "cancelled"]
 RequestStatus = Literal["queued", "already_queued", "already_training", "rejected", "up_to_date", "disabled"]
 #: A finished training: a new production version, a candidate that did not beat it, or a reused file.
 TrainStatus = Literal["trained", "candidate", "reused"]
-
-PREDICTION_STATUSES: tuple[str, ...] = get_args(PredictionStatus)
-MODEL_STATUSES: tuple[str, ...] = get_args(ModelStatus)
-JOB_STATES: tuple[str, ...] = get_args(JobState)

@@ -149,7 +149,7 @@ def lstm_on_error(where: str, error: str, context: dict[str, Any]) -> None:
 
 @hookspec(firstresult=True)
 def lstm_bar_source(spec: str, symbols: list[str], config: Any) -> Any:
-    """Return a bar source for ``lstm-plugin paper --source SPEC``, or ``None`` if ``spec`` is not yours.
+    """Return a bar source for ``lstm-plugin paper --source NAME``, or ``None`` if ``spec`` is not yours.
 
     The object must follow :class:`lstm_plugin.backtrader.live.BarSource` (``name``, ``symbols()``,
     ``history(symbol)``, ``seek(after)``, ``poll()``); see docs/paper.md, *Adapters*. It is how a

@@ -20,6 +20,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from lstm_plugin.core.statistics import TRADING_DAYS
+
 __all__ = [
     "WEIGHTINGS",
     "allocate",
@@ -30,7 +32,6 @@ __all__ = [
 ]
 
 WEIGHTINGS = ("score", "equal", "inverse_volatility")
-TRADING_DAYS = 252
 
 
 def _ordered(weights: Mapping[str, float]) -> dict[str, float]:

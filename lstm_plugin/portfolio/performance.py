@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from lstm_plugin.core.statistics import (
+    TRADING_DAYS,
     Estimate,
     block_bootstrap_interval,
     paired_block_bootstrap_interval,
@@ -34,8 +35,6 @@ from lstm_plugin.core.statistics import (
 )
 
 __all__ = ["TRADING_DAYS", "daily_returns", "drawdown_series", "performance_metrics", "sharpe_difference"]
-
-TRADING_DAYS = 252
 
 
 def drawdown_series(values: pd.Series, initial: float) -> pd.Series:

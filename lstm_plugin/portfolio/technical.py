@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lstm_plugin.core.statistics import TRADING_DAYS
+
 __all__ = [
     "COMPONENT_WEIGHTS",
     "POSITIVE_RECOMMENDATIONS",
@@ -37,7 +39,6 @@ __all__ = [
     "technical_analysis",
 ]
 
-TRADING_DAYS = 252
 REQUIRED_BARS = 201  # SMA200 plus one
 COMPONENT_WEIGHTS = {"trend": 0.35, "momentum": 0.30, "rsi": 0.15, "volatility": 0.20}
 #: (lowest score, name), best band first.
