@@ -10,6 +10,7 @@ insights — and the acceptance rules of the score blend. Also runs on its own::
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 
@@ -144,3 +145,7 @@ def test_statistics_carry_lstm_insights(pm):
     denominator = sum(weights[s] * p["confidence"] for s, p in predictions.items())
     assert insights["portfolio_outlook"] == pytest.approx(numerator / denominator)
     assert stats["weights"] == weights
+
+
+if __name__ == "__main__":
+    sys.exit(pytest.main([__file__, *sys.argv[1:]]))
