@@ -97,16 +97,18 @@ def perturb(frames: dict[str, pd.DataFrame], after: str, seed: int = 0) -> dict[
     return noisy
 
 
-def dated_up_to(analysis: dict, when: str) -> tuple[list, list]:
-    """Forecasts dated <= when (without the realised return, which is read later) and orders created <=
-    when."""
+def dated_up_to(analysis: dict, when: str) -> tuple[list, list, str]:
+    """Forecasts dated <= when (without the realised return, which is read later), orders created <=
+    when, and the daily forecasts (LSTM and baselines) dated <= when."""
     limit = pd.Timestamp(when).isoformat()
     records = [
         {k: v for k, v in r.items() if k != "realized"} for r in analysis["records"] if r["date"] <= limit
     ]
     orders = [(o["created"], o["symbol"], o["size"]) for o in analysis["orders"] if o["created"] <= when]
     fills = [o for o in analysis["orders"] if o["date"] <= when]
-    return records, orders + fills
+    daily = analysis["daily"]  # every bar's LSTM forecast and each baseline's score, as exact text
+    daily_text = daily[daily["date"] <= pd.Timestamp(when)].to_csv(index=False)
+    return records, orders + fills, daily_text
 
 
 @pytest.fixture(scope="module")

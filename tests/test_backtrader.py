@@ -127,6 +127,8 @@ def test_future_prices_change_nothing_dated_before_them(first_run, frames, tmp_p
     _, perturbed, _ = run(perturb(frames, T), tmp_path / "perturbed")
     before, before_perturbed = dated_up_to(honest, T), dated_up_to(perturbed, T)
     assert before[0] and before[1]
+    daily = honest["daily"][honest["daily"]["date"] <= pd.Timestamp(T)]
+    assert len(daily) > 200 and daily[["lstm", "momentum_12_1", "reversal_1m", "ridge"]].notna().all().all()
     assert before_perturbed == before  # every forecast and order dated <= T, to the bit
     assert dated_up_to(perturbed, "2007-06-29") != dated_up_to(
         honest, "2007-06-29"

@@ -137,6 +137,55 @@ def test_backtest_on_unseen_csv_files(capsys, tmp_path, unseen_six_dir, small_co
     assert difference["value"] == pytest.approx(result["lstm"]["sharpe"] - result["technical"]["sharpe"])
     html = (out / "report.html").read_text()
     assert "95% interval" in html and "lstm - technical Sharpe" in html
+    check_evidence(result, out)
+
+
+def check_evidence(result: dict, out: Path) -> None:
+    """The forecast section: the LSTM and each baseline at both horizons, daily and on rebalance days."""
+    evidence = result["forecast"]["evidence"]
+    assert evidence["horizons"]["model"] == 5 and 15 <= evidence["horizons"]["holding"] <= 23  # monthly
+    assert list(evidence["forecasters"]) == ["lstm", "momentum_12_1", "reversal_1m", "ridge"]
+    assert list(evidence["differences"]) == ["momentum_12_1", "reversal_1m", "ridge"]
+    for figures in evidence["forecasters"].values():
+        for label in ("model", "holding"):
+            daily, rebalance = figures[label]["daily"], figures[label]["rebalance"]
+            assert daily["low"] <= daily["value"] <= daily["high"] and daily["n"] > 5 * rebalance["n"] > 0
+    lstm = evidence["forecasters"]["lstm"]["model"]
+    assert lstm["rebalance"]["value"] == pytest.approx(result["forecast"]["rank_ic"])  # the same forecasts
+    assert lstm["rebalance"]["low"] == pytest.approx(result["forecast"]["rank_ic_low"])
+    assert 0 < lstm["base_rate"] <= 1 and 0 < lstm["hit_rate"] <= 1
+    daily = pd.read_csv(out / "forecasts_daily.csv")
+    outcomes = pd.read_csv(out / "outcomes_daily.csv")
+    assert list(daily.columns) == [
+        "date", "symbol", "model_type", "model_version", "lstm", "momentum_12_1", "reversal_1m", "ridge",
+    ]  # fmt: skip
+    holding = evidence["horizons"]["holding"]
+    assert list(outcomes.columns) == ["date", "symbol", "realized_5", f"realized_{holding}"]
+    assert len(daily) == len(outcomes) > 5 * len(read_rows(out / "predictions.csv"))
+    rebalance_rows = daily.merge(pd.read_csv(out / "predictions.csv"), on=["date", "symbol"])
+    assert np.allclose(rebalance_rows["lstm"], rebalance_rows["expected_log_return"])
+
+
+@pytest.mark.slow
+def test_the_evidence_only_watches(capsys, tmp_path, unseen_six_dir, small_config, models):
+    """Without daily evaluation and baselines (and so, cheaper) the trades are the same, to the bit."""
+    reports = {}
+    for name, extra in (("with", []), ("without", ["--baselines", "none"])):
+        config = small_config
+        if name == "without":
+            config = write_config(tmp_path / "off.json", {**SMALL, "backtest": {"daily_evaluation": False}})
+        common = ["--data", str(unseen_six_dir), "--start", "2008-01-01", "--end", "2010-12-31"]
+        code, result, err = backtest(
+            capsys, *common, "--out", str(tmp_path / name), "--config", str(config), "--models", str(models),
+            "--json", *extra,
+        )  # fmt: skip
+        assert code == 0, err
+        reports[name] = result
+    assert reports["without"]["forecast"]["evidence"] is None
+    assert reports["without"]["settings"]["baselines"] == []
+    for file in ("predictions.csv", "orders.csv", "equity.csv"):
+        assert (tmp_path / "with" / file).read_bytes() == (tmp_path / "without" / file).read_bytes()
+    assert len(read_rows(tmp_path / "without" / "forecasts_daily.csv")) == 0
 
 
 def perturbed_copy(folder: Path, target: Path, after: str) -> Path:
@@ -179,7 +228,7 @@ def test_prices_after_a_date_change_no_row_before_it(capsys, tmp_path, unseen_si
         )
         assert code == 0, err
         reports[name] = tmp_path / f"{name}_report"
-    for file in ("predictions.csv", "orders.csv", "equity.csv"):
+    for file in ("predictions.csv", "orders.csv", "equity.csv", "forecasts_daily.csv"):
         honest, noisy_rows = (read_rows(reports[n] / file) for n in ("honest", "noisy"))
         before = [r for r in honest if r["date"] <= T]
         assert before and before == [r for r in noisy_rows if r["date"] <= T], file

@@ -1,13 +1,18 @@
-"""``LSTMForecastAnalyzer``: every forecast made at a rebalance, beside the return that followed."""
+"""``LSTMForecastAnalyzer``: every forecast made at a rebalance, beside the return that followed, and
+the daily forecast evidence against baselines."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import backtrader as bt
+import numpy as np
 import pandas as pd
 
+from lstm_plugin.serving.baselines import BASELINES, RETURN_BASELINES, baseline_panels, check_baselines
 from lstm_plugin.serving.evaluation import forecast_evaluation
+from lstm_plugin.serving.evidence import forecast_evidence, forward_returns
 
 __all__ = ["LSTMForecastAnalyzer", "PortfolioRecorder", "fill_row"]
 
@@ -42,14 +47,25 @@ class LSTMForecastAnalyzer(bt.Analyzer):
     - ``training``: ``{trained, reused, candidate, failed, events}`` — the run's training jobs;
     - ``records``: one dict per forecast (``date, symbol, status, model_type, model_version,
       predicted_direction, confidence, price_change_pct, expected_log_return, horizon, realized``);
-    - ``orders``: one dict per filled order (``date, symbol, size, price, value, commission``).
+    - ``orders``: one dict per filled order (``date, symbol, size, price, value, commission``);
+    - ``weight_mode`` and ``weights``: the blend weight used at each rebalance, ``{date, weight,
+      trailing_rank_ic, evidence}`` (see :mod:`lstm_plugin.portfolio.earned_weight`);
+    - ``evidence`` (with ``daily=True``, the default): :func:`~lstm_plugin.serving.evidence.forecast_evidence`
+      of the served model's forecast on *every* bar and of each of ``baselines``, at the model's horizon
+      and at the holding period (the median bars between rebalances); ``daily``: one row per bar and
+      symbol (``date, symbol, model_type, model_version, lstm`` = expected log return, then each
+      baseline's score) and ``daily_outcomes`` (``date, symbol, realized_<bars>`` at both horizons).
 
     ``realized`` is the simple return from the forecast bar's close to the close ``horizon`` bars
     later, read after the run from the same data (``None`` past the end of the data).
     Definitions: :mod:`lstm_plugin.serving.evaluation`.
     """
 
-    params = (("signals", None),)  # the LSTMSignals to measure; None: the strategy's `lstm` attribute
+    params = (
+        ("signals", None),  # the LSTMSignals to measure; None: the strategy's `lstm` attribute
+        ("daily", True),  # forecast every bar too, and measure the evidence (docs/forecast-evidence.md)
+        ("baselines", BASELINES),  # baselines measured beside the LSTM (with daily); () for none
+    )
 
     def start(self) -> None:
         signals = self.p.signals or getattr(self.strategy, "lstm", None)
@@ -62,10 +78,34 @@ class LSTMForecastAnalyzer(bt.Analyzer):
         self.records: list[dict[str, Any]] = []
         self.orders: list[dict[str, Any]] = []
         self.rebalances = 0
+        self.rebalance_days: list[pd.Timestamp] = []
+        self.weights: list[dict[str, Any]] = []
+        self.days: list[pd.Timestamp] = []
+        self.daily: list[tuple[pd.Timestamp, str, Any, Any, float]] = []
+        self.baselines = check_baselines(self.p.baselines)
         self.rets: dict[str, Any] = {}
+
+    def prenext(self) -> None:
+        self.next()
+
+    def next(self) -> None:
+        """The served model's forecast of every tradable symbol at this bar (after the strategy's
+        ``next``, so a rebalance's new model answers on its own day, as it did for the trades)."""
+        first_day = getattr(self.strategy, "first_day", None)  # LSTMRebalanceStrategy's `start`
+        if not self.p.daily or (first_day is not None and self.signals.today().date() < first_day):
+            return
+        self.days.append(self.signals.today())
+        for symbol, p in self.signals.observe().items():
+            if p["status"] == "success":
+                self.daily.append(
+                    (self.days[-1], symbol, p["model_type"], p["model_version"], p["expected_log_return"])
+                )
 
     def on_decision(self, decision: Any) -> None:
         self.rebalances += 1
+        self.rebalance_days.append(pd.Timestamp(decision.when))
+        if decision.weight is not None:
+            self.weights.append(dict(decision.weight))
         for symbol, p in decision.forecasts.items():
             self.records.append(
                 {
@@ -117,10 +157,47 @@ class LSTMForecastAnalyzer(bt.Analyzer):
             },
             "records": self.records,
             "orders": self.orders,
+            "weight_mode": self.signals.config.lstm.weight_mode,
+            "weights": self.weights,
         }
+        if self.p.daily:
+            self.rets.update(self._evidence())
 
     def get_analysis(self) -> dict[str, Any]:
         return self.rets
+
+    def _evidence(self) -> dict[str, Any]:
+        """The daily evidence of ``get_analysis()`` (see the class docstring)."""
+        signals, days = self.signals, pd.DatetimeIndex(self.days)
+        config = signals.config
+        rows = pd.DataFrame(self.daily, columns=["date", "symbol", "model_type", "model_version", "lstm"])
+        symbols = sorted(signals.feeds)
+        panels = {"lstm": rows.pivot(index="date", columns="symbol", values="lstm").rename_axis(columns=None)}
+        panels.update(
+            baseline_panels(
+                self.baselines, signals.source, symbols, self.rebalance_days, signals.plugins, config.model
+            )
+        )
+        panels = {name: panel.reindex(index=days, columns=symbols) for name, panel in panels.items()}
+        closes = {symbol: signals.source.load(symbol)["close"] for symbol in symbols}
+        horizons = {"model": config.model.horizon, "holding": holding_bars(days, self.rebalance_days)}
+        evidence = forecast_evidence(
+            panels, closes, horizons, self.rebalance_days, returns=("lstm", *RETURN_BASELINES)
+        )
+        daily = rows.set_index(["date", "symbol"])
+        for name in self.baselines:
+            daily[name] = panels[name].stack().reindex(daily.index)
+        outcomes = pd.DataFrame(index=daily.index)
+        for bars in dict.fromkeys(horizons.values()):
+            outcomes[f"realized_{bars}"] = forward_returns(closes, bars).stack().reindex(daily.index)
+        return {"evidence": evidence, "daily": daily.reset_index(), "daily_outcomes": outcomes.reset_index()}
+
+
+def holding_bars(days: pd.DatetimeIndex, rebalance_days: Sequence[pd.Timestamp]) -> int:
+    """The holding period: the median bars between consecutive rebalances (1 with fewer than two)."""
+    positions = days.searchsorted(pd.DatetimeIndex(rebalance_days))
+    gaps = np.diff(positions)
+    return max(1, round(float(np.median(gaps)))) if gaps.size else 1
 
 
 class PortfolioRecorder(bt.Analyzer):

@@ -18,7 +18,7 @@ from typing import Any, TypedDict
 import backtrader as bt
 import pandas as pd
 
-from lstm_plugin.core.config import Config
+from lstm_plugin.core.config import BacktestSection, Config
 from lstm_plugin.core.data import DEFAULT_END, DEFAULT_START, DataSource, validate_symbol
 from lstm_plugin.core.errors import DataError
 from lstm_plugin.core.statistics import Estimate
@@ -66,6 +66,12 @@ class ForecastSummary(TypedDict):
     trained: int
     reused: int
     failed: int
+    #: the daily evidence against the baselines (``None`` with ``backtest.daily_evaluation`` off):
+    #: ``{horizons, reference, forecasters, differences}`` of
+    #: :func:`~lstm_plugin.serving.evidence.forecast_evidence` (docs/forecast-evidence.md)
+    evidence: dict[str, Any] | None
+    #: the blend weight: ``{mode, mean, zero, last, by_rebalance}``, one ``EarnedWeight`` per rebalance
+    weight: dict[str, Any]
 
 
 class _ReportFolder(TypedDict, total=False):
@@ -130,6 +136,8 @@ class BacktestResult:
                 "trained": f["training"]["trained"] + f["training"]["candidate"],
                 "reused": f["training"]["reused"],
                 "failed": f["training"]["failed"],
+                "evidence": _evidence_summary(f.get("evidence")),
+                "weight": _weight_summary(f["weight_mode"], f["weights"]),
             }
         return {
             "lstm": self.metrics.get("lstm"),
@@ -141,6 +149,24 @@ class BacktestResult:
             "settings": self.settings,
             "seconds": {k: round(v, 2) for k, v in self.seconds.items()},
         }
+
+
+def _evidence_summary(evidence: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The evidence's figures without its per-date series."""
+    if evidence is None:
+        return None
+    return {key: value for key, value in evidence.items() if key != "rank_ic_by_date"}
+
+
+def _weight_summary(mode: str, weights: list[dict[str, Any]]) -> dict[str, Any]:
+    values = [w["weight"] for w in weights]
+    return {
+        "mode": mode,
+        "mean": sum(values) / len(values) if values else None,
+        "zero": sum(1 for v in values if v == 0),
+        "last": values[-1] if values else None,
+        "by_rebalance": weights,
+    }
 
 
 def rebalance_dates(calendar: pd.DatetimeIndex, rule: str | int) -> list[pd.Timestamp]:
@@ -189,8 +215,11 @@ def _cerebro(
 ) -> bt.Cerebro:
     cerebro = bt.Cerebro(stdstats=False)
     for symbol, frame in frames.items():
+        # the feed gets only the traded span: the history before it reaches scores and models through
+        # the data source, and a feed that skips years of rows one by one costs most of a warm run
+        traded = frame.loc[start:end]
         cerebro.adddata(
-            bt.feeds.PandasData(dataname=frame, fromdate=start.to_pydatetime(), todate=end.to_pydatetime()),
+            bt.feeds.PandasData(dataname=traded, fromdate=start.to_pydatetime(), todate=end.to_pydatetime()),
             name=symbol,
         )
     cerebro.broker.setcash(cash)
@@ -215,20 +244,7 @@ def run_main_job(
     begin, finish = pd.Timestamp(start), pd.Timestamp(end)
     chosen, frames, calendar = _inputs(config, source, symbols, begin, finish)
     config = config.model_copy(update={"data": config.data.model_copy(update={"symbols": chosen})})
-    settings = {
-        "symbols": chosen,
-        "start": f"{calendar[0]:%Y-%m-%d}",
-        "end": f"{calendar[-1]:%Y-%m-%d}",
-        "bars": len(calendar),
-        "rebalance": config.backtest.rebalance,
-        "cash": config.backtest.cash,
-        "commission": config.backtest.commission,
-        "slippage": config.backtest.slippage,
-        "num_symbols": config.portfolio.num_symbols,
-        "weight": config.lstm.weight,
-        "registry": str(registry_path),
-        "data": source.name,
-    }
+    settings = _settings(config, chosen, calendar, registry_path, source)
     metrics: dict[str, dict[str, Any] | None] = {name: None for name in STRATEGIES}
     curves, orders, seconds = {}, [], {}
     forecast = None
@@ -240,7 +256,7 @@ def run_main_job(
             else None
         )
         started = time.perf_counter()
-        result = _run(cerebro, strategy, params, bar, begin)
+        result = _run(cerebro, strategy, params, bar, begin, config.backtest)
         seconds[name] = time.perf_counter() - started
         recorded = result.analyzers.portfolio.get_analysis()
         curves[name] = recorded["equity"]
@@ -269,6 +285,33 @@ def survivorship_caveat(frames: dict[str, pd.DataFrame], calendar: pd.DatetimeIn
         "with hindsight leaves out the companies delisted on the way, so every strategy here looks better "
         "than it would have"
     ]
+
+
+def _settings(
+    config: Config,
+    chosen: list[str],
+    calendar: pd.DatetimeIndex,
+    registry_path: str | Path,
+    source: DataSource,
+) -> dict[str, Any]:
+    """The run's settings, as ``summary.json`` records them."""
+    return {
+        "symbols": chosen,
+        "start": f"{calendar[0]:%Y-%m-%d}",
+        "end": f"{calendar[-1]:%Y-%m-%d}",
+        "bars": len(calendar),
+        "rebalance": config.backtest.rebalance,
+        "cash": config.backtest.cash,
+        "commission": config.backtest.commission,
+        "slippage": config.backtest.slippage,
+        "num_symbols": config.portfolio.num_symbols,
+        "weight": config.lstm.weight,
+        "weight_mode": config.lstm.weight_mode,
+        "daily_evaluation": config.backtest.daily_evaluation,
+        "baselines": list(config.backtest.baselines) if config.backtest.daily_evaluation else [],
+        "registry": str(registry_path),
+        "data": source.name,
+    }
 
 
 def _inputs(
@@ -313,14 +356,24 @@ def _runs(
 
 
 def _run(
-    cerebro: bt.Cerebro, strategy: type, params: dict[str, Any], bar: _Progress | None, begin: pd.Timestamp
+    cerebro: bt.Cerebro,
+    strategy: type,
+    params: dict[str, Any],
+    bar: _Progress | None,
+    begin: pd.Timestamp,
+    settings: BacktestSection,
 ) -> Any:
     """One strategy with the recorder (and, for the LSTM run, the forecast analyzer and progress bar)."""
     from lstm_plugin.backtrader import LSTMForecastAnalyzer, PortfolioRecorder
 
     if bar is not None:
         params = dict(params, plugins=(bar,))
-        cerebro.addanalyzer(LSTMForecastAnalyzer, _name="forecast")
+        cerebro.addanalyzer(
+            LSTMForecastAnalyzer,
+            _name="forecast",
+            daily=settings.daily_evaluation,
+            baselines=tuple(settings.baselines),
+        )
     cerebro.addstrategy(strategy, **params)
     cerebro.addanalyzer(PortfolioRecorder, _name="portfolio", start=begin.date().isoformat())
     try:

@@ -37,6 +37,12 @@ from lstm_plugin.backtrader.feeds import feed_source, feed_symbol
 from lstm_plugin.core.clock import ManualClock
 from lstm_plugin.core.config import Config, load_config
 from lstm_plugin.core.data import DataSource
+from lstm_plugin.portfolio.earned_weight import (
+    EarnedWeight,
+    ServedForecasts,
+    TrailingEvidence,
+    adaptive_weight,
+)
 from lstm_plugin.portfolio.enhanced_manager import LSTMEnhancedPortfolioManager
 from lstm_plugin.portfolio.rebalancing import order_sequence, valid_targets
 from lstm_plugin.portfolio.results import Analysis
@@ -60,6 +66,8 @@ class Decision:
     analyses: dict[str, Analysis]
     forecasts: dict[str, Prediction] = field(default_factory=dict)
     trainings: list[dict[str, Any]] = field(default_factory=list)
+    #: the blend weight used and the evidence behind it (an adaptive weight's trailing rank IC)
+    weight: EarnedWeight | None = None
 
 
 def training_row(job: JobView, when: pd.Timestamp) -> dict[str, Any]:
@@ -164,6 +172,8 @@ class LSTMSignals:
         self.listeners: list[Any] = []
         self.trainings: list[dict[str, Any]] = []
         self.counts: Counter[str] = Counter()
+        self._observed: tuple[pd.Timestamp | None, dict[str, Prediction]] = (None, {})
+        self.evidence = TrailingEvidence()  # what each rebalance was served: the adaptive weight's evidence
         self.service.add_listener(self._on_training)
 
     # ------------------------------------------------------------------ state
@@ -190,6 +200,25 @@ class LSTMSignals:
                 weights[symbol] = size * data.close[0] / value
         return weights
 
+    def observe(self) -> dict[str, Prediction]:
+        """The served models' forecasts of the tradable symbols at the current bar, with no training and
+        no hooks, once per bar (later calls on the same bar return the same dicts). Call it on every bar,
+        after any rebalance: the service scores these forecasts as their outcomes become known, to
+        retrain a model that degrades (``retraining.on_degradation``), and
+        :class:`~lstm_plugin.backtrader.analyzer.LSTMForecastAnalyzer` measures them
+        (docs/forecast-evidence.md). :class:`~lstm_plugin.backtrader.strategy.LSTMRebalanceStrategy`
+        calls it; the clock moves forward to the bar if it is behind (a bar between rebalances)."""
+        when = self.today()
+        if self._observed[0] == when:
+            return self._observed[1]
+        forecasts: dict[str, Prediction] = {}
+        if self.lstm_active:
+            if self.clock.now() < when:
+                self.clock.set(when)
+            forecasts = self.service.forecasts.predict_many(self.tradable(), as_of=when)
+        self._observed = (when, forecasts)
+        return forecasts
+
     def _on_training(self, job: JobView) -> None:
         row = training_row(job, self.clock.now())
         self.counts[row["status"]] += 1
@@ -205,6 +234,7 @@ class LSTMSignals:
             if self.train and self.lstm_active:
                 self.service.update()
             tradable = self.tradable()
+            weight = self._blend_weight(when)
             self.plugins.call_each(
                 "lstm_before_rebalance", when=when, symbols=tradable, current=self.current_weights()
             )
@@ -231,6 +261,16 @@ class LSTMSignals:
                 context={"when": when.isoformat()},
             )
             raise
+        self._record_forecasts(when, forecasts)
+        decision = Decision(
+            when, dict(targets), self.manager.last_analyses, forecasts, self.trainings[before:], weight
+        )
+        for listener in self.listeners:
+            listener.on_decision(decision)
+        return decision
+
+    def _record_forecasts(self, when: pd.Timestamp, forecasts: dict[str, Prediction]) -> None:
+        """Failed forecasts go to ``lstm_on_error``; served ones to the adaptive weight's evidence."""
         for symbol, forecast in forecasts.items():
             if forecast["status"] == "error":
                 self.plugins.call_each(
@@ -239,12 +279,41 @@ class LSTMSignals:
                     error=forecast["message"],
                     context={"symbol": symbol, "when": when.isoformat()},
                 )
-        decision = Decision(
-            when, dict(targets), self.manager.last_analyses, forecasts, self.trainings[before:]
+        served = {s: p["expected_log_return"] for s, p in forecasts.items() if p["status"] == "success"}
+        self.evidence.add(ServedForecasts(when, {s: float(v) for s, v in served.items() if v is not None}))
+
+    def _blend_weight(self, when: pd.Timestamp) -> EarnedWeight:
+        """The weight this rebalance blends at: ``lstm.weight``, or with ``lstm.weight_mode: adaptive`` the
+        weight the served forecasts have earned on outcomes known now
+        (:mod:`lstm_plugin.portfolio.earned_weight`)."""
+        settings = self.config.lstm
+        integration = self.manager.lstm_integration
+        if settings.weight_mode == "fixed" or not self.lstm_active:
+            return {
+                "date": when.isoformat(),
+                "weight": integration.weight,
+                "trailing_rank_ic": None,
+                "evidence": 0,
+            }
+        ics = self.evidence.rank_ics(
+            lambda symbol: self.source.load(symbol, end=when)["close"],
+            self.config.model.horizon,
+            settings.adaptive_window,
         )
-        for listener in self.listeners:
-            listener.on_decision(decision)
-        return decision
+        weight, trailing, evidence = adaptive_weight(
+            ics,
+            settings.weight,
+            window=settings.adaptive_window,
+            shrinkage=settings.adaptive_shrinkage,
+            full_ic=settings.adaptive_full_ic,
+        )
+        integration.blend_weight = weight
+        return {
+            "date": when.isoformat(),
+            "weight": weight,
+            "trailing_rank_ic": trailing,
+            "evidence": evidence,
+        }
 
     def apply(
         self,

@@ -83,12 +83,12 @@ class LSTMRebalanceStrategy(bt.Strategy):
         self.bars_since += 1
         if self.first_day is not None and today < self.first_day:
             return
-        if not rebalance_due(self.last_rebalance, today, self.bars_since, self.rule):
-            return
-        decision = self.lstm.decide()
-        self.lstm.apply(decision.targets)
-        self.last_rebalance, self.bars_since = today, 0
-        self.decisions += 1
+        if rebalance_due(self.last_rebalance, today, self.bars_since, self.rule):
+            decision = self.lstm.decide()
+            self.lstm.apply(decision.targets)
+            self.last_rebalance, self.bars_since = today, 0
+            self.decisions += 1
+        self.lstm.observe()  # every bar: the served models' live record (docs/forecast-evidence.md)
 
     def stop(self) -> None:
         self.lstm.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from lstm_plugin.core.clock import as_timestamp
@@ -34,6 +35,20 @@ def symbol_list(text: str | None) -> list[str]:
     if not all(items):
         raise UsageError(f"--symbols › an empty name in the list (got: {text!r}); give names like AAPL,MSFT")
     return items
+
+
+def baseline_list(text: str | None, configured: Sequence[str]) -> list[str]:
+    """``--baselines A,B`` or ``none``; the config's list when not given."""
+    if text is None:
+        return list(configured)
+    if text.strip().lower() == "none":
+        return []
+    from lstm_plugin.serving.baselines import check_baselines
+
+    try:
+        return list(check_baselines([item.strip() for item in text.split(",")]))
+    except ValueError as exc:
+        raise UsageError(f"--{exc}") from None
 
 
 def quiet_training_logs(args: argparse.Namespace) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from lstm_plugin.cli.args import UsageError, date_option, quiet_training_logs, symbol_list
+from lstm_plugin.cli.args import UsageError, baseline_list, date_option, quiet_training_logs, symbol_list
 from lstm_plugin.cli.paper import StoppedBySignal, cmd_paper
 from lstm_plugin.cli.parser import build_parser
 from lstm_plugin.cli.tables import pct, table, train_table
@@ -265,9 +265,13 @@ def cmd_backtest(args: argparse.Namespace) -> BacktestSummary:
         date_option(args.start, "--start") or DEFAULT_START,
         date_option(args.end, "--end") or DEFAULT_END,
     )
+    baselines = baseline_list(args.baselines, ctx.config.backtest.baselines)
+    config = ctx.config.model_copy(
+        update={"backtest": ctx.config.backtest.model_copy(update={"baselines": baselines})}
+    )
     try:
         result = run_main_job(
-            ctx.config,
+            config,
             ctx.source,
             ctx.registry.root,
             symbols,

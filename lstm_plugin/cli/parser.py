@@ -117,5 +117,11 @@ def _add_backtest(commands: Any) -> argparse.ArgumentParser:
         "--out", metavar="DIR", default="lstm_report", help="report folder (default: ./lstm_report)"
     )
     backtest.add_argument("--no-lstm", action="store_true", help="only the technical and buy-and-hold runs")
+    backtest.add_argument(
+        "--baselines",
+        metavar="A,B|none",
+        help="baselines measured beside the LSTM: momentum_12_1, reversal_1m, ridge, or none "
+        "(default: config backtest.baselines, all three)",
+    )
 
     return backtest

@@ -15,11 +15,10 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ConfigDict, Field, ValidationError, model_validator
 
 from lstm_plugin.core.config_errors import describe, format_value
 from lstm_plugin.core.config_fields import (
-    COUNT,
     MAX_HELD_OUT,
     Count,
     Days,
@@ -31,10 +30,12 @@ from lstm_plugin.core.config_fields import (
     Threads,
     bounded,
 )
+from lstm_plugin.core.config_trading import BacktestSection, BaselineName, PortfolioSection
 from lstm_plugin.core.errors import ConfigError
 
 __all__ = [
     "BacktestSection",
+    "BaselineName",
     "Config",
     "DataSection",
     "InferenceSection",
@@ -82,6 +83,20 @@ class LSTMSection(Section):
         description="A forecast whose model is below a threshold: 'scale' counts it at metric/threshold, "
         "'ignore' not at all.",
     )
+    weight_mode: Literal["fixed", "adaptive"] = Field(
+        "fixed",
+        description="'fixed' blends at lstm.weight; 'adaptive' scales it by the trailing out-of-sample "
+        "rank IC of the served forecasts (docs/forecast-evidence.md).",
+    )
+    adaptive_window: Annotated[int, bounded(1, 1000)] = Field(
+        12, description="Adaptive weight: the last rebalances with known outcomes it reads."
+    )
+    adaptive_shrinkage: Annotated[float, bounded(0, 1000)] = Field(
+        12.0, description="Adaptive weight: rebalances at IC 0 the trailing mean is shrunk with."
+    )
+    adaptive_full_ic: Annotated[float, bounded(0.001, 1)] = Field(
+        0.10, description="Adaptive weight: the shrunk rank IC that earns the full lstm.weight."
+    )
 
 
 class SchedulePriority(Section):
@@ -99,6 +114,15 @@ class RetrainingSection(Section):
         0.5, description="A new model below this reliability does not replace the current one."
     )
     force_retrain_age_days: Days = Field(45, description="The service retrains models older than this.")
+    on_degradation: bool = Field(
+        True,
+        description="Retrain a served model whose live hit rate or IC on known outcomes falls below its "
+        "test segment's by more than degradation_margin (docs/forecast-evidence.md).",
+    )
+    degradation_margin: Fraction = Field(0.1, description="How far below its test figures a model may fall.")
+    degradation_min_outcomes: Annotated[int, bounded(3, 1_000_000)] = Field(
+        60, description="Known outcomes a live figure needs before it can call a model degraded."
+    )
 
 
 class UniversalSection(Section):
@@ -213,73 +237,6 @@ class ModelSection(Section):
                 f"at most {MAX_HELD_OUT:g} so that training keeps {1 - MAX_HELD_OUT:.0%} of the samples"
             )
         return self
-
-
-class PortfolioSection(Section):
-    """Selection and weighting of the portfolio managers (see lstm_plugin.portfolio.allocation and
-    .technical)."""
-
-    num_symbols: Annotated[int, bounded(1, 10_000)] = Field(
-        10, description="Positions select_portfolio() aims for."
-    )
-    candidate_multiple: Annotated[float, bounded(1, 100)] = Field(
-        2.0, description="select_portfolio() analyses the best num_symbols × this many scanned candidates."
-    )
-    min_score: Annotated[float, bounded(0, 100)] = Field(
-        60.0, description="Least final score for a position (60 is the 'buy' band)."
-    )
-    weighting: Literal["score", "equal", "inverse_volatility"] = Field(
-        "score", description="How selected symbols are weighted before the cap."
-    )
-    max_weight: Annotated[float, bounded(0.01, 1)] = Field(
-        0.2, description="Cap per position; what the cap holds back stays in cash."
-    )
-    min_dollar_volume: Annotated[float, bounded(0, 1e15)] = Field(
-        1e6, description="Least 20-bar mean of close × volume for a symbol to be scanned."
-    )
-    min_history_bars: Annotated[int, bounded(201, COUNT)] = Field(
-        252, description="Bars of history a symbol needs to be scanned (the score itself reads 201)."
-    )
-    max_stale_days: Days = Field(10, description="A symbol whose last bar is older than this is not scanned.")
-    stats_lookback_bars: Annotated[int, bounded(20, COUNT)] = Field(
-        252, description="Bars of history behind get_portfolio_stats()'s expected return and volatility."
-    )
-    confidence_sizing: bool = Field(
-        False, description="Scale position weights by forecast confidence (LSTM manager only)."
-    )
-    full_size_edge: Annotated[float, bounded(0.01, 1)] = Field(
-        0.2, description="Confidence sizing: the trusted P(up) - P(down) at which a position gets full size."
-    )
-
-
-def _rebalance_rule(value: Any) -> Any:
-    if value in ("monthly", "weekly") or (
-        isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= COUNT
-    ):
-        return value
-    raise ValueError(f"must be 'monthly', 'weekly' or a number of bars (1 to {COUNT})")
-
-
-class BacktestSection(Section):
-    """Backtests: costs, cash and the rebalancing schedule (lstm_plugin.backtrader)."""
-
-    cash: Annotated[float, bounded(1, 1e12)] = Field(100_000.0, description="Starting cash.")
-    commission: Annotated[float, bounded(0, 0.1)] = Field(
-        0.001, description="Commission as a fraction of traded value (0.001 = 10 bp)."
-    )
-    slippage: Annotated[float, bounded(0, 0.1)] = Field(
-        0.0005, description="Slippage as a fraction of price, against the trade (0.0005 = 5 bp)."
-    )
-    rebalance: Annotated[Any, AfterValidator(_rebalance_rule)] = Field(
-        "monthly",
-        description="'monthly' (first bar of each month), 'weekly' (first bar of each week) or every N bars.",
-        json_schema_extra={
-            "anyOf": [{"enum": ["monthly", "weekly"]}, {"type": "integer", "minimum": 1, "maximum": COUNT}]
-        },
-    )
-    cash_buffer: Annotated[float, bounded(0, 0.5)] = Field(
-        0.02, description="Share of the portfolio kept in cash so buys at the next open are not refused."
-    )
 
 
 class DataSection(Section):

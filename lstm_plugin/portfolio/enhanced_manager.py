@@ -161,8 +161,8 @@ class LSTMEnhancedPortfolioManager(PortfolioManager):
         """Confidence-aware sizing (``portfolio.confidence_sizing``), see
         :func:`lstm_plugin.portfolio.allocation.confidence_tilt`."""
         settings = self.config.portfolio
-        if not (settings.confidence_sizing and self.lstm_active and weights):
-            return weights
+        if not (settings.confidence_sizing and self.lstm_integration.weight > 0 and weights):
+            return weights  # an adaptive weight of 0 leaves the LSTM no say in the sizes either
         signals = {s: analyses[s]["lstm"]["signal"] for s in weights}
         return confidence_tilt(weights, signals, settings.full_size_edge, settings.max_weight)
 

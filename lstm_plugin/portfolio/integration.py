@@ -58,6 +58,8 @@ class LSTMIntegration:
         self._service = service
         self._backend = backend
         self._plugins = tuple(plugins)
+        #: the weight forecasts blend at, when set (an earned, adaptive weight); ``None``: ``lstm.weight``
+        self.blend_weight: float | None = None
 
     @property
     def enabled(self) -> bool:
@@ -67,6 +69,14 @@ class LSTMIntegration:
     def active(self) -> bool:
         """Forecasts can move scores: ``lstm.enabled`` and ``lstm.weight > 0``."""
         return self.config.lstm.enabled and self.config.lstm.weight > 0
+
+    @property
+    def weight(self) -> float:
+        """The weight forecasts blend at now: :attr:`blend_weight` if set, else ``lstm.weight``; 0 when
+        not :attr:`active`."""
+        if not self.active:
+            return 0.0
+        return self.config.lstm.weight if self.blend_weight is None else self.blend_weight
 
     @property
     def service(self) -> TrainingService:
@@ -170,8 +180,7 @@ class LSTMIntegration:
         """The ``analysis['lstm']`` entry for a forecast, with ``score`` (the combined score) and
         ``contribution`` (combined − technical); see :mod:`lstm_plugin.portfolio.scoring` for the formula."""
         entry = lstm_entry(prediction, self.config.lstm)
-        weight = self.config.lstm.weight if self.active else 0.0
-        score = integrate_score(technical_score, entry["signal"], weight)
+        score = integrate_score(technical_score, entry["signal"], self.weight)
         entry["contribution"] = score - technical_score
         entry["score"] = score
         return entry

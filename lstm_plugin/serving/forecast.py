@@ -30,6 +30,7 @@ from lstm_plugin.model.samples import latest_window
 from lstm_plugin.plugins.manager import PluginManager, get_plugin_manager
 from lstm_plugin.serving.freshness import retrain_due
 from lstm_plugin.serving.inference import OnnxRunner
+from lstm_plugin.serving.live_scores import LiveScore, LiveScores, degradation
 from lstm_plugin.serving.registry import UNIVERSAL_NAME, ModelRecord, ModelRegistry
 from lstm_plugin.serving.results import CandidateModel, ModelStatusReport, Prediction
 
@@ -71,6 +72,11 @@ def empty_prediction(
         "as_of": None,
         "cached": False,
     }
+
+
+def registry_name(prediction: Mapping[str, Any]) -> str:
+    """The registry name of the model behind a forecast: its symbol, or the universal model's name."""
+    return prediction["symbol"] if prediction["model_type"] == "specific" else UNIVERSAL_NAME
 
 
 def data_failure(exc: DataError) -> PredictionStatus:
@@ -132,6 +138,7 @@ class ForecastService:
         self.training_state = training_state or (lambda symbol: None)
         self._cache: dict[tuple, tuple[pd.Timestamp, Prediction]] = {}
         self._lock = threading.Lock()
+        self.live = LiveScores()  # every served forecast, scored as outcomes become known
 
     # ------------------------------------------------------------------ models
     def resolve_model(self, symbol: str, as_of: pd.Timestamp | None = None) -> ModelRecord | None:
@@ -164,6 +171,7 @@ class ForecastService:
                 "reason": newest.metadata.get("stage_reason"),
             }
         metrics = own.metadata.get("metrics", {}) if own is not None else {}
+        live, degraded = self.live_health(own, now)
         status: ModelStatusReport = {
             "symbol": symbol,
             "status": "not_available",
@@ -176,6 +184,8 @@ class ForecastService:
             "age_days": None if own is None else round((now - own.trained_at) / pd.Timedelta(days=1), 3),
             "served_by": fallback.model_type if fallback else None,
             "candidate": candidate,
+            "live": live,
+            "degraded": degraded,
         }
         if own is not None:
             status["status"] = (
@@ -186,6 +196,25 @@ class ForecastService:
         if state in ("scheduled", "training"):
             status["status"] = state
         return status
+
+    def live_health(
+        self, record: ModelRecord | None, now: pd.Timestamp | None = None
+    ) -> tuple[LiveScore | None, str | None]:
+        """A model's live figures on the outcomes known at ``now`` (default: the clock's now), and why it
+        is degraded (``None`` when it is not, or when ``retraining.on_degradation`` is off)."""
+        if record is None or self.source is None:
+            return None, None
+        when = self.clock.now() if now is None else now
+        source = self.source
+        live = self.live.score(
+            (record.model_type, record.symbol, record.version),
+            lambda symbol: source.load(symbol, end=when)["close"],
+            record.metadata.get("metrics", {}),
+        )
+        settings = self.config.lstm_service.retraining
+        if not settings.on_degradation:
+            return live, None
+        return live, degradation(live, settings.degradation_margin, settings.degradation_min_outcomes)
 
     # ------------------------------------------------------------------ forecasts
     def get_lstm_prediction(
@@ -250,7 +279,12 @@ class ForecastService:
             pending.setdefault(record.key, []).append((symbol, record, window, last_bar, cache_key))
 
         self._run_batches(pending, results, now, ttl)
-        return {symbol: results[symbol] for symbol in order}
+        return self._served({symbol: results[symbol] for symbol in order})
+
+    def _served(self, results: dict[str, Prediction]) -> dict[str, Prediction]:
+        """``results``, recorded in :attr:`live` first."""
+        self.live.record(results.values(), registry_name)
+        return results
 
     def _run_batches(
         self,

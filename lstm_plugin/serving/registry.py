@@ -191,7 +191,7 @@ class ModelRegistry:
         served = newest = None
         for _ in range(2):
             served, newest = _served_and_newest(self.records(model_type, name), limit)
-            if self._reader.still_valid(served) and self._reader.still_valid(newest):
+            if self._reader.still_valid(served) and (newest is served or self._reader.still_valid(newest)):
                 break
             self._listed.pop(self.folder(model_type, name), None)  # a file changed: read the folder again
         return served, newest

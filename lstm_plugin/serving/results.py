@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TypedDict
 
 from lstm_plugin.core.statuses import ModelStatus, PredictionStatus
+from lstm_plugin.serving.live_scores import LiveScore
 
 __all__ = ["CandidateModel", "ModelStatusReport", "Prediction"]
 
@@ -58,3 +59,5 @@ class ModelStatusReport(TypedDict):
     age_days: float | None
     served_by: str | None
     candidate: CandidateModel | None
+    live: LiveScore | None  # its live figures on the outcomes known now (docs/forecast-evidence.md)
+    degraded: str | None  # why it is due for a retrain on degradation, else None

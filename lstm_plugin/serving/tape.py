@@ -166,7 +166,7 @@ class ForecastTape(ForecastService):
             results[symbol] = success_prediction(
                 symbol, record, row_probabilities, row_expected, features.index[position]
             )
-        return {symbol: results[symbol] for symbol in order}
+        return self._served({symbol: results[symbol] for symbol in order})
 
     def _run_rows(
         self, pending: dict[tuple, tuple[ModelRecord, list[TapeRows]]], results: dict[str, Prediction]

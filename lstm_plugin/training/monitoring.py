@@ -154,6 +154,7 @@ def build_snapshot(service: TrainingService) -> dict[str, Any]:
             else None,
         }
         universe = service.universe
-    statuses = Counter(service.forecasts.get_model_status(symbol)["status"] for symbol in universe)
-    snapshot["models_by_status"] = dict(sorted(statuses.items()))
+    reports = [service.forecasts.get_model_status(symbol) for symbol in universe]
+    snapshot["models_by_status"] = dict(sorted(Counter(r["status"] for r in reports).items()))
+    snapshot["degraded"] = {r["symbol"]: r["degraded"] for r in reports if r["degraded"]}
     return snapshot

@@ -19,7 +19,7 @@ from lstm_plugin.core.data import validate_symbol
 from lstm_plugin.core.statuses import ModelStatus
 from lstm_plugin.plugins.manager import PluginManager
 from lstm_plugin.serving.freshness import retrain_due
-from lstm_plugin.serving.registry import UNIVERSAL_NAME, ModelRegistry
+from lstm_plugin.serving.registry import UNIVERSAL_NAME, ModelRecord, ModelRegistry
 from lstm_plugin.training.policy import CATEGORIES, ModelState, Priority, category_base, compute_priority
 from lstm_plugin.training.queue import JobKey, JobQueue
 
@@ -27,6 +27,8 @@ logger = logging.getLogger("lstm_plugin.training.service")
 
 __all__ = ["PlanEntry", "Planner"]
 
+#: ``health(record, now)``: a served model's live figures and why it is degraded (or ``None``)
+Health = Callable[[ModelRecord, pd.Timestamp], tuple[Any, "str | None"]]
 #: ``enqueue(model_type, name, category, priority, now, force)``
 Enqueue = Callable[[str, str, str, Priority, pd.Timestamp, bool], Any]
 
@@ -48,12 +50,18 @@ class Planner:
     """Priorities of models at a given time, from the registry, the config and the plugins."""
 
     def __init__(
-        self, config: Config, registry: ModelRegistry, plugins: PluginManager, queue: JobQueue
+        self,
+        config: Config,
+        registry: ModelRegistry,
+        plugins: PluginManager,
+        queue: JobQueue,
+        health: Health | None = None,
     ) -> None:
         self.config = config
         self.registry = registry
         self.plugins = plugins
         self.queue = queue
+        self.health = health or (lambda record, now: (None, None))
 
     def model_state(self, model_type: str, name: str, in_flight: bool, now: pd.Timestamp) -> ModelState:
         record = self.registry.resolve(model_type, name, now)
@@ -143,30 +151,37 @@ class Planner:
             best.values(), key=lambda e: (e["priority"], rank[e["category"]], e["position"], e["symbol"])
         )
 
+    def _retrain_reason(self, symbol: str, last: ModelRecord, now: pd.Timestamp) -> str | None:
+        """Why the symbol's model is due: its newest attempt is too old, or the served model degraded
+        and nothing was trained since it began serving."""
+        reason = _age_reason(last, now, self.config.lstm_service.retraining.force_retrain_age_days)
+        if reason is not None:
+            return reason
+        served = self.registry.resolve("specific", symbol, now)
+        if served is None or served.version != last.version:
+            return None
+        return self.health(served, now)[1]
+
     def queue_due(
         self, universe: Sequence[str], categories: Mapping[str, str], now: pd.Timestamp, enqueue: Enqueue
     ) -> None:
-        """Automatic retraining: symbols whose newest attempt is older than ``force_retrain_age_days``,
-        and the universal model on its own ``universal.retrain_days`` schedule."""
-        retraining = self.config.lstm_service.retraining
+        """Automatic retraining: symbols whose newest attempt is older than ``force_retrain_age_days`` or
+        whose served model degraded (``retraining.on_degradation``), and the universal model on its own
+        ``universal.retrain_days`` schedule."""
         now = now - pd.Timedelta(
             microseconds=1
         )  # what existed before this pass, not models stamped with its time
         for symbol in universe:
             key = ("specific", symbol)
             last = self.registry.resolve("specific", symbol, now, candidates=True)
-            if (
-                last is None
-                or self.queue.in_flight(key)
-                or not retrain_due(last.trained_at, now, retraining.force_retrain_age_days)
-            ):
+            if last is None or self.queue.in_flight(key):
+                continue
+            reason = self._retrain_reason(symbol, last, now)
+            if reason is None:
                 continue
             category = categories.get(symbol, "scanning")
             priority, _ = self.priority(key, category, 0, None, False, now)
-            age = (now - last.trained_at) / pd.Timedelta(days=1)
-            priority = Priority(
-                priority.value, (*priority.reasons, (f"auto retrain: {age:.0f} days old", 0.0))
-            )
+            priority = Priority(priority.value, (*priority.reasons, (reason, 0.0)))
             enqueue("specific", symbol, category, priority, now, False)
         universal = self.config.lstm_service.universal
         key = ("universal", UNIVERSAL_NAME)
@@ -175,6 +190,12 @@ class Planner:
             if retrain_due(None if last is None else last.trained_at, now, universal.retrain_days):
                 priority, _ = self.priority(key, "universal", 0, None, False, now)
                 enqueue("universal", UNIVERSAL_NAME, "universal", priority, now, False)
+
+
+def _age_reason(last: ModelRecord, now: pd.Timestamp, days: float) -> str | None:
+    if not retrain_due(last.trained_at, now, days):
+        return None
+    return f"auto retrain: {(now - last.trained_at) / pd.Timedelta(days=1):.0f} days old"
 
 
 def status_name(state: ModelState) -> ModelStatus:

@@ -81,7 +81,7 @@ class TrainingService:
             config, registry, source, self.clock, plugins=self.plugins, training_state=self.training_state
         )
         self.queue = JobQueue(history)
-        self.planner = Planner(config, registry, self.plugins, self.queue)
+        self.planner = Planner(config, registry, self.plugins, self.queue, health=self.forecasts.live_health)
         self.monitor = Monitor(self.queue, self.plugins, registry.root, config.lstm_service.enable_monitoring)
         self.dispatcher = Dispatcher(
             self.queue,
