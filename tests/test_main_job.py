@@ -235,6 +235,31 @@ def test_prices_after_a_date_change_no_row_before_it(capsys, tmp_path, unseen_si
         assert [r for r in honest if r["date"] > T] != [r for r in noisy_rows if r["date"] > T], file
 
 
+@pytest.mark.slow
+def test_an_excess_target_at_the_holding_horizon_with_an_earned_weight_reads_no_future(
+    capsys, tmp_path, unseen_six_dir
+):
+    """The new settings through the whole job, each run training into its own empty registry."""
+    T = "2009-03-02"
+    sections = {**SMALL, "model": {**SMALL["model"], "target": "excess", "horizon": "rebalance"}}
+    config = write_config(
+        tmp_path / "excess.json", {**sections, "lstm": {**SMALL["lstm"], "weight_mode": "adaptive"}}
+    )
+    noisy = perturbed_copy(unseen_six_dir, tmp_path / "noisy", T)
+    for name, folder in (("honest", unseen_six_dir), ("noisy", noisy)):
+        common = ["--data", str(folder), "--start", "2008-01-01", "--end", "2009-12-31", "-q"]
+        places = ["--out", str(tmp_path / f"{name}_report"), "--models", str(tmp_path / f"{name}_models")]
+        code, _, err = backtest(capsys, *common, *places, "--config", str(config))
+        assert code == 0, err
+    summary = json.loads((tmp_path / "honest_report" / "summary.json").read_text())
+    assert summary["forecast"]["evidence"]["horizons"] == {"model": 21, "holding": 21}
+    assert summary["forecast"]["weight"]["mode"] == "adaptive" and summary["forecast"]["n_predictions"] > 0
+    for file in ("predictions.csv", "forecasts_daily.csv", "orders.csv", "equity.csv"):
+        honest, noisy_rows = (read_rows(tmp_path / f"{n}_report" / file) for n in ("honest", "noisy"))
+        before = [r for r in honest if r["date"] <= T]
+        assert before and before == [r for r in noisy_rows if r["date"] <= T], file
+
+
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(REPO))
     return subprocess.run(

@@ -143,7 +143,9 @@ class LSTMForecastAnalyzer(bt.Analyzer):
             later = position + int(record["horizon"])
             if position >= 0 and later < len(close):
                 record["realized"] = float(close.iloc[later] / close.iloc[position] - 1.0)
-        figures = forecast_evaluation(self.records, self.signals.config.model.direction_threshold)
+        model = self.signals.config.model
+        evaluated = excess_outcomes(self.records) if model.target == "excess" else self.records
+        figures = forecast_evaluation(evaluated, model.direction_threshold)
         counts = self.signals.counts
         self.rets = {
             "n_rebalances": self.rebalances,
@@ -180,9 +182,14 @@ class LSTMForecastAnalyzer(bt.Analyzer):
         )
         panels = {name: panel.reindex(index=days, columns=symbols) for name, panel in panels.items()}
         closes = {symbol: signals.source.load(symbol)["close"] for symbol in symbols}
-        horizons = {"model": config.model.horizon, "holding": holding_bars(days, self.rebalance_days)}
+        horizons = {"model": config.model.horizon, "holding": median_gap_bars(days, self.rebalance_days)}
         evidence = forecast_evidence(
-            panels, closes, horizons, self.rebalance_days, returns=("lstm", *RETURN_BASELINES)
+            panels,
+            closes,
+            horizons,
+            self.rebalance_days,
+            returns=("lstm", *RETURN_BASELINES),
+            relative=config.model.target == "excess",
         )
         daily = rows.set_index(["date", "symbol"])
         for name in self.baselines:
@@ -193,7 +200,22 @@ class LSTMForecastAnalyzer(bt.Analyzer):
         return {"evidence": evidence, "daily": daily.reset_index(), "daily_outcomes": outcomes.reset_index()}
 
 
-def holding_bars(days: pd.DatetimeIndex, rebalance_days: Sequence[pd.Timestamp]) -> int:
+def excess_outcomes(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Copies of the records whose ``realized`` is the excess over the mean realised return of that date's
+    forecasts: the outcome an ``excess`` target forecasts."""
+    by_date: dict[str, list[float]] = {}
+    for record in records:
+        if record.get("realized") is not None:
+            by_date.setdefault(record["date"], []).append(record["realized"])
+    return [
+        dict(r, realized=r["realized"] - float(np.mean(by_date[r["date"]])))
+        if r.get("realized") is not None
+        else dict(r)
+        for r in records
+    ]
+
+
+def median_gap_bars(days: pd.DatetimeIndex, rebalance_days: Sequence[pd.Timestamp]) -> int:
     """The holding period: the median bars between consecutive rebalances (1 with fewer than two)."""
     positions = days.searchsorted(pd.DatetimeIndex(rebalance_days))
     gaps = np.diff(positions)

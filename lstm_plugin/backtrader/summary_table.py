@@ -99,7 +99,12 @@ def _estimate_cell(estimate: Any) -> str:
 def evidence_lines(evidence: dict[str, Any]) -> list[str]:
     """The forecast section: each forecaster's mean rank IC with its interval at both horizons, daily
     and on rebalance days, the paired differences against the LSTM, and the hit rates."""
-    horizons = evidence["horizons"]
+    horizons: dict[
+        str, int
+    ] = {}  # one set of columns per distinct horizon (the model's may be the holding period)
+    for label, bars in evidence["horizons"].items():
+        if bars not in horizons.values():
+            horizons[label] = bars
     columns = [(label, sample) for label in horizons for sample in ("daily", "rebalance")]
     width = 22
     lines = [

@@ -30,7 +30,13 @@ from lstm_plugin.core.config_fields import (
     Threads,
     bounded,
 )
-from lstm_plugin.core.config_trading import BacktestSection, BaselineName, PortfolioSection
+from lstm_plugin.core.config_trading import (
+    BARS_PER_RULE,
+    BacktestSection,
+    BaselineName,
+    PortfolioSection,
+    holding_bars,
+)
 from lstm_plugin.core.errors import ConfigError
 
 __all__ = [
@@ -181,7 +187,19 @@ class ModelSection(Section):
     """Architecture, target and training of one LSTM. Everything here enters the config hash."""
 
     window: Annotated[int, bounded(2, 512)] = Field(30, description="Bars of features the LSTM reads.")
-    horizon: Annotated[int, bounded(1, 252)] = Field(5, description="Bars ahead the target return spans.")
+    horizon: Annotated[int, bounded(1, 252)] = Field(
+        5,
+        description='Bars ahead the target return spans; "rebalance" in a config file means the holding '
+        "period of backtest.rebalance (21 for monthly, 5 for weekly, N).",
+        json_schema_extra={
+            "anyOf": [{"type": "integer", "minimum": 1, "maximum": 252}, {"const": "rebalance"}]
+        },
+    )
+    target: Literal["return", "excess"] = Field(
+        "return",
+        description="What the model forecasts: the symbol's forward log return, or its excess over the "
+        "equal-weighted mean of the universe's over the same bars (docs/forecast-evidence.md).",
+    )
     direction_threshold: Annotated[float, bounded(0, 0.5)] = Field(
         0.01, description="|forward log return| at or below this is the 'neutral' class."
     )
@@ -284,6 +302,21 @@ class Config(Section):
     model_config = ConfigDict(
         extra="forbid", strict=True, populate_by_name=True, allow_inf_nan=False, frozen=True
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _holding_period_horizon(cls, raw: Any) -> Any:
+        """``model.horizon: "rebalance"`` becomes the holding period of ``backtest.rebalance``, in bars."""
+        model = raw.get("model") if isinstance(raw, dict) else None
+        if not isinstance(model, dict) or model.get("horizon") != "rebalance":
+            return raw
+        backtest = raw.get("backtest")
+        rule = backtest.get("rebalance", "monthly") if isinstance(backtest, dict) else "monthly"
+        if not (
+            rule in BARS_PER_RULE or (isinstance(rule, int) and not isinstance(rule, bool) and rule >= 1)
+        ):
+            return raw  # the rule's own error says what is wrong
+        return {**raw, "model": {**model, "horizon": min(252, holding_bars(rule))}}
 
 
 def validate_config(raw: Any, source: str = "config") -> Config:

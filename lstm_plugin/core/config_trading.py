@@ -11,7 +11,10 @@ from pydantic import AfterValidator, Field
 
 from lstm_plugin.core.config_fields import COUNT, Days, Section, bounded
 
-__all__ = ["BacktestSection", "BaselineName", "PortfolioSection"]
+__all__ = ["BARS_PER_RULE", "BacktestSection", "BaselineName", "PortfolioSection", "holding_bars"]
+
+#: Bars a position is held under each named rebalancing rule (a numeric rule is its own count).
+BARS_PER_RULE = {"monthly": 21, "weekly": 5}
 
 
 class PortfolioSection(Section):
@@ -91,3 +94,9 @@ class BacktestSection(Section):
         default_factory=lambda: list(get_args(BaselineName)),
         description="Baseline forecasters measured beside the LSTM (needs daily_evaluation); [] for none.",
     )
+
+
+def holding_bars(rule: Any) -> int:
+    """The bars between rebalances under ``rule`` (``'monthly'`` 21, ``'weekly'`` 5, or N): the holding period
+    ``model.horizon: "rebalance"`` stands for."""
+    return int(BARS_PER_RULE.get(rule, rule))

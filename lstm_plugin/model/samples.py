@@ -36,6 +36,7 @@ __all__ = [
     "latest_window",
     "pooled_samples",
     "training_samples",
+    "universe_forward_mean",
 ]
 
 
@@ -79,11 +80,29 @@ def _valid_rows(features: pd.DataFrame) -> np.ndarray:
     return np.isfinite(features.to_numpy(dtype="float64")).all(axis=1)
 
 
-def training_samples(ohlcv: pd.DataFrame, features: pd.DataFrame, config: ModelSection) -> SampleSet:
-    """Every window whose label ``ln(c[t+h]/c[t])`` is known inside ``ohlcv``."""
+def universe_forward_mean(closes: Mapping[str, pd.Series], horizon: int) -> pd.Series:
+    """Per date, the equal-weighted mean over the symbols of ``ln(c[t+h]/c[t])`` on each one's own bars:
+    the benchmark an ``excess`` target is measured against (NaN where fewer than two symbols know it)."""
+    forward = pd.DataFrame(
+        {s: pd.Series(forward_log_return(c.to_numpy(), horizon), index=c.index) for s, c in closes.items()}
+    )
+    mean = forward.mean(axis=1)
+    return mean.where(forward.notna().sum(axis=1) >= 2).rename("benchmark")
+
+
+def training_samples(
+    ohlcv: pd.DataFrame, features: pd.DataFrame, config: ModelSection, benchmark: pd.Series | None = None
+) -> SampleSet:
+    """Every window whose label is known inside ``ohlcv``: ``ln(c[t+h]/c[t])`` with ``model.target``
+    ``return``, that minus ``benchmark`` at ``t`` (:func:`universe_forward_mean`) with ``excess``."""
     values = features.to_numpy(dtype="float64")
     ends = sample_end_indices(_valid_rows(features), config.window, config.horizon)
     returns = forward_log_return(ohlcv["close"].to_numpy(), config.horizon)
+    if config.target == "excess":
+        if benchmark is None:
+            raise ModelError("model.target › 'excess' needs the universe's benchmark returns")
+        returns = returns - benchmark.reindex(ohlcv.index).to_numpy(dtype="float64")
+        ends = ends[np.isfinite(returns[ends])]
     return SampleSet(
         windows=make_windows(values, ends, config.window),
         returns=returns[ends],

@@ -117,16 +117,20 @@ def forecast_evidence(
     *,
     returns: Sequence[str] = (),
     reference: str | None = "lstm",
+    relative: bool = False,
 ) -> dict[str, Any]:
     """Every figure of the module docstring, as plain data.
 
     ``horizons``: ``{label: bars}``, e.g. ``{"model": 5, "holding": 21}``; ``returns``: the forecasters
     whose score is a return forecast (they get a hit rate); ``reference``: the forecaster the others
-    are compared with (``None``: no comparisons).
+    are compared with (``None``: no comparisons); ``relative``: outcomes are excess returns over each
+    day's mean across the symbols (forecasts of an ``excess`` target), which moves hit and base rates only.
     """
     days = pd.DatetimeIndex(sorted(rebalance_dates))
     spacing = int(horizons.get("holding", 1))
     realized = {label: forward_returns(closes, bars) for label, bars in horizons.items()}
+    if relative:
+        realized = {label: frame.sub(frame.mean(axis=1), axis=0) for label, frame in realized.items()}
     per_date: dict[str, dict[str, pd.Series]] = {}
     forecasters: dict[str, dict[str, HorizonEvidence]] = {}
     for name, panel in panels.items():
@@ -147,18 +151,11 @@ def forecast_evidence(
                 "base_rate": base,
                 "n": n,
             }
-    differences: dict[str, dict[str, dict[str, Estimate]]] = {}
-    if reference is not None and reference in panels:
-        for name in panels:
-            if name == reference:
-                continue
-            differences[name] = {}
-            for label, bars in horizons.items():
-                gap = (per_date[reference][label] - per_date[name][label]).dropna()
-                differences[name][label] = {
-                    "daily": estimate_mean(gap.to_numpy(), overlap=bars),
-                    "rebalance": estimate_mean(_on(gap, days).to_numpy(), overlap=_overlap(bars, spacing)),
-                }
+    differences = (
+        _differences(per_date, reference, horizons, days, spacing)
+        if reference is not None and reference in panels
+        else {}
+    )
     return {
         "horizons": {label: int(bars) for label, bars in horizons.items()},
         "reference": reference if reference in panels else None,
@@ -168,6 +165,29 @@ def forecast_evidence(
             name: {label: ic for label, ic in by_label.items()} for name, by_label in per_date.items()
         },
     }
+
+
+def _differences(
+    per_date: Mapping[str, Mapping[str, pd.Series]],
+    reference: str,
+    horizons: Mapping[str, int],
+    days: pd.DatetimeIndex,
+    spacing: int,
+) -> dict[str, dict[str, dict[str, Estimate]]]:
+    """``reference`` minus each other forecaster: the mean per-day rank IC difference, daily and on
+    rebalance days, with its interval."""
+    differences: dict[str, dict[str, dict[str, Estimate]]] = {}
+    for name in per_date:
+        if name == reference:
+            continue
+        differences[name] = {}
+        for label, bars in horizons.items():
+            gap = (per_date[reference][label] - per_date[name][label]).dropna()
+            differences[name][label] = {
+                "daily": estimate_mean(gap.to_numpy(), overlap=bars),
+                "rebalance": estimate_mean(_on(gap, days).to_numpy(), overlap=_overlap(bars, spacing)),
+            }
+    return differences
 
 
 def _pairs(scores: pd.DataFrame, realized: pd.DataFrame) -> int:

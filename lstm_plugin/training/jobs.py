@@ -48,6 +48,8 @@ class TrainJob:
     force: bool = False
     extra_plugins: tuple[Any, ...] = ()
     progress: bool = False
+    #: the universe's mean forward log return by date, cut at ``trained_at`` (``model.target: excess``)
+    benchmark: pd.Series | None = None
 
     @property
     def label(self) -> str:
@@ -110,6 +112,8 @@ def run_training_job(job: TrainJob, plugins: PluginManager | None = None) -> Job
         str(c) for c in compute_features(first.iloc[-(FEATURE_HISTORY + 2) :], plugins, job.model).columns
     ]
     fingerprints = {symbol: frame_fingerprint(frame) for symbol, frame in job.frames.items()}
+    if job.benchmark is not None:  # the excess target's labels depend on the whole universe's bars
+        fingerprints["<benchmark>"] = frame_fingerprint(job.benchmark.to_frame())
     config_hash = model_config_hash(job.model, names)
     key = training_key(job.model_type, job.name, config_hash, fingerprints)
     worker = f"{socket.gethostname()}:{os.getpid()}"
@@ -121,7 +125,7 @@ def run_training_job(job: TrainJob, plugins: PluginManager | None = None) -> Job
         features = compute_features(frame, plugins, job.model)
         if [str(c) for c in features.columns] != names:
             raise ModelError(f"lstm_features › the plugins produce different features for {symbol}")
-        per_symbol[symbol] = training_samples(frame, features, job.model)
+        per_symbol[symbol] = training_samples(frame, features, job.model, job.benchmark)
     samples = per_symbol[job.name] if job.model_type == "specific" else pooled_samples(per_symbol)
     data_end = _day(max(frame.index[-1] for frame in job.frames.values()))
     blob, metadata = _fit_and_export(job, plugins, samples, names, config_hash, key, data_end)

@@ -24,6 +24,7 @@ from lstm_plugin.core.clock import Clock, as_timestamp, default_clock
 from lstm_plugin.core.config import Config
 from lstm_plugin.core.data import DataSource, validate_symbol
 from lstm_plugin.core.errors import InsufficientDataError, RegistryError
+from lstm_plugin.model.samples import universe_forward_mean
 from lstm_plugin.plugins.manager import PluginManager, get_plugin_manager
 from lstm_plugin.serving.registry import UNIVERSAL_NAME, ModelRecord, ModelRegistry
 from lstm_plugin.training.jobs import JobResult, TrainJob, run_training_job
@@ -118,6 +119,7 @@ class ModelTrainer:
         force: bool,
     ) -> TrainJob:
         self.registry.check_folder(model_type, name)  # a link in the way fails now, not after the training
+        benchmark = self._benchmark(trained_at) if self.config.model.target == "excess" else None
         return TrainJob(
             model_type=model_type,
             name=name,
@@ -129,7 +131,19 @@ class ModelTrainer:
             force=force,
             extra_plugins=self.extra_plugins,
             progress=self.progress,
+            benchmark=benchmark,
         )
+
+    def _benchmark(self, trained_at: pd.Timestamp) -> pd.Series:
+        """The universe's mean forward log return by date from bars ≤ ``trained_at`` (the excess target's
+        benchmark; labels past ``trained_at`` stay unknown)."""
+        closes = {}
+        for symbol in self.universe():
+            try:
+                closes[symbol] = self._history(symbol, trained_at)["close"]
+            except InsufficientDataError:
+                continue
+        return universe_forward_mean(closes, self.config.model.horizon)
 
     def prepare_specific(self, symbol: str, as_of: Any = None, force: bool = False) -> TrainJob:
         """The job for ``symbol``'s own model as of ``as_of`` (default: the clock's now)."""
