@@ -236,12 +236,14 @@ def test_prices_after_a_date_change_no_row_before_it(capsys, tmp_path, unseen_si
 
 
 @pytest.mark.slow
-def test_an_excess_target_at_the_holding_horizon_with_an_earned_weight_reads_no_future(
+def test_an_excess_target_at_the_holding_horizon_with_an_ensemble_and_an_earned_weight_reads_no_future(
     capsys, tmp_path, unseen_six_dir
 ):
     """The new settings through the whole job, each run training into its own empty registry."""
     T = "2009-03-02"
-    sections = {**SMALL, "model": {**SMALL["model"], "target": "excess", "horizon": "rebalance"}}
+    ensemble = [{"window": 10, "hidden_size": 8}, {"cell": "gru", "window": 5, "hidden_size": 6}]
+    new = {"target": "excess", "horizon": "rebalance", "ensemble": ensemble, "ensemble_weights": "ic"}
+    sections = {**SMALL, "model": {**SMALL["model"], **new}}
     config = write_config(
         tmp_path / "excess.json", {**sections, "lstm": {**SMALL["lstm"], "weight_mode": "adaptive"}}
     )

@@ -19,7 +19,6 @@ from pydantic import ConfigDict, Field, ValidationError, model_validator
 
 from lstm_plugin.core.config_errors import describe, format_value
 from lstm_plugin.core.config_fields import (
-    MAX_HELD_OUT,
     Count,
     Days,
     Fraction,
@@ -30,6 +29,7 @@ from lstm_plugin.core.config_fields import (
     Threads,
     bounded,
 )
+from lstm_plugin.core.config_model import EnsembleMember, ModelSection
 from lstm_plugin.core.config_trading import (
     BARS_PER_RULE,
     BacktestSection,
@@ -44,6 +44,7 @@ __all__ = [
     "BaselineName",
     "Config",
     "DataSection",
+    "EnsembleMember",
     "InferenceSection",
     "LSTMSection",
     "LSTMServiceSection",
@@ -181,80 +182,6 @@ class LSTMServiceSection(Section):
     )
     universal: UniversalSection = UniversalSection()
     ray: RaySection = RaySection()
-
-
-class ModelSection(Section):
-    """Architecture, target and training of one LSTM. Everything here enters the config hash."""
-
-    window: Annotated[int, bounded(2, 512)] = Field(30, description="Bars of features the LSTM reads.")
-    horizon: Annotated[int, bounded(1, 252)] = Field(
-        5,
-        description='Bars ahead the target return spans; "rebalance" in a config file means the holding '
-        "period of backtest.rebalance (21 for monthly, 5 for weekly, N).",
-        json_schema_extra={
-            "anyOf": [{"type": "integer", "minimum": 1, "maximum": 252}, {"const": "rebalance"}]
-        },
-    )
-    target: Literal["return", "excess"] = Field(
-        "return",
-        description="What the model forecasts: the symbol's forward log return, or its excess over the "
-        "equal-weighted mean of the universe's over the same bars (docs/forecast-evidence.md).",
-    )
-    direction_threshold: Annotated[float, bounded(0, 0.5)] = Field(
-        0.01, description="|forward log return| at or below this is the 'neutral' class."
-    )
-    hidden_size: Annotated[int, bounded(1, 1024)] = 32
-    num_layers: Annotated[int, bounded(1, 8)] = 1
-    dropout: Annotated[float, bounded(0, 0.9)] = Field(
-        0.0, description="Between LSTM layers (needs num_layers > 1)."
-    )
-    epochs: Annotated[int, bounded(1, 10_000)] = Field(
-        40, description="Most passes over the training samples."
-    )
-    patience: Annotated[int, bounded(1, 10_000)] = Field(
-        5, description="Epochs without validation improvement before stopping."
-    )
-    batch_size: Annotated[int, bounded(1, 65_536)] = 256
-    learning_rate: Annotated[float, bounded(1e-6, 1.0)] = 0.005
-    weight_decay: Annotated[float, bounded(0, 1)] = 0.0
-    return_loss_weight: Annotated[float, bounded(0, 100)] = Field(
-        1.0, description="Weight of the return head's loss beside the classes'."
-    )
-    validation_fraction: Annotated[float, bounded(0.05, 0.5)] = Field(
-        0.15, description="Share of samples (by time) used for early stopping."
-    )
-    test_fraction: Annotated[float, bounded(0.05, 0.5)] = Field(
-        0.15, description="Share of samples (by time, the newest) used only for the reported metrics."
-    )
-    lookback_years: Annotated[float, bounded(0.5, 100)] = Field(
-        10.0, description="Years of history a training uses."
-    )
-    min_samples: Annotated[int, bounded(1, 10_000_000)] = Field(
-        300, description="Fewest labelled samples a training accepts."
-    )
-    seed: Annotated[int, bounded(0, 2**32 - 1)] = 42
-    device: Literal["cpu", "cuda", "auto"] = Field("cpu", description="Where torch trains.")
-    torch_threads: Threads = Field(
-        0, description="torch intra-op threads for training; 0 keeps torch's default."
-    )
-    exporter: Literal["torchscript", "dynamo"] = Field(
-        "torchscript",
-        description="ONNX exporter; torchscript is ~20x faster to export, parity-checked either way.",
-    )
-
-    @model_validator(mode="after")
-    def _consistent(self) -> ModelSection:
-        """Checks across fields: dropout acts only between layers; the splits leave rows to train on."""
-        if self.dropout > 0 and self.num_layers == 1:
-            raise ValueError(
-                f"dropout {self.dropout:g} needs num_layers > 1 (dropout acts between LSTM layers)"
-            )
-        if self.validation_fraction + self.test_fraction > MAX_HELD_OUT:
-            raise ValueError(
-                f"validation_fraction + test_fraction is {self.validation_fraction + self.test_fraction:g}; "
-                f"at most {MAX_HELD_OUT:g} so that training keeps {1 - MAX_HELD_OUT:.0%} of the samples"
-            )
-        return self
 
 
 class DataSection(Section):

@@ -22,7 +22,7 @@ from lstm_plugin.model.model_files import INPUT_NAME, OUTPUT_NAMES
 from lstm_plugin.model.sessions import open_session
 
 if TYPE_CHECKING:
-    from lstm_plugin.model.network import Forecaster
+    from lstm_plugin.model.network import EnsembleForecaster, Forecaster
 
 __all__ = [
     "INPUT_NAME",
@@ -45,7 +45,7 @@ def opset_for(exporter: str) -> int:
     return OPSET if exporter == "torchscript" else max(OPSET, 18)
 
 
-def _export_file(forecaster: Forecaster, example: Any, path: str, exporter: str) -> None:
+def _export_file(forecaster: Forecaster | EnsembleForecaster, example: Any, path: str, exporter: str) -> None:
     import torch
 
     graph = forecaster.serving().eval()
@@ -79,7 +79,7 @@ def _export_file(forecaster: Forecaster, example: Any, path: str, exporter: str)
 
 
 def export_onnx(
-    forecaster: Forecaster,
+    forecaster: Forecaster | EnsembleForecaster,
     windows: np.ndarray,
     metadata: Mapping[str, Any],
     exporter: str = "torchscript",
@@ -111,7 +111,9 @@ def export_onnx(
     return blob
 
 
-def check_parity(forecaster: Forecaster, onnx_bytes: bytes, windows: np.ndarray) -> float:
+def check_parity(
+    forecaster: Forecaster | EnsembleForecaster, onnx_bytes: bytes, windows: np.ndarray
+) -> float:
     """Largest |onnxruntime - torch| over batch sizes 1, 7 and 64; raise :class:`ModelError` above
     tolerance."""
     import torch

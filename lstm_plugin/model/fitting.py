@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,23 +25,32 @@ from lstm_plugin.core.config import ModelSection
 from lstm_plugin.core.errors import InsufficientDataError
 from lstm_plugin.model.features import Scaler, direction_classes, time_split
 from lstm_plugin.model.metrics import forecast_metrics
-from lstm_plugin.model.network import Forecaster
+from lstm_plugin.model.network import EnsembleForecaster, Forecaster
 from lstm_plugin.model.samples import SampleSet
 
 logger = logging.getLogger(__name__)
 _SEED_LOCK = threading.Lock()
 
-__all__ = ["FitResult", "fit_forecaster", "predict_torch", "resolve_device"]
+__all__ = [
+    "FitResult",
+    "FittedNetwork",
+    "fit_forecaster",
+    "fit_network",
+    "predict_torch",
+    "resolve_device",
+    "split_samples",
+]
 
 
 @dataclass
 class FitResult:
-    forecaster: Forecaster
+    forecaster: Forecaster | EnsembleForecaster
     metrics: dict[str, float]
     history: list[dict[str, float]] = field(default_factory=list)
     train_end: np.datetime64 | None = None
     train_start: np.datetime64 | None = None
     device: str = "cpu"
+    members: list[dict[str, Any]] = field(default_factory=list)  # an ensemble's members, with their weights
 
 
 def resolve_device(choice: str) -> torch.device:
@@ -52,7 +62,7 @@ def resolve_device(choice: str) -> torch.device:
 
 
 def predict_torch(
-    forecaster: Forecaster, windows: np.ndarray, batch_size: int = 4096
+    forecaster: Forecaster | EnsembleForecaster, windows: np.ndarray, batch_size: int = 4096
 ) -> tuple[np.ndarray, np.ndarray]:
     """Probabilities (n, 3) and expected log returns (n,) from the torch model (eval mode, no grad)."""
     graph = forecaster.serving().eval()
@@ -88,7 +98,50 @@ def fit_forecaster(
 
     Raises :class:`InsufficientDataError` with fewer than ``config.min_samples`` samples.
     """
-    train, val, test = _split(samples, config, label)
+    train, val, test = split_samples(samples, config, label)
+    started = time.perf_counter()
+    fitted = fit_network(train, val, config, build_core, progress=progress, label=label)
+    probabilities, expected = predict_torch(fitted.forecaster, test.windows)
+    metrics = forecast_metrics(probabilities, expected, test.returns)
+    metrics.update(
+        val_loss=fitted.best_loss,
+        best_epoch=fitted.best_epoch,
+        epochs_run=len(fitted.history),
+        n_train=len(train),
+        n_validation=len(val),
+        fit_seconds=round(time.perf_counter() - started, 3),
+    )
+    return FitResult(
+        forecaster=fitted.forecaster,
+        metrics=metrics,
+        history=fitted.history,
+        train_start=train.dates.min(),
+        train_end=train.dates.max(),
+        device=fitted.device,
+    )
+
+
+@dataclass
+class FittedNetwork:
+    """One network fitted on a training segment, stopped on a validation segment."""
+
+    forecaster: Forecaster
+    best_loss: float
+    best_epoch: int
+    history: list[dict[str, float]]
+    device: str
+
+
+def fit_network(
+    train: SampleSet,
+    val: SampleSet,
+    config: ModelSection,
+    build_core: Callable[[int], nn.Module],
+    *,
+    progress: bool = False,
+    label: str = "training",
+) -> FittedNetwork:
+    """Scaling fitted on ``train``, a seeded core, and epochs with early stopping on ``val``."""
     device = resolve_device(config.device)
     scaler = Scaler.fit(train.windows[:, -1, :])
     target_scale = float(np.std(train.returns)) or 1.0
@@ -96,33 +149,15 @@ def fit_forecaster(
         torch.manual_seed(config.seed)
         core = build_core(train.windows.shape[2])
     forecaster = Forecaster(core, scaler.mean, scaler.std, target_scale).to(device)
-    started = time.perf_counter()
     best_loss, best_epoch, history = _train(
         forecaster, train, val, config, target_scale, device, progress, label
     )
-    forecaster = forecaster.cpu().eval()
-
-    probabilities, expected = predict_torch(forecaster, test.windows)
-    metrics = forecast_metrics(probabilities, expected, test.returns)
-    metrics.update(
-        val_loss=best_loss,
-        best_epoch=best_epoch,
-        epochs_run=len(history),
-        n_train=len(train),
-        n_validation=len(val),
-        fit_seconds=round(time.perf_counter() - started, 3),
-    )
-    return FitResult(
-        forecaster=forecaster,
-        metrics=metrics,
-        history=history,
-        train_start=train.dates.min(),
-        train_end=train.dates.max(),
-        device=device.type,
-    )
+    return FittedNetwork(forecaster.cpu().eval(), best_loss, best_epoch, history, device.type)
 
 
-def _split(samples: SampleSet, config: ModelSection, label: str) -> tuple[SampleSet, SampleSet, SampleSet]:
+def split_samples(
+    samples: SampleSet, config: ModelSection, label: str
+) -> tuple[SampleSet, SampleSet, SampleSet]:
     """Train, validation and test samples by date, with ``horizon`` dates between them."""
     if len(samples) < config.min_samples:
         raise InsufficientDataError(

@@ -75,6 +75,7 @@ class _OptionalMetadata(TypedDict, total=False):
     training_key: str
     model_config: dict[str, Any]
     metrics: dict[str, Any]
+    ensemble: list[dict[str, Any]]  # an ensemble's members with their weights ([] for one network)
     training_device: str
     torch_threads: int
     scaler: dict[str, Any]

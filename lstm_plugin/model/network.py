@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["Forecaster", "LSTMCore"]
+__all__ = ["EnsembleForecaster", "Forecaster", "GRUCore", "LSTMCore"]
 
 
 class LSTMCore(nn.Module):
@@ -33,6 +33,28 @@ class LSTMCore(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         output, _ = self.lstm(x)
+        out = self.head(output[:, -1, :])
+        return out[:, :3], out[:, 3]
+
+
+class GRUCore(nn.Module):
+    """Stacked GRU, the same head as :class:`LSTMCore` (an ensemble member, or ``model.cell: gru``)."""
+
+    def __init__(
+        self, n_features: int, hidden_size: int = 32, num_layers: int = 1, dropout: float = 0.0
+    ) -> None:
+        super().__init__()
+        self.gru = nn.GRU(
+            n_features,
+            hidden_size,
+            num_layers=num_layers,
+            batch_first=True,
+            dropout=dropout if num_layers > 1 else 0.0,
+        )
+        self.head = nn.Linear(hidden_size, 4)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        output, _ = self.gru(x)
         out = self.head(output[:, -1, :])
         return out[:, :3], out[:, 3]
 
@@ -74,3 +96,68 @@ class ForecastGraph(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         logits, scaled_return = self.forecaster(x)
         return torch.softmax(logits, dim=-1), scaled_return * self.forecaster.target_scale
+
+
+class EnsembleForecaster(nn.Module):
+    """Members, each a :class:`Forecaster` reading the last ``windows[i]`` bars, served as one graph.
+
+    Each member's expected return is standardised by its own ``means[i]`` and ``stds[i]`` (measured on
+    the validation segment), the standardised values are averaged with ``weights``, and the result is
+    put back in return units with the weighted mean and scale; probabilities are averaged with the same
+    weights. A symbol's forecast depends on its own window only.
+    """
+
+    weights: torch.Tensor
+    means: torch.Tensor
+    stds: torch.Tensor
+
+    def __init__(
+        self,
+        members: list[Forecaster],
+        windows: list[int],
+        weights: np.ndarray,
+        means: np.ndarray,
+        stds: np.ndarray,
+    ) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(members)  # registers their parameters and buffers
+        self.member_list: list[Forecaster] = list(members)
+        self.windows = [int(w) for w in windows]
+        for name, values in (("weights", weights), ("means", means), ("stds", stds)):
+            self.register_buffer(name, torch.as_tensor(np.asarray(values), dtype=torch.float32))
+
+    @property
+    def feature_mean(self) -> torch.Tensor:
+        """The members share their scaling: each is fitted on the same training rows' last bars."""
+        return self.member_list[0].feature_mean
+
+    @property
+    def feature_std(self) -> torch.Tensor:
+        return self.member_list[0].feature_std
+
+    @property
+    def target_scale(self) -> torch.Tensor:
+        return self.member_list[0].target_scale
+
+    def serving(self) -> EnsembleGraph:
+        return EnsembleGraph(self)
+
+
+class EnsembleGraph(nn.Module):
+    """What ONNX serves for an ensemble: the same inputs and outputs as :class:`ForecastGraph`."""
+
+    def __init__(self, ensemble: EnsembleForecaster) -> None:
+        super().__init__()
+        self.ensemble = ensemble
+        self.graphs = nn.ModuleList([member.serving() for member in ensemble.member_list])
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        e = self.ensemble
+        probabilities, standardised = [], []
+        for graph, window in zip(self.graphs, e.windows):
+            p, r = graph(x[:, -window:, :])
+            probabilities.append(p)
+            standardised.append(r)
+        z = (torch.stack(standardised, dim=-1) - e.means) / e.stds
+        expected = (e.weights * e.means).sum() + (e.weights * e.stds).sum() * (z * e.weights).sum(dim=-1)
+        return (torch.stack(probabilities, dim=-1) * e.weights).sum(dim=-1), expected

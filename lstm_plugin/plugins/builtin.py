@@ -25,10 +25,12 @@ def lstm_features(ohlcv: pd.DataFrame, config: ModelSection) -> pd.DataFrame:
 
 @hookimpl(trylast=True)
 def lstm_build_model(n_features: int, config: ModelSection) -> Any:
-    """The default :class:`~lstm_plugin.model.network.LSTMCore` (torch imported only when training)."""
-    from lstm_plugin.model.network import LSTMCore
+    """The default :class:`~lstm_plugin.model.network.LSTMCore`, or a ``GRUCore`` with ``model.cell: gru``
+    (torch imported only when training)."""
+    from lstm_plugin.model.network import GRUCore, LSTMCore
 
-    return LSTMCore(n_features, config.hidden_size, config.num_layers, config.dropout)
+    core = GRUCore if config.cell == "gru" else LSTMCore
+    return core(n_features, config.hidden_size, config.num_layers, config.dropout)
 
 
 @hookimpl(trylast=True)

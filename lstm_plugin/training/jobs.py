@@ -142,18 +142,25 @@ def _fit_and_export(
     key: str,
     data_end: str,
 ) -> tuple[bytes, dict[str, Any]]:
+    from lstm_plugin.model.ensemble import fit_ensemble
     from lstm_plugin.model.export import export_onnx
     from lstm_plugin.model.fitting import fit_forecaster
 
     model = job.model
 
-    def build_core(n_features: int) -> Any:
-        core = plugins.call_first("lstm_build_model", n_features=n_features, config=model)
+    def build_member(n_features: int, settings: ModelSection) -> Any:
+        core = plugins.call_first("lstm_build_model", n_features=n_features, config=settings)
         if core is None:
             raise ModelError("lstm_build_model › no plugin returned a model")
         return core
 
-    result = fit_forecaster(samples, model, build_core, progress=job.progress, label=job.label)
+    def build_core(n_features: int) -> Any:
+        return build_member(n_features, model)
+
+    if model.ensemble:
+        result = fit_ensemble(samples, model, build_member, progress=job.progress, label=job.label)
+    else:
+        result = fit_forecaster(samples, model, build_core, progress=job.progress, label=job.label)
     forecaster = result.forecaster
     metadata = _training_metadata(job, result, feature_names, config_hash, key, data_end)
     # provenance inside the file itself, checked on every load (lstm_plugin.model.model_files)
@@ -195,6 +202,7 @@ def _training_metadata(
         "training_key": key,
         "model_config": model.model_dump(mode="json"),
         "metrics": result.metrics,
+        "ensemble": result.members,
         "training_device": result.device,
         "torch_threads": torch.get_num_threads(),
         "scaler": {
