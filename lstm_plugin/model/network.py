@@ -8,6 +8,8 @@ log return: the ONNX file is self-contained.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import torch
 from torch import nn
@@ -18,11 +20,13 @@ __all__ = ["EnsembleForecaster", "Forecaster", "GRUCore", "LSTMCore"]
 class LSTMCore(nn.Module):
     """Stacked LSTM; the last step's hidden state feeds a linear head of 3 class logits + 1 return."""
 
+    recurrent: ClassVar[type[nn.LSTM] | type[nn.GRU]] = nn.LSTM
+
     def __init__(
         self, n_features: int, hidden_size: int = 32, num_layers: int = 1, dropout: float = 0.0
     ) -> None:
         super().__init__()
-        self.lstm = nn.LSTM(
+        self.rnn = self.recurrent(
             n_features,
             hidden_size,
             num_layers=num_layers,
@@ -32,31 +36,15 @@ class LSTMCore(nn.Module):
         self.head = nn.Linear(hidden_size, 4)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        output, _ = self.lstm(x)
+        output, _ = self.rnn(x)
         out = self.head(output[:, -1, :])
         return out[:, :3], out[:, 3]
 
 
-class GRUCore(nn.Module):
-    """Stacked GRU, the same head as :class:`LSTMCore` (an ensemble member, or ``model.cell: gru``)."""
+class GRUCore(LSTMCore):
+    """The same network with GRU cells (an ensemble member, or ``model.cell: gru``)."""
 
-    def __init__(
-        self, n_features: int, hidden_size: int = 32, num_layers: int = 1, dropout: float = 0.0
-    ) -> None:
-        super().__init__()
-        self.gru = nn.GRU(
-            n_features,
-            hidden_size,
-            num_layers=num_layers,
-            batch_first=True,
-            dropout=dropout if num_layers > 1 else 0.0,
-        )
-        self.head = nn.Linear(hidden_size, 4)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        output, _ = self.gru(x)
-        out = self.head(output[:, -1, :])
-        return out[:, :3], out[:, 3]
+    recurrent = nn.GRU
 
 
 class Forecaster(nn.Module):
