@@ -122,3 +122,17 @@ def test_unknown_baselines_are_refused_in_one_line():
         check_baselines(["magic"])
     with pytest.raises(ValueError, match="unknown"):
         baseline_panels(["magic"], None, [], [], None, None)
+
+
+def test_an_excess_ridge_ignores_what_every_symbol_shares():
+    rng = np.random.default_rng(4)
+    closes = random_closes(symbols=5, seed=4)
+    features = {s: pd.DataFrame({"x": rng.normal(size=len(DAYS))}, index=DAYS) for s in closes}
+    market = pd.Series(np.exp(np.cumsum(rng.normal(0, 0.03, len(DAYS)))), index=DAYS)
+    moved = {s: c * market for s, c in closes.items()}
+    refits = list(DAYS[200::20])
+    plain = walk_forward_ridge(features, closes, refits, 5, excess=True)
+    assert np.allclose(walk_forward_ridge(features, moved, refits, 5, excess=True), plain)
+    assert not np.allclose(
+        walk_forward_ridge(features, moved, refits, 5), walk_forward_ridge(features, closes, refits, 5)
+    )

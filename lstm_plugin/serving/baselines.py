@@ -7,7 +7,8 @@ bar t from bars ≤ t only:
   (Jegadeesh & Titman 1993);
 - ``reversal_1m``: ``−(c[t] / c[t-21] − 1)`` — one-month reversal (Jegadeesh 1990);
 - ``ridge``: a walk-forward ridge regression on the LSTM's own features at bar t, pooled over the
-  universe, predicting the same target (the forward log return over the model's horizon). It is
+  universe, predicting the same target (the forward log return over the model's horizon, or its
+  excess over the symbols' mean with ``model.target: excess``). It is
   refit on each rebalance day t on the rows whose label was known by t (bar p's label needs bar
   p + horizon ≤ t) from the last ``lookback_years``, and predicts every day until the next refit.
   A score of the same kind as the LSTM's, so it has a hit rate too.
@@ -24,7 +25,7 @@ import pandas as pd
 
 from lstm_plugin.core.config import BaselineName, ModelSection
 from lstm_plugin.core.data import DataSource
-from lstm_plugin.model.samples import FeatureHooks, compute_features
+from lstm_plugin.model.samples import FeatureHooks, compute_features, universe_forward_mean
 from lstm_plugin.serving.evidence import wide_closes
 
 __all__ = [
@@ -64,11 +65,16 @@ class _Rows:
     symbols: np.ndarray
 
 
-def _stack(features: Mapping[str, pd.DataFrame], closes: Mapping[str, pd.Series], horizon: int) -> _Rows:
+def _stack(
+    features: Mapping[str, pd.DataFrame], closes: Mapping[str, pd.Series], horizon: int, excess: bool
+) -> _Rows:
+    benchmark = universe_forward_mean(closes, horizon) if excess else None
     parts = []
     for symbol, frame in features.items():
         close = closes[symbol].reindex(frame.index)
         target = np.log(close.shift(-horizon) / close).to_numpy(dtype="float64")
+        if benchmark is not None:
+            target = target - benchmark.reindex(frame.index).to_numpy(dtype="float64")
         known_at = pd.Series(frame.index, index=frame.index).shift(-horizon).to_numpy(dtype="datetime64[ns]")
         parts.append(
             (frame.to_numpy(dtype="float64"), target, frame.index.to_numpy(), known_at, [symbol] * len(frame))
@@ -100,9 +106,11 @@ def walk_forward_ridge(
     lookback_years: float = 10.0,
     alpha: float = 0.01,
     min_rows: int = 100,
+    excess: bool = False,
 ) -> pd.DataFrame:
-    """The ``ridge`` baseline of the module docstring: predictions from the first refit date on."""
-    rows = _stack(features, closes, horizon)
+    """The ``ridge`` baseline of the module docstring: predictions from the first refit date on;
+    ``excess``: the target is the excess over the symbols' mean (``model.target: excess``)."""
+    rows = _stack(features, closes, horizon, excess)
     finite = np.isfinite(rows.features).all(axis=1)
     labelled = finite & np.isfinite(rows.target) & ~np.isnat(rows.known_at)
     refits = [pd.Timestamp(d).to_datetime64() for d in sorted(refit_dates)]
@@ -148,6 +156,11 @@ def baseline_panels(
         else:
             features = {symbol: compute_features(frame, plugins, model) for symbol, frame in bars.items()}
             panels[name] = walk_forward_ridge(
-                features, closes, refit_dates, model.horizon, lookback_years=model.lookback_years
+                features,
+                closes,
+                refit_dates,
+                model.horizon,
+                lookback_years=model.lookback_years,
+                excess=model.target == "excess",
             )
     return panels

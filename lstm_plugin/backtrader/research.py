@@ -1,0 +1,93 @@
+"""Compare forecast settings walk-forward, each with its intervals (docs/forecast-evidence.md, *Choosing*).
+
+:func:`compare_settings` runs the main job once per setting — each into its own empty registry, so
+no setting reuses another's models — and lays the evidence side by side: the LSTM's mean daily rank
+IC at the holding period (the criterion, chosen before looking: what a held position earns) and at
+the model's horizon, the paired difference against the ridge baseline, the daily hit rate beside its
+base rate, and ``lstm − technical`` Sharpe, each with its 95 % interval.
+``notebooks/forecast_research.ipynb`` runs it on a small slice; ``research/forecast_study.py`` on
+the development and confirmation periods.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from lstm_plugin.backtrader.backtest import run_main_job
+from lstm_plugin.core.config import Config, validate_config
+from lstm_plugin.core.data import DataSource
+
+__all__ = ["SETTINGS", "compare_settings", "evidence_row", "with_changes"]
+
+#: The settings the study compares, as changes to a base config.
+SETTINGS: dict[str, dict[str, Any]] = {
+    "return, 5 bars": {},
+    "excess, 5 bars": {"model": {"target": "excess"}},
+    "excess, holding period": {"model": {"target": "excess", "horizon": "rebalance"}},
+    "excess, holding period, ensemble": {
+        "model": {
+            "target": "excess",
+            "horizon": "rebalance",
+            "ensemble": [{"window": 30, "hidden_size": 32}, {"cell": "gru", "window": 10, "hidden_size": 16}],
+            "ensemble_weights": "ic",
+        }
+    },
+}
+
+
+def with_changes(base: Config, changes: Mapping[str, Any]) -> Config:
+    """``base`` with ``changes`` merged in section by section, validated like a config file."""
+    raw = base.model_dump(mode="json", by_alias=True, exclude_none=True)
+    merged = copy.deepcopy(raw)
+    for section, values in changes.items():
+        merged[section] = {**merged.get(section, {}), **values}
+    return validate_config(merged, "settings")
+
+
+def _interval(estimate: Mapping[str, Any] | None) -> tuple[Any, Any, Any]:
+    if not estimate:
+        return None, None, None
+    return estimate.get("value"), estimate.get("low"), estimate.get("high")
+
+
+def evidence_row(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """One setting's figures from a main-job summary."""
+    evidence = summary["forecast"]["evidence"]
+    lstm = evidence["forecasters"]["lstm"]
+    ridge = evidence["differences"].get("ridge", {})
+    row: dict[str, Any] = {}
+    for label in ("holding", "model"):
+        value, low, high = _interval(lstm[label]["daily"])
+        row.update({f"rank_ic_{label}": value, f"rank_ic_{label}_low": low, f"rank_ic_{label}_high": high})
+    value, low, high = _interval((ridge.get("holding") or {}).get("daily"))
+    row.update({"minus_ridge": value, "minus_ridge_low": low, "minus_ridge_high": high})
+    row.update(hit_rate=lstm["holding"]["hit_rate"], base_rate=lstm["holding"]["base_rate"])
+    value, low, high = _interval(summary.get("lstm_minus_technical_sharpe"))
+    row.update({"minus_technical_sharpe": value, "sharpe_low": low, "sharpe_high": high})
+    row.update(horizon=evidence["horizons"]["model"], holding=evidence["horizons"]["holding"])
+    return row
+
+
+def compare_settings(
+    base: Config,
+    settings: Mapping[str, Mapping[str, Any]],
+    source: DataSource,
+    registries: str | Path,
+    start: str,
+    end: str,
+    symbols: list[str] | None = None,
+) -> pd.DataFrame:
+    """One row per setting (see the module docstring); ``registries`` gets one folder per setting."""
+    rows = {}
+    for index, (name, changes) in enumerate(settings.items()):
+        config = with_changes(base, changes)
+        result = run_main_job(
+            config, source, Path(registries) / f"setting-{index}", symbols, start, end, progress=False
+        )
+        rows[name] = evidence_row(result.summary())
+    return pd.DataFrame.from_dict(rows, orient="index")

@@ -1,0 +1,39 @@
+"""The research helpers and notebook: settings merged like config files, rows read from real summaries."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lstm_plugin.backtrader.research import SETTINGS, with_changes
+from lstm_plugin.core.config import load_config
+from lstm_plugin.core.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_settings_are_merged_section_by_section_and_validated():
+    base = load_config()
+    ensemble = with_changes(base, SETTINGS["excess, holding period, ensemble"])
+    assert ensemble.model.target == "excess" and ensemble.model.horizon == 21  # monthly holding period
+    assert len(ensemble.model.ensemble) == 2 and ensemble.model.window == base.model.window
+    assert with_changes(base, {}) == base
+    with pytest.raises(ConfigError, match="settings"):
+        with_changes(base, {"model": {"target": "alpha"}})
+
+
+@pytest.mark.slow
+def test_the_research_notebook_compares_every_setting(tmp_path):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    notebook = nbformat.read(REPO / "notebooks" / "forecast_research.ipynb", as_version=4)
+    nbclient.NotebookClient(
+        notebook, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+    text = "".join(o.get("text", "") for o in outputs)
+    for name in SETTINGS:
+        assert name in text
+    assert "rank_ic_holding_low" in text
+    assert "image/png" in notebook.cells[-1]["outputs"][-1].get("data", {})  # the last cell draws
