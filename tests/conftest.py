@@ -35,6 +35,17 @@ def write_config(path: Path, raw: dict) -> Path:
     return path
 
 
+def run_notebook(name: str, folder: Path, timeout: int = 600) -> list[dict]:
+    """Execute ``notebooks/<name>`` top to bottom in ``folder``; its code cells' outputs, in order."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    notebook = nbformat.read(Path(__file__).resolve().parents[1] / "notebooks" / name, as_version=4)
+    nbclient.NotebookClient(
+        notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(folder)}}
+    ).execute()
+    return [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+
+
 def tiny_config(**sections: dict) -> Config:
     raw = json.loads(json.dumps(TINY))
     for name, values in sections.items():

@@ -18,7 +18,7 @@ import pytest
 
 from lstm_plugin.cli.commands import main
 
-from .conftest import UNSEEN_SIX, write_config
+from .conftest import UNSEEN_SIX, run_notebook, write_config
 
 REPO = Path(__file__).resolve().parents[1]
 METRIC_KEYS = {"final_value", "cagr", "sharpe", "sortino", "max_drawdown", "calmar", "turnover"}
@@ -340,17 +340,7 @@ def test_the_original_entry_point_runs_the_same_job(tmp_path, unseen_six_dir, sm
 
 @pytest.mark.slow
 def test_the_quickstart_notebook_runs_top_to_bottom(tmp_path):
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
-    notebook = nbformat.read(REPO / "notebooks" / "quickstart.ipynb", as_version=4)
-    nbclient.NotebookClient(
-        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
-    ).execute()
-    outputs = "".join(
-        o.get("text", "")
-        for cell in notebook.cells
-        if cell.cell_type == "code"
-        for o in cell.get("outputs", [])
-    )
-    assert "final value" in outputs and "KO:" in outputs and "right sign" in outputs
-    assert any("image/png" in o.get("data", {}) for cell in notebook.cells for o in cell.get("outputs", []))
+    outputs = run_notebook("quickstart.ipynb", tmp_path)
+    text = "".join(o.get("text", "") for o in outputs)
+    assert "final value" in text and "KO:" in text and "right sign" in text
+    assert any("image/png" in o.get("data", {}) for o in outputs)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from lstm_plugin.backtrader.research import SETTINGS, with_changes
 from lstm_plugin.core.config import load_config
 from lstm_plugin.core.errors import ConfigError
 
-REPO = Path(__file__).resolve().parents[1]
+from .conftest import run_notebook
 
 
 def test_settings_are_merged_section_by_section_and_validated():
@@ -25,15 +23,9 @@ def test_settings_are_merged_section_by_section_and_validated():
 
 @pytest.mark.slow
 def test_the_research_notebook_compares_every_setting(tmp_path):
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
-    notebook = nbformat.read(REPO / "notebooks" / "forecast_research.ipynb", as_version=4)
-    nbclient.NotebookClient(
-        notebook, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
-    ).execute()
-    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+    outputs = run_notebook("forecast_research.ipynb", tmp_path, timeout=900)
     text = "".join(o.get("text", "") for o in outputs)
     for name in SETTINGS:
         assert name in text
     assert "rank_ic_holding_low" in text
-    assert "image/png" in notebook.cells[-1]["outputs"][-1].get("data", {})  # the last cell draws
+    assert "image/png" in outputs[-1].get("data", {})  # the last cell draws
