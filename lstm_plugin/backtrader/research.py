@@ -11,7 +11,6 @@ the development and confirmation periods.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -42,8 +41,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
 
 def with_changes(base: Config, changes: Mapping[str, Any]) -> Config:
     """``base`` with ``changes`` merged in section by section, validated like a config file."""
-    raw = base.model_dump(mode="json", by_alias=True, exclude_none=True)
-    merged = copy.deepcopy(raw)
+    merged = base.model_dump(mode="json", by_alias=True, exclude_none=True)  # a fresh dict
     for section, values in changes.items():
         merged[section] = {**merged.get(section, {}), **values}
     return validate_config(merged, "settings")

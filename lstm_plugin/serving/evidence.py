@@ -161,9 +161,7 @@ def forecast_evidence(
         "reference": reference if reference in panels else None,
         "forecasters": forecasters,
         "differences": differences,
-        "rank_ic_by_date": {
-            name: {label: ic for label, ic in by_label.items()} for name, by_label in per_date.items()
-        },
+        "rank_ic_by_date": per_date,
     }
 
 
