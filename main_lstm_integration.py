@@ -17,7 +17,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from lstm_plugin.cli.commands import main as cli_main
+from lstm_plugin.cli.main import main as cli_main
 
 
 def main(argv: Sequence[str] | None = None) -> int:

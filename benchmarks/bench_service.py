@@ -1,12 +1,14 @@
-"""Training-service throughput by backend, and the scheduler's own overhead per job.
+"""Training-service throughput by worker count, the driver's own work per job, and the scheduler's overhead.
 
-Run: ``python benchmarks/bench_service.py [--jobs 8] [--json]``. Everything runs in this one
-process on real bundled data with the default model config, as of 2015-12-31, each run into a
-fresh registry (so no training is reused). Worker pools are started and warmed up before the
-clock starts: the figures are steady-state throughput; start-up costs are printed beside them.
+Run: ``python benchmarks/bench_service.py [--workers 1,2,4,8,16] [--jobs 24] [--ray] [--json]``.
+Everything runs in this one process on real bundled data with the default model config, as of
+2015-12-31, each run into a fresh registry (so no training is reused). Worker pools are started and
+warmed up before the clock starts: the figures are steady-state throughput.
 
-Ratios are against the baseline run in this process: one local worker, which gets every core
-as torch threads (the backend's rule: ``cores // workers`` threads per worker).
+Each job reads and cuts its own bars in the worker, trains on one torch thread, exports and verifies
+its ONNX there; the driver only schedules and publishes. Ratios are against one local worker, run in
+this process. Targets: 2 workers >= 1.8x one on this 2-core machine; on a machine with >= 8 cores,
+8 workers >= 5x.
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ from lstm_plugin.training.jobs import JobResult, TrainJob
 from lstm_plugin.training.service import TrainingService
 
 AS_OF = "2015-12-31"
-SYMBOLS = ["AAPL", "MSFT", "KO", "XOM", "JNJ", "PG", "WMT", "PEP", "IBM", "INTC", "CSCO", "ORCL"]
 
 
 def throughput(config: Config, backend: Any, symbols: list[str]) -> dict[str, float]:
@@ -39,10 +40,11 @@ def throughput(config: Config, backend: Any, symbols: list[str]) -> dict[str, fl
         service = TrainingService(
             config, bundled_source(), ModelRegistry(folder), clock=ManualClock(AS_OF), backend=backend
         )
-        started = time.perf_counter()
+        started, driver = time.perf_counter(), time.process_time()
         service.request_model_training(symbols)
         assert service.drain(timeout=1800), "training did not finish"
         seconds = time.perf_counter() - started
+        driver_seconds = time.process_time() - driver  # this process's CPU: scheduling and publishing
         snapshot = service.snapshot()
         service.shutdown(timeout=30)
     assert not snapshot["failed"], snapshot["failed"]
@@ -51,6 +53,7 @@ def throughput(config: Config, backend: Any, symbols: list[str]) -> dict[str, fl
         "jobs_per_second": len(symbols) / seconds,
         "warm_up_seconds": warm,
         "mean_job_seconds": snapshot["mean_training_seconds"],
+        "driver_seconds_per_job": driver_seconds / len(symbols),
     }
 
 
@@ -108,62 +111,57 @@ def scheduler_overhead(config: Config, symbols: list[str], rounds: int) -> dict[
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--jobs", type=int, default=12, help="models trained per run (default 12)")
+    parser.add_argument("--workers", default="1,2", help="local worker counts, comma-separated (default 1,2)")
+    parser.add_argument("--jobs", type=int, default=24, help="models trained per run (default 24)")
+    parser.add_argument(
+        "--ray", action="store_true", help="also run Ray with as many CPUs as the most workers"
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    counts = sorted({max(1, int(n)) for n in args.workers.split(",")} | {1})
     config = Config().model_copy(
-        update={"lstm": Config().lstm.model_copy(update={"max_training_models": 1000})}
+        update={"lstm": Config().lstm.model_copy(update={"max_training_models": 10_000})}
     )
-    symbols = SYMBOLS[: args.jobs]
-    cores = cpu_count()
-
+    symbols = (bundled_source().symbols() * (args.jobs // 24 + 1))[: args.jobs]
+    if len(set(symbols)) < len(symbols):
+        raise SystemExit("--jobs › at most 24 (one per bundled symbol)")
     runs: dict[str, dict[str, float]] = {}
-    for label, backend in (
-        ("local, 1 worker (baseline)", LocalBackend(1)),
-        ("local, 1 worker, 1 torch thread", LocalBackend(1, torch_threads=1)),
-        ("local, 2 workers", LocalBackend(2)),
-    ):
-        runs[label] = throughput(config, backend, symbols)
+    warm_up = LocalBackend(1)  # the driver's first-use costs (imports, caches) are not one run's
+    throughput(config, warm_up, symbols[:2])
+    warm_up.shutdown(timeout=30)
+    for count in counts:
+        backend = LocalBackend(count)
+        runs[f"local, {count} worker{'s' if count > 1 else ''}"] = throughput(config, backend, symbols)
         backend.shutdown(timeout=30)
-    ray = RayBackend(RaySection(num_cpus=2))
-    runs["ray, 2 CPUs"] = throughput(config, ray, symbols)
-    ray.shutdown(timeout=30)
-    overhead = scheduler_overhead(config, SYMBOLS, rounds=20)
-
-    baseline = runs["local, 1 worker (baseline)"]["jobs_per_second"]
-    single = runs["local, 1 worker, 1 torch thread"]["jobs_per_second"]
+    if args.ray:
+        ray = RayBackend(RaySection(num_cpus=max(counts)))
+        runs[f"ray, {max(counts)} CPUs"] = throughput(config, ray, symbols)
+        ray.shutdown(timeout=30)
+    overhead = scheduler_overhead(config, bundled_source().symbols()[:12], rounds=20)
+    baseline = runs["local, 1 worker"]["jobs_per_second"]
+    for run in runs.values():
+        run["speedup"] = run["jobs_per_second"] / baseline
     figures = {
-        "cores": cores,
+        "cores": cpu_count(),
         "jobs": len(symbols),
         "runs": runs,
-        "local_2_vs_1_worker": runs["local, 2 workers"]["jobs_per_second"] / baseline,
-        "local_2_vs_1_worker_same_threads": runs["local, 2 workers"]["jobs_per_second"] / single,
-        "ray_2cpu_vs_1_local_worker": runs["ray, 2 CPUs"]["jobs_per_second"] / baseline,
         "scheduler_overhead_ms_per_job": overhead["median_seconds_per_job"] * 1000,
-        "scheduler_overhead_vs_mean_training": overhead["median_seconds_per_job"]
-        / runs["local, 2 workers"]["mean_job_seconds"],
     }
     if args.json:
         print(json.dumps(figures, indent=2))
         return
-    print(f"{len(symbols)} default-config trainings as of {AS_OF} on {cores} cores (warm pools):")
-    print(f"  {'run':<34}{'seconds':>9}{'jobs/s':>9}{'vs baseline':>13}{'warm-up s':>11}")
+    print(f"{len(symbols)} default-config trainings as of {AS_OF} on {cpu_count()} cores (warm pools):")
+    print(f"  {'run':<22}{'seconds':>9}{'jobs/s':>9}{'speed-up':>10}{'job s':>8}{'driver ms/job':>15}")
     for label, run in runs.items():
         print(
-            f"  {label:<34}{run['seconds']:>9.1f}{run['jobs_per_second']:>9.2f}"
-            f"{run['jobs_per_second'] / baseline:>12.2f}x{run['warm_up_seconds']:>11.1f}"
+            f"  {label:<22}{run['seconds']:>9.1f}{run['jobs_per_second']:>9.2f}{run['speedup']:>9.2f}x"
+            f"{run['mean_job_seconds']:>8.2f}{run['driver_seconds_per_job'] * 1000:>15.1f}"
         )
-    print(f"\n2 local workers vs 1:                  {figures['local_2_vs_1_worker']:.2f}x (target >= 1.6x)")
-    print(f"  vs 1 worker on 1 torch thread:       {figures['local_2_vs_1_worker_same_threads']:.2f}x")
+    print("targets: 2 workers >= 1.8x one (2 cores); 8 workers >= 5x (>= 8 cores)")
     print(
-        f"Ray, 2 CPUs vs 1 local worker:         {figures['ray_2cpu_vs_1_local_worker']:.2f}x (target >= "
-        f"1.4x)"
-    )
-    print(
-        f"scheduler overhead per job, no training: {figures['scheduler_overhead_ms_per_job']:.2f} ms (target "
-        f"< 5 ms; "
-        f"{figures['scheduler_overhead_vs_mean_training'] * 100:.2f}% of a mean training)"
+        f"scheduler overhead per job, no training: {figures['scheduler_overhead_ms_per_job']:.2f} ms "
+        "(target < 5 ms)"
     )
 
 

@@ -45,39 +45,96 @@ raises inside a hook is reported in a warning and skipped; the built-ins keep wo
 
 from __future__ import annotations
 
+import importlib
 import logging
+from typing import TYPE_CHECKING, Any
 
-from lstm_plugin.core.clock import Clock, ManualClock, SystemClock
-from lstm_plugin.core.config import Config, load_config
-from lstm_plugin.core.data import (
-    CSVFolderSource,
-    DataSource,
-    FrameSource,
-    bundled_source,
-    open_source,
-    validate_symbol,
-)
-from lstm_plugin.core.errors import (
-    ConfigError,
-    DataError,
-    InsufficientDataError,
-    LSTMPluginError,
-    LSTMPluginWarning,
-    ModelError,
-    RegistryError,
-    SymbolError,
-    UnsafePathError,
-)
 from lstm_plugin.core.version import __version__
-from lstm_plugin.plugins.hookspecs import hookimpl, hookspec
-from lstm_plugin.plugins.manager import PluginManager, get_plugin_manager
-from lstm_plugin.portfolio.enhanced_manager import LSTMEnhancedPortfolioManager
-from lstm_plugin.portfolio.integration import LSTMIntegration
-from lstm_plugin.portfolio.manager import PortfolioManager
-from lstm_plugin.serving.forecast import ForecastService
-from lstm_plugin.serving.registry import ModelRecord, ModelRegistry
-from lstm_plugin.training.service import TrainingService
-from lstm_plugin.training.trainer import ModelTrainer, TrainOutcome
+
+if TYPE_CHECKING:  # what type checkers and editors see; at run time each name loads on first use
+    from lstm_plugin.core.clock import Clock, ManualClock, SystemClock
+    from lstm_plugin.core.config import Config, load_config
+    from lstm_plugin.core.data import (
+        CSVFolderSource,
+        DataSource,
+        FrameSource,
+        bundled_source,
+        open_source,
+        validate_symbol,
+    )
+    from lstm_plugin.core.errors import (
+        ConfigError,
+        DataError,
+        InsufficientDataError,
+        LSTMPluginError,
+        LSTMPluginWarning,
+        ModelError,
+        RegistryError,
+        SymbolError,
+        UnsafePathError,
+    )
+    from lstm_plugin.plugins.hookspecs import hookimpl, hookspec
+    from lstm_plugin.plugins.manager import PluginManager, get_plugin_manager
+    from lstm_plugin.portfolio.enhanced_manager import LSTMEnhancedPortfolioManager
+    from lstm_plugin.portfolio.integration import LSTMIntegration
+    from lstm_plugin.portfolio.manager import PortfolioManager
+    from lstm_plugin.serving.forecast import ForecastService
+    from lstm_plugin.serving.registry import ModelRecord, ModelRegistry
+    from lstm_plugin.training.service import TrainingService
+    from lstm_plugin.training.trainer import ModelTrainer, TrainOutcome
+
+#: Where each public name lives, imported on first use: ``import lstm_plugin`` loads no pandas, onnx
+#: or torch, so the command line and a plugin's import start fast.
+_LAZY = {
+    "CSVFolderSource": "lstm_plugin.core.data",
+    "Clock": "lstm_plugin.core.clock",
+    "Config": "lstm_plugin.core.config",
+    "ConfigError": "lstm_plugin.core.errors",
+    "DataError": "lstm_plugin.core.errors",
+    "DataSource": "lstm_plugin.core.data",
+    "ForecastService": "lstm_plugin.serving.forecast",
+    "FrameSource": "lstm_plugin.core.data",
+    "InsufficientDataError": "lstm_plugin.core.errors",
+    "LSTMEnhancedPortfolioManager": "lstm_plugin.portfolio.enhanced_manager",
+    "LSTMIntegration": "lstm_plugin.portfolio.integration",
+    "LSTMPluginError": "lstm_plugin.core.errors",
+    "LSTMPluginWarning": "lstm_plugin.core.errors",
+    "ManualClock": "lstm_plugin.core.clock",
+    "ModelError": "lstm_plugin.core.errors",
+    "ModelRecord": "lstm_plugin.serving.registry",
+    "ModelRegistry": "lstm_plugin.serving.registry",
+    "ModelTrainer": "lstm_plugin.training.trainer",
+    "PluginManager": "lstm_plugin.plugins.manager",
+    "PortfolioManager": "lstm_plugin.portfolio.manager",
+    "RegistryError": "lstm_plugin.core.errors",
+    "SymbolError": "lstm_plugin.core.errors",
+    "SystemClock": "lstm_plugin.core.clock",
+    "TrainOutcome": "lstm_plugin.training.trainer",
+    "TrainingService": "lstm_plugin.training.service",
+    "UnsafePathError": "lstm_plugin.core.errors",
+    "bundled_source": "lstm_plugin.core.data",
+    "get_plugin_manager": "lstm_plugin.plugins.manager",
+    "hookimpl": "lstm_plugin.plugins.hookspecs",
+    "hookspec": "lstm_plugin.plugins.hookspecs",
+    "load_config": "lstm_plugin.core.config",
+    "open_source": "lstm_plugin.core.data",
+    "validate_symbol": "lstm_plugin.core.data",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """``lstm_plugin.X`` imports X's module the first time X is asked for."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lstm_plugin' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 

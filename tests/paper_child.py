@@ -56,7 +56,7 @@ def main() -> int:
                 hit()
 
         registry.write_atomic = write_atomic  # type: ignore[assignment]
-    from lstm_plugin.cli.commands import main as cli_main
+    from lstm_plugin.cli.main import main as cli_main
 
     return cli_main(sys.argv[2:])
 

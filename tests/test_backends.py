@@ -12,7 +12,6 @@ import pytest
 
 from lstm_plugin import FrameSource, ManualClock, ModelRegistry
 from lstm_plugin.serving.forecast import ForecastService
-from lstm_plugin.training.backends import cpu_count
 from lstm_plugin.training.service import TrainingService
 
 from .conftest import tiny_config
@@ -65,9 +64,7 @@ def test_local_workers_give_the_same_predictions(sync_run, source, tmp_path):
     assert snapshot["backend"] == "local" and snapshot["workers"] == 2
     for symbol in SYMBOLS:
         meta = registry.resolve("specific", symbol).metadata
-        assert meta["torch_threads"] == max(
-            1, cpu_count() // 2
-        )  # workers share the cores, never oversubscribe
+        assert meta["torch_threads"] == 1  # fixed by the job (model.torch_threads), not by the pool
         assert not meta["worker"].endswith(f":{os.getpid()}")  # trained in another process
 
 
@@ -195,17 +192,29 @@ def test_predictions_are_bit_identical_between_sync_runs(sync_run, source, tmp_p
 def test_a_plugin_defined_in_main_is_refused_for_local_workers(source, tmp_path):
     import types
 
-    from lstm_plugin import ConfigError
+    from lstm_plugin import ConfigError, hookimpl
 
     class InNotebook:
-        pass
+        @hookimpl
+        def lstm_features(self, ohlcv, config):
+            return None
 
-    InNotebook.__module__ = "__main__"
+    class ProgressInNotebook:  # driver-side hooks only: it never travels to a worker
+        @hookimpl
+        def lstm_after_train(self, result):
+            return None
+
+    InNotebook.__module__ = ProgressInNotebook.__module__ = "__main__"
     with pytest.raises(ConfigError, match="defined in __main__, which local worker processes cannot import"):
         TrainingService(
             tiny_config(), source, ModelRegistry(tmp_path), backend="local", plugins=[InNotebook()]
         )
     module = types.ModuleType("__main__")
+    module.lstm_features = InNotebook.lstm_features
     with pytest.raises(ConfigError, match="__main__"):
         TrainingService(tiny_config(), source, ModelRegistry(tmp_path), backend="local", plugins=[module])
     TrainingService(tiny_config(), source, ModelRegistry(tmp_path), backend="sync", plugins=[InNotebook()])
+    local = TrainingService(
+        tiny_config(), source, ModelRegistry(tmp_path), backend="local", plugins=[ProgressInNotebook()]
+    )
+    local.shutdown()

@@ -178,8 +178,7 @@ def test_model_status(trained):
     ("installed", "device", "expected", "warns"),
     [
         (["CPUExecutionProvider"], "cpu", ["CPUExecutionProvider"], False),
-        (["CPUExecutionProvider"], "auto", ["CPUExecutionProvider"], False),
-        (["CPUExecutionProvider"], "cuda", ["CPUExecutionProvider"], True),
+        (["CPUExecutionProvider"], "auto", ["CPUExecutionProvider"], True),
         (["CUDAExecutionProvider", "CPUExecutionProvider"], "cpu", ["CPUExecutionProvider"], False),
         (
             ["CUDAExecutionProvider", "CPUExecutionProvider"],

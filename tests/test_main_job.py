@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lstm_plugin.cli.commands import main
+from lstm_plugin.cli.main import main
 
 from .conftest import UNSEEN_SIX, run_notebook, write_config
 

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from lstm_plugin.cli.commands import main
+from lstm_plugin.cli.main import main
 from lstm_plugin.core.data import bundled_source
 
 from .conftest import TINY, write_config

@@ -24,7 +24,7 @@ from lstm_plugin.core.errors import DataError
 from lstm_plugin.core.statistics import Estimate
 from lstm_plugin.plugins.hookspecs import hookimpl
 from lstm_plugin.portfolio.performance import performance_metrics, sharpe_difference
-from lstm_plugin.portfolio.rebalancing import rebalance_due
+from lstm_plugin.portfolio.rebalancing import rebalance_dates
 
 logger = logging.getLogger(__name__)
 
@@ -167,17 +167,6 @@ def _weight_summary(mode: str, weights: list[dict[str, Any]]) -> dict[str, Any]:
         "last": values[-1] if values else None,
         "by_rebalance": weights,
     }
-
-
-def rebalance_dates(calendar: pd.DatetimeIndex, rule: str | int) -> list[pd.Timestamp]:
-    """The bars of ``calendar`` on which ``rule`` rebalances (the strategy's own rule, ahead of time)."""
-    dates, last, since = [], None, 0
-    for day in calendar:
-        since += 1
-        if rebalance_due(last, day.date(), since, rule):
-            dates.append(day)
-            last, since = day.date(), 0
-    return dates
 
 
 class _Progress:

@@ -10,12 +10,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import backtrader as bt
+import numpy as np
 import pandas as pd
 
 from lstm_plugin.core.data import DataSource, clean_ohlcv, read_ohlcv_csv, validate_symbol
 from lstm_plugin.core.errors import DataError
 
-__all__ = ["FeedFileSource", "feed_source", "feed_symbol"]
+__all__ = ["FeedFileSource", "feed_source", "feed_symbol", "preloaded_calendar"]
 
 
 def feed_symbol(data: Any) -> str:
@@ -61,3 +63,13 @@ class FeedFileSource(DataSource):
 def feed_source(datas: Sequence[Any]) -> DataSource:
     """A source over the feeds' files or frames (see :class:`FeedFileSource`)."""
     return FeedFileSource(datas)
+
+
+def preloaded_calendar(datas: Sequence[Any]) -> pd.DatetimeIndex | None:
+    """Every bar date of the feeds when they are preloaded (a backtest's, known from its start), else
+    ``None`` (live feeds, whose bars arrive as they come)."""
+    stamps = [np.asarray(data.datetime.array) for data in datas]
+    if not stamps or any(len(s) == 0 for s in stamps):
+        return None
+    unique = np.unique(np.concatenate(stamps))
+    return pd.DatetimeIndex([pd.Timestamp(bt.num2date(x).date()) for x in unique]).unique()

@@ -11,9 +11,10 @@ Create it in your strategy's ``__init__`` and call it at your own bars::
                 decision = self.lstm.decide()          # train (walk-forward), then select, as of this bar
                 self.lstm.apply(decision.targets)      # sells first, then buys (order_target_percent)
 
-``decide()`` sets the helper's clock to the current bar, runs one training pass of a ``sync``
-training service (up to ``lstm.max_training_models`` models, best priority first, on bars up to
-this one, stamped with its date), calls the ``lstm_before_rebalance`` hook, selects through
+``decide()`` sets the helper's clock to the current bar, runs one training pass (up to
+``lstm.max_training_models`` models, best priority first, on bars up to this one, stamped with its
+date; concurrently on ``local`` workers or ``ray`` tasks, and waits for them: the same models as
+``sync``, one after another in this process), calls the ``lstm_before_rebalance`` hook, selects through
 :class:`~lstm_plugin.portfolio.enhanced_manager.LSTMEnhancedPortfolioManager` as of the bar, keeps the
 symbols that have a bar today, lets ``lstm_after_rebalance`` plugins change the targets, and tells
 the listeners (:class:`~lstm_plugin.backtrader.analyzer.LSTMForecastAnalyzer`). Forecasts come
@@ -37,6 +38,7 @@ from lstm_plugin.backtrader.feeds import feed_source, feed_symbol
 from lstm_plugin.core.clock import ManualClock
 from lstm_plugin.core.config import Config, load_config
 from lstm_plugin.core.data import DataSource
+from lstm_plugin.plugins.manager import training_plugins
 from lstm_plugin.portfolio.earned_weight import (
     EarnedWeight,
     ServedForecasts,
@@ -49,6 +51,7 @@ from lstm_plugin.portfolio.results import Analysis
 from lstm_plugin.serving.registry import ModelRegistry
 from lstm_plugin.serving.results import Prediction
 from lstm_plugin.serving.tape import ForecastTape
+from lstm_plugin.training.backends import Backend, backtest_workers, make_backend, sendable
 from lstm_plugin.training.queue import JobView
 from lstm_plugin.training.service import TrainingService
 
@@ -113,8 +116,10 @@ class LSTMSignals:
     - ``train``: train inside the run (walk-forward); ``False`` only uses models already registered;
     - ``num_symbols``: positions (default ``portfolio.num_symbols``);
     - ``plugins``: extra plugin objects; ``progress``: progress bars while training;
-    - ``backend``: where trainings run: ``sync`` (inside ``decide()``, the backtest's walk-forward),
-      or ``local`` / ``ray`` (in the background; a paper run picks new models up at a later rebalance);
+    - ``backend``: where a rebalance's trainings run: ``sync`` (one after another, in this process),
+      ``local`` (``backtest.workers`` processes) or ``ray``; default ``backtest.backend``. ``decide()``
+      waits for them, so every backend gives the same bytes. Plugins defined in ``__main__`` (a
+      notebook cell) cannot reach local workers: those runs use ``sync``, with a warning;
     - ``growing``: the source gains bars during the run (a paper run's bar store);
     - ``service``: a training service on a :class:`~lstm_plugin.core.clock.ManualClock` that outlives
       this helper (a paper session's, whose background trainings go on between steps), built on
@@ -134,7 +139,7 @@ class LSTMSignals:
         num_symbols: int | None = None,
         plugins: tuple[Any, ...] | list[Any] = (),
         progress: bool = False,
-        backend: str = "sync",
+        backend: str | None = None,
         growing: bool = False,
         service: TrainingService | None = None,
     ) -> None:
@@ -157,7 +162,7 @@ class LSTMSignals:
                 self.source,
                 registry,
                 clock=ManualClock("1970-01-01"),
-                backend=backend,
+                backend=self._backend(backend, plugins),
                 plugins=plugins,
                 universe=sorted(self.feeds),
                 progress=progress,
@@ -171,10 +176,25 @@ class LSTMSignals:
         self.plugins = self.service.plugins
         self.listeners: list[Any] = []
         self.trainings: list[dict[str, Any]] = []
+        self._orders: list[int] = []  # each training's place in the order jobs started
         self.counts: Counter[str] = Counter()
         self._observed: tuple[pd.Timestamp | None, dict[str, Prediction]] = (None, {})
         self.evidence = TrailingEvidence()  # what each rebalance was served: the adaptive weight's evidence
         self.service.add_listener(self._on_training)
+
+    def _backend(self, name: str | None, plugins: tuple[Any, ...] | list[Any]) -> Backend | str:
+        """The backend of the helper's own service: ``name`` or ``backtest.backend``; local workers sized by
+        :func:`~lstm_plugin.training.backends.backtest_workers`."""
+        chosen = name or self.config.backtest.backend
+        if chosen == "local" and not sendable(training_plugins(plugins)):
+            logger.warning(
+                "backend › plugins defined in __main__ cannot reach local workers; training in "
+                "this process (sync), with the same results"
+            )
+            chosen = "sync"
+        if chosen != "local":
+            return chosen
+        return make_backend("local", self.config, workers=backtest_workers(self.config))
 
     # ------------------------------------------------------------------ state
     @property
@@ -219,8 +239,26 @@ class LSTMSignals:
         self._observed = (when, forecasts)
         return forecasts
 
+    def plan_ahead(self, rebalances: list[pd.Timestamp]) -> None:
+        """The run's rebalance days, known at its start (a backtest): trainings predictable from them alone
+        (the universal model's) start on workers a pass leaves idle, and each pass takes its result
+        (:mod:`lstm_plugin.training.lookahead`; the same bytes). Nothing for a ``sync`` backend, a
+        shared service or a run without training."""
+        if self._owns_service and self.train and self.lstm_active:
+            self.service.train_universal_ahead(rebalances)
+
+    def _train_pass(self, before: int) -> None:
+        """One training pass; with its own service, wait for the pass's jobs (walk-forward: this bar's
+        models serve this bar), then list them in the order they started, as ``sync`` finishes them."""
+        self.service.update()
+        if self._owns_service and self.service.backend.name != "sync":
+            self.service.finish_pass()
+            pairs = zip(self._orders[before:], self.trainings[before:], strict=True)
+            self.trainings[before:] = [row for _, row in sorted(pairs, key=lambda pair: pair[0])]
+
     def _on_training(self, job: JobView) -> None:
         row = training_row(job, self.clock.now())
+        self._orders.append(job["order"] if job["order"] is not None else -1)
         self.counts[row["status"]] += 1
         self.trainings.append(row)
 
@@ -232,7 +270,7 @@ class LSTMSignals:
         before = len(self.trainings)
         try:
             if self.train and self.lstm_active:
-                self.service.update()
+                self._train_pass(before)
             tradable = self.tradable()
             weight = self._blend_weight(when)
             self.plugins.call_each(

@@ -7,9 +7,10 @@ from typing import Any
 import backtrader as bt
 import pandas as pd
 
+from lstm_plugin.backtrader.feeds import preloaded_calendar
 from lstm_plugin.backtrader.signals import LSTMSignals
 from lstm_plugin.core.config import BacktestSection, Config, load_config
-from lstm_plugin.portfolio.rebalancing import check_rule, rebalance_due
+from lstm_plugin.portfolio.rebalancing import check_rule, rebalance_dates, rebalance_due
 
 __all__ = ["EqualWeightBuyHold", "LSTMRebalanceStrategy"]
 
@@ -43,6 +44,7 @@ class LSTMRebalanceStrategy(bt.Strategy):
         ("apply_costs", True),  # set the broker's commission and slippage from the config's backtest section
         ("plugins", ()),  # extra plugin objects (hooks)
         ("progress", False),  # progress bars while training
+        ("backend", None),  # where a rebalance's trainings run: sync, local, ray; None: backtest.backend
     )
 
     def __init__(self) -> None:
@@ -56,6 +58,7 @@ class LSTMRebalanceStrategy(bt.Strategy):
             num_symbols=self.p.num_symbols,
             plugins=self.p.plugins,
             progress=self.p.progress,
+            backend=self.p.backend,
             **self._signals_options(),
         )
         self.rule = check_rule(
@@ -74,6 +77,11 @@ class LSTMRebalanceStrategy(bt.Strategy):
     def start(self) -> None:
         if self.p.apply_costs:
             set_costs(self.broker, self.lstm.config.backtest)
+        calendar = preloaded_calendar(self.datas)
+        if calendar is not None:  # a backtest: its rebalance days are known now
+            if self.first_day is not None:
+                calendar = calendar[calendar >= pd.Timestamp(self.first_day)]
+            self.lstm.plan_ahead(rebalance_dates(calendar, self.rule))
 
     def prenext(self) -> None:
         self.next()  # trade the feeds that have started while others have not

@@ -8,19 +8,49 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from lstm_plugin.core.clock import as_timestamp
 from lstm_plugin.core.errors import LSTMPluginError
 
-__all__ = ["UsageError", "date_option", "quiet_training_logs", "symbol_list"]
+__all__ = [
+    "JobsFailed",
+    "StoppedBySignal",
+    "Terminated",
+    "UsageError",
+    "date_option",
+    "quiet_training_logs",
+    "symbol_list",
+]
 
 
 class UsageError(LSTMPluginError):
     """A bad command-line argument."""
 
 
+class JobsFailed(LSTMPluginError):
+    """Some trainings failed; carries the per-model results so ``--json`` still prints them."""
+
+    def __init__(self, message: str, result: dict[str, Any], exit_code: int) -> None:
+        super().__init__(message)
+        self.result = result
+        self.exit_code = exit_code
+
+
+class StoppedBySignal(BaseException):
+    """The run stopped cleanly after SIGINT or SIGTERM; carries the signal for the exit status."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+class Terminated(BaseException):
+    """SIGTERM: unwinds like Ctrl-C, so worker pools are shut down on the way out."""
+
+
 def date_option(value: str | None, option: str = "--as-of") -> Any:
     if value is None:
         return None
+    from lstm_plugin.core.clock import as_timestamp
+
     try:
         return as_timestamp(value)
     except (ValueError, TypeError):

@@ -1,42 +1,35 @@
-"""The ``lstm-plugin`` command: train, predict, status, service, backtest, paper, schema.
-
-Exit status: 0 success; 2 a bad argument, config, symbol or data file (one line on stderr, no
-traceback); 1 anything unexpected. With ``--json`` stdout carries one JSON object and nothing
-else; progress and warnings go to stderr.
-"""
+"""The ``lstm-plugin`` commands: train, predict, status, service, backtest, paper
+(:mod:`lstm_plugin.cli.main` parses the command line and runs them)."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import signal
-import sys
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from lstm_plugin.cli.args import UsageError, baseline_list, date_option, quiet_training_logs, symbol_list
-from lstm_plugin.cli.paper import StoppedBySignal, cmd_paper
-from lstm_plugin.cli.parser import build_parser
+from lstm_plugin.cli.args import (
+    JobsFailed,
+    UsageError,
+    baseline_list,
+    date_option,
+    quiet_training_logs,
+    symbol_list,
+)
+from lstm_plugin.cli.main import EXIT_UNEXPECTED, EXIT_USAGE
+from lstm_plugin.cli.paper import cmd_paper
 from lstm_plugin.cli.tables import pct, table, train_table
-from lstm_plugin.core import jsonio
 from lstm_plugin.core.clock import Clock, ManualClock, default_clock
-from lstm_plugin.core.config import Config, config_schema, load_config
+from lstm_plugin.core.config import Config, load_config
 from lstm_plugin.core.data import DEFAULT_END, DEFAULT_START, DataSource, open_source, validate_symbol
-from lstm_plugin.core.errors import LSTMPluginError
 from lstm_plugin.plugins.manager import get_plugin_manager
 from lstm_plugin.serving.forecast import ForecastService
 from lstm_plugin.serving.registry import UNIVERSAL_NAME, ModelRegistry
-from lstm_plugin.training.backends import set_torch_threads
 
 if TYPE_CHECKING:  # the annotation only: Backtrader loads when a backtest runs
     from lstm_plugin.backtrader.backtest import BacktestSummary
 
 logger = logging.getLogger("lstm_plugin")
-
-EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE = 0, 1, 2
-EXIT_TERMINATED = 128 + signal.SIGTERM
 
 
 class _Context:
@@ -64,15 +57,6 @@ class _Context:
         return ForecastService(self.config, self.registry, self.source, self.clock, plugins=self.plugins)
 
 
-class JobsFailed(LSTMPluginError):
-    """Some trainings failed; carries the per-model results so ``--json`` still prints them."""
-
-    def __init__(self, message: str, result: dict[str, Any], exit_code: int) -> None:
-        super().__init__(message)
-        self.result = result
-        self.exit_code = exit_code
-
-
 def _wait_with_progress(service: Any, total: int, show: bool) -> None:
     from tqdm.auto import tqdm
 
@@ -95,8 +79,6 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
         ctx.registry.check_folder(
             model_type, name
         )  # a link in the registry: refused before anything reads it
-    if backend == "sync" and ctx.config.model.torch_threads:
-        set_torch_threads(ctx.config.model.torch_threads)
     quiet_training_logs(args)  # failures are reported once, at the end, as the command's error
     progress = not args.quiet and backend == "sync"
     service = TrainingService(
@@ -261,14 +243,10 @@ def cmd_backtest(args: argparse.Namespace) -> BacktestSummary:
     quiet_training_logs(args)
     symbols = ctx.symbols(symbol_list(args.symbols)) or None
     check_report_folder(args.out)  # before minutes of work, not after
-    start, end = (
-        date_option(args.start, "--start") or DEFAULT_START,
-        date_option(args.end, "--end") or DEFAULT_END,
-    )
+    start, end = _backtest_span(args)
     baselines = baseline_list(args.baselines, ctx.config.backtest.baselines)
-    config = ctx.config.model_copy(
-        update={"backtest": ctx.config.backtest.model_copy(update={"baselines": baselines})}
-    )
+    chosen = {"baselines": baselines, "backend": args.backend or ctx.config.backtest.backend}
+    config = ctx.config.model_copy(update={"backtest": ctx.config.backtest.model_copy(update=chosen)})
     try:
         result = run_main_job(
             config,
@@ -298,84 +276,44 @@ def cmd_backtest(args: argparse.Namespace) -> BacktestSummary:
     return summary
 
 
+def _backtest_span(args: argparse.Namespace) -> tuple[Any, Any]:
+    return (
+        date_option(args.start, "--start") or DEFAULT_START,
+        date_option(args.end, "--end") or DEFAULT_END,
+    )
+
+
+def cmd_pretrain(args: argparse.Namespace) -> dict[str, Any]:
+    from lstm_plugin.backtrader.pretrain import pretrain
+
+    ctx = _Context(args)
+    quiet_training_logs(args)
+    symbols = ctx.symbols(symbol_list(args.symbols)) or None
+    start, end = _backtest_span(args)
+    backend = args.backend or ctx.config.backtest.backend
+    config = ctx.config.model_copy(
+        update={"backtest": ctx.config.backtest.model_copy(update={"backend": backend})}
+    )
+    try:
+        result = pretrain(config, ctx.source, ctx.registry.root, symbols, start, end)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if not args.json:
+        print(
+            f"{len(result['symbols'])} symbols, {result['start']} .. {result['end']}, "
+            f"{result['rebalances']} rebalances on {backend}: trained {result['trained']}, candidates "
+            f"{result['candidate']}, reused {result['reused']}, failed {result['failed']} in "
+            f"{result['seconds']:.0f} s; registry {result['registry']}"
+        )
+    return result
+
+
 COMMANDS = {
     "train": cmd_train,
     "predict": cmd_predict,
     "status": cmd_status,
     "service": cmd_service,
     "backtest": cmd_backtest,
+    "pretrain": cmd_pretrain,
     "paper": cmd_paper,
 }
-
-
-class Terminated(BaseException):
-    """SIGTERM: unwinds like Ctrl-C, so worker pools are shut down on the way out."""
-
-
-@contextmanager
-def _sigterm_unwinds() -> Iterator[None]:
-    """Turn SIGTERM into :class:`Terminated` in the main thread while a command runs."""
-
-    def terminate(signum: int, frame: Any) -> None:
-        raise Terminated()
-
-    try:
-        previous = signal.signal(signal.SIGTERM, terminate)
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
-    with _sigterm_unwinds():
-        return _main(argv)
-
-
-def _main(argv: Sequence[str] | None) -> int:
-    try:
-        args = build_parser().parse_args(argv)
-        if args.command == "schema":
-            print(json.dumps(config_schema(), indent=2))
-            return EXIT_OK
-        logging.basicConfig(
-            level=logging.INFO if args.verbose else logging.WARNING,
-            format="lstm-plugin: %(levelname)s: %(message)s",
-            stream=sys.stderr,
-        )
-        logging.captureWarnings(True)  # our LSTMPluginWarnings read like every other message
-        result = COMMANDS[args.command](args)
-        if args.json:
-            print(jsonio.dumps(result, indent=2))
-        return EXIT_OK
-    except JobsFailed as exc:
-        if args.json:
-            print(jsonio.dumps(exc.result, indent=2))
-        print(f"lstm-plugin: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except LSTMPluginError as exc:
-        print(f"lstm-plugin: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except StoppedBySignal as exc:
-        print(f"lstm-plugin: stopped cleanly ({signal.Signals(exc.signum).name})", file=sys.stderr)
-        return 128 + exc.signum
-    except KeyboardInterrupt:
-        print("lstm-plugin: interrupted", file=sys.stderr)
-        return 130
-    except Terminated:
-        print("lstm-plugin: terminated", file=sys.stderr)
-        return EXIT_TERMINATED
-    except Exception:  # anything else is a bug: keep the traceback for the report
-        import traceback
-
-        traceback.print_exc()
-        print("lstm-plugin: unexpected error (see the traceback above); please report it", file=sys.stderr)
-        return EXIT_UNEXPECTED
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

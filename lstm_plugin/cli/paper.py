@@ -12,82 +12,11 @@ from typing import Any
 
 import pandas as pd
 
-from lstm_plugin.cli.args import UsageError, date_option, quiet_training_logs, symbol_list
+from lstm_plugin.cli.args import StoppedBySignal, UsageError, date_option, quiet_training_logs, symbol_list
 from lstm_plugin.core.config import load_config
 from lstm_plugin.core.data import CSVFolderSource, DataSource, open_source, validate_symbol
-from lstm_plugin.training.backends import BACKENDS
 
-__all__ = ["DEFAULT_STATE", "add_paper_parser", "cmd_paper", "day_line", "plugin_source"]
-
-DEFAULT_STATE = "lstm_paper"
-
-
-class StoppedBySignal(BaseException):
-    """The run stopped cleanly after SIGINT or SIGTERM; carries the signal for the exit status."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-
-
-def add_paper_parser(
-    commands: Any, common: Callable[[argparse.ArgumentParser], None]
-) -> argparse.ArgumentParser:
-    paper = commands.add_parser(
-        "paper", help="live-paper run: replay or watch a folder, paper broker, journal, resume"
-    )
-    paper.add_argument(
-        "action", nargs="?", choices=["run", "status"], default="run", help="run (default) or status"
-    )
-    paper.add_argument(
-        "--state",
-        metavar="DIR",
-        default=DEFAULT_STATE,
-        help=f"state folder: journal, bars, heartbeat (default: ./{DEFAULT_STATE})",
-    )
-    paper.add_argument(
-        "--replay-from", metavar="YYYY-MM-DD", help="replay the data from this day (default: its last year)"
-    )
-    paper.add_argument(
-        "--until", metavar="YYYY-MM-DD", help="last day of the replay (default: the end of the data)"
-    )
-    paper.add_argument(
-        "--speed",
-        type=float,
-        default=0.0,
-        metavar="N",
-        help="replayed days per second (0: as fast as they are taken, each day's trainings finishing first)",
-    )
-    paper.add_argument(
-        "--watch", metavar="DIR", help="trade the rows appended to DIR/SYMBOL.csv instead of a replay"
-    )
-    paper.add_argument(
-        "--source",
-        metavar="NAME",
-        help="a bar source from a plugin (hook lstm_bar_source) instead of a replay",
-    )
-    paper.add_argument(
-        "--poll",
-        type=float,
-        default=5.0,
-        metavar="SECONDS",
-        help="how often --watch looks at the files (default: 5)",
-    )
-    paper.add_argument(
-        "--symbols",
-        metavar="A,B,...",
-        help="comma-separated symbols (default: config data.symbols, else every one)",
-    )
-    paper.add_argument(
-        "--backend",
-        choices=BACKENDS,
-        help="where trainings run (default: config lstm_service.backend, 'local')",
-    )
-    paper.add_argument(
-        "--accept-state", action="store_true", help="continue although the book disagrees with the fills"
-    )
-    common(paper)
-    return paper
+__all__ = ["cmd_paper", "day_line", "plugin_source"]
 
 
 def _symbols(text: str | None, source: DataSource, config_symbols: list[str] | None) -> list[str]:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 from lstm_plugin.cli.args import UsageError
-from lstm_plugin.cli.paper import add_paper_parser
-from lstm_plugin.core.data import DEFAULT_END, DEFAULT_START
+from lstm_plugin.core.names import BACKENDS, CATEGORY_NAMES, DEFAULT_END, DEFAULT_START
 from lstm_plugin.core.version import __version__
-from lstm_plugin.training.backends import BACKENDS
-from lstm_plugin.training.policy import CATEGORIES
+
+#: a paper run's state folder, by default
+DEFAULT_STATE = "lstm_paper"
 
 __all__ = ["Parser", "build_parser", "common_options"]
 
@@ -42,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"lstm-plugin {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
-    subparsers = [*_add_model_commands(commands), _add_backtest(commands)]
+    subparsers = [*_add_model_commands(commands), _add_backtest(commands), _add_pretrain(commands)]
     add_paper_parser(commands, common_options)
     commands.add_parser("schema", help="print the config JSON Schema (config/schema.json)")
     for sub in subparsers:
@@ -92,7 +93,7 @@ def _add_model_commands(commands: Any) -> list[argparse.ArgumentParser]:
     )
     service.add_argument(
         "--category",
-        choices=list(CATEGORIES),
+        choices=list(CATEGORY_NAMES),
         help="category of SYMBOLs (default: on_demand; scanning for the universe)",
     )
     service.add_argument("--as-of", metavar="YYYY-MM-DD", help="plan as of this date (default: now)")
@@ -100,19 +101,37 @@ def _add_model_commands(commands: Any) -> list[argparse.ArgumentParser]:
     return [train, predict, status, service]
 
 
-def _add_backtest(commands: Any) -> argparse.ArgumentParser:
-    backtest = commands.add_parser(
-        "backtest", help="walk-forward backtest: LSTM vs technical vs buy-and-hold, with a report"
-    )
-    backtest.add_argument(
+def _span_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
         "--symbols",
         metavar="A,B,...",
         help="comma-separated symbols (default: config data.symbols, else every one)",
     )
-    backtest.add_argument(
-        "--start", metavar="YYYY-MM-DD", help=f"first trading day (default: {DEFAULT_START})"
+    parser.add_argument("--start", metavar="YYYY-MM-DD", help=f"first trading day (default: {DEFAULT_START})")
+    parser.add_argument("--end", metavar="YYYY-MM-DD", help=f"last trading day (default: {DEFAULT_END})")
+
+
+def _add_pretrain(commands: Any) -> argparse.ArgumentParser:
+    pretrain = commands.add_parser(
+        "pretrain",
+        help="train every model a backtest of this span will train (its walk-forward, in parallel), so "
+        "the backtest runs warm",
     )
-    backtest.add_argument("--end", metavar="YYYY-MM-DD", help=f"last trading day (default: {DEFAULT_END})")
+    _span_options(pretrain)
+    pretrain.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        help="local worker processes, ray tasks (lstm_service.ray.address for a cluster) or sync "
+        "(default: config backtest.backend, 'local')",
+    )
+    return pretrain
+
+
+def _add_backtest(commands: Any) -> argparse.ArgumentParser:
+    backtest = commands.add_parser(
+        "backtest", help="walk-forward backtest: LSTM vs technical vs buy-and-hold, with a report"
+    )
+    _span_options(backtest)
     backtest.add_argument(
         "--out", metavar="DIR", default="lstm_report", help="report folder (default: ./lstm_report)"
     )
@@ -123,5 +142,71 @@ def _add_backtest(commands: Any) -> argparse.ArgumentParser:
         help="baselines measured beside the LSTM: momentum_12_1, reversal_1m, ridge, or none "
         "(default: config backtest.baselines, all three)",
     )
-
+    backtest.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        help="where each rebalance's trainings run, all at once: local worker processes, ray tasks, or "
+        "sync, one after another here; the same models and orders on each "
+        "(default: config backtest.backend, 'local')",
+    )
     return backtest
+
+
+def add_paper_parser(
+    commands: Any, common: Callable[[argparse.ArgumentParser], None]
+) -> argparse.ArgumentParser:
+    paper = commands.add_parser(
+        "paper", help="live-paper run: replay or watch a folder, paper broker, journal, resume"
+    )
+    paper.add_argument(
+        "action", nargs="?", choices=["run", "status"], default="run", help="run (default) or status"
+    )
+    paper.add_argument(
+        "--state",
+        metavar="DIR",
+        default=DEFAULT_STATE,
+        help=f"state folder: journal, bars, heartbeat (default: ./{DEFAULT_STATE})",
+    )
+    paper.add_argument(
+        "--replay-from", metavar="YYYY-MM-DD", help="replay the data from this day (default: its last year)"
+    )
+    paper.add_argument(
+        "--until", metavar="YYYY-MM-DD", help="last day of the replay (default: the end of the data)"
+    )
+    paper.add_argument(
+        "--speed",
+        type=float,
+        default=0.0,
+        metavar="N",
+        help="replayed days per second (0: as fast as they are taken, each day's trainings finishing first)",
+    )
+    paper.add_argument(
+        "--watch", metavar="DIR", help="trade the rows appended to DIR/SYMBOL.csv instead of a replay"
+    )
+    paper.add_argument(
+        "--source",
+        metavar="NAME",
+        help="a bar source from a plugin (hook lstm_bar_source) instead of a replay",
+    )
+    paper.add_argument(
+        "--poll",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="how often --watch looks at the files (default: 5)",
+    )
+    paper.add_argument(
+        "--symbols",
+        metavar="A,B,...",
+        help="comma-separated symbols (default: config data.symbols, else every one)",
+    )
+    paper.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        help="where trainings run (default: config lstm_service.backend, 'local')",
+    )
+    paper.add_argument(
+        "--accept-state", action="store_true", help="continue although the book disagrees with the fills"
+    )
+    common(paper)
+    return paper

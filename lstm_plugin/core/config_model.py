@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from lstm_plugin.core.config_fields import MAX_HELD_OUT, Section, Threads, bounded
+from lstm_plugin.core.config_fields import MAX_HELD_OUT, Section, bounded
 
 __all__ = ["EnsembleMember", "ModelSection"]
 
@@ -90,8 +90,11 @@ class ModelSection(Section):
     )
     seed: Annotated[int, bounded(0, 2**32 - 1)] = 42
     device: Literal["cpu", "cuda", "auto"] = Field("cpu", description="Where torch trains.")
-    torch_threads: Threads = Field(
-        0, description="torch intra-op threads for training; 0 keeps torch's default."
+    torch_threads: Annotated[int, bounded(1, 1024)] = Field(
+        1,
+        description="torch intra-op threads inside each training job, set by the job (never inherited): the "
+        "same data and config then give the same ONNX bytes on any machine, backend and worker count; "
+        "parallelism comes from workers.",
     )
     exporter: Literal["torchscript", "dynamo"] = Field(
         "torchscript",

@@ -25,12 +25,14 @@ import threading
 from collections.abc import Iterable, Mapping
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from lstm_plugin.core.dates import as_dates, line_label
 from lstm_plugin.core.errors import DataError, InsufficientDataError, SymbolError
+from lstm_plugin.core.names import BUNDLED_END, DEFAULT_END, DEFAULT_START
 
 logger = logging.getLogger(__name__)
 
@@ -68,11 +70,6 @@ PRICE_RANGE = (1e-8, 1e9)
 VOLUME_RANGE = (0.0, 1e15)
 ADJUSTMENT_RANGE = (1e-6, 1e6)  # Adj Close / Close: splits and dividends, not a change of unit
 ROUNDING = 1e-9  # relative slack of the low <= open, close <= high checks
-#: The last bar of the bundled sample (checked by a test); its default clock stops there.
-BUNDLED_END = "2021-04-21"
-#: The main job's default span: the last three years and a bit of the bundled data (a bull market, the 2018
-#: sell-off, the 2020 crash and rebound), short enough for a cold run on two cores in minutes.
-DEFAULT_START, DEFAULT_END = "2018-01-02", BUNDLED_END
 
 _ALIASES = {
     "date": "date",
@@ -279,10 +276,20 @@ class DataSource:
     # : data stops in the past gets a clock that stops there too
     # (:func:`lstm_plugin.core.clock.default_clock`).
     sample_end: str | None = None
+    #: Cheap to send to a worker, which reads its own bars (a folder of files); else jobs carry the bars.
+    portable: bool = False
 
     def __init__(self) -> None:
         self._cache: dict[str, pd.DataFrame] = {}
         self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without its cache and lock: a worker reads (and caches) its own bars."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("_cache", "_lock")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:  # a copy in a worker (training.jobs.job_frames)
+        self.__dict__.update(state)
+        self._cache, self._lock, self._shipped = {}, threading.Lock(), True
 
     def symbols(self) -> list[str]:
         raise NotImplementedError
@@ -323,6 +330,8 @@ def _preview(items: list[str], limit: int = 8) -> str:
 
 class CSVFolderSource(DataSource):
     """Every ``SYMBOL.csv`` (or ``SYMBOL.csv.gz``) in one folder; file names match case-insensitively."""
+
+    portable = True
 
     def __init__(self, folder: str | Path) -> None:
         super().__init__()

@@ -31,6 +31,7 @@ from typing import Any, TypedDict
 import pandas as pd
 
 from lstm_plugin.core.errors import RegistryError
+from lstm_plugin.model.onnx_wire import read_signature
 
 __all__ = [
     "INPUT_NAME",
@@ -110,25 +111,13 @@ class OnnxSignature:
 
 
 def onnx_signature(blob: bytes) -> OnnxSignature | str:
-    """The graph's signature, or why the bytes are not a readable ONNX model."""
-    import onnx  # parsed once per file content: the registry caches the result by sha256
-
-    proto = onnx.ModelProto()
+    """The graph's signature, or why the bytes are not a readable ONNX model (read from the wire format:
+    :mod:`lstm_plugin.model.onnx_wire`)."""
     try:
-        proto.ParseFromString(blob)
-    except Exception as exc:  # protobuf raises DecodeError and friends
-        return f"not a readable ONNX model ({type(exc).__name__})"
-    inputs = {
-        item.name: tuple(
-            d.dim_value if d.HasField("dim_value") else None for d in item.type.tensor_type.shape.dim
-        )
-        for item in proto.graph.input
-    }
-    return OnnxSignature(
-        inputs=inputs,
-        outputs=tuple(item.name for item in proto.graph.output),
-        properties={entry.key: entry.value for entry in proto.metadata_props},
-    )
+        inputs, outputs, properties = read_signature(blob)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return f"not a readable ONNX model ({exc})"
+    return OnnxSignature(inputs=inputs, outputs=outputs, properties=properties)
 
 
 def _timestamp(value: Any) -> pd.Timestamp | None:

@@ -27,7 +27,25 @@ from lstm_plugin.plugins import builtin, hookspecs
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["TRACE_VARIABLE", "PluginManager", "get_plugin_manager"]
+__all__ = ["TRACE_VARIABLE", "TRAINING_HOOKS", "PluginManager", "get_plugin_manager", "training_plugins"]
+
+#: hooks called inside a training job (in a worker process or a Ray task, for those backends)
+TRAINING_HOOKS = ("lstm_features", "lstm_build_model")
+
+
+def training_plugins(plugins: Any) -> tuple[Any, ...]:
+    """The plugin objects a training job needs: those implementing a :data:`TRAINING_HOOKS` hook.
+
+    Only these travel with each job to the workers; a progress bar or a rebalance hook stays in the
+    driver, so it need not be picklable.
+    """
+    marker = f"{hookspecs.PROJECT}_impl"
+    return tuple(
+        plugin
+        for plugin in plugins
+        if any(hasattr(getattr(plugin, name, None), marker) for name in TRAINING_HOOKS)
+    )
+
 
 #: Environment variable that turns on pluggy's hook-call tracing (to stderr).
 TRACE_VARIABLE = "LSTM_PLUGIN_TRACE"

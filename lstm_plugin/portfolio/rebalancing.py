@@ -7,7 +7,9 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["check_rule", "order_sequence", "rebalance_due", "valid_targets"]
+import pandas as pd
+
+__all__ = ["check_rule", "order_sequence", "rebalance_dates", "rebalance_due", "valid_targets"]
 
 
 def check_rule(rule: Any) -> str | int:
@@ -29,6 +31,17 @@ def rebalance_due(last: dt.date | None, today: dt.date, bars_since: int, rule: s
         return today.isocalendar()[:2] != last.isocalendar()[:2]
     bars = check_rule(rule)
     return isinstance(bars, int) and bars_since >= bars
+
+
+def rebalance_dates(calendar: pd.DatetimeIndex, rule: str | int) -> list[pd.Timestamp]:
+    """The bars of ``calendar`` on which ``rule`` rebalances (the strategy's own rule, ahead of time)."""
+    dates, last, since = [], None, 0
+    for day in calendar:
+        since += 1
+        if rebalance_due(last, day.date(), since, rule):
+            dates.append(day)
+            last, since = day.date(), 0
+    return dates
 
 
 def order_sequence(current: Mapping[str, float], targets: Mapping[str, float]) -> list[tuple[str, float]]:

@@ -71,6 +71,7 @@ def empty_prediction(
         "trained_at": record.metadata["trained_at"] if record else None,
         "as_of": None,
         "cached": False,
+        "provider": None,
     }
 
 
@@ -85,7 +86,12 @@ def data_failure(exc: DataError) -> PredictionStatus:
 
 
 def success_prediction(
-    symbol: str, record: ModelRecord, probabilities: np.ndarray, expected: float, as_of: pd.Timestamp
+    symbol: str,
+    record: ModelRecord,
+    probabilities: np.ndarray,
+    expected: float,
+    as_of: pd.Timestamp,
+    provider: str | None = None,
 ) -> Prediction:
     """The forecast of one model output row: the likeliest class, its probability, the expected move."""
     best = int(np.argmax(probabilities))
@@ -107,6 +113,7 @@ def success_prediction(
         "trained_at": record.metadata["trained_at"],
         "as_of": as_of.isoformat(),
         "cached": False,
+        "provider": provider,
     }
 
 
@@ -186,6 +193,7 @@ class ForecastService:
             "candidate": candidate,
             "live": live,
             "degraded": degraded,
+            "provider": self.runner.provider,
         }
         if own is not None:
             status["status"] = (
@@ -304,7 +312,7 @@ class ForecastService:
                 continue
             for row, (symbol, _, _, last_bar, cache_key) in enumerate(items):
                 prediction = success_prediction(
-                    symbol, record, probabilities[row], float(expected[row]), last_bar
+                    symbol, record, probabilities[row], float(expected[row]), last_bar, self.runner.provider
                 )
                 results[symbol] = prediction
                 self._remember(cache_key, now, ttl, prediction)

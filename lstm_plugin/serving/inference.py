@@ -3,6 +3,11 @@
 ``InferenceSession.run`` is safe to call from many threads, so sessions are shared; creation is
 locked so two threads never build the same session twice. Each session uses
 ``inference.intra_op_threads`` threads (default 1) so many sessions do not fight for two cores.
+
+onnxruntime falls back to the CPU without a word when its CUDA provider cannot start (no GPU, no
+driver, the CPU-only package installed), so each new session is asked which provider it really
+uses: ``inference.device: cuda`` fails then, ``auto`` warns once and carries on on the CPU, and the
+provider in use is reported with every forecast (docs/gpu.md).
 """
 
 from __future__ import annotations
@@ -14,32 +19,43 @@ from collections import OrderedDict
 import numpy as np
 import onnxruntime as ort
 
-from lstm_plugin.core.errors import ModelError, RegistryError
+from lstm_plugin.core.errors import ConfigError, ModelError, RegistryError
 from lstm_plugin.model.model_files import INPUT_NAME, OUTPUT_NAMES
 from lstm_plugin.model.sessions import open_session
 from lstm_plugin.serving.registry import ModelRecord
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["OnnxRunner", "select_providers"]
+__all__ = ["CPU", "CUDA", "OnnxRunner", "select_providers"]
+
+CUDA, CPU = "CUDAExecutionProvider", "CPUExecutionProvider"
+_NO_CUDA = "install onnxruntime-gpu instead of onnxruntime (never both; docs/gpu.md)"
 
 
 def select_providers(device: str) -> list[str]:
-    """``['CUDAExecutionProvider', 'CPUExecutionProvider']`` when CUDA is asked for and installed, else
-    CPU."""
+    """``[CUDA, CPU]`` when CUDA is asked for (``cuda``, ``auto``) and installed, else ``[CPU]``;
+    ``cuda`` without the CUDA provider is a :class:`ConfigError`, ``auto`` a warning."""
     available = ort.get_available_providers()
-    if device in ("cuda", "auto") and "CUDAExecutionProvider" in available:
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    if device in ("cuda", "auto") and CUDA in available:
+        return [CUDA, CPU]
     if device == "cuda":
-        logger.warning("inference.device is 'cuda' but onnxruntime has no CUDA provider; using the CPU")
-    return ["CPUExecutionProvider"]
+        raise ConfigError(
+            f"inference.device › 'cuda', but this onnxruntime has no CUDA provider (it has "
+            f"{', '.join(available)}): {_NO_CUDA}"
+        )
+    if device == "auto":
+        logger.warning("inference.device is 'auto' and onnxruntime has no CUDA provider: on the CPU")
+    return [CPU]
 
 
 class OnnxRunner:
     """Runs registered models; keeps the ``max_sessions`` most recently used sessions."""
 
     def __init__(self, device: str = "cpu", intra_op_threads: int = 1, max_sessions: int = 256) -> None:
+        self.device = device
         self.providers = select_providers(device)
+        #: the provider sessions really run on: the first asked for until a session says otherwise
+        self.provider = self.providers[0]
         self.intra_op_threads = intra_op_threads
         self.max_sessions = max_sessions
         self.run_count = 0
@@ -59,10 +75,25 @@ class OnnxRunner:
                 raise ModelError(f"{record.label} › cannot load: {exc}") from exc
             except Exception as exc:  # onnxruntime raises its own exception types
                 raise ModelError(f"{record.label} › onnxruntime cannot load the model: {exc}") from exc
+            self._check_provider(session, record)
             self._sessions[record.key] = session
             while len(self._sessions) > self.max_sessions:
                 self._sessions.popitem(last=False)
             return session
+
+    def _check_provider(self, session: ort.InferenceSession, record: ModelRecord) -> None:
+        """The provider the new session really uses; CUDA asked for and not used: fail (``cuda``) or use
+        the CPU from now on, with one warning (``auto``)."""
+        used = session.get_providers()[0]
+        if self.providers[0] == CUDA and used != CUDA:
+            if self.device == "cuda":
+                raise ConfigError(
+                    f"inference.device › 'cuda', but onnxruntime could not start its CUDA provider and "
+                    f"runs {record.label} on {used} (no GPU or driver visible?)"
+                )
+            logger.warning("inference.device is 'auto': onnxruntime could not start CUDA; on %s", used)
+            self.providers = [used]
+        self.provider = used
 
     def run(self, record: ModelRecord, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities ``(n, 3)`` and expected log returns ``(n,)`` for ``windows (n, window, F)``, in one

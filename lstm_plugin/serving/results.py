@@ -34,6 +34,7 @@ class Prediction(TypedDict):
     trained_at: str | None
     as_of: str | None
     cached: bool
+    provider: str | None  # the onnxruntime execution provider that ran it (CPUExecutionProvider, ...)
 
 
 class CandidateModel(TypedDict):
@@ -61,3 +62,4 @@ class ModelStatusReport(TypedDict):
     candidate: CandidateModel | None
     live: LiveScore | None  # its live figures on the outcomes known now (docs/forecast-evidence.md)
     degraded: str | None  # why it is due for a retrain on degradation, else None
+    provider: str  # the onnxruntime execution provider forecasts run on

@@ -163,8 +163,9 @@ class ForecastTape(ForecastService):
             if symbol in results:  # the batch failed
                 continue
             row_probabilities, row_expected = self._rows[(record.key, symbol)][position]
+            bar, provider = features.index[position], self.runner.provider
             results[symbol] = success_prediction(
-                symbol, record, row_probabilities, row_expected, features.index[position]
+                symbol, record, row_probabilities, row_expected, bar, provider
             )
         return self._served({symbol: results[symbol] for symbol in order})
 

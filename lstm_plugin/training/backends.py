@@ -7,7 +7,9 @@ worker killed mid-job leaves nothing behind and Ray workers need no shared disk.
 
 Local workers are processes, not threads: torch's default random generator is process-wide (threads
 would make seeded trainings depend on timing) and the training loop holds the GIL between small
-ops. Each worker gets ``cores // workers`` torch threads so workers never oversubscribe the cores.
+ops. Each job fixes its own torch threads (``model.torch_threads``, 1 by default;
+:func:`~lstm_plugin.training.jobs.fixed_torch_threads`), so the same job gives the same ONNX bytes on
+every backend, worker count and machine, and parallelism comes from workers.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any, Protocol
 
 from lstm_plugin.core.config import Config, RaySection
 from lstm_plugin.core.errors import ConfigError
+from lstm_plugin.core.names import BACKENDS
 from lstm_plugin.plugins.manager import PluginManager
 from lstm_plugin.training.jobs import JobResult, TrainJob, run_training_job
 
@@ -36,12 +39,12 @@ __all__ = [
     "LocalBackend",
     "RayBackend",
     "SyncBackend",
+    "backtest_workers",
+    "check_sendable",
     "cpu_count",
     "make_backend",
-    "set_torch_threads",
+    "sendable",
 ]
-
-BACKENDS = ("sync", "local", "ray")
 
 
 class Backend(Protocol):
@@ -49,6 +52,8 @@ class Backend(Protocol):
 
     name: str
     slots: int
+    #: its workers see the driver's files, so a job on a folder of CSV files carries the folder, not bars
+    reads_files: bool
 
     def submit(self, job: TrainJob) -> Future[JobResult]: ...
 
@@ -66,11 +71,19 @@ def cpu_count() -> int:
         return os.cpu_count() or 1
 
 
-def set_torch_threads(threads: int) -> None:
-    """Torch's intra-op threads for this process (at least one): small LSTMs train best on few."""
+#: set in each worker before torch loads: its thread pools start with one thread, and each job then
+#: sets the count it trains on (``model.torch_threads``), whatever the driver's environment says
+WORKER_ENVIRONMENT = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def _import_torch() -> None:
+    """Warm-up task: a worker pays for importing torch before its first job, not during it."""
     import torch
 
-    torch.set_num_threads(max(1, threads))
+    try:
+        torch.set_num_interop_threads(1)  # no idle pool spinning beside a busy one
+    except RuntimeError:  # already set, or torch already ran parallel work here
+        pass
 
 
 class SyncBackend:
@@ -78,6 +91,7 @@ class SyncBackend:
 
     name = "sync"
     slots = 1
+    reads_files = True
 
     def __init__(self, plugins: PluginManager | None = None) -> None:
         self.plugins = plugins
@@ -122,27 +136,35 @@ def _exit_with_parent() -> None:
     threading.Thread(target=watch, name="lstm-plugin-parent-watch", daemon=True).start()
 
 
-def _start_worker(threads: int) -> None:
-    """Process initialiser: die with the driver, leave Ctrl-C to it, fix torch's thread count once."""
+def _start_worker() -> None:
+    """Process initialiser: die with the driver, leave Ctrl-C to it."""
     import signal
 
     _exit_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
-    set_torch_threads(threads)
+    os.environ.update(WORKER_ENVIRONMENT)
+    _import_torch()
 
 
 def _run_in_worker(job: TrainJob) -> JobResult:
     return run_training_job(job)
 
 
+def _run_on_ray(job: TrainJob) -> JobResult:
+    """A Ray task: the worker's environment as a local worker's (before its torch loads), then the job."""
+    os.environ.update(WORKER_ENVIRONMENT)
+    _import_torch()
+    return run_training_job(job)
+
+
 class LocalBackend:
-    """A pool of ``workers`` spawned processes, each with ``torch_threads`` torch threads."""
+    """A pool of ``workers`` spawned processes."""
 
     name = "local"
+    reads_files = True
 
-    def __init__(self, workers: int, torch_threads: int = 0) -> None:
+    def __init__(self, workers: int) -> None:
         self.slots = max(1, workers)
-        self.torch_threads = torch_threads or max(1, cpu_count() // self.slots)
         self._lock = threading.Lock()
         self._executor = self._new_executor()
 
@@ -151,7 +173,6 @@ class LocalBackend:
             max_workers=self.slots,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_start_worker,
-            initargs=(self.torch_threads,),
         )
 
     def submit(self, job: TrainJob) -> Future[JobResult]:
@@ -167,9 +188,7 @@ class LocalBackend:
                 return self._executor.submit(_run_in_worker, job)
 
     def warm_up(self) -> None:
-        futures = [
-            self._executor.submit(set_torch_threads, self.torch_threads) for _ in range(self.slots * 2)
-        ]
+        futures = [self._executor.submit(int) for _ in range(self.slots * 2)]  # each worker has started
         for future in futures:
             future.result()
 
@@ -201,13 +220,8 @@ class LocalBackend:
             process.join(5)
 
 
-def _run_on_ray(job: TrainJob, threads: int) -> JobResult:
-    set_torch_threads(threads)
-    return run_training_job(job)
-
-
 class RayBackend:
-    """Each job is a Ray task (``cpus_per_task`` CPUs, as many torch threads) returning the ONNX bytes.
+    """Each job is a Ray task (``cpus_per_task`` CPUs) returning the ONNX bytes.
 
     Connects to ``address`` when given (``'auto'``, ``'ray://head:10001'``), else uses the running
     Ray instance, else starts a local one with ``num_cpus``. Workers need ``lstm_plugin`` installed,
@@ -240,6 +254,8 @@ class RayBackend:
                     f"lstm_service.ray.address › cannot start or reach Ray {where}: {exc}"
                 ) from None
             self._owns_ray = True
+        # a Ray started here runs on this machine; one reached at an address may be a cluster elsewhere
+        self.reads_files = self._owns_ray and not settings.address
         self.cpus_per_task = settings.cpus_per_task
         self.slots = max(1, int(ray.cluster_resources().get("CPU", 1)) // self.cpus_per_task)
         self._task = ray.remote(num_cpus=self.cpus_per_task, max_retries=0)(_run_on_ray)
@@ -247,7 +263,7 @@ class RayBackend:
         self._lock = threading.Lock()
 
     def submit(self, job: TrainJob) -> Future[JobResult]:
-        ref = self._task.remote(job, self.cpus_per_task)
+        ref = self._task.remote(job)
         future: Future[JobResult] = ref.future()
         with self._lock:
             self._pending[id(future)] = ref
@@ -255,8 +271,8 @@ class RayBackend:
         return future
 
     def warm_up(self) -> None:
-        warm = self._ray.remote(num_cpus=self.cpus_per_task)(set_torch_threads)
-        self._ray.get([warm.remote(self.cpus_per_task) for _ in range(self.slots * 2)])
+        warm = self._ray.remote(num_cpus=self.cpus_per_task)(_import_torch)
+        self._ray.get([warm.remote() for _ in range(self.slots * 2)])
 
     def _forget(self, key: int) -> None:
         with self._lock:
@@ -276,15 +292,33 @@ class RayBackend:
             self._ray.shutdown()
 
 
-def make_backend(name: str, config: Config, plugins: PluginManager | None = None) -> Backend:
-    """The backend called ``name`` (``sync``, ``local``, ``ray``) configured from ``config``."""
+def make_backend(
+    name: str, config: Config, plugins: PluginManager | None = None, workers: int | None = None
+) -> Backend:
+    """The backend called ``name`` (``sync``, ``local``, ``ray``) configured from ``config``; ``workers``
+    replaces ``lstm_service.training_threads`` for ``local``."""
     if name == "sync":
         return SyncBackend(plugins)
     if name == "local":
-        return LocalBackend(config.lstm_service.training_threads, config.model.torch_threads)
+        return LocalBackend(workers or config.lstm_service.training_threads)
     if name == "ray":
         return RayBackend(config.lstm_service.ray)
     raise ConfigError(f"backend › must be one of {', '.join(BACKENDS)} (got: {name!r})")
+
+
+def backtest_workers(config: Config) -> int:
+    """Local workers for a backtest: ``backtest.workers``, else one per core, never more than one pass
+    starts (``lstm.max_training_models``)."""
+    return config.backtest.workers or max(1, min(cpu_count(), config.lstm.max_training_models))
+
+
+def sendable(plugins: Iterable[Any]) -> bool:
+    """Whether local workers can import these plugin objects (see :func:`check_sendable`)."""
+    try:
+        check_sendable(plugins)
+    except ConfigError:
+        return False
+    return True
 
 
 def check_sendable(plugins: Iterable[Any]) -> None:

@@ -29,6 +29,8 @@ from lstm_plugin.core.errors import (
     UnsafePathError,
 )
 from lstm_plugin.training.backends import Backend
+from lstm_plugin.training.jobs import JobResult, TrainJob, reused_training
+from lstm_plugin.training.lookahead import Lookahead
 from lstm_plugin.training.monitoring import Monitor
 from lstm_plugin.training.policy import retry_delay
 from lstm_plugin.training.queue import Job, JobQueue
@@ -45,6 +47,12 @@ PERMANENT_ERRORS = (DataError, SymbolError, ConfigError, ModelError, UnsafePathE
 
 class ServiceClosedError(LSTMPluginError):
     """The service was shut down."""
+
+
+def _done_future(result: JobResult) -> Future:
+    future: Future = Future()
+    future.set_result(result)
+    return future
 
 
 def _failed_future(exc: BaseException) -> Future:
@@ -79,6 +87,8 @@ class Dispatcher:
         self.budget = 0
         self.closed = False
         self.train_seconds = 0.0
+        self.announcing = 0  # finished jobs whose hooks and listeners have not been told yet
+        self.ahead = Lookahead(queue.lock)  # jobs started before their pass, on otherwise idle workers
         self._killed = False
         self._publish_lock = threading.Lock()
 
@@ -86,18 +96,37 @@ class Dispatcher:
         with self.queue.lock:
             self.budget = budget
 
+    def finish_pass(self, timeout: float | None) -> bool:
+        """Wait until nothing runs, nothing is being announced and the pass may start nothing more (its
+        budget spent, or no queued job startable now); then spend what is left of its budget."""
+        queue = self.queue
+
+        def over() -> bool:
+            spent = self.budget <= 0 or self.closed or not queue.startable(self.clock.now())
+            return not queue.running and not self.announcing and spent
+
+        with queue.changed:
+            if not queue.changed.wait_for(over, timeout):
+                return False
+            self.budget = 0
+            return True
+
     def dispatch(self) -> list[str]:
-        """Start jobs while the pass has budget and the backend has free slots; ``type/name`` of each."""
+        """Start jobs while the pass has budget and the backend has free slots; ``type/name`` of each.
+        A slot the pass leaves free goes to a job of :attr:`ahead`."""
         started: list[str] = []
         inline = self.backend.name == "sync"  # its futures are done on return: finish here, in order
         while True:
             now = self.clock.now()
             with self.queue.lock:
-                if self.closed or self.budget <= 0 or len(self.queue.running) >= self.backend.slots:
+                busy = len(self.queue.running) + self.ahead.running()
+                if self.closed or busy >= self.backend.slots:
                     break
-                job = self.queue.start_next(now)
+                job = self.queue.start_next(now) if self.budget > 0 else None
                 if job is None:
-                    break
+                    if inline or not self.ahead.start_next(self._submit_ahead):
+                        break
+                    continue
                 self.budget -= 1
             started.append(job.label)
             future = self._submit(job, now)
@@ -107,6 +136,16 @@ class Dispatcher:
                 future.add_done_callback(partial(self.finish, job, refill=True))
         return started
 
+    def _submit_ahead(self, job: TrainJob) -> Future:
+        """Start a job of :attr:`ahead`; when it ends, its worker goes to the next job."""
+        try:
+            reused = reused_training(job, self.trainer.plugins)  # a rerun: nothing to train ahead
+            future = _done_future(reused) if reused is not None else self.backend.submit(job)
+        except Exception as exc:  # the pass that asks for it trains it again and reports the error
+            future = _failed_future(exc)
+        future.add_done_callback(lambda _: None if self.closed else self.dispatch())
+        return future
+
     def _submit(self, job: Job, now: pd.Timestamp) -> Future:
         try:
             if job.model_type == "specific":
@@ -114,6 +153,13 @@ class Dispatcher:
             else:
                 pooled = job.symbols or self.settings.universal.symbols or self.pool() or None
                 prepared = self.trainer.prepare_universal(pooled, now, job.force)
+            if self.backend.name != "sync":
+                reused = reused_training(prepared, self.trainer.plugins)
+                if reused is not None:  # an identical training: no round trip to a worker
+                    return _done_future(reused)
+                started = self.ahead.take(prepared)
+                if started is not None:  # trained ahead on the same bars and config
+                    return started
             return self.backend.submit(prepared)
         except Exception as exc:
             return _failed_future(exc)
@@ -150,8 +196,14 @@ class Dispatcher:
                 self._failed(job, now, str(error), permanent)
             queue.touch()
             final = job.view() if job.state in ("done", "failed") else None
+            self.announcing += final is not None
         if final is not None:
-            self.monitor.announce(final)
+            try:
+                self.monitor.announce(final)
+            finally:
+                with queue.lock:
+                    self.announcing -= 1
+                    queue.touch()
         if refill:  # inline (sync) jobs are written once, at the end of their pass
             if not self.closed:
                 self.dispatch()  # first refill the slot: the snapshot then shows the next job running
@@ -173,6 +225,7 @@ class Dispatcher:
         back."""
         with self.queue.lock:
             stopped = len(self.queue.running)
+        self.ahead.clear()
         with self._publish_lock:
             self._killed = True
         self.backend.shutdown(0 if not finished else None)

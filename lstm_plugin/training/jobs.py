@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,14 +26,27 @@ import numpy as np
 import pandas as pd
 
 from lstm_plugin.core.config import ModelSection, PluginsSection, model_config_hash
-from lstm_plugin.core.data import frame_fingerprint
-from lstm_plugin.core.errors import ModelError
+from lstm_plugin.core.data import DataSource, frame_fingerprint
+from lstm_plugin.core.errors import InsufficientDataError, ModelError
 from lstm_plugin.core.version import __version__
 from lstm_plugin.model.features import CLASSES, FEATURE_HISTORY
 from lstm_plugin.model.samples import SampleSet, compute_features, pooled_samples, training_samples
 from lstm_plugin.plugins.manager import PluginManager, get_plugin_manager
 
-__all__ = ["JobResult", "TrainJob", "run_training_job", "training_key"]
+logger = logging.getLogger("lstm_plugin.training.trainer")
+
+__all__ = [
+    "JobResult",
+    "TrainJob",
+    "fixed_torch_threads",
+    "history_window",
+    "job_frames",
+    "reused_training",
+    "run_training_job",
+    "symbol_history",
+    "training_frames",
+    "training_key",
+]
 
 
 @dataclass(frozen=True)
@@ -41,7 +56,8 @@ class TrainJob:
     model_type: str
     name: str
     trained_at: pd.Timestamp
-    frames: Mapping[str, pd.DataFrame]
+    #: the bars, cut at ``trained_at``; ``None`` when the job carries a portable ``source`` instead
+    frames: Mapping[str, pd.DataFrame] | None
     model: ModelSection
     plugins: PluginsSection = field(default_factory=PluginsSection)
     known_keys: frozenset[str] = frozenset()
@@ -50,6 +66,12 @@ class TrainJob:
     progress: bool = False
     #: the universe's mean forward log return by date, cut at ``trained_at`` (``model.target: excess``)
     benchmark: pd.Series | None = None
+    #: a portable data source (a folder of files) the worker reads ``symbols`` from, when ``frames`` is None
+    source: DataSource | None = None
+    symbols: tuple[str, ...] = ()
+    #: a version trained at ``trained_at`` is registered: likely this very training, worth a check before
+    #: sending the job to a worker (:func:`reused_training`)
+    rerun: bool = False
 
     @property
     def label(self) -> str:
@@ -81,6 +103,58 @@ def training_key(model_type: str, name: str, config_hash: str, fingerprints: Map
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+def history_window(frame: pd.DataFrame, years: float) -> pd.DataFrame:
+    """The last ``years`` of ``frame`` (calendar years and months back from its last bar): what a
+    training as of the frame's last bar reads (``model.lookback_years``)."""
+    whole, months = int(years), int(round((years % 1) * 12))
+    return frame.loc[frame.index[-1] - pd.DateOffset(years=whole, months=months) :]
+
+
+def symbol_history(source: DataSource, symbol: str, trained_at: pd.Timestamp, years: float) -> pd.DataFrame:
+    """``years`` of ``symbol``'s bars dated <= ``trained_at``: what a training then reads."""
+    frame = source.load(symbol, end=trained_at)
+    if frame.empty:
+        raise InsufficientDataError(f"{symbol} › no bars at or before {trained_at:%Y-%m-%d}")
+    return history_window(frame, years)
+
+
+def training_frames(
+    source: DataSource, model_type: str, symbols: Iterable[str], trained_at: pd.Timestamp, years: float
+) -> dict[str, pd.DataFrame]:
+    """The bars of a training: the symbol's own, or every pooled symbol with bars by ``trained_at``."""
+    if model_type == "specific":
+        (symbol,) = symbols
+        return {symbol: symbol_history(source, symbol, trained_at, years)}
+    frames = {}
+    for symbol in symbols:
+        try:
+            frames[symbol] = symbol_history(source, symbol, trained_at, years)
+        except InsufficientDataError:
+            logger.info("universal model: %s has no bars by %s; left out", symbol, trained_at)
+    if not frames:
+        raise InsufficientDataError(
+            f"universal model › no symbol has bars at or before {trained_at:%Y-%m-%d}"
+        )
+    return frames
+
+
+_SOURCES: dict[tuple[str, str], DataSource] = {}  # a worker's sources, so each reads a file once
+
+
+def job_frames(job: TrainJob) -> Mapping[str, pd.DataFrame]:
+    """The job's bars: carried, or read from its source (in a worker, a source kept for the process
+    reads each file once across jobs)."""
+    if job.frames is not None:
+        return job.frames
+    if job.source is None:
+        raise ModelError(f"{job.label} › the job carries neither bars nor a data source")
+    source = job.source
+    if getattr(source, "_shipped", False):  # unpickled here: share one per folder in this process
+        with _MANAGERS_LOCK:
+            source = _SOURCES.setdefault((type(source).__qualname__, source.name), source)
+    return training_frames(source, job.model_type, job.symbols, job.trained_at, job.model.lookback_years)
+
+
 _MANAGERS: dict[str, PluginManager] = {}
 _MANAGERS_LOCK = threading.Lock()
 
@@ -100,36 +174,84 @@ def _day(value: Any) -> str:
     return pd.Timestamp(value).isoformat()
 
 
+@contextmanager
+def fixed_torch_threads(threads: int) -> Iterator[None]:
+    """Torch's intra-op threads set to ``threads`` for the block, then put back.
+
+    A job sets its own count rather than inherit the process's (``cores // workers``, an
+    ``OMP_NUM_THREADS``): the reductions inside a fit depend on how many threads split them, so
+    only a fixed count gives the same ONNX bytes everywhere, and one thread per small LSTM does
+    not spin for cores that other work holds.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def run_training_job(job: TrainJob, plugins: PluginManager | None = None) -> JobResult:
     """Features -> samples -> fit -> ONNX (parity-checked), or only the key when it is in
-    ``job.known_keys``."""
-    started = time.perf_counter()
-    plugins = plugins or _plugins_for(job)
-    # the key first (feature names do not depend on how many bars are featurised): a training
-    # already registered costs a hash of its bars, not its features and samples
-    first = job.frames[min(job.frames)]
+    ``job.known_keys``; on ``model.torch_threads`` torch threads."""
+    with fixed_torch_threads(job.model.torch_threads):
+        return _run_training_job(job, plugins)
+
+
+def _identity(
+    job: TrainJob, frames: Mapping[str, pd.DataFrame], plugins: PluginManager
+) -> tuple[list[str], str, str]:
+    """``(feature names, config hash, training key)``: feature names do not depend on how many bars
+    are featurised, so a training already registered costs a hash of its bars, not its features."""
+    first = frames[min(frames)]
     names = [
         str(c) for c in compute_features(first.iloc[-(FEATURE_HISTORY + 2) :], plugins, job.model).columns
     ]
-    fingerprints = {symbol: frame_fingerprint(frame) for symbol, frame in job.frames.items()}
+    fingerprints = {symbol: frame_fingerprint(frame) for symbol, frame in frames.items()}
     if job.benchmark is not None:  # the excess target's labels depend on the whole universe's bars
         fingerprints["<benchmark>"] = frame_fingerprint(job.benchmark.to_frame())
     config_hash = model_config_hash(job.model, names)
-    key = training_key(job.model_type, job.name, config_hash, fingerprints)
-    worker = f"{socket.gethostname()}:{os.getpid()}"
+    return names, config_hash, training_key(job.model_type, job.name, config_hash, fingerprints)
+
+
+def _worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def reused_training(job: TrainJob, plugins: PluginManager | None = None) -> JobResult | None:
+    """The result of ``job`` when an identical training is registered (its key is in
+    ``job.known_keys`` and ``force`` is off), else ``None``: lets a driver skip sending a rerun to a
+    worker. Only for a ``rerun`` job: for any other, the worker finds out (it reads the bars anyway)."""
+    if job.force or not job.rerun:
+        return None
+    started = time.perf_counter()
+    key = _identity(job, job_frames(job), plugins or _plugins_for(job))[2]
+    if key not in job.known_keys:
+        return None
+    return JobResult(job.model_type, job.name, key, None, None, time.perf_counter() - started, _worker_name())
+
+
+def _run_training_job(job: TrainJob, plugins: PluginManager | None) -> JobResult:
+    started = time.perf_counter()
+    plugins = plugins or _plugins_for(job)
+    frames = job_frames(job)
+    names, config_hash, key = _identity(job, frames, plugins)
+    worker = _worker_name()
     if not job.force and key in job.known_keys:
         return JobResult(job.model_type, job.name, key, None, None, time.perf_counter() - started, worker)
     per_symbol: dict[str, SampleSet] = {}
-    for symbol in sorted(job.frames):
-        frame = job.frames[symbol]
+    for symbol in sorted(frames):
+        frame = frames[symbol]
         features = compute_features(frame, plugins, job.model)
         if [str(c) for c in features.columns] != names:
             raise ModelError(f"lstm_features › the plugins produce different features for {symbol}")
         per_symbol[symbol] = training_samples(frame, features, job.model, job.benchmark)
     samples = per_symbol[job.name] if job.model_type == "specific" else pooled_samples(per_symbol)
-    data_end = _day(max(frame.index[-1] for frame in job.frames.values()))
+    data_end = _day(max(frame.index[-1] for frame in frames.values()))
     blob, metadata = _fit_and_export(job, plugins, samples, names, config_hash, key, data_end)
-    metadata.update(symbols=sorted(job.frames), worker=worker)
+    metadata.update(symbols=sorted(frames), worker=worker)
     return JobResult(job.model_type, job.name, key, blob, metadata, time.perf_counter() - started, worker)
 
 
@@ -143,7 +265,7 @@ def _fit_and_export(
     data_end: str,
 ) -> tuple[bytes, dict[str, Any]]:
     from lstm_plugin.model.ensemble import fit_ensemble
-    from lstm_plugin.model.export import export_onnx
+    from lstm_plugin.model.export import export_onnx, verify_onnx
     from lstm_plugin.model.fitting import fit_forecaster
 
     model = job.model
@@ -171,6 +293,7 @@ def _fit_and_export(
     embedded.update(model_type=job.model_type, symbol=job.name, training_key=key)
     parity_windows = samples.windows[-64:] if len(samples) >= 2 else samples.windows
     blob = export_onnx(forecaster, np.ascontiguousarray(parity_windows), embedded, exporter=model.exporter)
+    verify_onnx(blob, model.window, len(feature_names))  # here, in the worker: the driver only publishes
     json.dumps(metadata)  # fail here, in the worker, if anything is not plain data
     return blob, metadata
 

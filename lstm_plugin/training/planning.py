@@ -21,7 +21,7 @@ from lstm_plugin.plugins.manager import PluginManager
 from lstm_plugin.serving.freshness import retrain_due
 from lstm_plugin.serving.registry import UNIVERSAL_NAME, ModelRecord, ModelRegistry
 from lstm_plugin.training.policy import CATEGORIES, ModelState, Priority, category_base, compute_priority
-from lstm_plugin.training.queue import JobKey, JobQueue
+from lstm_plugin.training.queue import JobKey, JobQueue, RequestDetail
 
 logger = logging.getLogger("lstm_plugin.training.service")
 
@@ -79,6 +79,18 @@ class Planner:
             reliability=record.reliability,
             in_flight=in_flight,
         )
+
+    def up_to_date(self, symbol: str, now: pd.Timestamp) -> RequestDetail | None:
+        """The request detail of a symbol whose newest training (promoted or not) is younger than
+        ``lstm.force_retrain_days``, else ``None`` (it is due)."""
+        newest = self.registry.resolve("specific", symbol, now, candidates=True)
+        if newest is None or retrain_due(newest.trained_at, now, self.config.lstm.force_retrain_days):
+            return None
+        return {
+            "status": "up_to_date",
+            "model_version": newest.version,
+            "trained_at": newest.metadata["trained_at"],
+        }
 
     def base(self, category: str) -> float:
         """The category's base priority (``ConfigError`` for an unknown category)."""

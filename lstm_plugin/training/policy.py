@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from lstm_plugin.core.config import SchedulePriority
+from lstm_plugin.core.names import CATEGORY_NAMES
 from lstm_plugin.serving.freshness import retrain_due  # one rule, shared with serving
 
 __all__ = [
@@ -43,12 +44,7 @@ __all__ = [
 ]
 
 #: Request categories, most important first; the key of each in ``schedule_priority``.
-CATEGORIES: Mapping[str, str] = {
-    "portfolio": "portfolio_symbols",
-    "on_demand": "on_demand_symbols",
-    "watchlist": "watchlist_symbols",
-    "scanning": "scanning_symbols",
-}
+CATEGORIES: Mapping[str, str] = {name: f"{name}_symbols" for name in CATEGORY_NAMES}
 LOW_RELIABILITY = 0.5
 HIGH_RELIABILITY = 0.7
 POSITION_STEP = 5

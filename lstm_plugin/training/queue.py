@@ -47,6 +47,8 @@ class JobView(TypedDict):
     errors: list[str]
     permanent: bool
     outcome: dict[str, Any] | None
+    #: its place among the service's job starts (priority order within a pass), ``None`` before it starts
+    order: int | None
 
 
 class RequestDetail(TypedDict, total=False):
@@ -98,6 +100,7 @@ class Job:
     errors: list[str] = field(default_factory=list)
     permanent: bool = False
     outcome: dict[str, Any] | None = None
+    order: int | None = None
 
     @property
     def key(self) -> JobKey:
@@ -126,6 +129,7 @@ class Job:
             "errors": list(self.errors),
             "permanent": self.permanent,
             "outcome": self.outcome,
+            "order": self.order,
         }
 
 
@@ -143,6 +147,7 @@ class JobQueue:
         self.dirty = False
         self._heap: list[tuple[float, int, JobKey]] = []
         self._seq = itertools.count()
+        self._starts = itertools.count()
 
     # ------------------------------------------------------------------ reading
     def in_flight(self, key: JobKey) -> bool:
@@ -173,6 +178,11 @@ class JobQueue:
             for job in ready:
                 job.not_before = None  # waited its backoff in wall time
             return 0.0 if ready else max(0.01, min(j.retry_wall_time or wall_now for j in waiting) - wall_now)
+
+    def startable(self, now: pd.Timestamp) -> bool:
+        """A queued job may start at ``now`` (none is waiting out a retry's backoff)."""
+        with self.lock:
+            return any(j.not_before is None or j.not_before <= now for j in self.queued.values())
 
     def idle(self) -> bool:
         with self.lock:
@@ -275,6 +285,7 @@ class JobQueue:
             del self.queued[found.key]
             self.running[found.key] = found
             found.state, found.started_at, found.attempts = "running", now, found.attempts + 1
+            found.order = next(self._starts)
             self.touch()
             return found
 

@@ -25,11 +25,12 @@ from lstm_plugin.core.config import Config
 from lstm_plugin.core.data import DataSource, validate_symbol
 from lstm_plugin.core.errors import LSTMPluginError, SymbolError
 from lstm_plugin.core.statuses import ModelStatus
+from lstm_plugin.plugins.manager import training_plugins
 from lstm_plugin.serving.forecast import ForecastService
-from lstm_plugin.serving.freshness import retrain_due
 from lstm_plugin.serving.registry import UNIVERSAL_NAME, ModelRegistry
 from lstm_plugin.training.backends import Backend, check_sendable, make_backend
 from lstm_plugin.training.dispatch import Dispatcher, ServiceClosedError
+from lstm_plugin.training.lookahead import universal_jobs_ahead
 from lstm_plugin.training.monitoring import SNAPSHOT_FILE, Listener, Monitor, build_snapshot, read_snapshot
 from lstm_plugin.training.planning import PlanEntry, Planner
 from lstm_plugin.training.policy import ModelState, Priority
@@ -63,6 +64,7 @@ class TrainingService:
         history: int = 1000,
         forecaster: Callable[..., ForecastService] = ForecastService,
     ) -> None:
+        plugins = tuple(plugins)
         self.config = config
         self.source = source
         self.registry = registry
@@ -73,10 +75,11 @@ class TrainingService:
         self.plugins = self.trainer.plugins
         chosen = backend or config.lstm_service.backend
         if chosen == "local":
-            check_sendable(plugins)
+            check_sendable(training_plugins(plugins))
         self.backend: Backend = (
             make_backend(chosen, config, self.plugins) if isinstance(chosen, str) else chosen
         )
+        self.trainer.ship_source = getattr(self.backend, "reads_files", False)
         self.forecasts = forecaster(
             config, registry, source, self.clock, plugins=self.plugins, training_state=self.training_state
         )
@@ -168,7 +171,7 @@ class TrainingService:
                 result["rejected"] += 1
                 result["details"][str(raw)] = {"status": "rejected", "error": str(exc)}
                 continue
-            up_to_date = None if force or not if_due else self._up_to_date(symbol, now)
+            up_to_date = None if force or not if_due else self.planner.up_to_date(symbol, now)
             if up_to_date is not None:
                 result["up_to_date"] += 1
                 result["details"][symbol] = up_to_date
@@ -181,17 +184,6 @@ class TrainingService:
             result["already_training" if detail["status"] == "already_training" else "requested"] += 1
             result["details"][symbol] = detail
         return result
-
-    def _up_to_date(self, symbol: str, now: pd.Timestamp) -> RequestDetail | None:
-        """The detail of a symbol whose newest training (promoted or not) is recent enough, else ``None``."""
-        newest = self.registry.resolve("specific", symbol, now, candidates=True)
-        if newest is None or retrain_due(newest.trained_at, now, self.config.lstm.force_retrain_days):
-            return None
-        return {
-            "status": "up_to_date",
-            "model_version": newest.version,
-            "trained_at": newest.metadata["trained_at"],
-        }
 
     def request_universal_training(
         self,
@@ -228,6 +220,17 @@ class TrainingService:
                 self._universe.add(name)
                 self._categories[name] = category
             return self.queue.enqueue(model_type, name, category, priority, now, force, symbols)
+
+    def train_universal_ahead(self, dates: Iterable[pd.Timestamp]) -> list[pd.Timestamp]:
+        """Start the universal model's automatic trainings due on these coming pass ``dates`` on workers the
+        passes leave idle; each pass takes its result (same bytes). Only where the bars after now exist
+        (a backtest), not on ``sync``. The dates predicted (:mod:`lstm_plugin.training.lookahead`)."""
+        if self.backend.name == "sync":
+            return []
+        due, jobs = universal_jobs_ahead(self.trainer, self.registry, self.clock.now(), dates, self.universe)
+        self.dispatcher.ahead.add(jobs)
+        self.dispatcher.dispatch()
+        return due
 
     def cancel(self, symbols: Iterable[str], model_type: str = "specific") -> int:
         """Drop queued jobs for ``symbols`` (running ones finish); returns how many were dropped."""
@@ -314,6 +317,13 @@ class TrainingService:
         """Block until no job is running (queued jobs may remain); ``False`` on timeout."""
         with self.queue.changed:
             return self.queue.changed.wait_for(lambda: not self.queue.running, timeout)
+
+    def finish_pass(self, timeout: float | None = None) -> bool:
+        """Block until the last pass is over, then close it (``False`` on timeout): after :meth:`update`
+        on a ``local`` or ``ray`` backend, what ``sync`` gives on return — the pass's trainings, run
+        concurrently, all published, and a job requested later waits for the next pass. A backtest
+        waits here before it selects."""
+        return self.dispatcher.finish_pass(timeout)
 
     def drain(self, timeout: float | None = None) -> bool:
         """Run passes back to back (no automatic work) until nothing is queued or running.

@@ -25,9 +25,9 @@ from lstm_plugin.core.config import Config
 from lstm_plugin.core.data import DataSource, validate_symbol
 from lstm_plugin.core.errors import InsufficientDataError, RegistryError
 from lstm_plugin.model.samples import universe_forward_mean
-from lstm_plugin.plugins.manager import PluginManager, get_plugin_manager
+from lstm_plugin.plugins.manager import PluginManager, get_plugin_manager, training_plugins
 from lstm_plugin.serving.registry import UNIVERSAL_NAME, ModelRecord, ModelRegistry
-from lstm_plugin.training.jobs import JobResult, TrainJob, run_training_job
+from lstm_plugin.training.jobs import JobResult, TrainJob, run_training_job, symbol_history, training_frames
 from lstm_plugin.training.policy import promotion_decision
 
 logger = logging.getLogger(__name__)
@@ -85,54 +85,57 @@ class ModelTrainer:
         self.config = config
         self.source = source
         self.registry = registry
-        self.extra_plugins = tuple(extra_plugins)
-        self.plugins = plugins or get_plugin_manager(config.plugins, list(self.extra_plugins))
+        extra = tuple(extra_plugins)
+        self.plugins = plugins or get_plugin_manager(config.plugins, list(extra))
+        self.extra_plugins = training_plugins(extra)  # what travels with each job
         self.clock = clock or default_clock(source)
         self.progress = progress
+        #: let a job carry a portable source instead of its bars (off for workers on other machines)
+        self.ship_source = True
 
     # ------------------------------------------------------------------ preparing
     def _history(self, symbol: str, trained_at: pd.Timestamp) -> pd.DataFrame:
-        frame = self.source.load(symbol, end=trained_at)
-        if frame.empty:
-            raise InsufficientDataError(f"{symbol} › no bars at or before {trained_at:%Y-%m-%d}")
-        years = self.config.model.lookback_years
-        whole, months = int(years), int(round((years % 1) * 12))
-        start = frame.index[-1] - pd.DateOffset(years=whole, months=months)
-        return frame.loc[start:]
+        return symbol_history(self.source, symbol, trained_at, self.config.model.lookback_years)
 
     def _when(self, as_of: Any) -> pd.Timestamp:
         return as_timestamp(as_of) if as_of is not None else self.clock.now()
 
-    def _known_keys(self, model_type: str, name: str, trained_at: pd.Timestamp) -> frozenset[str]:
-        return frozenset(
-            str(r.metadata.get("training_key"))
-            for r in self.registry.records(model_type, name)
-            if r.trained_at <= trained_at
-        )
+    def _known(self, model_type: str, name: str, trained_at: pd.Timestamp) -> tuple[frozenset[str], bool]:
+        """The training keys registered by ``trained_at``, and whether one was trained at that very time."""
+        records = [r for r in self.registry.records(model_type, name) if r.trained_at <= trained_at]
+        keys = frozenset(str(r.metadata.get("training_key")) for r in records)
+        return keys, any(r.trained_at == trained_at for r in records)
 
     def _job(
-        self,
-        model_type: str,
-        name: str,
-        frames: dict[str, pd.DataFrame],
-        trained_at: pd.Timestamp,
-        force: bool,
+        self, model_type: str, name: str, symbols: list[str], trained_at: pd.Timestamp, force: bool
     ) -> TrainJob:
+        """The job; a portable source (a folder of files) travels instead of the bars, and the worker reads
+        and cuts its own: the driver's work per job stays a registry lookup."""
         self.registry.check_folder(model_type, name)  # a link in the way fails now, not after the training
         benchmark = self._benchmark(trained_at) if self.config.model.target == "excess" else None
+        portable = self.source.portable and self.ship_source
+        known_keys, rerun = self._known(model_type, name, trained_at)
         return TrainJob(
             model_type=model_type,
             name=name,
             trained_at=trained_at,
-            frames=frames,
+            frames=None if portable else self._frames(model_type, symbols, trained_at),
+            source=self.source if portable else None,
+            symbols=tuple(symbols),
             model=self.config.model,
             plugins=self.config.plugins,
-            known_keys=self._known_keys(model_type, name, trained_at),
+            known_keys=known_keys,
+            rerun=rerun,
             force=force,
             extra_plugins=self.extra_plugins,
             progress=self.progress,
             benchmark=benchmark,
         )
+
+    def _frames(
+        self, model_type: str, symbols: list[str], trained_at: pd.Timestamp
+    ) -> dict[str, pd.DataFrame]:
+        return training_frames(self.source, model_type, symbols, trained_at, self.config.model.lookback_years)
 
     def _benchmark(self, trained_at: pd.Timestamp) -> pd.Series:
         """The universe's mean forward log return by date from bars ≤ ``trained_at`` (the excess target's
@@ -148,8 +151,7 @@ class ModelTrainer:
     def prepare_specific(self, symbol: str, as_of: Any = None, force: bool = False) -> TrainJob:
         """The job for ``symbol``'s own model as of ``as_of`` (default: the clock's now)."""
         symbol = validate_symbol(symbol)
-        trained_at = self._when(as_of)
-        return self._job("specific", symbol, {symbol: self._history(symbol, trained_at)}, trained_at, force)
+        return self._job("specific", symbol, [symbol], self._when(as_of), force)
 
     def universe(self, symbols: Iterable[str] | None = None) -> list[str]:
         """The symbols a universal model pools: ``symbols``, else the config's, else the data source's."""
@@ -164,25 +166,14 @@ class ModelTrainer:
     def prepare_universal(
         self, symbols: Iterable[str] | None = None, as_of: Any = None, force: bool = False
     ) -> TrainJob:
-        """The job for the pooled model over ``symbols`` (default: :meth:`universe`)."""
-        trained_at = self._when(as_of)
-        frames = {}
-        for symbol in self.universe(symbols):
-            try:
-                frames[symbol] = self._history(symbol, trained_at)
-            except InsufficientDataError:
-                logger.info("universal model: %s has no bars by %s; left out", symbol, trained_at)
-        if not frames:
-            raise InsufficientDataError(
-                f"universal model › no symbol has bars at or before {trained_at:%Y-%m-%d}"
-            )
-        return self._job("universal", UNIVERSAL_NAME, frames, trained_at, force)
+        """The job for the pooled model over ``symbols`` (default: :meth:`universe`); symbols with no bars
+        by then are left out."""
+        return self._job("universal", UNIVERSAL_NAME, self.universe(symbols), self._when(as_of), force)
 
     # ------------------------------------------------------------------ publishing
     def publish(self, result: JobResult) -> TrainOutcome:
-        """Verify a worker's result and register it, as production model or as candidate."""
-        from lstm_plugin.model.export import verify_onnx
-
+        """Register a worker's result (verified there; the registry checks its signature against the
+        metadata), as production model or as candidate."""
         if result.reused:
             record = self.registry.find_training(result.model_type, result.name, result.training_key)
             if record is None:
@@ -193,7 +184,6 @@ class ModelTrainer:
             return TrainOutcome(record, True, result.seconds)
         assert result.onnx_bytes is not None and result.metadata is not None
         metadata = dict(result.metadata)
-        verify_onnx(result.onnx_bytes, int(metadata["window"]), len(metadata["features"]))
         trained_at = pd.Timestamp(metadata["trained_at"])
         current = self.registry.resolve(result.model_type, result.name, trained_at)
         promote, reason = promotion_decision(

@@ -1,0 +1,66 @@
+"""``lstm-plugin pretrain``: train every model a backtest will train, so the backtest runs warm.
+
+Which specific models a walk-forward trains on a rebalance day depends on what it selected the
+month before (portfolio symbols train first), and that depends on the models: the plan exists only
+as the walk-forward unfolds. So pretraining *is* the walk-forward of the ``lstm`` strategy — the
+same strategy, feeds, trainings and order of priority as ``lstm-plugin backtest`` — without the
+other strategies, the evidence or a report. Each rebalance's trainings run at once on the chosen
+backend, and the universal model's, whose dates are known in advance, run ahead on idle workers
+(docs/training-service.md). The backtest that follows reuses every model: the same bytes.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from lstm_plugin.backtrader.backtest import _cerebro, _inputs
+from lstm_plugin.core.config import Config
+from lstm_plugin.core.data import DEFAULT_END, DEFAULT_START, DataSource
+
+__all__ = ["pretrain"]
+
+
+def pretrain(
+    config: Config,
+    source: DataSource,
+    registry_path: str | Path,
+    symbols: list[str] | None = None,
+    start: str | pd.Timestamp = DEFAULT_START,
+    end: str | pd.Timestamp = DEFAULT_END,
+) -> dict[str, Any]:
+    """Run the backtest's ``lstm`` walk-forward for its trainings only; what it trained, reused and kept as
+    candidates, and how long it took. Raises what :func:`~lstm_plugin.backtrader.backtest.run_main_job`
+    raises on bad input, before anything runs."""
+    from lstm_plugin.backtrader import LSTMRebalanceStrategy
+
+    begin, finish = pd.Timestamp(start), pd.Timestamp(end)
+    chosen, frames, calendar = _inputs(config, source, symbols, begin, finish)
+    config = config.model_copy(update={"data": config.data.model_copy(update={"symbols": chosen})})
+    cerebro = _cerebro(frames, begin, finish, config.backtest.cash)
+    cerebro.addstrategy(
+        LSTMRebalanceStrategy,
+        config=config,
+        registry=str(registry_path),
+        start=begin.date().isoformat(),
+        source=source,
+    )
+    started = time.perf_counter()
+    strategy = cerebro.run()[0]
+    signals = strategy.lstm
+    return {
+        "symbols": chosen,
+        "start": f"{calendar[0]:%Y-%m-%d}",
+        "end": f"{calendar[-1]:%Y-%m-%d}",
+        "backend": config.backtest.backend,
+        "rebalances": strategy.decisions,
+        "trained": signals.counts["trained"],
+        "candidate": signals.counts["candidate"],
+        "reused": signals.counts["reused"],
+        "failed": signals.counts["failed"],
+        "seconds": round(time.perf_counter() - started, 1),
+        "registry": str(registry_path),
+    }

@@ -1,0 +1,107 @@
+"""``lstm-plugin``: parse the command line, run the command, map failures to exit statuses.
+
+Exit status: 0 success; 2 a bad argument, config, symbol or data file (one line on stderr, no
+traceback); 1 anything unexpected. With ``--json`` stdout carries one JSON object and nothing
+else; progress and warnings go to stderr. This module and the parser import only the standard
+library and :mod:`lstm_plugin.core.names`: ``--help`` loads no pandas, pydantic, onnxruntime or
+torch, and each command imports what it uses (docs/cli.md).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from lstm_plugin.cli.args import JobsFailed, StoppedBySignal, Terminated
+from lstm_plugin.cli.parser import build_parser
+from lstm_plugin.core.errors import LSTMPluginError
+
+__all__ = ["EXIT_OK", "EXIT_UNEXPECTED", "EXIT_USAGE", "main"]
+
+EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE = 0, 1, 2
+EXIT_TERMINATED = 128 + signal.SIGTERM
+
+
+def silence_backtrader_syntax_warnings() -> None:
+    """Backtrader's source has invalid escape sequences: Python 3.12+ compiles it with ``SyntaxWarning``
+    lines on stderr, which would break the one-line-error contract. Ignore those, and only those."""
+    warnings.filterwarnings("ignore", category=SyntaxWarning, module=r"backtrader(\..*)?$")
+
+
+@contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """Turn SIGTERM into :class:`Terminated` in the main thread while a command runs."""
+
+    def terminate(signum: int, frame: Any) -> None:
+        raise Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, terminate)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    with _sigterm_unwinds():
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command == "schema":
+            from lstm_plugin.core.config import config_schema
+
+            print(json.dumps(config_schema(), indent=2))
+            return EXIT_OK
+        logging.basicConfig(
+            level=logging.INFO if args.verbose else logging.WARNING,
+            format="lstm-plugin: %(levelname)s: %(message)s",
+            stream=sys.stderr,
+        )
+        logging.captureWarnings(True)  # our LSTMPluginWarnings read like every other message
+        silence_backtrader_syntax_warnings()
+        from lstm_plugin.cli.commands import COMMANDS  # the command's own imports, after parsing
+        from lstm_plugin.core import jsonio
+
+        result = COMMANDS[args.command](args)
+        if args.json:
+            print(jsonio.dumps(result, indent=2))
+        return EXIT_OK
+    except JobsFailed as exc:
+        if args.json:
+            from lstm_plugin.core import jsonio
+
+            print(jsonio.dumps(exc.result, indent=2))
+        print(f"lstm-plugin: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except LSTMPluginError as exc:
+        print(f"lstm-plugin: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except StoppedBySignal as exc:
+        print(f"lstm-plugin: stopped cleanly ({signal.Signals(exc.signum).name})", file=sys.stderr)
+        return 128 + exc.signum
+    except KeyboardInterrupt:
+        print("lstm-plugin: interrupted", file=sys.stderr)
+        return 130
+    except Terminated:
+        print("lstm-plugin: terminated", file=sys.stderr)
+        return EXIT_TERMINATED
+    except Exception:  # anything else is a bug: keep the traceback for the report
+        import traceback
+
+        traceback.print_exc()
+        print("lstm-plugin: unexpected error (see the traceback above); please report it", file=sys.stderr)
+        return EXIT_UNEXPECTED
