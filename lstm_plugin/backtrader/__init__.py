@@ -6,6 +6,15 @@ training live in the rest of ``lstm_plugin``; these classes only speak Backtrade
 
 from __future__ import annotations
 
+import warnings
+
+with warnings.catch_warnings():
+    # Backtrader's source has invalid escape sequences: Python 3.12+ compiles it with SyntaxWarning lines
+    # on stderr, which would break the one-line-error contract of the command line. Only those are hidden.
+    warnings.filterwarnings("ignore", "invalid escape sequence", SyntaxWarning)
+    warnings.filterwarnings("ignore", "invalid escape sequence", DeprecationWarning)  # Python 3.11
+    import backtrader  # noqa: F401  (first here, so every submodule below finds it compiled)
+
 from lstm_plugin.backtrader.analyzer import LSTMForecastAnalyzer, PortfolioRecorder
 from lstm_plugin.backtrader.feeds import feed_source, feed_symbol
 from lstm_plugin.backtrader.signals import Decision, LSTMSignals

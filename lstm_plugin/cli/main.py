@@ -13,7 +13,6 @@ import json
 import logging
 import signal
 import sys
-import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -26,12 +25,6 @@ __all__ = ["EXIT_OK", "EXIT_UNEXPECTED", "EXIT_USAGE", "main"]
 
 EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE = 0, 1, 2
 EXIT_TERMINATED = 128 + signal.SIGTERM
-
-
-def silence_backtrader_syntax_warnings() -> None:
-    """Backtrader's source has invalid escape sequences: Python 3.12+ compiles it with ``SyntaxWarning``
-    lines on stderr, which would break the one-line-error contract. Ignore those, and only those."""
-    warnings.filterwarnings("ignore", category=SyntaxWarning, module=r"backtrader(\..*)?$")
 
 
 @contextmanager
@@ -72,7 +65,6 @@ def _main(argv: Sequence[str] | None) -> int:
             stream=sys.stderr,
         )
         logging.captureWarnings(True)  # our LSTMPluginWarnings read like every other message
-        silence_backtrader_syntax_warnings()
         from lstm_plugin.cli.commands import COMMANDS  # the command's own imports, after parsing
         from lstm_plugin.core import jsonio
 
