@@ -99,3 +99,39 @@ def test_pretraining_trains_what_the_backtest_would_and_it_then_runs_warm(capsys
     )
     assert warm["forecast"]["trained"] == 0 and warm["forecast"]["reused"] > 0
     assert without_timing(warm)["lstm"] == without_timing(sync)["lstm"]
+
+
+UNGUARDED = """
+import json, os, sys
+import backtrader as bt
+from lstm_plugin import open_source
+from lstm_plugin.backtrader import LSTMRebalanceStrategy
+
+print("script started", flush=True)  # no `if __name__ == "__main__":` guard, as Backtrader scripts go
+source = open_source(sys.argv[1])
+cerebro = bt.Cerebro()
+for symbol in ("ABT", "AMD", "CL"):
+    bars = source.load(symbol).loc["2011-06-01":"2012-03-30"]
+    cerebro.adddata(bt.feeds.PandasData(dataname=bars), name=symbol)
+cerebro.addstrategy(LSTMRebalanceStrategy, config=sys.argv[2], registry=sys.argv[3], source=source,
+                    start="2011-10-03", num_symbols=2, backend="local")
+strategy = cerebro.run()[0]
+print(json.dumps({"trained": strategy.lstm.counts["trained"] + strategy.lstm.counts["candidate"]}))
+"""
+
+
+@pytest.mark.slow
+def test_a_script_without_a_main_guard_runs_once_with_local_workers(tmp_path, unseen_six_dir):
+    import subprocess
+    import sys
+
+    script = tmp_path / "my_backtest.py"
+    script.write_text(UNGUARDED)
+    config = write_config(tmp_path / "config.json", CONFIG)
+    done = subprocess.run(
+        [sys.executable, str(script), str(unseen_six_dir), str(config), str(tmp_path / "models")],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("script started") == 1  # the workers did not run the script again
+    assert json.loads(done.stdout.strip().splitlines()[-1])["trained"] > 0

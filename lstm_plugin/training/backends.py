@@ -17,11 +17,13 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import sys
 import threading
 import time
 import types
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from multiprocessing.connection import wait as wait_for_exit
 from typing import Any, Protocol
 
@@ -146,6 +148,29 @@ def _start_worker() -> None:
     _import_torch()
 
 
+@contextmanager
+def _main_script_hidden() -> Iterator[None]:
+    """While workers are spawned: the parent's ``__main__`` looks like it has no script.
+
+    A spawned process re-runs the parent's main script (``__main__.__file__``, or the module of
+    ``python -m``) before it takes work, so a Backtrader script that builds and runs its cerebro at
+    top level, without ``if __name__ == "__main__":``, would run again in every worker. Workers need
+    nothing from ``__main__`` (plugins defined there are refused, see :func:`check_sendable`).
+    """
+    main = sys.modules.get("__main__")
+    names = ("__file__", "__spec__")
+    saved: dict[str, Any] = {n: main.__dict__[n] for n in names if main is not None and n in main.__dict__}
+    try:
+        if main is not None:
+            main.__dict__.pop("__file__", None)
+            if "__spec__" in saved:
+                main.__spec__ = None
+        yield
+    finally:
+        if main is not None:
+            main.__dict__.update(saved)
+
+
 def _run_in_worker(job: TrainJob) -> JobResult:
     return run_training_job(job)
 
@@ -178,7 +203,7 @@ class LocalBackend:
     def submit(self, job: TrainJob) -> Future[JobResult]:
         from concurrent.futures.process import BrokenProcessPool
 
-        with self._lock:
+        with self._lock, _main_script_hidden():  # a submit spawns the workers it needs, here
             try:
                 return self._executor.submit(_run_in_worker, job)
             except BrokenProcessPool:  # a worker died earlier: start a fresh pool
@@ -188,7 +213,8 @@ class LocalBackend:
                 return self._executor.submit(_run_in_worker, job)
 
     def warm_up(self) -> None:
-        futures = [self._executor.submit(int) for _ in range(self.slots * 2)]  # each worker has started
+        with self._lock, _main_script_hidden():
+            futures = [self._executor.submit(int) for _ in range(self.slots * 2)]  # every worker started
         for future in futures:
             future.result()
 
