@@ -231,8 +231,7 @@ def run_main_job(
     (bad dates) before anything runs.
     """
     begin, finish = pd.Timestamp(start), pd.Timestamp(end)
-    chosen, frames, calendar = _inputs(config, source, symbols, begin, finish)
-    config = config.model_copy(update={"data": config.data.model_copy(update={"symbols": chosen})})
+    config, chosen, frames, calendar = _inputs(config, source, symbols, begin, finish)
     settings = _settings(config, chosen, calendar, registry_path, source)
     metrics: dict[str, dict[str, Any] | None] = {name: None for name in STRATEGIES}
     curves, orders, seconds = {}, [], {}
@@ -305,8 +304,9 @@ def _settings(
 
 def _inputs(
     config: Config, source: DataSource, symbols: list[str] | None, begin: pd.Timestamp, finish: pd.Timestamp
-) -> tuple[list[str], dict[str, pd.DataFrame], pd.DatetimeIndex]:
-    """The symbols, their bars and the trading calendar, or the one-line error that stops the run first."""
+) -> tuple[Config, list[str], dict[str, pd.DataFrame], pd.DatetimeIndex]:
+    """The config with the run's symbols as its universe, the symbols, their bars and the trading
+    calendar; or the one-line error that stops the run first."""
     if finish <= begin:
         raise ValueError(f"--end › must be after --start (got: {finish:%Y-%m-%d} <= {begin:%Y-%m-%d})")
     chosen = [validate_symbol(s) for s in (symbols or config.data.symbols or source.symbols())]
@@ -321,7 +321,8 @@ def _inputs(
             f"{source.name} › no bars between {begin:%Y-%m-%d} and {finish:%Y-%m-%d} for {', '.join(empty)}"
         )
     calendar = pd.DatetimeIndex(sorted(set().union(*(f.index for f in trading.values()))))
-    return chosen, frames, calendar
+    config = config.model_copy(update={"data": config.data.model_copy(update={"symbols": chosen})})
+    return config, chosen, frames, calendar
 
 
 def _runs(

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from lstm_plugin.backtrader.backtest import _cerebro, _inputs
+from lstm_plugin.backtrader.backtest import _cerebro, _inputs, _runs
 from lstm_plugin.core.config import Config
 from lstm_plugin.core.data import DEFAULT_END, DEFAULT_START, DataSource
 
@@ -35,19 +35,12 @@ def pretrain(
     """Run the backtest's ``lstm`` walk-forward for its trainings only; what it trained, reused and kept as
     candidates, and how long it took. Raises what :func:`~lstm_plugin.backtrader.backtest.run_main_job`
     raises on bad input, before anything runs."""
-    from lstm_plugin.backtrader import LSTMRebalanceStrategy
-
     begin, finish = pd.Timestamp(start), pd.Timestamp(end)
-    chosen, frames, calendar = _inputs(config, source, symbols, begin, finish)
-    config = config.model_copy(update={"data": config.data.model_copy(update={"symbols": chosen})})
+    config, chosen, frames, calendar = _inputs(config, source, symbols, begin, finish)
+    name, strategy_class, params = _runs(config, source, registry_path, begin, lstm=True)[0]
+    assert name == "lstm"  # the main job's own lstm run: same strategy, same parameters
     cerebro = _cerebro(frames, begin, finish, config.backtest.cash)
-    cerebro.addstrategy(
-        LSTMRebalanceStrategy,
-        config=config,
-        registry=str(registry_path),
-        start=begin.date().isoformat(),
-        source=source,
-    )
+    cerebro.addstrategy(strategy_class, **params)
     started = time.perf_counter()
     strategy = cerebro.run()[0]
     signals = strategy.lstm
