@@ -37,13 +37,18 @@ def write_config(path: Path, raw: dict) -> Path:
 
 def run_notebook(name: str, folder: Path, timeout: int = 600) -> list[dict]:
     """Execute ``notebooks/<name>`` top to bottom in ``folder``; its code cells' outputs, in order."""
+    return [output for cell in run_notebook_cells(name, folder, timeout) for output in cell]
+
+
+def run_notebook_cells(name: str, folder: Path, timeout: int = 600) -> list[list[dict]]:
+    """Execute ``notebooks/<name>`` top to bottom in ``folder``; each code cell's outputs."""
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     notebook = nbformat.read(Path(__file__).resolve().parents[1] / "notebooks" / name, as_version=4)
     nbclient.NotebookClient(
         notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(folder)}}
     ).execute()
-    return [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+    return [list(cell.get("outputs", [])) for cell in notebook.cells if cell.cell_type == "code"]
 
 
 def tiny_config(**sections: dict) -> Config:

@@ -83,8 +83,8 @@ def test_models_become_specific_as_they_are_trained(first_run):
 def test_a_second_identical_run_reuses_every_model(first_run, csv_dir, registry_dir):
     _, first, value = first_run
     _, second, again = run(csv_dir, registry_dir)
-    assert second["training"]["trained"] == second["training"]["candidate"] == 0
-    jobs = first["training"]["trained"] + first["training"]["candidate"] + first["training"]["reused"]
+    assert second["training"]["trained"] == 0
+    jobs = first["training"]["trained"] + first["training"]["reused"]
     assert second["training"]["reused"] == jobs
     assert second["records"] == first["records"] and second["orders"] == first["orders"] and again == value
 
@@ -224,3 +224,27 @@ def test_analyzer_figures_equal_an_independent_computation(first_run):
             assert row["mean_confidence"] == pytest.approx(usable.confidence[bucket == i].mean())
     usage = frame.model_type.fillna("none").value_counts()
     assert analysis["model_usage"] == {k: int(usage.get(k, 0)) for k in ("specific", "universal", "none")}
+
+
+def test_write_yahoo_csvs_gives_files_backtraders_yahoo_feed_reads(tmp_path, source):
+    """docs/backtrader.md's first step: the bundled bars as Yahoo-style CSVs, read by Backtrader as they are."""
+    import datetime as dt
+
+    import backtrader as bt
+
+    from lstm_plugin.backtrader import write_yahoo_csvs
+
+    (path,) = write_yahoo_csvs(tmp_path / "my_csvs", ["KO"], source)
+    assert path == tmp_path / "my_csvs" / "KO.csv"
+    feed = bt.feeds.YahooFinanceCSVData(
+        dataname=str(path), adjclose=True, fromdate=dt.datetime(2010, 1, 4), todate=dt.datetime(2011, 1, 1)
+    )
+    cerebro = bt.Cerebro(stdstats=False)
+    cerebro.adddata(feed, name="KO")
+    cerebro.addstrategy(bt.Strategy)
+    cerebro.run()
+    expected = source.load("KO").loc["2010-01-04":"2010-12-31"]
+    closes = np.asarray(feed.close.array)
+    assert len(closes) == len(expected)
+    # the feed rounds adjusted prices to cents (its ``decimals=2``)
+    np.testing.assert_allclose(closes, expected["close"].to_numpy(), rtol=0, atol=0.0051)

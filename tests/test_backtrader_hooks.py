@@ -92,7 +92,7 @@ def test_rebalance_and_training_hooks(frames, registry_dir, caplog):
     assert {o["symbol"] for o in analysis["orders"]} <= {"ABT"}  # the plugin's targets were traded
     assert "returned an invalid targets from lstm_after_rebalance; ignored" in caplog.text
     assert "failed in lstm_after_rebalance and was skipped" in caplog.text
-    assert len(spy.trained) == sum(analysis["training"][k] for k in ("trained", "reused", "candidate"))
+    assert len(spy.trained) == sum(analysis["training"][k] for k in ("trained", "reused"))
     assert {t["state"] for t in spy.trained} == {"done"}
 
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -64,25 +67,82 @@ def test_docstrings_cite_only_pages_in_the_repository() -> None:
     assert cited and all((ROOT / page).exists() for page in cited), sorted(cited)
 
 
-def _quickstart_blocks() -> list[str]:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    blocks = []
-    for heading in ("## Python quickstart", "## Backtrader quickstart"):
-        section = readme.split(heading, 1)[1].split("\n## ", 1)[0]
-        blocks += re.findall(r"```python\n(.*?)```", section, flags=re.S)
-    return blocks
+FENCE = re.compile(r"^```(\w*)\n(.*?)^```", flags=re.S | re.M)
+
+
+def readme_blocks() -> list[tuple[str, str]]:
+    """Every fenced block of the README, in order: ``(language, text)`` (``""`` for printed output)."""
+    return FENCE.findall((ROOT / "README.md").read_text(encoding="utf-8"))
+
+
+def fresh_clone(folder: Path) -> Path:
+    """The files a clone of this checkout holds (tracked, and untracked ones git does not ignore): no
+    registry, no report, no virtual environment."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True, check=True
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        if (ROOT / name).is_file():
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, folder / name)
+    return folder
+
+
+def shell(command: str, cwd: Path) -> str:
+    """``command`` under bash as a user types it, with this environment's ``lstm-plugin`` on the PATH."""
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    env.pop("LSTM_PLUGIN_TRACE", None)
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", command], cwd=cwd, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, f"{command}\n{done.stderr[-3000:]}"
+    return done.stdout
+
+
+def install_steps(block: str) -> tuple[list[str], str]:
+    """A two-command block's install steps and the command it installs for."""
+    *steps, command = block.strip().split(" && ")
+    return steps, command
 
 
 @pytest.mark.slow
-def test_the_readme_quickstarts_run_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    blocks = _quickstart_blocks()
-    assert len(blocks) == 3  # Python code, the prediction it prints, Backtrader code
-    monkeypatch.chdir(tmp_path)  # the quickstarts' registry is ./lstm_models
+def test_every_readme_code_block_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a fresh clone, in the README's order: the main command prints the README's output byte for byte,
+    the Python blocks run (the printed prediction has the keys and values shown), the Backtrader block
+    serves models, and the paper commands print the lines shown. The test command is the line ``.ci/run``
+    itself runs; its install steps are the main command's."""
+    blocks = readme_blocks()
+    assert [language for language, _ in blocks] == ["bash", "bash", "", "python", "python", "python", "bash", ""]
+    (_, main_block), (_, test_block), (_, main_output) = blocks[:3]
+    (_, quickstart), (_, printed), (_, backtrader) = blocks[3:6]
+    (_, paper), (_, paper_output) = blocks[6:]
+
+    steps, main_command = install_steps(main_block)
+    test_steps, test_command = install_steps(test_block)
+    assert steps[:3] == test_steps[:3] and steps[3] == "pip install -e ." and test_steps[3].startswith(steps[3])
+    assert main_command == "lstm-plugin backtest" and test_command == "python -m pytest -q"
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert "<!-- test-command -->" in ci and "bash -euo pipefail -c \"$command\"" in ci
+
+    clone = fresh_clone(tmp_path / "clone")
+    assert shell(main_command, clone) == main_output  # the main job, cold, into an empty ./lstm_models
+
+    monkeypatch.chdir(clone)  # the quickstarts' registry is ./lstm_models
     monkeypatch.setenv("LSTM_PLUGIN_TRACE", "")
     namespace: dict = {}
-    for block in blocks:
-        exec(compile(block, "README.md", "exec"), namespace)
-    assert namespace["forecasts"].get_lstm_prediction("AAPL")["status"] == "success"
+    exec(compile(quickstart, "README.md", "exec"), namespace)
+    shown = eval(printed, {})  # noqa: S307 (the README's own text)
+    served = namespace["forecasts"].get_lstm_prediction("AAPL")
+    assert set(shown) == set(served)
+    for key, value in shown.items():
+        if isinstance(value, float):
+            assert served[key] == pytest.approx(value, abs=0.006), key
+        elif key not in ("cached", "probabilities"):
+            assert served[key] == value, key
+    exec(compile(backtrader, "README.md", "exec"), namespace)
     usage = namespace["strategy"].analyzers.lstm.get_analysis()["model_usage"]
     assert usage.get("specific", 0) > 0 and usage.get("universal", 0) > 0, usage
-    assert os.path.isdir(tmp_path / "lstm_models")
+
+    printed_lines = shell(paper, clone).splitlines()
+    first, ellipsis, last = paper_output.strip().splitlines()
+    assert ellipsis == "..." and printed_lines[0] == first and last in printed_lines

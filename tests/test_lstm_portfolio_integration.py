@@ -5,6 +5,8 @@ integrated into the analysis, training requested for the relevant symbols, stati
 insights — and the acceptance rules of the score blend. Also runs on its own::
 
     python -m tests.test_lstm_portfolio_integration        # extra arguments go to pytest
+
+It needs the test extra (``pip install -e ".[test]"``), as every test module does.
 """
 
 from __future__ import annotations
@@ -12,7 +14,12 @@ from __future__ import annotations
 import json
 import sys
 
-import pytest
+try:
+    import pytest
+except ModuleNotFoundError:  # run on its own without the test extra: say what is missing, in one line
+    if __name__ == "__main__":
+        sys.exit('lstm-plugin: the tests need the test extra: pip install -e ".[test]"')
+    raise
 
 from lstm_plugin import (
     ConfigError,

@@ -18,7 +18,7 @@ import pytest
 
 from lstm_plugin.cli.main import main
 
-from .conftest import UNSEEN_SIX, run_notebook, write_config
+from .conftest import UNSEEN_SIX, run_notebook_cells, write_config
 
 REPO = Path(__file__).resolve().parents[1]
 METRIC_KEYS = {"final_value", "cagr", "sharpe", "sortino", "max_drawdown", "calmar", "turnover"}
@@ -126,8 +126,15 @@ def test_backtest_on_unseen_csv_files(capsys, tmp_path, unseen_six_dir, small_co
     for picture in ("equity.png", "ic.png", "calibration.png"):
         assert (out / picture).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["lstm"] == result["lstm"] and summary["forecast"]["ic"] == result["forecast"]["ic"]
+    assert summary == result  # the object --json prints, ``report`` included
     assert "equity.png" in (out / "report.html").read_text()
+    for name in ("predictions.csv", "orders.csv", "equity.csv", "summary.json"):
+        assert f'<a href="{name}">{name}</a>' in (out / "report.html").read_text()
+    training = result["forecast"]
+    assert training["promoted"] + training["shelved"] >= training["trained"] > 0
+    assert sum(training["shelved_rules"].values()) == training["shelved"]
+    age = training["model_age"]
+    assert age["forecasts"] > 0 and 0 <= age["over_6_months"] <= 1 and age["median_days"] >= 0
     for name in ("lstm", "technical", "buy_hold"):  # every estimate carries its 95 % interval
         assert result[name]["sharpe_low"] <= result[name]["sharpe"] <= result[name]["sharpe_high"]
     forecast, difference = result["forecast"], result["lstm_minus_technical_sharpe"]
@@ -340,7 +347,11 @@ def test_the_original_entry_point_runs_the_same_job(tmp_path, unseen_six_dir, sm
 
 @pytest.mark.slow
 def test_the_quickstart_notebook_runs_top_to_bottom(tmp_path):
-    outputs = run_notebook("quickstart.ipynb", tmp_path)
+    cells = run_notebook_cells("quickstart.ipynb", tmp_path)
+    outputs = [output for cell in cells for output in cell]
     text = "".join(o.get("text", "") for o in outputs)
     assert "final value" in text and "KO:" in text and "right sign" in text
-    assert any("image/png" in o.get("data", {}) for o in outputs)
+    images = [i for i, cell in enumerate(cells) if any("image/png" in o.get("data", {}) for o in cell)]
+    # the equity picture (report written before it) and the last cell's chart: writing the report must not
+    # switch the notebook away from inline plotting
+    assert len(images) == 2 and images[-1] == len(cells) - 1, images

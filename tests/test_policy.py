@@ -3,11 +3,14 @@ retraining, retry backoff."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from lstm_plugin.core.config import SchedulePriority
+from lstm_plugin.model.metrics import paired_accuracy_gap
 from lstm_plugin.training.policy import (
+    PROMOTION_RULES,
     ModelState,
     category_base,
     compute_priority,
@@ -121,23 +124,43 @@ def test_reasons_list_every_adjustment_in_order():
 
 # ---------------------------------------------------------------- promotion, retraining, retries
 def test_first_model_is_always_promoted():
-    assert promotion_decision(0.2, None, False, 0.5) == (True, "first model")
+    decision = promotion_decision(0.2, False, 0.5)
+    assert decision.promote and decision.rule == "first model" and decision.stage == "production"
 
 
 @pytest.mark.parametrize(
-    ("new", "current", "promoted", "why"),
+    ("new", "gap", "tolerance", "promoted", "rule"),
     [
-        (0.62, 0.60, True, "promoted"),
-        (0.60, 0.60, True, "promoted"),
-        (0.58, 0.60, False, "worse than the current model's 0.600"),
-        (0.45, 0.30, False, "below min_reliability_for_update 0.5"),
-        (None, 0.60, False, "no reliability measured"),
-        (0.55, None, True, "promoted"),
+        (0.62, +0.02, 0.05, True, "not worse than the served model"),
+        (0.60, -0.03, 0.05, True, "not worse than the served model"),  # within the noise: the newer data wins
+        (0.58, -0.06, 0.05, False, "worse than the served model"),
+        (0.45, +0.10, 0.05, False, "below min_reliability_for_update"),
+        (None, 0.0, 0.05, False, "no reliability measured"),
+        (float("nan"), 0.0, 0.05, False, "no reliability measured"),
+        (0.55, None, 0.0, True, "not worse than the served model"),
     ],
 )
-def test_a_worse_or_weak_model_does_not_replace_the_current_one(new, current, promoted, why):
-    decision, reason = promotion_decision(new, current, True, 0.5)
-    assert decision is promoted and why in reason
+def test_a_model_worse_beyond_the_noise_or_weak_does_not_replace_the_served_one(
+    new, gap, tolerance, promoted, rule
+):
+    decision = promotion_decision(new, True, 0.5, gap=gap, tolerance=tolerance)
+    assert decision.promote is promoted and decision.rule == rule and decision.rule in PROMOTION_RULES
+    assert decision.stage == ("production" if promoted else "candidate")
+    if gap is not None and rule.endswith("served model"):
+        assert "on the same test segment" in decision.reason
+
+
+def test_a_served_model_that_reads_other_inputs_is_replaced():
+    decision = promotion_decision(0.51, True, 0.5, comparable=False)
+    assert decision.promote and decision.rule == "the served model reads other inputs"
+
+
+def test_the_paired_gap_counts_only_samples_both_models_call():
+    realised = np.array([0.01, -0.02, 0.03, 0.0, 0.01, -0.01])
+    new = np.array([1.0, -1.0, 1.0, 1.0, -1.0, 0.0])
+    old = np.array([1.0, 1.0, -1.0, 1.0, -1.0, 1.0])
+    gap, error = paired_accuracy_gap(new, old, realised)  # samples 0, 1, 2, 4: new right 3, old right 1
+    assert gap == pytest.approx(0.5) and error > 0
 
 
 def test_retrain_due_counts_days_on_the_given_clock():

@@ -252,3 +252,46 @@ def test_write_atomic_never_writes_through_a_planted_link(tmp_path):
     write_atomic(tmp_path / "service.json", b"{}")
     assert target.read_text() == "precious"
     assert (tmp_path / "service.json").read_text() == "{}" and not (tmp_path / "service.json").is_symlink()
+
+
+# ---------------------------------------------------------------------- a run's view (docs/models.md)
+def test_a_runs_view_serves_only_what_it_adopted(copy_registry):
+    from lstm_plugin.serving.run_registry import RunRegistry
+
+    shared = copy_registry()
+    theirs = shared.resolve("specific", "AAPL")
+    key, stamped = theirs.metadata["training_key"], theirs.trained_at
+    view = RunRegistry(shared.root, keep_versions=2)
+    assert view.records("specific", "AAPL") == [] and view.resolve("specific", "AAPL") is None
+    assert view.symbols() == [] and view.shared_records("specific", "AAPL") == [theirs]
+    # another run's version is the same training only when stamped at the same time
+    assert view.find_training("specific", "AAPL", key, stamped) == theirs
+    assert view.find_training("specific", "AAPL", key, stamped + pd.Timedelta(days=1)) is None
+    assert view.training_keys("specific", "AAPL", stamped) == (frozenset({key}), True)
+
+    mine = view.adopt(theirs, "candidate", "worse here")
+    assert (mine.version, mine.stage, mine.metadata["registry_version"]) == (1, "candidate", 1)
+    assert view.resolve("specific", "AAPL") is None  # shelved by this run, whatever the folder says
+    assert view.resolve("specific", "AAPL", candidates=True) is mine and view.owns(mine)
+    assert shared.resolve("specific", "AAPL").stage == "production"  # the folder is not rewritten
+
+    blob = theirs.read_bytes()
+    for month in ("2016-01-31", "2016-02-29", "2016-03-31"):  # keep_versions 2: retention runs
+        view.publish("specific", "AAPL", blob, dict(theirs.metadata, trained_at=f"{month}T00:00:00"))
+    assert [r.version for r in view.records("specific", "AAPL")] == [4, 3, 2, 1]  # the run's own numbers
+    assert all(r.onnx_path.exists() for r in view.records("specific", "AAPL"))  # none removed mid-run
+
+
+def test_the_paired_comparison_uses_only_bars_the_served_model_never_trained_on(trained):
+    import numpy as np
+
+    from lstm_plugin.model.samples import SampleSet
+    from lstm_plugin.training.trainer import unseen_by
+
+    served = trained["registry"].resolve("specific", "AAPL")
+    end = pd.Timestamp(served.metadata["train_end"])
+    dates = pd.date_range(end - pd.Timedelta(days=5), periods=10, freq="D").to_numpy()
+    samples = SampleSet(np.zeros((10, 2, 1), "float32"), np.arange(10.0), dates)
+    kept = unseen_by(served, samples)
+    assert kept is not None and list(kept.dates) == [d for d in dates if d > end.to_datetime64()]
+    assert len(kept) == 4 and unseen_by(None, samples) is samples

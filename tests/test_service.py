@@ -7,9 +7,6 @@ releases them — and then runs them for real.
 
 from __future__ import annotations
 
-import json
-import shutil
-
 import pandas as pd
 import pytest
 
@@ -167,19 +164,10 @@ def test_worse_model_is_kept_as_candidate_and_the_status_says_so(trained, copy_r
     assert service.forecasts.get_lstm_prediction("AAPL")["model_version"] == current.version
 
 
-@pytest.mark.parametrize(("current_reliability", "promoted"), [(0.0, True), (1.0, False)])
-def test_a_retrained_model_replaces_the_current_one_only_when_better(
-    trained, tmp_path, source, current_reliability, promoted
-):
-    """The current model's reliability is set either side of any new one, so both outcomes are proven."""
-    target = tmp_path / f"registry_{current_reliability}"
-    shutil.copytree(trained["root"], target)
-    old = ModelRegistry(target).resolve("specific", "MSFT")
-    meta_path = old.onnx_path.with_suffix(".json")
-    metadata = json.loads(meta_path.read_text())
-    metadata["metrics"]["reliability"] = current_reliability
-    meta_path.write_text(json.dumps(metadata))
-    registry = ModelRegistry(target)
+def test_a_retrain_and_the_served_model_are_compared_on_the_same_segment(trained, copy_registry, source):
+    """Both models scored on the new one's held-out test segment: the recorded gap and its noise decide."""
+    registry = copy_registry()
+    old = registry.resolve("specific", "MSFT")
     config = tiny_config(
         lstm_service={"retraining": {"min_reliability_for_update": 0.0}, "universal": {"enabled": False}}
     )
@@ -187,13 +175,33 @@ def test_a_retrained_model_replaces_the_current_one_only_when_better(
     service.request_model_training(["MSFT"])
     service.update()
     new = registry.resolve("specific", "MSFT", candidates=True)
-    assert new.version > old.version
+    basis = new.metadata["stage_basis"]
+    assert new.version > old.version and basis["served_sha256"] == old.metadata["sha256"]
+    worse = basis["accuracy_gap"] < -2 * basis["gap_standard_error"]
+    assert new.stage == ("candidate" if worse else "production") == basis["stage"]
+    assert "on the same test segment" in new.metadata["stage_reason"]
+
+
+@pytest.mark.parametrize(("gap", "promoted"), [(-0.001, True), (-0.2, False)])
+def test_only_a_retrain_worse_beyond_the_noise_is_shelved(
+    trained, copy_registry, source, monkeypatch, gap, promoted
+):
+    registry = copy_registry()
+    old = registry.resolve("specific", "MSFT")
+    monkeypatch.setattr("lstm_plugin.training.trainer.paired_accuracy_gap", lambda *arrays: (gap, 0.02))
+    config = tiny_config(
+        lstm_service={"retraining": {"min_reliability_for_update": 0.0}, "universal": {"enabled": False}}
+    )
+    service = TrainingService(config, source, registry, clock=ManualClock("2016-03-01"), backend="sync")
+    service.request_model_training(["MSFT"])
+    service.update()
+    new = registry.resolve("specific", "MSFT", candidates=True)
     served = registry.resolve("specific", "MSFT")
     if promoted:
         assert (served.version, new.stage) == (new.version, "production")
     else:
         assert served.version == old.version and new.stage == "candidate"
-        assert "worse than the current" in new.metadata["stage_reason"]
+        assert new.metadata["stage_rule"] == "worse than the served model"
 
 
 def test_automatic_retraining_follows_the_clock(trained, copy_registry, source):

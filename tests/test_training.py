@@ -144,3 +144,32 @@ def test_fractional_lookback_and_long_horizon(tmp_path, source):
         ModelTrainer(too_long, source, ModelRegistry(tmp_path), progress=False).train_specific(
             "PG", as_of="2012-12-31"
         )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("threads", [1, 2])
+def test_every_training_path_applies_model_torch_threads(tmp_path, source, threads):
+    """The trainer, the universal model and a backtest's own trainings (sync: in this process) each fit on
+    ``model.torch_threads``, whatever the process runs on, and leave the process's count as it was."""
+    from lstm_plugin.backtrader.backtest import run_main_job
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(3 - threads)  # the process runs on another count than the config's
+    try:
+        config = tiny_config(model={"torch_threads": threads}, backtest={"backend": "sync"})
+        registry = ModelRegistry(tmp_path / "direct")
+        trainer = ModelTrainer(config, source, registry, progress=False)
+        fitted = [
+            trainer.train_specific("KO", as_of="2014-12-31").record,
+            trainer.train_universal(["KO", "XOM"], as_of="2014-12-31").record,
+        ]
+        run_main_job(
+            config, source, tmp_path / "backtest", ["KO", "XOM"], "2015-01-02", "2015-03-31", progress=False
+        )
+        in_backtest = ModelRegistry(tmp_path / "backtest")
+        fitted += [r for s in ("KO", "XOM") for r in in_backtest.records("specific", s)]
+        assert len(fitted) >= 4
+        assert {r.metadata["torch_threads"] for r in fitted} == {threads}
+        assert torch.get_num_threads() == 3 - threads
+    finally:
+        torch.set_num_threads(before)

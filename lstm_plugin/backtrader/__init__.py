@@ -16,7 +16,7 @@ with warnings.catch_warnings():
     import backtrader  # noqa: F401  (first here, so every submodule below finds it compiled)
 
 from lstm_plugin.backtrader.analyzer import LSTMForecastAnalyzer, PortfolioRecorder
-from lstm_plugin.backtrader.feeds import feed_source, feed_symbol
+from lstm_plugin.backtrader.feeds import feed_source, feed_symbol, write_yahoo_csvs
 from lstm_plugin.backtrader.signals import Decision, LSTMSignals
 from lstm_plugin.backtrader.strategy import EqualWeightBuyHold, LSTMRebalanceStrategy
 
@@ -29,4 +29,5 @@ __all__ = [
     "PortfolioRecorder",
     "feed_source",
     "feed_symbol",
+    "write_yahoo_csvs",
 ]

@@ -14,7 +14,7 @@ from lstm_plugin.serving.baselines import BASELINES, RETURN_BASELINES, baseline_
 from lstm_plugin.serving.evaluation import forecast_evaluation
 from lstm_plugin.serving.evidence import forecast_evidence, forward_returns
 
-__all__ = ["LSTMForecastAnalyzer", "PortfolioRecorder", "fill_row"]
+__all__ = ["STALE_DAYS", "LSTMForecastAnalyzer", "PortfolioRecorder", "fill_row", "model_age"]
 
 
 def fill_row(order: Any, symbol: str) -> dict[str, Any]:
@@ -44,7 +44,12 @@ class LSTMForecastAnalyzer(bt.Analyzer):
       rank_ic}]``;
     - ``calibration``: ``[{bucket, n, mean_confidence, accuracy}]`` by confidence bucket;
     - ``model_usage``: ``{specific, universal, none}`` forecast counts;
-    - ``training``: ``{trained, reused, candidate, failed, events}`` — the run's training jobs;
+    - ``training``: the run's training jobs: ``trained`` (models fitted here), ``reused`` (found registered:
+      the same training), ``failed``; ``promoted`` and ``shelved`` (the stages this run decided, of new
+      models and of other runs' identical ones it took; a shelved model is kept, never served), and
+      ``shelved_rules`` (why, by rule); ``events``, one row per job;
+    - ``model_age``: ``{median_days, over_6_months, forecasts}`` — how old the models that answered the
+      rebalance forecasts were (bar date − ``trained_at``), and the share older than 182 days;
     - ``records``: one dict per forecast (``date, symbol, status, model_type, model_version,
       predicted_direction, confidence, price_change_pct, expected_log_return, horizon, realized``);
     - ``orders``: one dict per filled order (``date, symbol, size, price, value, commission``);
@@ -151,12 +156,15 @@ class LSTMForecastAnalyzer(bt.Analyzer):
             "n_rebalances": self.rebalances,
             **figures,
             "training": {
-                "trained": counts["trained"],
+                "trained": counts["trained"] + counts["candidate"],
+                "promoted": counts["promoted"],
+                "shelved": counts["shelved"],
+                "shelved_rules": dict(sorted(self.signals.shelved_rules.items())),
                 "reused": counts["reused"],
-                "candidate": counts["candidate"],
                 "failed": counts["failed"],
                 "events": list(self.signals.trainings),
             },
+            "model_age": model_age(self.records),
             "records": self.records,
             "orders": self.orders,
             "weight_mode": self.signals.config.lstm.weight_mode,
@@ -198,6 +206,27 @@ class LSTMForecastAnalyzer(bt.Analyzer):
         for bars in dict.fromkeys(horizons.values()):
             outcomes[f"realized_{bars}"] = forward_returns(closes, bars).stack().reindex(daily.index)
         return {"evidence": evidence, "daily": daily.reset_index(), "daily_outcomes": outcomes.reset_index()}
+
+
+#: A model older than this at the bar it answers counts as not keeping up with the data.
+STALE_DAYS = 182
+
+
+def model_age(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The age (days) of the model behind each successful forecast: median, and the share over
+    :data:`STALE_DAYS`."""
+    ages = [
+        (pd.Timestamp(r["date"]) - pd.Timestamp(r["trained_at"])).days
+        for r in records
+        if r["status"] == "success" and r.get("trained_at")
+    ]
+    if not ages:
+        return {"median_days": None, "over_6_months": None, "forecasts": 0}
+    return {
+        "median_days": float(np.median(ages)),
+        "over_6_months": sum(age > STALE_DAYS for age in ages) / len(ages),
+        "forecasts": len(ages),
+    }
 
 
 def excess_outcomes(records: list[dict[str, Any]]) -> list[dict[str, Any]]:

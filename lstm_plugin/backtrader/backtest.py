@@ -63,9 +63,13 @@ class ForecastSummary(TypedDict):
     model_usage: dict[str, int]
     calibration: list[dict[str, Any]]
     rebalances: int
-    trained: int
+    trained: int  # models fitted in the run (promoted or shelved)
+    promoted: int  # stages the run decided (of its new models, and of identical ones it found): served
+    shelved: int  # ... kept as candidates, never served
+    shelved_rules: dict[str, int]  # why, by rule (lstm_plugin.training.policy.PROMOTION_RULES)
     reused: int
     failed: int
+    model_age: dict[str, Any]  # {median_days, over_6_months, forecasts}: how old the answering models were
     #: the daily evidence against the baselines (``None`` with ``backtest.daily_evaluation`` off):
     #: ``{horizons, reference, forecasters, differences}`` of
     #: :func:`~lstm_plugin.serving.evidence.forecast_evidence` (docs/forecast-evidence.md)
@@ -75,7 +79,7 @@ class ForecastSummary(TypedDict):
 
 
 class _ReportFolder(TypedDict, total=False):
-    report: str  # the report folder, added by ``lstm-plugin backtest`` (not in ``summary.json``)
+    report: str  # the report folder, added by :func:`~lstm_plugin.backtrader.report.write_report`
 
 
 class BacktestSummary(_ReportFolder):
@@ -133,9 +137,13 @@ class BacktestResult:
                 "model_usage": f["model_usage"],
                 "calibration": f["calibration"],
                 "rebalances": f["n_rebalances"],
-                "trained": f["training"]["trained"] + f["training"]["candidate"],
+                "trained": f["training"]["trained"],
+                "promoted": f["training"]["promoted"],
+                "shelved": f["training"]["shelved"],
+                "shelved_rules": f["training"]["shelved_rules"],
                 "reused": f["training"]["reused"],
                 "failed": f["training"]["failed"],
+                "model_age": f["model_age"],
                 "evidence": _evidence_summary(f.get("evidence")),
                 "weight": _weight_summary(f["weight_mode"], f["weights"]),
             }

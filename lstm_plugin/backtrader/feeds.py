@@ -17,7 +17,7 @@ import pandas as pd
 from lstm_plugin.core.data import DataSource, clean_ohlcv, read_ohlcv_csv, validate_symbol
 from lstm_plugin.core.errors import DataError
 
-__all__ = ["FeedFileSource", "feed_source", "feed_symbol", "preloaded_calendar"]
+__all__ = ["FeedFileSource", "feed_source", "feed_symbol", "preloaded_calendar", "write_yahoo_csvs"]
 
 
 def feed_symbol(data: Any) -> str:
@@ -73,3 +73,34 @@ def preloaded_calendar(datas: Sequence[Any]) -> pd.DatetimeIndex | None:
         return None
     unique = np.unique(np.concatenate(stamps))
     return pd.DatetimeIndex([pd.Timestamp(bt.num2date(x).date()) for x in unique]).unique()
+
+
+def write_yahoo_csvs(
+    folder: str | Path, symbols: Sequence[str] | None = None, source: DataSource | None = None
+) -> list[Path]:
+    """``folder/SYMBOL.csv`` in the Yahoo format Backtrader's ``YahooFinanceCSVData`` reads (``Date, Open,
+    High, Low, Close, Adj Close, Volume``), from ``source`` (default: the bundled data, already adjusted,
+    so ``Adj Close`` equals ``Close``): a folder to try the CSV examples on. Returns the files."""
+    from lstm_plugin.core.data import open_source
+
+    source = source or open_source()
+    target = Path(folder)
+    target.mkdir(parents=True, exist_ok=True)
+    written = []
+    for symbol in symbols or source.symbols():
+        bars = source.load(validate_symbol(symbol))
+        frame = pd.DataFrame(
+            {
+                "Date": bars.index.strftime("%Y-%m-%d"),
+                "Open": bars["open"].to_numpy(),
+                "High": bars["high"].to_numpy(),
+                "Low": bars["low"].to_numpy(),
+                "Close": bars["close"].to_numpy(),
+                "Adj Close": bars["close"].to_numpy(),
+                "Volume": bars["volume"].round().astype("int64").to_numpy(),
+            }
+        )
+        path = target / f"{validate_symbol(symbol)}.csv"
+        frame.to_csv(path, index=False)
+        written.append(path)
+    return written

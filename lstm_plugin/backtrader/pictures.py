@@ -86,10 +86,16 @@ def _ic_picture(result: BacktestResult) -> Figure:
     return figure
 
 
+#: Fewest forecasts a confidence bucket needs to be drawn: a bucket of one or two is a coin, not a rate.
+MIN_BUCKET = 20
+
+
 def _calibration_picture(result: BacktestResult) -> Figure:
+    """Share of forecasts that came true against their confidence, per bucket of at least
+    :data:`MIN_BUCKET` forecasts (every bucket is in ``summary.json``)."""
     figure = Figure(figsize=(5.5, 5))
     axis = figure.subplots()
-    buckets = [row for row in (result.forecast or {}).get("calibration", []) if row["n"]]
+    buckets = [row for row in (result.forecast or {}).get("calibration", []) if row["n"] >= MIN_BUCKET]
     axis.plot([1 / 3, 1], [1 / 3, 1], color="grey", linestyle="--", label="perfectly calibrated")
     if buckets:
         axis.plot(
@@ -108,6 +114,8 @@ def _calibration_picture(result: BacktestResult) -> Figure:
             )
     axis.set_xlabel("confidence (probability of the predicted class)")
     axis.set_ylabel("share that came true")
-    axis.set_title("Calibration (labels: forecasts per bucket)")
+    axis.set_title(
+        f"Calibration (labels: forecasts per bucket; buckets of ≥ {MIN_BUCKET} shown)", fontsize=10
+    )
     axis.legend(loc="upper left")
     return figure

@@ -78,6 +78,9 @@ class ReportError(LSTMPluginError):
 def _html(summary: BacktestSummary) -> str:
     table = html.escape(comparison_table(summary))
     settings = html.escape(jsonio.dumps(summary["settings"], indent=2))
+    links = ", ".join(
+        f'<a href="{name}">{name}</a>' for name in REPORT_FILES if name.endswith((".csv", ".json"))
+    )
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>lstm-plugin backtest</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}} pre{{background:#f6f6f6;padding:1em}} img{{max-width:100%}}</style>
@@ -87,8 +90,7 @@ def _html(summary: BacktestSummary) -> str:
 <h2>Equity and drawdowns</h2><img src="equity.png" alt="equity curves">
 <h2>Forecast skill</h2><img src="ic.png" alt="IC over time"><img src="calibration.png" alt="calibration">
 <h2>Settings</h2><pre>{settings}</pre>
-<p>Data: predictions.csv, outcomes.csv, forecasts_daily.csv, outcomes_daily.csv, orders.csv, equity.csv,
-summary.json.</p>
+<p>Data: {links}.</p>
 </body></html>
 """
 
@@ -222,7 +224,9 @@ def write_report(result: BacktestResult, folder: str | Path) -> Path:
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.{os.getpid()}.tmp-", dir=folder.parent))
     try:
         os.chmod(staging, 0o755)
-        for name, blob in _files(result, result.summary()).items():
+        summary = result.summary()
+        summary["report"] = str(given)  # as ``--json`` prints it: the same object
+        for name, blob in _files(result, summary).items():
             (staging / name).write_bytes(blob)
         draw_pictures(result, staging)
         digests = {name: hashlib.sha256((staging / name).read_bytes()).hexdigest() for name in REPORT_FILES}

@@ -50,6 +50,7 @@ from lstm_plugin.portfolio.rebalancing import order_sequence, valid_targets
 from lstm_plugin.portfolio.results import Analysis
 from lstm_plugin.serving.registry import ModelRegistry
 from lstm_plugin.serving.results import Prediction
+from lstm_plugin.serving.run_registry import RunRegistry
 from lstm_plugin.serving.tape import ForecastTape
 from lstm_plugin.training.backends import Backend, backtest_workers, make_backend, sendable
 from lstm_plugin.training.queue import JobView
@@ -83,6 +84,8 @@ def training_row(job: JobView, when: pd.Timestamp) -> dict[str, Any]:
         "category": job["category"],
         "priority": job["priority"],
         "status": outcome.get("status", job["state"]),
+        "stage": outcome.get("stage") if outcome.get("decided") else None,  # decided by this run
+        "stage_rule": outcome.get("stage_rule") if outcome.get("decided") else None,
         "model_version": outcome.get("model_version"),
         "reliability": (outcome.get("metrics") or {}).get("reliability"),
         "seconds": job.get("seconds"),
@@ -109,11 +112,14 @@ class LSTMSignals:
 
     - ``config``: a :class:`~lstm_plugin.core.config.Config`, a path to ``lstm_config.json``, or ``None``;
     - ``registry``: a :class:`~lstm_plugin.serving.registry.ModelRegistry` or a folder (default
-    ``registry.path``);
+    ``registry.path``). With ``train`` the run serves only the models it trains itself, or finds
+    registered from this very training (same config, data and date): what other runs left in the folder
+    never changes its results (:class:`~lstm_plugin.serving.run_registry.RunRegistry`, docs/models.md);
     - ``source``: the feeds' full history as a DataSource (default: read from the feeds' CSV paths or
     DataFrames);
     - ``use_lstm``: ``False`` runs the same selection with ``lstm.weight = 0`` (technical only);
-    - ``train``: train inside the run (walk-forward); ``False`` only uses models already registered;
+    - ``train``: train inside the run (walk-forward); ``False`` serves the models already registered, as
+      they are;
     - ``num_symbols``: positions (default ``portfolio.num_symbols``);
     - ``plugins``: extra plugin objects; ``progress``: progress bars while training;
     - ``backend``: where a rebalance's trainings run: ``sync`` (one after another, in this process),
@@ -152,6 +158,10 @@ class LSTMSignals:
             registry = ModelRegistry(
                 registry or self.config.registry.path, self.config.registry.keep_versions
             )
+        if train and service is None and not isinstance(registry, RunRegistry):
+            registry = RunRegistry(
+                registry.root, registry.keep_versions
+            )  # what earlier runs left never serves
         self.registry = registry
         self.train = train
         self.num_symbols = num_symbols
@@ -178,6 +188,7 @@ class LSTMSignals:
         self.trainings: list[dict[str, Any]] = []
         self._orders: list[int] = []  # each training's place in the order jobs started
         self.counts: Counter[str] = Counter()
+        self.shelved_rules: Counter[str] = Counter()  # why this run shelved its new models
         self._observed: tuple[pd.Timestamp | None, dict[str, Prediction]] = (None, {})
         self.evidence = TrailingEvidence()  # what each rebalance was served: the adaptive weight's evidence
         self.service.add_listener(self._on_training)
@@ -260,6 +271,10 @@ class LSTMSignals:
         row = training_row(job, self.clock.now())
         self._orders.append(job["order"] if job["order"] is not None else -1)
         self.counts[row["status"]] += 1
+        if row["stage"] is not None:
+            self.counts["promoted" if row["stage"] == "production" else "shelved"] += 1
+            if row["stage"] != "production":
+                self.shelved_rules[row["stage_rule"]] += 1
         self.trainings.append(row)
 
     # ------------------------------------------------------------------ the hook

@@ -25,11 +25,14 @@ def set_costs(broker: Any, costs: BacktestSection) -> None:
 class LSTMRebalanceStrategy(bt.Strategy):
     """Walk-forward LSTM portfolio: at each rebalance bar, train (one pass), select, trade.
 
-    Orders are market orders sent at the rebalance bar's close and filled at the next bar's open
-    (never cheat-on-close); reductions are sent before increases. A symbol whose feed starts late
-    joins once it has ``portfolio.min_history_bars`` bars; one whose feed stops is no longer scanned
-    and is not traded. ``self.lstm`` is the :class:`~lstm_plugin.backtrader.signals.LSTMSignals`
-    behind it; add :class:`~lstm_plugin.backtrader.analyzer.LSTMForecastAnalyzer` to measure it.
+    Models and scores read each feed's whole file or frame, rows before its ``fromdate`` included: they
+    are the past of the first bar (the first rebalance trains on them); nothing after a bar is read at
+    it (docs/backtrader.md). Orders are market orders sent at the rebalance bar's close and filled at
+    the next bar's open (never cheat-on-close); reductions are sent before increases. A symbol whose
+    feed starts late joins once it has ``portfolio.min_history_bars`` bars; one whose feed stops is no
+    longer scanned and is not traded. ``self.lstm`` is the
+    :class:`~lstm_plugin.backtrader.signals.LSTMSignals` behind it; add
+    :class:`~lstm_plugin.backtrader.analyzer.LSTMForecastAnalyzer` to measure it.
     """
 
     params = (

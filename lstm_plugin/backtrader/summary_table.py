@@ -70,11 +70,17 @@ def comparison_table(summary: BacktestSummary) -> str:
             f"{_interval(forecast['rank_ic_low'], forecast['rank_ic_high'], '{:+.3f}')} "
             f"(t {_cell(forecast['rank_ic_t'], '{:+.2f}')}); 95% intervals over {forecast['ic_dates']} dates"
         )
+        age = forecast["model_age"]
         lines.append(
             f"models used: specific {usage['specific']}, universal {usage['universal']}, none "
-            f"{usage['none']}; "
+            f"{usage['none']}; their age at the bar: median {_cell(age['median_days'], '{:.0f}')} days, "
+            f"{_cell(age['over_6_months'], '{:.1%}')} over 6 months"
+        )
+        shelved = ", ".join(f"{n} {rule}" for rule, n in forecast["shelved_rules"].items())
+        lines.append(
             f"trainings: {forecast['trained']} trained, {forecast['reused']} reused, {forecast['failed']} "
-            f"failed"
+            f"failed; promoted {forecast['promoted']}, shelved {forecast['shelved']}"
+            + (f" ({shelved})" if shelved else "")
         )
     if forecast and forecast["weight"]["mode"] == "adaptive":
         weight = forecast["weight"]

@@ -18,6 +18,7 @@ from lstm_plugin.cli.args import (
 )
 from lstm_plugin.cli.main import EXIT_UNEXPECTED, EXIT_USAGE
 from lstm_plugin.cli.paper import cmd_paper
+from lstm_plugin.cli.promote import cmd_promote
 from lstm_plugin.cli.tables import pct, table, train_table
 from lstm_plugin.core.clock import Clock, ManualClock, default_clock
 from lstm_plugin.core.config import Config, load_config
@@ -188,6 +189,13 @@ def cmd_status(args: argparse.Namespace) -> dict[str, Any]:
                 ]
             )
         print(table(rows))
+        for s, st in results.items():
+            if st["candidate"] is not None:
+                shelf = st["candidate"]
+                print(
+                    f"{s}: v{shelf['model_version']} (trained {shelf['trained_at'][:10]}) is shelved: "
+                    f"{shelf['reason']}; `lstm-plugin promote {s}` serves it"
+                )
     return results
 
 
@@ -301,8 +309,9 @@ def cmd_pretrain(args: argparse.Namespace) -> dict[str, Any]:
     if not args.json:
         print(
             f"{len(result['symbols'])} symbols, {result['start']} .. {result['end']}, "
-            f"{result['rebalances']} rebalances on {backend}: trained {result['trained']}, candidates "
-            f"{result['candidate']}, reused {result['reused']}, failed {result['failed']} in "
+            f"{result['rebalances']} rebalances on {backend}: trained {result['trained']} (promoted "
+            f"{result['promoted']}, shelved {result['shelved']}), reused {result['reused']}, failed "
+            f"{result['failed']} in "
             f"{result['seconds']:.0f} s; registry {result['registry']}"
         )
     return result
@@ -315,5 +324,6 @@ COMMANDS = {
     "service": cmd_service,
     "backtest": cmd_backtest,
     "pretrain": cmd_pretrain,
+    "promote": cmd_promote,
     "paper": cmd_paper,
 }

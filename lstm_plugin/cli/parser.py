@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_model_commands(commands: Any) -> list[argparse.ArgumentParser]:
-    """``train``, ``predict``, ``status`` and ``service``."""
+    """``train``, ``predict``, ``status``, ``service`` and ``promote``."""
     train = commands.add_parser("train", help="train, export to ONNX and register models")
     train.add_argument("symbols", nargs="*", metavar="SYMBOL")
     train.add_argument(
@@ -98,7 +98,18 @@ def _add_model_commands(commands: Any) -> list[argparse.ArgumentParser]:
     )
     service.add_argument("--as-of", metavar="YYYY-MM-DD", help="plan as of this date (default: now)")
 
-    return [train, predict, status, service]
+    promote = commands.add_parser(
+        "promote", help="serve a shelved candidate model by hand, or discard a version"
+    )
+    promote.add_argument("symbol", nargs="?", metavar="SYMBOL")
+    promote.add_argument(
+        "--version", type=int, metavar="N", help="the version to act on (default: the newest candidate)"
+    )
+    promote.add_argument("--universal", action="store_true", help="the pooled universal model")
+    promote.add_argument(
+        "--discard", action="store_true", help="set the version aside: never served nor offered again"
+    )
+    return [train, predict, status, service, promote]
 
 
 def _span_options(parser: argparse.ArgumentParser) -> None:

@@ -121,6 +121,7 @@ def fit_ensemble(
         train_start=train.dates.min(),
         train_end=train.dates.max(),
         device=networks[0].device,
+        test=test,
         members=[
             {
                 **member.model_dump(),

@@ -51,6 +51,8 @@ class FitResult:
     train_start: np.datetime64 | None = None
     device: str = "cpu"
     members: list[dict[str, Any]] = field(default_factory=list)  # an ensemble's members, with their weights
+    #: the held-out newest samples ``metrics`` were measured on (a retrain is compared on them)
+    test: SampleSet | None = None
 
 
 def resolve_device(choice: str) -> torch.device:
@@ -118,6 +120,7 @@ def fit_forecaster(
         train_start=train.dates.min(),
         train_end=train.dates.max(),
         device=fitted.device,
+        test=test,
     )
 
 

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["average_ranks", "directional_accuracy", "forecast_metrics", "pearson", "roc_auc", "spearman"]
+__all__ = [
+    "average_ranks",
+    "directional_accuracy",
+    "forecast_metrics",
+    "paired_accuracy_gap",
+    "pearson",
+    "roc_auc",
+    "spearman",
+]
 
 
 def average_ranks(values: np.ndarray) -> np.ndarray:
@@ -81,3 +89,20 @@ def forecast_metrics(
         "base_rate_up": float(np.mean(realised > 0)),
         "n_test": int(realised.shape[0]),
     }
+
+
+def paired_accuracy_gap(
+    new_score: np.ndarray, old_score: np.ndarray, realised: np.ndarray
+) -> tuple[float, float]:
+    """Directional accuracy of ``new_score`` minus that of ``old_score`` on the *same* samples (those where
+    both call a sign and the outcome moved), and the standard error of that difference: two models scored
+    on one segment differ by noise alone about ``±2`` of it."""
+    new_sign, old_sign = np.sign(np.asarray(new_score, float)), np.sign(np.asarray(old_score, float))
+    outcome = np.sign(np.asarray(realised, dtype="float64"))
+    keep = (new_sign != 0) & (old_sign != 0) & (outcome != 0)
+    if keep.sum() < 2:
+        return float("nan"), float("nan")
+    difference = (new_sign[keep] == outcome[keep]).astype(float) - (old_sign[keep] == outcome[keep]).astype(
+        float
+    )
+    return float(difference.mean()), float(difference.std(ddof=1) / np.sqrt(difference.size))

@@ -48,7 +48,7 @@ __all__ = [
 
 INPUT_NAME = "features"
 OUTPUT_NAMES = ("probabilities", "expected_return")
-STAGES = ("production", "candidate")
+STAGES = ("production", "candidate", "discarded")
 REQUIRED_KEYS = (
     "symbol",
     "model_type",
@@ -83,8 +83,11 @@ class _OptionalMetadata(TypedDict, total=False):
     versions: dict[str, Any]
     symbols: list[str]
     worker: str
-    stage: str  # production | candidate
+    stage: str  # production | candidate | discarded
     stage_reason: str
+    stage_rule: str  # the rule that decided it (lstm_plugin.training.policy.PROMOTION_RULES)
+    stage_basis: dict[str, Any]  # what the decision compared: the served model's sha256, the paired gap
+    registry_version: int  # a run's view: the folder's own version number (lstm_plugin.serving.run_registry)
 
 
 class ModelMetadata(_OptionalMetadata):
@@ -252,7 +255,8 @@ class ModelRecord:
 
     @property
     def stage(self) -> str:
-        """``production`` (served) or ``candidate`` (kept, not served: it did not beat the current model)."""
+        """``production`` (served), ``candidate`` (shelved: it did not beat the served model) or ``discarded``
+        (set aside by hand: ``lstm-plugin promote --discard``; never served nor offered)."""
         return str(self.metadata.get("stage", "production"))
 
     @property

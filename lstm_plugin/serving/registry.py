@@ -47,7 +47,7 @@ from lstm_plugin.serving.verification import VersionReader
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MODEL_TYPES", "UNIVERSAL_NAME", "ModelRecord", "ModelRegistry"]
+__all__ = ["MODEL_TYPES", "UNIVERSAL_NAME", "ModelRecord", "ModelRegistry", "served_and_newest"]
 
 MODEL_TYPES = ("specific", "universal")
 UNIVERSAL_NAME = "DEFAULT"
@@ -190,18 +190,61 @@ class ModelRegistry:
         limit = None if as_of is None else pd.Timestamp(as_of)
         served = newest = None
         for _ in range(2):
-            served, newest = _served_and_newest(self.records(model_type, name), limit)
+            served, newest = served_and_newest(self.records(model_type, name), limit)
             if self._reader.still_valid(served) and (newest is served or self._reader.still_valid(newest)):
                 break
             self._listed.pop(self.folder(model_type, name), None)  # a file changed: read the folder again
         return served, newest
 
-    def find_training(self, model_type: str, name: str, training_key: str) -> ModelRecord | None:
+    def training_keys(
+        self, model_type: str, name: str, trained_at: pd.Timestamp
+    ) -> tuple[frozenset[str], bool]:
+        """The training keys a training at ``trained_at`` may reuse (those registered by then), and whether
+        a version was trained at that very time."""
+        records = [r for r in self.records(model_type, name) if r.trained_at <= trained_at]
+        keys = frozenset(str(r.metadata.get("training_key")) for r in records)
+        return keys, any(r.trained_at == trained_at for r in records)
+
+    def find_training(
+        self, model_type: str, name: str, training_key: str, trained_at: pd.Timestamp | None = None
+    ) -> ModelRecord | None:
         """A valid version trained on identical data with an identical config, if one exists."""
         for record in self.records(model_type, name):
             if record.metadata.get("training_key") == training_key:
                 return record
         return None
+
+    def owns(self, record: ModelRecord) -> bool:
+        """Whether ``record`` serves as it is (a run's view adopts other runs' versions: RunRegistry)."""
+        return True
+
+    def in_use(self, model_type: str, name: str) -> set[int]:
+        """Folder versions that retention must keep besides its own rule (a run's adopted ones: RunRegistry)."""
+        return set()
+
+    def set_stage(self, model_type: str, name: str, version: int, stage: str, reason: str) -> ModelRecord:
+        """Rewrite a version's stage (``lstm-plugin promote``): its metadata file is replaced atomically under
+        the writer lock; the ONNX file is untouched."""
+        folder = self.check_folder(model_type, name)
+        record = next((r for r in self.records(model_type, name) if r.version == version), None)
+        if record is None:
+            raise RegistryError(f"{model_type}/{name} › no valid version {version}")
+        metadata = dict(record.metadata, stage=stage, stage_reason=reason)
+        problem = metadata_problem(metadata, model_type, name, version)
+        if problem:
+            raise ModelError(f"{record.label} › {problem}")
+        try:
+            with self._locked(folder):
+                write_atomic(
+                    folder / f"v{version:06d}.json", json.dumps(metadata, indent=2, sort_keys=True).encode()
+                )
+        except OSError as exc:
+            raise RegistryError(f"{folder} › cannot write model: {exc}") from exc
+        self._listed.pop(folder, None)
+        updated = self._reader.load_record(folder, model_type, name, version)
+        if updated is None:  # pragma: no cover - only if the disk lies
+            raise RegistryError(f"{folder} › version {version} did not verify after writing")
+        return updated
 
     # ------------------------------------------------------------------ writing
     @contextlib.contextmanager
@@ -309,12 +352,13 @@ class ModelRegistry:
         keep = set(ranked[: self.keep_versions])
         for record in valid:
             if record.version in keep:
-                served, _ = _served_and_newest(valid, record.trained_at)
+                served, _ = served_and_newest(valid, record.trained_at)
                 if served is not None:
                     keep.add(served.version)
-        served_now, _ = _served_and_newest(valid, None)
+        served_now, _ = served_and_newest(valid, None)
         if served_now is not None:
             keep.add(served_now.version)
+        keep |= self.in_use(model_type, name)
         self._write_index(folder, sorted(keep))
         for version in (v for v in numbers if v not in keep):
             for suffix in ("onnx", "json"):
@@ -322,17 +366,17 @@ class ModelRegistry:
                     (folder / f"v{version:06d}.{suffix}").unlink()
 
 
-def _served_and_newest(
+def served_and_newest(
     records: list[ModelRecord], limit: pd.Timestamp | None
 ) -> tuple[ModelRecord | None, ModelRecord | None]:
     """From records ordered newest first: the production version serving at ``limit`` and the
     newest version (of any stage) trained by then."""
     served = newest = None
     for record in records:
-        if limit is not None and record.trained_at > limit:
+        if (limit is not None and record.trained_at > limit) or record.stage == "discarded":
             continue
         newest = newest or record
-        if record.stage != "candidate":
+        if record.stage == "production":
             served = record
             break
     return served, newest

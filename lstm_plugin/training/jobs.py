@@ -39,13 +39,16 @@ __all__ = [
     "JobResult",
     "TrainJob",
     "fixed_torch_threads",
+    "held_out_samples",
     "history_window",
     "job_frames",
+    "job_samples",
     "reused_training",
     "run_training_job",
     "symbol_history",
     "training_frames",
     "training_key",
+    "training_setup",
 ]
 
 
@@ -89,18 +92,34 @@ class JobResult:
     metadata: Mapping[str, Any] | None
     seconds: float
     worker: str
+    trained_at: pd.Timestamp | None = None
+    #: a new model's held-out test samples (float32 windows): the retrain and the served model are compared
+    #: on them (:meth:`~lstm_plugin.training.trainer.ModelTrainer.publish`)
+    test: SampleSet | None = None
 
     @property
     def reused(self) -> bool:
         return self.onnx_bytes is None
 
 
-def training_key(model_type: str, name: str, config_hash: str, fingerprints: Mapping[str, str]) -> str:
-    """Identity of a training: same type, name, config, features and data give the same key."""
+def training_key(
+    model_type: str, name: str, config_hash: str, fingerprints: Mapping[str, str], setup: str = ""
+) -> str:
+    """Identity of a training: the same type, name, config, features, ``setup`` (torch threads, plugins) and
+    data — each symbol's bars by content, so a pooled model's symbol set too — give the same key."""
     payload = "|".join(
-        [model_type, name, config_hash, *(f"{s}={fp}" for s, fp in sorted(fingerprints.items()))]
+        [model_type, name, config_hash, setup, *(f"{s}={fp}" for s, fp in sorted(fingerprints.items()))]
     )
     return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def training_setup(job: TrainJob) -> str:
+    """What shapes a model besides its config and bars: the torch threads its reductions split over, the
+    plugins' settings and the extra plugin objects' classes."""
+    extra = sorted(f"{type(p).__module__}.{type(p).__qualname__}" for p in job.extra_plugins)
+    return (
+        f"threads={job.model.torch_threads};plugins={job.plugins.model_dump_json()};extra={','.join(extra)}"
+    )
 
 
 def history_window(frame: pd.DataFrame, years: float) -> pd.DataFrame:
@@ -213,7 +232,8 @@ def _identity(
     if job.benchmark is not None:  # the excess target's labels depend on the whole universe's bars
         fingerprints["<benchmark>"] = frame_fingerprint(job.benchmark.to_frame())
     config_hash = model_config_hash(job.model, names)
-    return names, config_hash, training_key(job.model_type, job.name, config_hash, fingerprints)
+    key = training_key(job.model_type, job.name, config_hash, fingerprints, training_setup(job))
+    return names, config_hash, key
 
 
 def _worker_name() -> str:
@@ -230,7 +250,16 @@ def reused_training(job: TrainJob, plugins: PluginManager | None = None) -> JobR
     key = _identity(job, job_frames(job), plugins or _plugins_for(job))[2]
     if key not in job.known_keys:
         return None
-    return JobResult(job.model_type, job.name, key, None, None, time.perf_counter() - started, _worker_name())
+    return JobResult(
+        job.model_type,
+        job.name,
+        key,
+        None,
+        None,
+        time.perf_counter() - started,
+        _worker_name(),
+        job.trained_at,
+    )
 
 
 def _run_training_job(job: TrainJob, plugins: PluginManager | None) -> JobResult:
@@ -240,7 +269,21 @@ def _run_training_job(job: TrainJob, plugins: PluginManager | None) -> JobResult
     names, config_hash, key = _identity(job, frames, plugins)
     worker = _worker_name()
     if not job.force and key in job.known_keys:
-        return JobResult(job.model_type, job.name, key, None, None, time.perf_counter() - started, worker)
+        return JobResult(
+            job.model_type, job.name, key, None, None, time.perf_counter() - started, worker, job.trained_at
+        )
+    samples = job_samples(job, frames, plugins, names)
+    data_end = _day(max(frame.index[-1] for frame in frames.values()))
+    blob, metadata, test = _fit_and_export(job, plugins, samples, names, config_hash, key, data_end)
+    metadata.update(symbols=sorted(frames), worker=worker)
+    seconds = time.perf_counter() - started
+    return JobResult(job.model_type, job.name, key, blob, metadata, seconds, worker, job.trained_at, test)
+
+
+def job_samples(
+    job: TrainJob, frames: Mapping[str, pd.DataFrame], plugins: PluginManager, names: list[str]
+) -> SampleSet:
+    """The labelled windows a job trains on: the symbol's own, or every pooled symbol's."""
     per_symbol: dict[str, SampleSet] = {}
     for symbol in sorted(frames):
         frame = frames[symbol]
@@ -248,11 +291,23 @@ def _run_training_job(job: TrainJob, plugins: PluginManager | None) -> JobResult
         if [str(c) for c in features.columns] != names:
             raise ModelError(f"lstm_features › the plugins produce different features for {symbol}")
         per_symbol[symbol] = training_samples(frame, features, job.model, job.benchmark)
-    samples = per_symbol[job.name] if job.model_type == "specific" else pooled_samples(per_symbol)
-    data_end = _day(max(frame.index[-1] for frame in frames.values()))
-    blob, metadata = _fit_and_export(job, plugins, samples, names, config_hash, key, data_end)
-    metadata.update(symbols=sorted(frames), worker=worker)
-    return JobResult(job.model_type, job.name, key, blob, metadata, time.perf_counter() - started, worker)
+    return per_symbol[job.name] if job.model_type == "specific" else pooled_samples(per_symbol)
+
+
+def held_out_samples(job: TrainJob, plugins: PluginManager | None = None) -> SampleSet:
+    """The test samples a training of ``job`` is measured on (the newest, after a gap), rebuilt from its
+    bars: how a driver compares a reused training with the model it serves."""
+    from lstm_plugin.model.fitting import split_samples
+
+    plugins = plugins or _plugins_for(job)
+    frames = job_frames(job)
+    names = _identity(job, frames, plugins)[0]
+    return _float32(split_samples(job_samples(job, frames, plugins, names), job.model, job.label)[2])
+
+
+def _float32(samples: SampleSet) -> SampleSet:
+    """Float32 windows: what serving feeds a model, at half the bytes on the way back to the driver."""
+    return SampleSet(np.ascontiguousarray(samples.windows, dtype=np.float32), samples.returns, samples.dates)
 
 
 def _fit_and_export(
@@ -263,7 +318,7 @@ def _fit_and_export(
     config_hash: str,
     key: str,
     data_end: str,
-) -> tuple[bytes, dict[str, Any]]:
+) -> tuple[bytes, dict[str, Any], SampleSet | None]:
     from lstm_plugin.model.ensemble import fit_ensemble
     from lstm_plugin.model.export import export_onnx, verify_onnx
     from lstm_plugin.model.fitting import fit_forecaster
@@ -295,7 +350,7 @@ def _fit_and_export(
     blob = export_onnx(forecaster, np.ascontiguousarray(parity_windows), embedded, exporter=model.exporter)
     verify_onnx(blob, model.window, len(feature_names))  # here, in the worker: the driver only publishes
     json.dumps(metadata)  # fail here, in the worker, if anything is not plain data
-    return blob, metadata
+    return blob, metadata, None if result.test is None else _float32(result.test)
 
 
 def _training_metadata(

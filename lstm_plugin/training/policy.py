@@ -21,6 +21,7 @@ state adjustments still apply. There is no floor.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -32,8 +33,10 @@ __all__ = [
     "CATEGORIES",
     "HIGH_RELIABILITY",
     "LOW_RELIABILITY",
+    "PROMOTION_RULES",
     "ModelState",
     "Priority",
+    "Promotion",
     "as_number",
     "category_base",
     "compute_priority",
@@ -138,34 +141,65 @@ def compute_priority(
     return priority
 
 
+#: Why a new model was promoted or shelved: the ``stage_rule`` of its metadata and of the backtest's counts.
+PROMOTION_RULES = (
+    "first model",
+    "not worse than the served model",
+    "the served model reads other inputs",
+    "no reliability measured",
+    "below min_reliability_for_update",
+    "worse than the served model",
+)
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """A new model's stage, the rule that decided it (one of :data:`PROMOTION_RULES`) and why, in words."""
+
+    promote: bool
+    rule: str
+    reason: str
+
+    @property
+    def stage(self) -> str:
+        return "production" if self.promote else "candidate"
+
+
 def promotion_decision(
     new_reliability: float | None,
-    current_reliability: float | None,
     has_current: bool,
     min_reliability: float,
-) -> tuple[bool, str]:
-    """Whether a new model replaces the current one, and why.
+    *,
+    gap: float | None = None,
+    tolerance: float = 0.0,
+    comparable: bool = True,
+) -> Promotion:
+    """Whether a new model replaces the one served. ``gap`` is the new model's directional accuracy minus
+    the served model's on the *same* samples — the new model's own held-out test segment, the newest bars
+    it may know — and ``tolerance`` what noise alone gives there (twice the paired standard error).
 
     The first model of a symbol is always promoted: something is better than the fallback, and the
-    serving side already discounts unreliable forecasts. After that a new model must reach
-    ``min_reliability`` and be at least as reliable as the model it replaces; otherwise it is kept
-    as a candidate.
+    serving side already discounts unreliable forecasts. So is one the served model cannot be scored
+    beside (``comparable`` false: other features or window). Otherwise the new model must reach
+    ``min_reliability``, and it is shelved as a candidate only when it is worse than the served model
+    by more than the noise: a model no worse has seen more recent data, and keeping an old one on a
+    coin-flip difference is how models stop keeping up with the data.
     """
     if not has_current:
-        return True, "first model"
-    if new_reliability is None:
-        return False, "no reliability measured"
+        return Promotion(True, PROMOTION_RULES[0], "first model")
+    if not comparable:
+        return Promotion(True, PROMOTION_RULES[2], "the served model reads other features or window")
+    if new_reliability is None or math.isnan(new_reliability):
+        return Promotion(False, PROMOTION_RULES[3], "no reliability measured")
     if new_reliability < min_reliability:
-        return (
-            False,
-            f"reliability {new_reliability:.3f} below min_reliability_for_update {min_reliability:g}",
-        )
-    if current_reliability is not None and new_reliability < current_reliability:
-        return (
-            False,
-            f"reliability {new_reliability:.3f} worse than the current model's {current_reliability:.3f}",
-        )
-    return True, "promoted"
+        reason = f"reliability {new_reliability:.3f} below min_reliability_for_update {min_reliability:g}"
+        return Promotion(False, PROMOTION_RULES[4], reason)
+    if gap is None or math.isnan(gap):
+        return Promotion(True, PROMOTION_RULES[1], f"reliability {new_reliability:.3f}; no paired comparison")
+    versus = f"accuracy {gap:+.3f} against the served model on the same test segment (noise ±{tolerance:.3f})"
+    if gap < -tolerance:
+        return Promotion(False, PROMOTION_RULES[5], versus)
+    return Promotion(True, PROMOTION_RULES[1], versus)
 
 
 def retry_delay(attempt: int, backoff_seconds: float) -> float:

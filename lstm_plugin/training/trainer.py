@@ -5,34 +5,48 @@ label is known by T; the registered model is stamped ``trained_at = T``. An iden
 same model type and name, same data (by content hash), same config and features — is found in the
 registry and reused instead of repeated.
 
-Publishing applies the retraining policy: a new model that is less reliable than the one it would
-replace, or below ``lstm_service.retraining.min_reliability_for_update``, is registered as a
-``candidate`` — kept and reported, never served.
+Publishing applies the retraining policy: a new model that is less reliable than the one served, both
+scored on the new model's own held-out test segment, or below
+``lstm_service.retraining.min_reliability_for_update``, is registered as a ``candidate`` — shelved:
+kept and reported, never served (``lstm-plugin promote`` serves it by hand).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from lstm_plugin.core.clock import Clock, as_timestamp, default_clock
 from lstm_plugin.core.config import Config
 from lstm_plugin.core.data import DataSource, validate_symbol
 from lstm_plugin.core.errors import InsufficientDataError, RegistryError
-from lstm_plugin.model.samples import universe_forward_mean
+from lstm_plugin.model.metrics import paired_accuracy_gap
+from lstm_plugin.model.model_files import INPUT_NAME, OUTPUT_NAMES
+from lstm_plugin.model.samples import SampleSet, universe_forward_mean
+from lstm_plugin.model.sessions import open_session
 from lstm_plugin.plugins.manager import PluginManager, get_plugin_manager, training_plugins
+from lstm_plugin.serving.inference import CPU, OnnxRunner
 from lstm_plugin.serving.registry import UNIVERSAL_NAME, ModelRecord, ModelRegistry
-from lstm_plugin.training.jobs import JobResult, TrainJob, run_training_job, symbol_history, training_frames
-from lstm_plugin.training.policy import promotion_decision
+from lstm_plugin.serving.run_registry import RunRegistry
+from lstm_plugin.training.jobs import (
+    JobResult,
+    TrainJob,
+    held_out_samples,
+    run_training_job,
+    symbol_history,
+    training_frames,
+)
+from lstm_plugin.training.policy import Promotion, promotion_decision
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ModelTrainer", "TrainOutcome"]
+__all__ = ["ModelTrainer", "TrainOutcome", "unseen_by"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +56,8 @@ class TrainOutcome:
     record: ModelRecord
     reused: bool
     seconds: float
+    #: whether this training's stage was decided now (a new model, or another run's adopted), not reused
+    decided: bool = False
 
     @property
     def status(self) -> str:
@@ -56,6 +72,8 @@ class TrainOutcome:
             "status": self.status,
             "stage": self.record.stage,
             "stage_reason": meta.get("stage_reason"),
+            "stage_rule": meta.get("stage_rule"),
+            "decided": self.decided,
             "model_type": self.record.model_type,
             "model_version": self.record.version,
             "trained_at": meta["trained_at"],
@@ -92,6 +110,7 @@ class ModelTrainer:
         self.progress = progress
         #: let a job carry a portable source instead of its bars (off for workers on other machines)
         self.ship_source = True
+        self._onnx: OnnxRunner | None = None
 
     # ------------------------------------------------------------------ preparing
     def _history(self, symbol: str, trained_at: pd.Timestamp) -> pd.DataFrame:
@@ -102,9 +121,7 @@ class ModelTrainer:
 
     def _known(self, model_type: str, name: str, trained_at: pd.Timestamp) -> tuple[frozenset[str], bool]:
         """The training keys registered by ``trained_at``, and whether one was trained at that very time."""
-        records = [r for r in self.registry.records(model_type, name) if r.trained_at <= trained_at]
-        keys = frozenset(str(r.metadata.get("training_key")) for r in records)
-        return keys, any(r.trained_at == trained_at for r in records)
+        return self.registry.training_keys(model_type, name, trained_at)
 
     def _job(
         self, model_type: str, name: str, symbols: list[str], trained_at: pd.Timestamp, force: bool
@@ -173,37 +190,113 @@ class ModelTrainer:
     # ------------------------------------------------------------------ publishing
     def publish(self, result: JobResult) -> TrainOutcome:
         """Register a worker's result (verified there; the registry checks its signature against the
-        metadata), as production model or as candidate."""
+        metadata), promoted or shelved as a candidate (:meth:`_promotion`). A reused training is the
+        registered version; a run's view (:class:`~lstm_plugin.serving.run_registry.RunRegistry`)
+        decides its stage for itself when another run registered it."""
         if result.reused:
-            record = self.registry.find_training(result.model_type, result.name, result.training_key)
+            record = self.registry.find_training(
+                result.model_type, result.name, result.training_key, result.trained_at
+            )
             if record is None:
                 raise RegistryError(
                     f"{result.model_type}/{result.name} › the reused training is no longer registered"
                 )
+            decided = not self.registry.owns(record)
+            if decided:
+                record = self._adopt(record)
             logger.info("%s: identical training found (%s); reused", result.name, record.label)
-            return TrainOutcome(record, True, result.seconds)
+            return TrainOutcome(record, True, result.seconds, decided)
         assert result.onnx_bytes is not None and result.metadata is not None
         metadata = dict(result.metadata)
         trained_at = pd.Timestamp(metadata["trained_at"])
-        current = self.registry.resolve(result.model_type, result.name, trained_at)
-        promote, reason = promotion_decision(
-            metadata.get("metrics", {}).get("reliability"),
-            current.reliability if current else None,
-            current is not None,
-            self.config.lstm_service.retraining.min_reliability_for_update,
+        served = self.registry.resolve(result.model_type, result.name, trained_at)
+        promotion, basis = self._promotion(metadata, served, lambda: result.test, result.onnx_bytes)
+        metadata.update(
+            stage=promotion.stage, stage_reason=promotion.reason, stage_rule=promotion.rule, stage_basis=basis
         )
-        metadata.update(stage="production" if promote else "candidate", stage_reason=reason)
         record = self.registry.publish(result.model_type, result.name, result.onnx_bytes, metadata)
-        if not promote:
-            logger.warning("%s kept as a candidate, not served: %s", record.label, reason)
-        return TrainOutcome(record, False, result.seconds)
+        if not promotion.promote:
+            logger.info("%s kept as a candidate, not served: %s", record.label, promotion.reason)
+        return TrainOutcome(record, False, result.seconds, True)
+
+    def _adopt(self, record: ModelRecord) -> ModelRecord:
+        """Another run's version of this very training, with the stage this run gives it: the one recorded
+        when the model served then was the one this run serves, else decided again on its test segment."""
+        assert isinstance(self.registry, RunRegistry)
+        served = self.registry.resolve(record.model_type, record.symbol, record.trained_at)
+        basis: dict[str, Any] = dict(record.metadata.get("stage_basis") or {})
+        if basis.get("served_sha256", "") == (None if served is None else served.metadata["sha256"]):
+            promotion = Promotion(basis["stage"] == "production", basis["rule"], basis["reason"])
+        else:
+            symbols = list(record.metadata.get("symbols") or [record.symbol])
+            job = self._job(record.model_type, record.symbol, symbols, record.trained_at, False)
+            promotion, basis = self._promotion(
+                dict(record.metadata), served, lambda: held_out_samples(job, self.plugins), record
+            )
+        return self.registry.adopt(
+            record, promotion.stage, promotion.reason, stage_rule=promotion.rule, stage_basis=basis
+        )
+
+    def _promotion(
+        self,
+        metadata: dict[str, Any],
+        served: ModelRecord | None,
+        test: Callable[[], SampleSet | None],
+        model: bytes | ModelRecord,
+    ) -> tuple[Promotion, dict[str, Any]]:
+        """The new ``model`` against the one served, both scored on the new model's held-out test segment,
+        where the served model never trained either (:func:`unseen_by`; a paired comparison,
+        :func:`~lstm_plugin.model.metrics.paired_accuracy_gap`); and that basis
+        (``stage_basis``), so a run that serves the same model can take the decision as it is."""
+        comparable = served is not None and (
+            list(served.metadata["features"]) == list(metadata["features"])
+            and int(served.metadata["window"]) == int(metadata["window"])
+        )
+        samples = unseen_by(served, test()) if comparable else None
+        gap = standard_error = None
+        if served is not None and samples is not None and len(samples):
+            gap, standard_error = paired_accuracy_gap(
+                self._score(model, samples.windows), self._score(served, samples.windows), samples.returns
+            )
+        promotion = promotion_decision(
+            metadata.get("metrics", {}).get("reliability"),
+            served is not None,
+            self.config.lstm_service.retraining.min_reliability_for_update,
+            gap=gap,
+            tolerance=0.0 if standard_error is None else 2.0 * standard_error,
+            comparable=comparable and samples is not None,
+        )
+        basis = {
+            "served_sha256": None if served is None else served.metadata["sha256"],
+            "accuracy_gap": gap,
+            "gap_standard_error": standard_error,
+            "stage": promotion.stage,
+            "rule": promotion.rule,
+            "reason": promotion.reason,
+        }
+        return promotion, basis
+
+    def _score(self, model: bytes | ModelRecord, windows: np.ndarray) -> np.ndarray:
+        """``P(up) − P(down)`` of ``model`` (ONNX bytes or a registered version) on ``windows``."""
+        if isinstance(model, ModelRecord):
+            probabilities = self._runner().run(model, windows)[0]
+        else:
+            feed = {INPUT_NAME: np.ascontiguousarray(windows, dtype="float32")}
+            probabilities = open_session(model, 1, [CPU]).run([OUTPUT_NAMES[0]], feed)[0]
+        return np.asarray(probabilities[:, 2] - probabilities[:, 0])
+
+    def _runner(self) -> OnnxRunner:
+        """One CPU thread, as a training has: scoring the served model is small and runs beside workers."""
+        if self._onnx is None:
+            self._onnx = OnnxRunner("cpu", 1)
+        return self._onnx
 
     # ------------------------------------------------------------------ in the caller
     def run(self, job: TrainJob) -> TrainOutcome:
         """Run ``job`` here and publish it."""
         started = time.perf_counter()
         outcome = self.publish(run_training_job(job, self.plugins))
-        return TrainOutcome(outcome.record, outcome.reused, time.perf_counter() - started)
+        return TrainOutcome(outcome.record, outcome.reused, time.perf_counter() - started, outcome.decided)
 
     def train_specific(self, symbol: str, as_of: Any = None, force: bool = False) -> TrainOutcome:
         """Train (or reuse) ``symbol``'s own model as of ``as_of`` (default: the clock's now)."""
@@ -214,3 +307,12 @@ class ModelTrainer:
     ) -> TrainOutcome:
         """Train (or reuse) the pooled model over ``symbols`` (default: :meth:`universe`)."""
         return self.run(self.prepare_universal(symbols, as_of, force))
+
+
+def unseen_by(served: ModelRecord | None, samples: SampleSet | None) -> SampleSet | None:
+    """The ``samples`` dated after ``served``'s training segment: out of sample for it too, so an old
+    model is not compared on bars it learnt from."""
+    if samples is None or served is None or not served.metadata.get("train_end"):
+        return samples
+    end = np.datetime64(pd.Timestamp(served.metadata["train_end"]).to_datetime64())
+    return samples.subset(np.asarray(samples.dates) > end)
