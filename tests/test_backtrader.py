@@ -227,7 +227,7 @@ def test_analyzer_figures_equal_an_independent_computation(first_run):
 
 
 def test_write_yahoo_csvs_gives_files_backtraders_yahoo_feed_reads(tmp_path, source):
-    """docs/backtrader.md's first step: the bundled bars as Yahoo-style CSVs, read by Backtrader as they are."""
+    """docs/backtrader.md's first step: the bundled bars as Yahoo-style CSVs, read by Backtrader as is."""
     import datetime as dt
 
     import backtrader as bt

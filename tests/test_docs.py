@@ -107,42 +107,45 @@ def install_steps(block: str) -> tuple[list[str], str]:
 
 @pytest.mark.slow
 def test_every_readme_code_block_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """In a fresh clone, in the README's order: the main command prints the README's output byte for byte,
-    the Python blocks run (the printed prediction has the keys and values shown), the Backtrader block
-    serves models, and the paper commands print the lines shown. The test command is the line ``.ci/run``
-    itself runs; its install steps are the main command's."""
+    """Each section from a fresh clone (as its output shows: ``model_version`` 1, "models 0" on the first
+    paper day), in the README's order: the main command prints the README's output byte for byte, the
+    Python blocks run and the printed prediction has the keys and values shown, the Backtrader block
+    serves models, and the paper commands print the lines shown. The test command is the line
+    ``.ci/run`` itself runs; its install steps are the main command's."""
     blocks = readme_blocks()
-    assert [language for language, _ in blocks] == ["bash", "bash", "", "python", "python", "python", "bash", ""]
+    languages = [language for language, _ in blocks]
+    assert languages == ["bash", "bash", "", "python", "python", "python", "bash", ""]
     (_, main_block), (_, test_block), (_, main_output) = blocks[:3]
     (_, quickstart), (_, printed), (_, backtrader) = blocks[3:6]
     (_, paper), (_, paper_output) = blocks[6:]
 
     steps, main_command = install_steps(main_block)
     test_steps, test_command = install_steps(test_block)
-    assert steps[:3] == test_steps[:3] and steps[3] == "pip install -e ." and test_steps[3].startswith(steps[3])
+    assert steps[:3] == test_steps[:3] and steps[3] == "pip install -e ."
+    assert test_steps[3].startswith(steps[3])  # the test extra on top of what the main command installs
     assert main_command == "lstm-plugin backtest" and test_command == "python -m pytest -q"
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
-    assert "<!-- test-command -->" in ci and "bash -euo pipefail -c \"$command\"" in ci
+    assert "<!-- test-command -->" in ci and 'bash -euo pipefail -c "$command"' in ci
 
-    clone = fresh_clone(tmp_path / "clone")
-    assert shell(main_command, clone) == main_output  # the main job, cold, into an empty ./lstm_models
+    main_clone = fresh_clone(tmp_path / "main")
+    assert shell(main_command, main_clone) == main_output  # the main job, cold, into an empty ./lstm_models
 
-    monkeypatch.chdir(clone)  # the quickstarts' registry is ./lstm_models
+    monkeypatch.chdir(fresh_clone(tmp_path / "quickstarts"))  # their registry is ./lstm_models
     monkeypatch.setenv("LSTM_PLUGIN_TRACE", "")
     namespace: dict = {}
     exec(compile(quickstart, "README.md", "exec"), namespace)
-    shown = eval(printed, {})  # noqa: S307 (the README's own text)
+    shown = eval(printed, {})  # the README's own text
     served = namespace["forecasts"].get_lstm_prediction("AAPL")
     assert set(shown) == set(served)
-    for key, value in shown.items():
-        if isinstance(value, float):
+    for key, value in shown.items():  # printed rounded to two or three places
+        if isinstance(value, float | dict):
             assert served[key] == pytest.approx(value, abs=0.006), key
-        elif key not in ("cached", "probabilities"):
+        else:
             assert served[key] == value, key
     exec(compile(backtrader, "README.md", "exec"), namespace)
     usage = namespace["strategy"].analyzers.lstm.get_analysis()["model_usage"]
     assert usage.get("specific", 0) > 0 and usage.get("universal", 0) > 0, usage
 
-    printed_lines = shell(paper, clone).splitlines()
+    printed_lines = shell(paper, fresh_clone(tmp_path / "paper")).splitlines()
     first, ellipsis, last = paper_output.strip().splitlines()
     assert ellipsis == "..." and printed_lines[0] == first and last in printed_lines

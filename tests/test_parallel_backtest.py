@@ -116,7 +116,7 @@ for symbol in ("ABT", "AMD", "CL"):
 cerebro.addstrategy(LSTMRebalanceStrategy, config=sys.argv[2], registry=sys.argv[3], source=source,
                     start="2011-10-03", num_symbols=2, backend="local")
 strategy = cerebro.run()[0]
-print(json.dumps({"trained": strategy.lstm.counts["trained"] + strategy.lstm.counts["candidate"]}))
+print(json.dumps({"trained": strategy.lstm.counts["trained"]}))
 """
 
 

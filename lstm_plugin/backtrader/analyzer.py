@@ -156,7 +156,7 @@ class LSTMForecastAnalyzer(bt.Analyzer):
             "n_rebalances": self.rebalances,
             **figures,
             "training": {
-                "trained": counts["trained"] + counts["candidate"],
+                "trained": counts["trained"],
                 "promoted": counts["promoted"],
                 "shelved": counts["shelved"],
                 "shelved_rules": dict(sorted(self.signals.shelved_rules.items())),

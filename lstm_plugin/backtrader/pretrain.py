@@ -50,7 +50,7 @@ def pretrain(
         "end": f"{calendar[-1]:%Y-%m-%d}",
         "backend": config.backtest.backend,
         "rebalances": strategy.decisions,
-        "trained": signals.counts["trained"] + signals.counts["candidate"],
+        "trained": signals.counts["trained"],
         "promoted": signals.counts["promoted"],
         "shelved": signals.counts["shelved"],
         "reused": signals.counts["reused"],

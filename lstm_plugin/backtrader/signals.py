@@ -270,7 +270,8 @@ class LSTMSignals:
     def _on_training(self, job: JobView) -> None:
         row = training_row(job, self.clock.now())
         self._orders.append(job["order"] if job["order"] is not None else -1)
-        self.counts[row["status"]] += 1
+        # trained = fitted in this run, whatever its stage (one definition with the service's counts)
+        self.counts["trained" if row["status"] == "candidate" else row["status"]] += 1
         if row["stage"] is not None:
             self.counts["promoted" if row["stage"] == "production" else "shelved"] += 1
             if row["stage"] != "production":

@@ -219,7 +219,7 @@ class ModelRegistry:
         return True
 
     def in_use(self, model_type: str, name: str) -> set[int]:
-        """Folder versions that retention must keep besides its own rule (a run's adopted ones: RunRegistry)."""
+        """Versions retention must keep besides its own rule (a run's adopted ones: RunRegistry)."""
         return set()
 
     def set_stage(self, model_type: str, name: str, version: int, stage: str, reason: str) -> ModelRecord:

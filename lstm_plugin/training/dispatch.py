@@ -189,8 +189,11 @@ class Dispatcher:
                 return  # shutdown already gave up on this job
             if outcome is not None:
                 queue.finish_done(job, now, outcome.seconds, outcome.summary())
-                queue.counts[outcome.status] += 1
-                if not outcome.reused:
+                if outcome.reused:
+                    queue.counts["reused"] += 1
+                else:  # one definition everywhere: trained = fitted here, then promoted or shelved
+                    queue.counts["trained"] += 1
+                    queue.counts["promoted" if outcome.status == "trained" else "shelved"] += 1
                     self.train_seconds += outcome.seconds
             else:
                 self._failed(job, now, str(error), permanent)

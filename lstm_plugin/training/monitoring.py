@@ -134,7 +134,7 @@ def build_snapshot(service: TrainingService) -> dict[str, Any]:
     queue = service.queue
     with queue.lock:
         counts = queue.counts
-        trained = counts["trained"] + counts["candidate"]
+        trained = counts["trained"]
         interval = pd.Timedelta(seconds=service.config.lstm.training_interval)
         snapshot: dict[str, Any] = {
             "backend": service.backend.name,
