@@ -6,7 +6,7 @@ from concurrent.futures import Future
 
 import pytest
 
-from lstm_plugin import ManualClock, ModelRegistry
+from lstm_plugin import ManualClock, ModelRecord, ModelRegistry
 from lstm_plugin.core.data import DataSource
 from lstm_plugin.training.jobs import TrainJob, run_training_job
 from lstm_plugin.training.service import TrainingService
@@ -73,3 +73,16 @@ def service(source, tmp_path):
 
 def queue_symbols(service: TrainingService) -> list[str]:
     return [entry["symbol"] for entry in service.snapshot()["queue"]]
+
+
+def retrain_msft(registry: ModelRegistry, source: DataSource) -> tuple[ModelRecord, ModelRecord]:
+    """Retrain MSFT of the trained registry (copied) at 2016-03-01 on the sync backend: ``(the model served
+    before, the new version)``, the new one promoted or shelved."""
+    old = registry.resolve("specific", "MSFT")
+    config = tiny_config(
+        lstm_service={"retraining": {"min_reliability_for_update": 0.0}, "universal": {"enabled": False}}
+    )
+    service = TrainingService(config, source, registry, clock=ManualClock("2016-03-01"), backend="sync")
+    service.request_model_training(["MSFT"])
+    service.update()
+    return old, registry.resolve("specific", "MSFT", candidates=True)

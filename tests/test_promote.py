@@ -7,11 +7,11 @@ import json
 
 import pytest
 
-from lstm_plugin import ManualClock, ModelRegistry
+from lstm_plugin import ModelRegistry
 from lstm_plugin.cli.main import main
-from lstm_plugin.training.service import TrainingService
 
-from .conftest import TINY, tiny_config, write_config
+from .conftest import TINY, write_config
+from .service_helpers import retrain_msft
 
 
 @pytest.fixture
@@ -19,13 +19,7 @@ def shelved(copy_registry, source, monkeypatch, tmp_path):
     """A copy of the trained registry where MSFT's retrain (v2, 2016-03-01) was shelved as worse than v1."""
     registry = copy_registry()
     monkeypatch.setattr("lstm_plugin.training.trainer.paired_accuracy_gap", lambda *arrays: (-0.2, 0.02))
-    config = tiny_config(
-        lstm_service={"retraining": {"min_reliability_for_update": 0.0}, "universal": {"enabled": False}}
-    )
-    service = TrainingService(config, source, registry, clock=ManualClock("2016-03-01"), backend="sync")
-    service.request_model_training(["MSFT"])
-    service.update()
-    assert registry.resolve("specific", "MSFT", candidates=True).stage == "candidate"
+    assert retrain_msft(registry, source)[1].stage == "candidate"
     return registry.root, write_config(tmp_path / "tiny.json", TINY)
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from lstm_plugin.backtrader.pictures import MIN_BUCKET, drawn_buckets
 from lstm_plugin.backtrader.report import (
     MANIFEST,
     REPORT_FILES,
@@ -78,6 +79,37 @@ def test_summary_is_strict_json_even_with_nan_metrics(tmp_path):
     assert summary["technical"]["cagr"] is None and summary["technical"]["sharpe"] is None
     assert summary["technical"]["volatility"] == 0.1
     manifest_holds(folder)
+
+
+def test_summary_json_is_the_json_object_and_the_page_links_every_data_file(tmp_path):
+    folder = write_report(make_result(1), tmp_path / "report")
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["report"] == str(tmp_path / "report")  # as ``--json`` prints it
+    page = (folder / "report.html").read_text()
+    for name in REPORT_FILES:
+        if name.endswith((".csv", ".json")):
+            assert f'<a href="{name}">{name}</a>' in page
+
+
+def test_model_age_is_how_old_each_answering_model_was_at_its_bar():
+    from lstm_plugin.backtrader.analyzer import STALE_DAYS, model_age
+
+    records = [
+        {"date": "2020-07-01", "trained_at": "2020-01-01T00:00:00", "status": "success"},  # 182 days
+        {"date": "2020-07-02", "trained_at": "2020-01-01T00:00:00", "status": "success"},  # 183 days
+        {"date": "2020-07-02", "trained_at": None, "status": "not_available"},
+    ]
+    assert STALE_DAYS == 182
+    assert model_age(records) == {"median_days": 182.5, "over_6_months": 0.5, "forecasts": 2}
+    assert model_age(records[2:]) == {"median_days": None, "over_6_months": None, "forecasts": 0}
+
+
+def test_calibration_draws_only_buckets_with_enough_forecasts():
+    rows = [
+        {"bucket": b, "n": n}
+        for b, n in (("0.3", 1), ("0.4", MIN_BUCKET - 1), ("0.5", MIN_BUCKET), ("0.6", 90))
+    ]
+    assert [row["bucket"] for row in drawn_buckets(rows)] == ["0.5", "0.6"]
 
 
 @pytest.mark.slow

@@ -15,7 +15,7 @@ from lstm_plugin.training.policy import ModelState, compute_priority
 from lstm_plugin.training.service import TrainingService
 
 from .conftest import tiny_config
-from .service_helpers import FlakySource, HeldBackend, make_service, queue_symbols, service  # noqa: F401 - fixtures among them
+from .service_helpers import FlakySource, HeldBackend, make_service, queue_symbols, retrain_msft, service  # noqa: F401 - fixtures among them
 
 
 # ---------------------------------------------------------------- plan and queue
@@ -166,15 +166,7 @@ def test_worse_model_is_kept_as_candidate_and_the_status_says_so(trained, copy_r
 
 def test_a_retrain_and_the_served_model_are_compared_on_the_same_segment(trained, copy_registry, source):
     """Both models scored on the new one's held-out test segment: the recorded gap and its noise decide."""
-    registry = copy_registry()
-    old = registry.resolve("specific", "MSFT")
-    config = tiny_config(
-        lstm_service={"retraining": {"min_reliability_for_update": 0.0}, "universal": {"enabled": False}}
-    )
-    service = TrainingService(config, source, registry, clock=ManualClock("2016-03-01"), backend="sync")
-    service.request_model_training(["MSFT"])
-    service.update()
-    new = registry.resolve("specific", "MSFT", candidates=True)
+    old, new = retrain_msft(copy_registry(), source)
     basis = new.metadata["stage_basis"]
     assert new.version > old.version and basis["served_sha256"] == old.metadata["sha256"]
     worse = basis["accuracy_gap"] < -2 * basis["gap_standard_error"]
@@ -187,15 +179,8 @@ def test_only_a_retrain_worse_beyond_the_noise_is_shelved(
     trained, copy_registry, source, monkeypatch, gap, promoted
 ):
     registry = copy_registry()
-    old = registry.resolve("specific", "MSFT")
     monkeypatch.setattr("lstm_plugin.training.trainer.paired_accuracy_gap", lambda *arrays: (gap, 0.02))
-    config = tiny_config(
-        lstm_service={"retraining": {"min_reliability_for_update": 0.0}, "universal": {"enabled": False}}
-    )
-    service = TrainingService(config, source, registry, clock=ManualClock("2016-03-01"), backend="sync")
-    service.request_model_training(["MSFT"])
-    service.update()
-    new = registry.resolve("specific", "MSFT", candidates=True)
+    old, new = retrain_msft(registry, source)
     served = registry.resolve("specific", "MSFT")
     if promoted:
         assert (served.version, new.stage) == (new.version, "production")

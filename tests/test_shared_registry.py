@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from lstm_plugin.backtrader.report import REPORT_FILES
 from lstm_plugin.cli.main import main
 
 from .conftest import write_config
@@ -19,14 +20,7 @@ pytestmark = pytest.mark.slow
 SYMBOLS = "AAPL,KO,XOM,MSFT"
 SPAN = ("--start", "2016-01-04", "--end", "2016-12-30")
 #: report files that must not change by a byte
-SAME_BYTES = (
-    "predictions.csv",
-    "outcomes.csv",
-    "forecasts_daily.csv",
-    "outcomes_daily.csv",
-    "orders.csv",
-    "equity.csv",
-)
+SAME_BYTES = [name for name in REPORT_FILES if name.endswith(".csv")]
 
 
 def backtest(capsys, models: Path, out: Path, config: Path, *args: str) -> dict:

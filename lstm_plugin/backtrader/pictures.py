@@ -7,6 +7,7 @@ would take a running notebook away from inline plotting, so no picture here goes
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -15,7 +16,7 @@ from matplotlib.figure import Figure
 from lstm_plugin.backtrader.backtest import BacktestResult
 from lstm_plugin.portfolio.performance import drawdown_series
 
-__all__ = ["draw_pictures"]
+__all__ = ["MIN_BUCKET", "draw_pictures", "drawn_buckets"]
 
 
 def draw_pictures(result: BacktestResult, folder: Path) -> None:
@@ -90,12 +91,17 @@ def _ic_picture(result: BacktestResult) -> Figure:
 MIN_BUCKET = 20
 
 
+def drawn_buckets(calibration: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The calibration buckets the picture draws: those of at least :data:`MIN_BUCKET` forecasts."""
+    return [row for row in calibration if row["n"] >= MIN_BUCKET]
+
+
 def _calibration_picture(result: BacktestResult) -> Figure:
     """Share of forecasts that came true against their confidence, per bucket of at least
     :data:`MIN_BUCKET` forecasts (every bucket is in ``summary.json``)."""
     figure = Figure(figsize=(5.5, 5))
     axis = figure.subplots()
-    buckets = [row for row in (result.forecast or {}).get("calibration", []) if row["n"] >= MIN_BUCKET]
+    buckets = drawn_buckets((result.forecast or {}).get("calibration", []))
     axis.plot([1 / 3, 1], [1 / 3, 1], color="grey", linestyle="--", label="perfectly calibrated")
     if buckets:
         axis.plot(

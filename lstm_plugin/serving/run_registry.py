@@ -75,9 +75,9 @@ class RunRegistry(ModelRegistry):
         self, model_type: str, name: str, training_key: str, trained_at: pd.Timestamp | None = None
     ) -> ModelRecord | None:
         """The run's own version of that training, else a shared one stamped at ``trained_at``."""
-        for record in self.records(model_type, name):
-            if record.metadata.get("training_key") == training_key:
-                return record
+        mine = super().find_training(model_type, name, training_key)  # reads the run's own records
+        if mine is not None:
+            return mine
         for record in self.shared_records(model_type, name):
             if record.metadata.get("training_key") == training_key and record.trained_at == trained_at:
                 return record
