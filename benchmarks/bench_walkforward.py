@@ -52,7 +52,7 @@ def backtest(
         "final_value": cerebro.broker.getvalue(),
         "rebalances": analysis["n_rebalances"],
         "forecasts": analysis["n_predictions"],
-        "trained": training["trained"] + training["candidate"],
+        "trained": training["trained"],
         "reused": training["reused"],
         "orders": len(analysis["orders"]),
     }

@@ -80,7 +80,7 @@ def main() -> None:
         "ic": forecasts["ic"]["mean"],
         "rank_ic": forecasts["rank_ic"]["mean"],
         "model_usage": forecasts["model_usage"],
-        "trained": forecasts["training"]["trained"] + forecasts["training"]["candidate"],
+        "trained": forecasts["training"]["trained"],
         "reused": forecasts["training"]["reused"],
         "orders": len(forecasts["orders"]),
     }

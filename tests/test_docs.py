@@ -122,7 +122,7 @@ def test_every_readme_code_block_runs_as_written(tmp_path: Path, monkeypatch: py
     steps, main_command = install_steps(main_block)
     test_steps, test_command = install_steps(test_block)
     assert steps[:3] == test_steps[:3] and steps[3] == "pip install -e ."
-    assert test_steps[3].startswith(steps[3])  # the test extra on top of what the main command installs
+    assert test_steps[3] == 'pip install -e ".[test]"'  # the test extra on top of the main command's
     assert main_command == "lstm-plugin backtest" and test_command == "python -m pytest -q"
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert "<!-- test-command -->" in ci and 'bash -euo pipefail -c "$command"' in ci
@@ -135,7 +135,9 @@ def test_every_readme_code_block_runs_as_written(tmp_path: Path, monkeypatch: py
     namespace: dict = {}
     exec(compile(quickstart, "README.md", "exec"), namespace)
     shown = eval(printed, {})  # the README's own text
-    served = namespace["forecasts"].get_lstm_prediction("AAPL")
+    served = namespace["forecasts"].get_lstm_prediction(
+        "AAPL", force_refresh=True
+    )  # as first asked: not cached
     assert set(shown) == set(served)
     for key, value in shown.items():  # printed rounded to two or three places
         if isinstance(value, float | dict):
