@@ -159,9 +159,8 @@ class LSTMSignals:
                 registry or self.config.registry.path, self.config.registry.keep_versions
             )
         if train and service is None and not isinstance(registry, RunRegistry):
-            registry = RunRegistry(
-                registry.root, registry.keep_versions
-            )  # what earlier runs left never serves
+            # the run's own view: what earlier runs left in the folder never serves here
+            registry = RunRegistry(registry.root, registry.keep_versions)
         self.registry = registry
         self.train = train
         self.num_symbols = num_symbols
