@@ -5,10 +5,10 @@ label is known by T; the registered model is stamped ``trained_at = T``. An iden
 same model type and name, same data (by content hash), same config and features — is found in the
 registry and reused instead of repeated.
 
-Publishing applies the retraining policy: a new model that is less reliable than the one served, both
-scored on the new model's own held-out test segment, or below
-``lstm_service.retraining.min_reliability_for_update``, is registered as a ``candidate`` — shelved:
-kept and reported, never served (``lstm-plugin promote`` serves it by hand).
+Publishing applies the retraining policy: a new model worse than the one served beyond the noise — both
+scored on the same bars, the new model's held-out test segment after the served model's training
+segment — or below ``lstm_service.retraining.min_reliability_for_update``, is registered as a
+``candidate``: shelved, kept and reported, never served (``lstm-plugin promote`` serves it by hand).
 """
 
 from __future__ import annotations
