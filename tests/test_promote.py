@@ -34,7 +34,7 @@ def test_status_names_the_shelved_model_and_the_command_that_serves_it(shelved, 
     assert code == 0
     hint = [line for line in out.splitlines() if "shelved" in line]
     assert hint and hint[0].startswith("MSFT: v2 (trained 2016-03-01) is shelved: ")
-    assert "worse" not in hint[0] or "same test segment" in hint[0]
+    assert "against the served model on the same test segment" in hint[0]  # the reason, as recorded
     assert hint[0].endswith("`lstm-plugin promote MSFT` serves it")
 
 

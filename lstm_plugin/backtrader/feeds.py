@@ -87,8 +87,8 @@ def write_yahoo_csvs(
     target = Path(folder)
     target.mkdir(parents=True, exist_ok=True)
     written = []
-    for symbol in symbols or source.symbols():
-        bars = source.load(validate_symbol(symbol))
+    for symbol in map(validate_symbol, symbols or source.symbols()):
+        bars = source.load(symbol)
         frame = pd.DataFrame(
             {
                 "Date": bars.index.strftime("%Y-%m-%d"),
@@ -100,7 +100,7 @@ def write_yahoo_csvs(
                 "Volume": bars["volume"].round().astype("int64").to_numpy(),
             }
         )
-        path = target / f"{validate_symbol(symbol)}.csv"
+        path = target / f"{symbol}.csv"
         frame.to_csv(path, index=False)
         written.append(path)
     return written

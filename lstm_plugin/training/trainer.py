@@ -264,7 +264,7 @@ class ModelTrainer:
             self.config.lstm_service.retraining.min_reliability_for_update,
             gap=gap,
             tolerance=0.0 if standard_error is None else 2.0 * standard_error,
-            comparable=comparable and samples is not None,
+            comparable=comparable,
         )
         basis = {
             "served_sha256": None if served is None else served.metadata["sha256"],
