@@ -49,7 +49,10 @@ import importlib
 import logging
 from typing import TYPE_CHECKING, Any
 
+from lstm_plugin.core.kernels import pin_portable_kernels
 from lstm_plugin.core.version import __version__
+
+pin_portable_kernels()  # before torch runs a kernel in this process: the same bytes on every machine
 
 if TYPE_CHECKING:  # what type checkers and editors see; at run time each name loads on first use
     from lstm_plugin.core.clock import Clock, ManualClock, SystemClock

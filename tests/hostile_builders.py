@@ -213,6 +213,16 @@ def train(symbol: str = "AAPL", *extra: str) -> list[str]:
     return ["train", symbol, "--as-of", "2016-06-30", "--backend", "sync", "-q", *extra]
 
 
+def index_listing(versions: list[int]) -> Callable[[Path], list[str]]:
+    """An index that lists versions no file holds, then a training: the next version follows the files."""
+
+    def prepare(folder: Path) -> list[str]:
+        (folder / "M" / "specific" / "AAPL" / "index.json").write_text(json.dumps({"versions": versions}))
+        return train()
+
+    return prepare
+
+
 def wiped_index(folder: Path) -> list[str]:
     (folder / "M" / "specific" / "AAPL" / "index.json").write_text('{"versions": []}')
     return train()

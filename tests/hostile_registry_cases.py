@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+from .crafted_models import (
+    crafted,
+    double_input,
+    external_constant,
+    external_weights,
+    fails_at_run,
+    nan_head_bias,
+    unknown_operator,
+)
 from .hostile_builders import (
     Case,
     both_versions_kept,
@@ -9,6 +18,7 @@ from .hostile_builders import (
     damage_newest,
     foreign_onnx,
     index_case,
+    index_listing,
     keep_one,
     leftovers,
     leftovers_cleared,
@@ -48,6 +58,19 @@ REGISTRY_CASES: list[Case] = [
         r"index\.json listed \[\] but the folder holds versions \[1\]; rebuilt the index",
         check=both_versions_kept,
     ),
+    registry_case(
+        "index-lists-999999",
+        index_listing([1, 999_999]),
+        r"index\.json listed \[1, 999999\] but the folder holds versions \[1\]; rebuilt the index",
+        check=both_versions_kept,
+    ),
+    registry_case(
+        "index-lists-100000",
+        index_listing(list(range(1, 100_001))),
+        r"index\.json listed \[1, 2, 3, 4, …, 99997, 99998, 99999, 100000\] \(100000 in all\) but the folder "
+        r"holds versions \[1\]",
+        check=both_versions_kept,
+    ),
     index_case("index-overflow", '{"versions": [1e400]}', r"index\.json does not list version numbers"),
     index_case("index-garbage", "garbage", r"index\.json is unreadable"),
     index_case("index-list", "[1, 2]", r"index\.json does not list version numbers"),
@@ -55,7 +78,7 @@ REGISTRY_CASES: list[Case] = [
     index_case(
         "index-missing-version",
         '{"versions": [1, 7]}',
-        r"v000007\.json: index\.json lists it but the metadata file is missing",
+        r"AAPL: index\.json lists versions \[7\] whose metadata files are missing; skipped",
     ),
     registry_case(
         "bad-trained-at",
@@ -147,6 +170,51 @@ REGISTRY_CASES: list[Case] = [
         "onnx-wrong-input",
         damage_newest(odd_graph("x", (10, 10))),
         r"v000002\.onnx: the graph has no input named 'features'",
+        check=served_from_v1,
+    ),
+    # ---- versions written by an attacker, sha256 matching: refused before onnxruntime reads them, or set
+    # aside when it cannot serve them; v1 answers either way
+    registry_case(
+        "onnx-external-data-in-cwd",
+        damage_newest(crafted(external_weights("outside.bin"))),
+        r"v000002\.onnx: the graph reads forecaster\.feature_mean \('outside\.bin'\) from a file outside "
+        r"the model",
+        check=served_from_v1,
+    ),
+    registry_case(
+        "onnx-external-data-escaping",
+        damage_newest(crafted(external_weights("../../etc/passwd"))),
+        r"v000002\.onnx: the graph reads forecaster\.feature_mean \('\.\./\.\./etc/passwd'\) from a file",
+        check=served_from_v1,
+    ),
+    registry_case(
+        "onnx-external-constant-in-subgraph",
+        damage_newest(crafted(external_constant)),
+        r"v000002\.onnx: the graph reads hidden \('outside\.bin'\) from a file outside the model",
+        check=served_from_v1,
+    ),
+    registry_case(
+        "onnx-double-input",
+        damage_newest(crafted(double_input)),
+        r"v000002\.onnx: the graph's input 'features' is float64, not the float32 features",
+        check=served_from_v1,
+    ),
+    registry_case(
+        "onnx-nan-weights",
+        damage_newest(crafted(nan_head_bias)),
+        r"v000002\.onnx: its output is not finite \(NaN or infinity\)",
+        check=served_from_v1,
+    ),
+    registry_case(
+        "onnx-unknown-operator",
+        damage_newest(crafted(unknown_operator)),
+        r"v000002\.onnx: onnxruntime cannot load it \(.*NoSuchOperator",
+        check=served_from_v1,
+    ),
+    registry_case(
+        "onnx-fails-at-run",
+        damage_newest(crafted(fails_at_run)),
+        r"v000002\.onnx: onnxruntime cannot run it \(",
         check=served_from_v1,
     ),
     registry_case(

@@ -5,7 +5,8 @@ Every case asserts three things: the exit status (2 for the user's mistake, 0 wh
 is skipped and an older one serves), the message that names the culprit (one ``error:`` line on
 stderr and nothing else for exit 2; no traceback ever), and that the versions registered before the
 command are all still there and still served. Add a row to the table for every new way in: the rows
-are in ``tests/hostile_cases.py`` and ``tests/hostile_registry_cases.py``, the builders in
+are in ``tests/hostile_cases.py``, ``tests/hostile_registry_cases.py`` and ``tests/hostile_round_two.py``, the
+builders in
 ``tests/hostile_builders.py`` and ``tests/hostile_report_builders.py``.
 
 The commands run as real processes, several at a time, once per module.
@@ -31,8 +32,9 @@ from .conftest import TINY
 from .hostile_builders import MODELS, SERVED_AT, Case
 from .hostile_cases import INPUT_CASES
 from .hostile_registry_cases import REGISTRY_CASES
+from .hostile_round_two import ROUND_TWO_CASES
 
-CASES: list[Case] = [*INPUT_CASES, *REGISTRY_CASES]
+CASES: list[Case] = [*INPUT_CASES, *REGISTRY_CASES, *ROUND_TWO_CASES]
 
 
 # ---------------------------------------------------------------------- running

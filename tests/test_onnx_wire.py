@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import onnx
 import pytest
+from onnx.external_data_helper import _get_all_tensors, uses_external_data
 
 from lstm_plugin.model.model_files import OnnxSignature, onnx_signature
 
@@ -22,6 +23,8 @@ def signature_by_onnx(blob: bytes) -> OnnxSignature:
         inputs=inputs,
         outputs=tuple(item.name for item in proto.graph.output),
         properties={entry.key: entry.value for entry in proto.metadata_props},
+        input_types={item.name: item.type.tensor_type.elem_type for item in proto.graph.input},
+        external=tuple(t.name for t in _get_all_tensors(proto) if uses_external_data(t)),
     )
 
 

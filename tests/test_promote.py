@@ -93,3 +93,17 @@ def test_promoting_a_version_older_than_the_served_one_is_refused(shelved, capsy
     code, _, err = cli(capsys, root, config, "promote", "MSFT", "--version", "1")
     assert code == 2 and "trained before the served specific/MSFT/v2" in err and "would not serve" in err
     assert "lstm-plugin promote MSFT --version 2 --discard" in err  # what to do instead
+
+
+def test_a_discarded_version_serves_again_only_with_force(shelved, capsys):
+    root, config = shelved
+    assert cli(capsys, root, config, "promote", "MSFT", "--version", "2", "--discard")[0] == 0
+    code, out, err = cli(capsys, root, config, "promote", "MSFT", "--version", "2")
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1, err
+    assert "specific/MSFT/v2 was discarded (discarded by hand); serving it again needs --force" in err
+    assert ModelRegistry(root).resolve("specific", "MSFT").version == 1
+    code, out, err = cli(capsys, root, config, "promote", "MSFT", "--version", "2", "--force")
+    assert (
+        code == 0
+        and out.strip() == "specific/MSFT/v2: production (was discarded); serving now: specific/MSFT/v2"
+    )

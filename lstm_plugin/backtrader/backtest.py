@@ -18,7 +18,7 @@ from typing import Any, TypedDict
 import backtrader as bt
 import pandas as pd
 
-from lstm_plugin.core.config import BacktestSection, Config
+from lstm_plugin.core.config import BacktestSection, Config, training_backend
 from lstm_plugin.core.data import DEFAULT_END, DEFAULT_START, DataSource, validate_symbol
 from lstm_plugin.core.errors import DataError
 from lstm_plugin.core.statistics import Estimate
@@ -307,6 +307,7 @@ def _settings(
         "baselines": list(config.backtest.baselines) if config.backtest.daily_evaluation else [],
         "registry": str(registry_path),
         "data": source.name,
+        "backend": training_backend(config, walk_forward=True),
     }
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from lstm_plugin.backtrader.backtest import _cerebro, _inputs, _runs
-from lstm_plugin.core.config import Config
+from lstm_plugin.core.config import Config, training_backend
 from lstm_plugin.core.data import DEFAULT_END, DEFAULT_START, DataSource
 
 __all__ = ["pretrain"]
@@ -48,7 +48,7 @@ def pretrain(
         "symbols": chosen,
         "start": f"{calendar[0]:%Y-%m-%d}",
         "end": f"{calendar[-1]:%Y-%m-%d}",
-        "backend": config.backtest.backend,
+        "backend": training_backend(config, walk_forward=True),
         "rebalances": strategy.decisions,
         "trained": signals.counts["trained"],
         "promoted": signals.counts["promoted"],

@@ -36,7 +36,7 @@ import pandas as pd
 
 from lstm_plugin.backtrader.feeds import feed_source, feed_symbol
 from lstm_plugin.core.clock import ManualClock
-from lstm_plugin.core.config import Config, load_config
+from lstm_plugin.core.config import Config, load_config, training_backend
 from lstm_plugin.core.data import DataSource
 from lstm_plugin.plugins.manager import training_plugins
 from lstm_plugin.portfolio.earned_weight import (
@@ -123,7 +123,8 @@ class LSTMSignals:
     - ``num_symbols``: positions (default ``portfolio.num_symbols``);
     - ``plugins``: extra plugin objects; ``progress``: progress bars while training;
     - ``backend``: where a rebalance's trainings run: ``sync`` (one after another, in this process),
-      ``local`` (``backtest.workers`` processes) or ``ray``; default ``backtest.backend``. ``decide()``
+      ``local`` (``backtest.workers`` processes) or ``ray``; default ``backtest.backend``, else
+      ``lstm_service.backend``. ``decide()``
       waits for them, so every backend gives the same bytes. Plugins defined in ``__main__`` (a
       notebook cell) cannot reach local workers: those runs use ``sync``, with a warning;
     - ``growing``: the source gains bars during the run (a paper run's bar store);
@@ -193,9 +194,9 @@ class LSTMSignals:
         self.service.add_listener(self._on_training)
 
     def _backend(self, name: str | None, plugins: tuple[Any, ...] | list[Any]) -> Backend | str:
-        """The backend of the helper's own service: ``name`` or ``backtest.backend``; local workers sized by
-        :func:`~lstm_plugin.training.backends.backtest_workers`."""
-        chosen = name or self.config.backtest.backend
+        """The backend of the helper's own service (:func:`~lstm_plugin.core.config.training_backend`); local
+        workers sized by :func:`~lstm_plugin.training.backends.backtest_workers`."""
+        chosen = training_backend(self.config, name, walk_forward=True)
         if chosen == "local" and not sendable(training_plugins(plugins)):
             logger.warning(
                 "backend › plugins defined in __main__ cannot reach local workers; training in "

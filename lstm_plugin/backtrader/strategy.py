@@ -47,7 +47,10 @@ class LSTMRebalanceStrategy(bt.Strategy):
         ("apply_costs", True),  # set the broker's commission and slippage from the config's backtest section
         ("plugins", ()),  # extra plugin objects (hooks)
         ("progress", False),  # progress bars while training
-        ("backend", None),  # where a rebalance's trainings run: sync, local, ray; None: backtest.backend
+        (
+            "backend",
+            None,
+        ),  # where a rebalance's trainings run: sync, local, ray; None: the config's (docs/cli.md)
     )
 
     def __init__(self) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import stat
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,6 +18,7 @@ __all__ = [
     "Terminated",
     "UsageError",
     "date_option",
+    "models_folder",
     "quiet_training_logs",
     "symbol_list",
 ]
@@ -44,6 +47,34 @@ class StoppedBySignal(BaseException):
 
 class Terminated(BaseException):
     """SIGTERM: unwinds like Ctrl-C, so worker pools are shut down on the way out."""
+
+
+def models_folder(given: str | None, configured: str) -> str:
+    """``--models`` (else the config's ``registry.path``): a folder, or a path not made yet; anything else
+    (a file, ``/dev/null``, a FIFO) is one line naming the option, before any work."""
+    path, option = (given, "--models") if given else (configured, "registry.path")
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return path
+    except OSError as exc:
+        raise UsageError(f"{option} › {path}: {exc.strerror or exc}") from None
+    if not stat.S_ISDIR(info.st_mode):
+        raise UsageError(f"{option} › {path} is {_kind(info.st_mode)}, not a folder of models")
+    return path
+
+
+def _kind(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISREG, "a file"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a device"),
+        (stat.S_ISBLK, "a device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return name
+    return "not a folder"
 
 
 def date_option(value: str | None, option: str = "--as-of") -> Any:

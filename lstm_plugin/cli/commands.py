@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +14,7 @@ from lstm_plugin.cli.args import (
     UsageError,
     baseline_list,
     date_option,
+    models_folder,
     quiet_training_logs,
     symbol_list,
 )
@@ -21,7 +23,7 @@ from lstm_plugin.cli.paper import cmd_paper
 from lstm_plugin.cli.promote import cmd_promote
 from lstm_plugin.cli.tables import pct, table, train_table
 from lstm_plugin.core.clock import Clock, ManualClock, default_clock
-from lstm_plugin.core.config import Config, load_config
+from lstm_plugin.core.config import Config, load_config, training_backend
 from lstm_plugin.core.data import DEFAULT_END, DEFAULT_START, DataSource, open_source, validate_symbol
 from lstm_plugin.plugins.manager import get_plugin_manager
 from lstm_plugin.serving.forecast import ForecastService
@@ -38,7 +40,7 @@ class _Context:
         self.config: Config = load_config(args.config)
         self.source: DataSource = open_source(args.data or self.config.data.path)
         self.registry = ModelRegistry(
-            args.models or self.config.registry.path, self.config.registry.keep_versions
+            models_folder(args.models, self.config.registry.path), self.config.registry.keep_versions
         )
         self.plugins = get_plugin_manager(self.config.plugins)
         as_of = date_option(getattr(args, "as_of", None))
@@ -71,16 +73,17 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     from lstm_plugin.training.service import TrainingService
 
     ctx = _Context(args)
-    backend = args.backend or ctx.config.lstm_service.backend
+    backend = training_backend(ctx.config, args.backend)
     symbols = ctx.symbols(args.symbols)
     if not args.universal and not symbols:
         raise UsageError("train › name at least one SYMBOL (or use --universal)")
     targets = [("universal", UNIVERSAL_NAME)] if args.universal else [("specific", s) for s in symbols]
-    for model_type, name in targets:
-        ctx.registry.check_folder(
-            model_type, name
-        )  # a link in the registry: refused before anything reads it
+    for model_type, name in targets:  # a link, a read-only or full disk: refused before any training
+        ctx.registry.check_writable(model_type, name)
     quiet_training_logs(args)  # failures are reported once, at the end, as the command's error
+    if not args.quiet:  # a Ray or a worker pool takes seconds to start: say what is happening first
+        where = "a local Ray" if backend == "ray" and not ctx.config.lstm_service.ray.address else backend
+        print(f"lstm-plugin: training {len(targets)} model(s) on {where}", file=sys.stderr, flush=True)
     progress = not args.quiet and backend == "sync"
     service = TrainingService(
         ctx.config, ctx.source, ctx.registry, clock=ctx.clock, backend=backend, progress=progress
@@ -253,7 +256,10 @@ def cmd_backtest(args: argparse.Namespace) -> BacktestSummary:
     check_report_folder(args.out)  # before minutes of work, not after
     start, end = _backtest_span(args)
     baselines = baseline_list(args.baselines, ctx.config.backtest.baselines)
-    chosen = {"baselines": baselines, "backend": args.backend or ctx.config.backtest.backend}
+    chosen = {
+        "baselines": baselines,
+        "backend": training_backend(ctx.config, args.backend, walk_forward=True),
+    }
     config = ctx.config.model_copy(update={"backtest": ctx.config.backtest.model_copy(update=chosen)})
     try:
         result = run_main_job(
@@ -277,7 +283,7 @@ def cmd_backtest(args: argparse.Namespace) -> BacktestSummary:
             f"{len(settings['symbols'])} symbols, {settings['start']} .. {settings['end']} "
             f"({settings['bars']} bars), "
             f"{settings['rebalance']} rebalances, commission {settings['commission']:.2%}, slippage "
-            f"{settings['slippage']:.2%}"
+            f"{settings['slippage']:.2%}" + ("" if args.no_lstm else f", trainings on {settings['backend']}")
         )
         print(comparison_table(summary))
         print(f"report: {folder}/ ({', '.join(REPORT_FILES)})")
@@ -298,7 +304,7 @@ def cmd_pretrain(args: argparse.Namespace) -> dict[str, Any]:
     quiet_training_logs(args)
     symbols = ctx.symbols(symbol_list(args.symbols)) or None
     start, end = _backtest_span(args)
-    backend = args.backend or ctx.config.backtest.backend
+    backend = training_backend(ctx.config, args.backend, walk_forward=True)
     config = ctx.config.model_copy(
         update={"backtest": ctx.config.backtest.model_copy(update={"backend": backend})}
     )

@@ -12,7 +12,14 @@ from typing import Any
 
 import pandas as pd
 
-from lstm_plugin.cli.args import StoppedBySignal, UsageError, date_option, quiet_training_logs, symbol_list
+from lstm_plugin.cli.args import (
+    StoppedBySignal,
+    UsageError,
+    date_option,
+    models_folder,
+    quiet_training_logs,
+    symbol_list,
+)
 from lstm_plugin.core.config import load_config
 from lstm_plugin.core.data import CSVFolderSource, DataSource, open_source, validate_symbol
 
@@ -164,7 +171,7 @@ def cmd_paper(args: argparse.Namespace) -> dict[str, Any]:
         args.state,
         source,
         config=config,
-        registry=args.models,
+        registry=models_folder(args.models, config.registry.path),
         backend=args.backend,
         accept_state=args.accept_state,
         on_day=on_day,

@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_model_commands(commands: Any) -> list[argparse.ArgumentParser]:
-    """``train``, ``predict``, ``status``, ``service`` and ``promote``."""
+    """``train`` and ``predict``, then :func:`_add_inspection_commands`."""
     train = commands.add_parser("train", help="train, export to ONNX and register models")
     train.add_argument("symbols", nargs="*", metavar="SYMBOL")
     train.add_argument(
@@ -70,7 +70,7 @@ def _add_model_commands(commands: Any) -> list[argparse.ArgumentParser]:
         "--backend",
         choices=BACKENDS,
         help="sync: here, in order; local: worker processes; ray: Ray tasks "
-        "(default: config lstm_service.backend, 'local')",
+        "(default: config lstm_service.backend, 'local'; docs/cli.md, Backends)",
     )
 
     predict = commands.add_parser("predict", help="forecast from registered ONNX models")
@@ -81,6 +81,11 @@ def _add_model_commands(commands: Any) -> list[argparse.ArgumentParser]:
         help="forecast as of this date: bars and models up to it (default: now)",
     )
 
+    return [train, predict, *_add_inspection_commands(commands)]
+
+
+def _add_inspection_commands(commands: Any) -> list[argparse.ArgumentParser]:
+    """``status``, ``service`` and ``promote``."""
     status = commands.add_parser("status", help="model status per symbol")
     status.add_argument("symbols", nargs="*", metavar="SYMBOL")
     status.add_argument("--as-of", metavar="YYYY-MM-DD", help="status as of this date (default: now)")
@@ -109,7 +114,10 @@ def _add_model_commands(commands: Any) -> list[argparse.ArgumentParser]:
     promote.add_argument(
         "--discard", action="store_true", help="set the version aside: never served nor offered again"
     )
-    return [train, predict, status, service, promote]
+    promote.add_argument(
+        "--force", action="store_true", help="serve a version that was discarded (by hand) again"
+    )
+    return [status, service, promote]
 
 
 def _span_options(parser: argparse.ArgumentParser) -> None:
@@ -133,7 +141,7 @@ def _add_pretrain(commands: Any) -> argparse.ArgumentParser:
         "--backend",
         choices=BACKENDS,
         help="local worker processes, ray tasks (lstm_service.ray.address for a cluster) or sync "
-        "(default: config backtest.backend, 'local')",
+        "(default: config backtest.backend, else lstm_service.backend, 'local'; docs/cli.md, Backends)",
     )
     return pretrain
 
@@ -158,7 +166,7 @@ def _add_backtest(commands: Any) -> argparse.ArgumentParser:
         choices=BACKENDS,
         help="where each rebalance's trainings run, all at once: local worker processes, ray tasks, or "
         "sync, one after another here; the same models and orders on each "
-        "(default: config backtest.backend, 'local')",
+        "(default: config backtest.backend, else lstm_service.backend, 'local'; docs/cli.md, Backends)",
     )
     return backtest
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from lstm_plugin.cli.args import UsageError
+from lstm_plugin.cli.args import UsageError, models_folder
 from lstm_plugin.core.config import load_config
 from lstm_plugin.core.data import validate_symbol
 from lstm_plugin.model.model_files import ModelRecord
@@ -31,7 +31,7 @@ def choose_version(records: list[ModelRecord], version: int | None, discard: boo
 
 def cmd_promote(args: argparse.Namespace) -> dict[str, Any]:
     config = load_config(args.config)
-    registry = ModelRegistry(args.models or config.registry.path, config.registry.keep_versions)
+    registry = ModelRegistry(models_folder(args.models, config.registry.path), config.registry.keep_versions)
     model_type = "universal" if args.universal else "specific"
     if args.universal == bool(args.symbol):
         raise UsageError("give a SYMBOL, or --universal for the pooled model")
@@ -39,6 +39,9 @@ def cmd_promote(args: argparse.Namespace) -> dict[str, Any]:
     records = registry.records(model_type, name)
     chosen = choose_version(records, args.version, args.discard)
     served = registry.resolve(model_type, name)
+    if not args.discard and chosen.stage == "discarded" and not args.force:
+        why = chosen.metadata.get("stage_reason") or "set aside"
+        raise UsageError(f"{chosen.label} was discarded ({why}); serving it again needs --force")
     if not args.discard and served is not None and chosen.trained_at < served.trained_at:
         raise UsageError(
             f"{chosen.label} was trained before the served {served.label} "

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, ValidationError, model_validator
 
 from lstm_plugin.core.config_errors import describe, format_value
 from lstm_plugin.core.config_fields import (
@@ -28,6 +30,7 @@ from lstm_plugin.core.config_fields import (
     Symbol,
     Threads,
     bounded,
+    no_repeats,
 )
 from lstm_plugin.core.config_model import EnsembleMember, ModelSection
 from lstm_plugin.core.config_trading import (
@@ -38,6 +41,9 @@ from lstm_plugin.core.config_trading import (
     holding_bars,
 )
 from lstm_plugin.core.errors import ConfigError
+
+#: A config file is a few kB; a bigger one is a mistake (``--config /dev/zero``, a data file): not read.
+MAX_CONFIG_BYTES = 1 << 20
 
 __all__ = [
     "BacktestSection",
@@ -57,6 +63,7 @@ __all__ = [
     "config_schema",
     "load_config",
     "model_config_hash",
+    "training_backend",
     "validate_config",
 ]
 
@@ -142,20 +149,25 @@ class UniversalSection(Section):
         10, description="Base training priority of the universal model (lower trains sooner)."
     )
     retrain_days: Days = Field(90, description="Age in days after which the service retrains it.")
-    symbols: list[Symbol] | None = Field(
+    symbols: Annotated[list[Symbol], AfterValidator(no_repeats)] | None = Field(
         None, description="Symbols it pools; null means the service's universe."
     )
 
 
 class RaySection(Section):
     address: str | None = Field(
-        None, description="Ray cluster address ('auto', 'ray://host:10001'); null starts a local one."
+        None,
+        description="Ray cluster address ('auto', 'host:6379', 'ray://host:10001'), joined on purpose; null "
+        "starts an isolated local Ray of its own (never a cluster already running here).",
     )
     num_cpus: Annotated[int, bounded(1, 4096)] | None = Field(
         None, description="CPUs of the local cluster when one is started; null: all."
     )
     cpus_per_task: Annotated[int, bounded(1, 1024)] = Field(
         1, description="CPUs (and torch threads) each training task takes."
+    )
+    connect_timeout: Annotated[float, bounded(1, 3600)] = Field(
+        30.0, description="Seconds to wait for the cluster at address before failing (nothing answers there)."
     )
 
 
@@ -186,7 +198,9 @@ class LSTMServiceSection(Section):
 
 class DataSection(Section):
     path: str | None = Field(None, description="Folder of SYMBOL.csv files; null uses the bundled data set.")
-    symbols: list[Symbol] | None = Field(None, description="Universe; null means every file in the folder.")
+    symbols: Annotated[list[Symbol], AfterValidator(no_repeats)] | None = Field(
+        None, description="Universe; null means every file in the folder."
+    )
 
 
 class RegistrySection(Section):
@@ -276,12 +290,7 @@ def load_config(path: str | Path | None = None) -> Config:
     if path is None:
         return Config()
     file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{file} › cannot read config › file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{file} › cannot read config › {exc}") from None
+    text = _config_text(file)
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -293,12 +302,51 @@ def load_config(path: str | Path | None = None) -> Config:
     return validate_config(raw, file.name)
 
 
+def _config_text(file: Path) -> str:
+    """The text of a config file: a regular file (a FIFO or a device would block or never end) of at most
+    :data:`MAX_CONFIG_BYTES`, UTF-8 with or without a byte-order mark."""
+    try:
+        with open(file, "rb", opener=_nonblocking) as stream:
+            info = os.fstat(stream.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise ConfigError(f"{file} › cannot read config › not a regular file")
+            blob = stream.read(MAX_CONFIG_BYTES + 1)
+    except FileNotFoundError:
+        raise ConfigError(f"{file} › cannot read config › file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{file} › cannot read config › {exc.strerror or exc}") from None
+    if len(blob) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{file} › cannot read config › larger than {MAX_CONFIG_BYTES // 2**20} MiB")
+    try:
+        return blob.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{file} › cannot read config › not UTF-8 ({exc.reason} at byte {exc.start})"
+        ) from None
+
+
+def _nonblocking(path: str, flags: int) -> int:
+    """Open without blocking: a FIFO with no writer would otherwise wait forever in ``open``."""
+    return os.open(path, flags | os.O_NONBLOCK)
+
+
 def config_schema() -> dict[str, Any]:
     """The JSON Schema of :class:`Config`, as written to ``config/schema.json``."""
     schema = Config.model_json_schema(by_alias=True)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "lstm_plugin configuration (config/lstm_config.json)"
     return schema
+
+
+def training_backend(config: Config, given: str | None = None, walk_forward: bool = False) -> str:
+    """Where a command's trainings run, by one rule (docs/cli.md, *Backends*): ``given`` (``--backend``, a
+    ``backend=`` argument); else, for a walk-forward (``backtest``, ``pretrain``, ``LSTMSignals``),
+    ``backtest.backend`` when the config sets it; else ``lstm_service.backend`` (default ``local``)."""
+    if given:
+        return given
+    if walk_forward and config.backtest.backend is not None:
+        return config.backtest.backend
+    return config.lstm_service.backend
 
 
 def model_config_hash(model: ModelSection, feature_names: list[str] | None = None) -> str:

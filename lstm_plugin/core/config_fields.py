@@ -28,6 +28,7 @@ __all__ = [
     "Symbol",
     "Threads",
     "bounded",
+    "no_repeats",
 ]
 
 
@@ -52,6 +53,15 @@ COUNT = 100_000
 PRIORITY = 100_000
 #: Most of the samples validation and test may take together.
 MAX_HELD_OUT = 0.8
+
+
+def no_repeats(values: list[str]) -> list[str]:
+    """A list of symbols names each once (``AAPL`` twice is a typing error, not a double weight)."""
+    repeated = sorted({v for v in values if values.count(v) > 1})
+    if repeated:
+        raise ValueError(f"lists {', '.join(repeated)} more than once")
+    return values
+
 
 Symbol = Annotated[str, AfterValidator(_symbol)]
 Fraction = Annotated[float, bounded(0, 1)]

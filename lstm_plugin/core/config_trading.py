@@ -85,11 +85,12 @@ class BacktestSection(Section):
     cash_buffer: Annotated[float, bounded(0, 0.5)] = Field(
         0.02, description="Share of the portfolio kept in cash so buys at the next open are not refused."
     )
-    backend: Literal["sync", "local", "ray"] = Field(
-        "local",
-        description="Where a backtest's trainings run: each rebalance's trainings run concurrently on "
-        "'local' worker processes or 'ray' tasks and the run waits for them, so the models and orders are "
-        "the same bytes as 'sync' (one after another, in the run's process).",
+    backend: Literal["sync", "local", "ray"] | None = Field(
+        None,
+        description="Where a backtest's (and pretrain's) trainings run; null: lstm_service.backend. Each "
+        "rebalance's trainings run concurrently on 'local' worker processes or 'ray' tasks and the run waits "
+        "for them, so the models and orders are the same bytes as 'sync' (one after another, in the run's "
+        "process).",
     )
     workers: Annotated[int, bounded(0, 1024)] = Field(
         0,

@@ -31,13 +31,20 @@ class ModelError(LSTMPluginError):
     """A model that cannot be built, exported or served (failed parity check, unreadable file)."""
 
 
+class BrokenModelError(ModelError):
+    """A registered version that onnxruntime cannot serve: it does not load or run, or its output is not
+    finite. Serving sets it aside and the previous version answers (docs/models.md)."""
+
+
 class UnsafePathError(LSTMPluginError):
     """A symbolic link where the registry or a report would write or read; refused, never followed."""
 
 
 class RegistryError(LSTMPluginError):
     """The model registry cannot be written (permissions, disk full). Corrupt versions are skipped, not
-    raised."""
+    raised. ``permanent``: retrying cannot help (a read-only or full disk, no permission)."""
+
+    permanent: bool = False
 
 
 class LSTMPluginWarning(UserWarning):

@@ -24,7 +24,7 @@ import functools
 import hashlib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -35,6 +35,7 @@ from lstm_plugin.model.onnx_wire import read_signature
 
 __all__ = [
     "INPUT_NAME",
+    "MAX_ONNX_BYTES",
     "OUTPUT_NAMES",
     "REQUIRED_KEYS",
     "STAGES",
@@ -46,6 +47,9 @@ __all__ = [
     "signature_problem",
 ]
 
+#: The largest ONNX file a version may be: well above the largest single network the config describes (8
+#: layers of 1,024 units, about 270 MB); a bigger file is refused before it is read, never loaded.
+MAX_ONNX_BYTES = 1 << 30
 INPUT_NAME = "features"
 OUTPUT_NAMES = ("probabilities", "expected_return")
 STAGES = ("production", "candidate", "discarded")
@@ -104,23 +108,43 @@ class ModelMetadata(_OptionalMetadata):
     horizon: int
 
 
+#: ONNX element types by number (``onnx.TensorProto.DataType``), for messages
+_ELEMENT_TYPES = {
+    1: "float32",
+    2: "uint8",
+    3: "int8",
+    5: "int16",
+    6: "int32",
+    7: "int64",
+    8: "string",
+    9: "bool",
+    10: "float16",
+    11: "float64",
+    16: "bfloat16",
+}
+FLOAT32 = 1
+
+
 @dataclass(frozen=True)
 class OnnxSignature:
-    """What serving needs to know of a graph: input shape, output names and embedded provenance."""
+    """What serving needs to know of a graph: input shape and type, output names, embedded provenance,
+    and the tensors that would be read from other files."""
 
     inputs: Mapping[str, tuple[int | None, ...]]
     outputs: tuple[str, ...]
     properties: Mapping[str, str]
+    input_types: Mapping[str, int] = field(default_factory=dict)
+    external: tuple[str, ...] = ()
 
 
 def onnx_signature(blob: bytes) -> OnnxSignature | str:
     """The graph's signature, or why the bytes are not a readable ONNX model (read from the wire format:
     :mod:`lstm_plugin.model.onnx_wire`)."""
     try:
-        inputs, outputs, properties = read_signature(blob)
+        wire = read_signature(blob)
     except (ValueError, UnicodeDecodeError) as exc:
         return f"not a readable ONNX model ({exc})"
-    return OnnxSignature(inputs=inputs, outputs=outputs, properties=properties)
+    return OnnxSignature(wire.inputs, wire.outputs, wire.properties, wire.input_types, wire.external)
 
 
 def _timestamp(value: Any) -> pd.Timestamp | None:
@@ -192,10 +216,19 @@ def metadata_problem(metadata: Any, model_type: str, name: str, version: int) ->
 
 def signature_problem(signature: OnnxSignature, metadata: Mapping[str, Any]) -> str | None:
     """Why the graph does not match its (already checked) metadata, or ``None``."""
+    if signature.external:
+        return (
+            f"the graph reads {', '.join(signature.external[:3])} from a file outside the model; the "
+            "registry writes self-contained models only, so a version that names another file is refused"
+        )
     shape = signature.inputs.get(INPUT_NAME)
     expected = (int(metadata["window"]), len(metadata["features"]))
     if shape is None:
         return f"the graph has no input named {INPUT_NAME!r} (has: {', '.join(signature.inputs) or 'none'})"
+    elem_type = signature.input_types.get(INPUT_NAME, FLOAT32)
+    if elem_type != FLOAT32:
+        name = _ELEMENT_TYPES.get(elem_type, f"element type {elem_type}")
+        return f"the graph's input {INPUT_NAME!r} is {name}, not the float32 features serving feeds it"
     if len(shape) != 3 or tuple(shape[1:]) != expected:
         wanted = f"(batch, {expected[0]}, {expected[1]})"
         return f"the graph's input has shape {shape}, not {wanted} as the metadata says"
@@ -265,7 +298,11 @@ class ModelRecord:
         return None if value is None else float(value)
 
     def read_bytes(self) -> bytes:
-        """The ONNX bytes, re-verified against the recorded sha256."""
+        """The ONNX bytes, re-verified against the recorded sha256 (and size, before they are read)."""
+        if self.onnx_path.stat().st_size > MAX_ONNX_BYTES:
+            raise RegistryError(
+                f"{self.onnx_path} › over {MAX_ONNX_BYTES} bytes (file changed after it was verified)"
+            )
         blob = self.onnx_path.read_bytes()
         if hashlib.sha256(blob).hexdigest() != self.metadata["sha256"]:
             raise RegistryError(f"{self.onnx_path} › sha256 mismatch (file changed after it was verified)")

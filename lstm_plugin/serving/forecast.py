@@ -23,7 +23,13 @@ import pandas as pd
 from lstm_plugin.core.clock import Clock, default_clock, resolve_as_of
 from lstm_plugin.core.config import Config
 from lstm_plugin.core.data import DataSource, clean_ohlcv, validate_symbol
-from lstm_plugin.core.errors import DataError, InsufficientDataError, LSTMPluginError, ModelError
+from lstm_plugin.core.errors import (
+    BrokenModelError,
+    DataError,
+    InsufficientDataError,
+    LSTMPluginError,
+    ModelError,
+)
 from lstm_plugin.core.statuses import ModelStatus, PredictionStatus
 from lstm_plugin.model.features import CLASSES
 from lstm_plugin.model.samples import latest_window
@@ -242,8 +248,21 @@ class ForecastService:
         """Forecasts for many symbols with one onnxruntime call per model version in use.
 
         ``as_of`` (default: the clock's now) picks the bars and the model; it may not be later
-        than the clock's now, which would read the future.
+        than the clock's now, which would read the future. A version onnxruntime cannot load or
+        run, or whose output is not finite, is set aside with a warning and the previous one answers.
         """
+        results = self._predict(list(symbols), data, force_refresh, as_of)
+        self.live.record(results.values(), registry_name)
+        return results
+
+    def _predict(
+        self,
+        symbols: list[str],
+        data: Mapping[str, pd.DataFrame] | None,
+        force_refresh: bool,
+        as_of: Any,
+    ) -> dict[str, Prediction]:
+        """:meth:`predict_many` before its forecasts are recorded."""
         now = self.clock.now()
         ttl = pd.Timedelta(seconds=self.config.lstm.prediction_cache_ttl)
         when = resolve_as_of(as_of, now)
@@ -286,13 +305,10 @@ class ForecastService:
                 continue
             pending.setdefault(record.key, []).append((symbol, record, window, last_bar, cache_key))
 
-        self._run_batches(pending, results, now, ttl)
-        return self._served({symbol: results[symbol] for symbol in order})
-
-    def _served(self, results: dict[str, Prediction]) -> dict[str, Prediction]:
-        """``results``, recorded in :attr:`live` first."""
-        self.live.record(results.values(), registry_name)
-        return results
+        retry = self._run_batches(pending, results, now, ttl)
+        if retry:  # their versions were set aside: the previous ones answer
+            results.update(self._predict(retry, data, force_refresh, as_of))
+        return {symbol: results[symbol] for symbol in order}
 
     def _run_batches(
         self,
@@ -300,12 +316,18 @@ class ForecastService:
         results: dict[str, Prediction],
         now: pd.Timestamp,
         ttl: pd.Timedelta,
-    ) -> None:
-        """One onnxruntime call per model version for the windows waiting on it; results are cached."""
+    ) -> list[str]:
+        """One onnxruntime call per model version for the windows waiting on it; results are cached.
+        Returns the symbols to ask again: their version was set aside (:meth:`set_aside`)."""
+        retry: list[str] = []
         for items in pending.values():
             record = items[0][1]
             try:
                 probabilities, expected = self.runner.run(record, np.concatenate([item[2] for item in items]))
+            except BrokenModelError as exc:
+                self.set_aside(record, exc)
+                retry.extend(symbol for symbol, *_ in items)
+                continue
             except ModelError as exc:
                 for symbol, *_ in items:
                     results[symbol] = empty_prediction(symbol, "error", str(exc), record)
@@ -316,6 +338,12 @@ class ForecastService:
                 )
                 results[symbol] = prediction
                 self._remember(cache_key, now, ttl, prediction)
+        return retry
+
+    def set_aside(self, record: ModelRecord, exc: BrokenModelError) -> None:
+        """``record`` cannot serve: warned once, and never asked again in this process; the previous
+        version of its model (or the universal one) answers from now on."""
+        self.registry.set_aside(record, str(exc))
 
     def _model_for(
         self, requested: str, when: pd.Timestamp, order: list[str], results: dict[str, Prediction]

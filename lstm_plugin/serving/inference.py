@@ -19,14 +19,14 @@ from collections import OrderedDict
 import numpy as np
 import onnxruntime as ort
 
-from lstm_plugin.core.errors import ConfigError, ModelError, RegistryError
+from lstm_plugin.core.errors import BrokenModelError, ConfigError, ModelError, RegistryError
 from lstm_plugin.model.model_files import INPUT_NAME, OUTPUT_NAMES
 from lstm_plugin.model.sessions import open_session
 from lstm_plugin.serving.registry import ModelRecord
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CPU", "CUDA", "OnnxRunner", "select_providers"]
+__all__ = ["CPU", "CUDA", "OnnxRunner", "finite_rows", "not_finite", "select_providers"]
 
 CUDA, CPU = "CUDAExecutionProvider", "CPUExecutionProvider"
 _NO_CUDA = "install onnxruntime-gpu instead of onnxruntime (never both; docs/gpu.md)"
@@ -74,7 +74,7 @@ class OnnxRunner:
             except (RegistryError, OSError) as exc:
                 raise ModelError(f"{record.label} › cannot load: {exc}") from exc
             except Exception as exc:  # onnxruntime raises its own exception types
-                raise ModelError(f"{record.label} › onnxruntime cannot load the model: {exc}") from exc
+                raise BrokenModelError(f"onnxruntime cannot load it ({_first_line(exc)})") from exc
             self._check_provider(session, record)
             self._sessions[record.key] = session
             while len(self._sessions) > self.max_sessions:
@@ -95,13 +95,44 @@ class OnnxRunner:
             self.providers = [used]
         self.provider = used
 
-    def run(self, record: ModelRecord, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def run(
+        self, record: ModelRecord, windows: np.ndarray, check_finite: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities ``(n, 3)`` and expected log returns ``(n,)`` for ``windows (n, window, F)``, in one
-        call."""
+        call. :class:`BrokenModelError` when the version cannot load or run, when its outputs have other
+        shapes, or (``check_finite``) when any row is not finite."""
         session = self.session(record)
         with self._lock:
             self.run_count += 1
-        probabilities, expected = session.run(
-            list(OUTPUT_NAMES), {INPUT_NAME: np.ascontiguousarray(windows, dtype="float32")}
-        )
+        try:
+            probabilities, expected = session.run(
+                list(OUTPUT_NAMES), {INPUT_NAME: np.ascontiguousarray(windows, dtype="float32")}
+            )
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise BrokenModelError(f"onnxruntime cannot run it ({_first_line(exc)})") from exc
+        rows = len(windows)
+        probabilities, expected = np.asarray(probabilities), np.asarray(expected)
+        if probabilities.shape != (rows, 3) or expected.shape != (rows,):
+            raise BrokenModelError(
+                f"its outputs have shapes {probabilities.shape} and {expected.shape}, not ({rows}, 3) and "
+                f"({rows},)"
+            )
+        finite = finite_rows(probabilities, expected)
+        if check_finite and not finite.all():
+            raise BrokenModelError(not_finite(int((~finite).sum()), len(finite)))
         return probabilities, expected
+
+
+def finite_rows(probabilities: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """Which output rows are finite (every probability and the expected return)."""
+    return np.isfinite(probabilities).all(axis=1) & np.isfinite(expected)
+
+
+def not_finite(bad: int, rows: int) -> str:
+    return f"its output is not finite (NaN or infinity) for {bad} of {rows} windows"
+
+
+def _first_line(exc: BaseException) -> str:
+    """onnxruntime's message, first line only and cut short: it can quote whole graphs."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text if len(text) <= 300 else text[:297] + "..."

@@ -23,34 +23,69 @@ executes anything.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import logging
 import os
+import tempfile
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import filelock
 import pandas as pd
 
 from lstm_plugin.core.data import validate_symbol
 from lstm_plugin.core.errors import LSTMPluginError, ModelError, RegistryError
-from lstm_plugin.core.files import Inventory, identity, inventory, refuse_link, write_atomic
+from lstm_plugin.core.files import TEMP_PREFIX, identity, inventory, refuse_link, write_atomic
 from lstm_plugin.model.model_files import (
     ModelRecord,
     metadata_problem,
     signature_problem,
 )
 from lstm_plugin.serving.verification import VersionReader
+from lstm_plugin.serving.version_folder import (
+    kept_versions,
+    listing,
+    next_version,
+    read_index,
+    served_and_newest,
+    write_index,
+)
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MODEL_TYPES", "UNIVERSAL_NAME", "ModelRecord", "ModelRegistry", "served_and_newest"]
+__all__ = [
+    "MODEL_TYPES",
+    "UNIVERSAL_NAME",
+    "Commit",
+    "ModelRecord",
+    "ModelRegistry",
+    "disk_error",
+    "served_and_newest",
+]
 
 MODEL_TYPES = ("specific", "universal")
 UNIVERSAL_NAME = "DEFAULT"
+
+
+class Commit(NamedTuple):
+    """What :meth:`ModelRegistry.commit` did: the version, and whether this call wrote it."""
+
+    record: ModelRecord
+    written: bool
+
+
+def disk_error(path: Path, action: str, exc: OSError) -> RegistryError:
+    """The one-line error of a registry the disk refuses to write; permanent (no retry helps) when the
+    folder is read-only, not ours, or full."""
+    permanent = exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT)
+    detail = exc.strerror or str(exc)
+    error = RegistryError(f"{path} › {action}: {detail}")
+    error.permanent = permanent
+    return error
 
 
 class ModelRegistry:
@@ -82,6 +117,18 @@ class ModelRegistry:
         refuse_link(folder)
         return folder
 
+    def check_writable(self, model_type: str, name: str) -> Path:
+        """The folder of ``model_type/name``, made if need be; a :class:`RegistryError` now when it cannot be
+        written (read-only, full, not ours), before minutes of training are spent on a model it would lose."""
+        folder = self.check_folder(model_type, name)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=folder, prefix=TEMP_PREFIX):
+                pass
+        except OSError as exc:
+            raise disk_error(folder, "cannot write models here", exc) from None
+        return folder
+
     def symbols(self, model_type: str = "specific") -> list[str]:
         """Names that have a folder of versions; stray entries (bad names, links) are skipped with a
         warning."""
@@ -110,42 +157,26 @@ class ModelRegistry:
 
     # ------------------------------------------------------------------ reading
     def _index(self, folder: Path) -> list[int] | None:
-        """Versions ``index.json`` lists; ``None`` when it is missing or unreadable (warned once)."""
-        pointer = folder / "index.json"
-        try:
-            data = json.loads(pointer.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError, RecursionError) as exc:
-            self._reader.warn_once(
-                ("index", str(pointer), identity(pointer)),
-                "%s is unreadable (%s); using the version files",
-                pointer,
-                exc,
-            )
-            return None
-        versions = data.get("versions") if isinstance(data, dict) else None
-        if not isinstance(versions, list) or not all(
-            isinstance(v, int) and not isinstance(v, bool) and 0 < v < 1_000_000 for v in versions
-        ):
-            self._reader.warn_once(
-                ("index", str(pointer), identity(pointer)),
-                "%s does not list version numbers; using the version files",
-                pointer,
-            )
-            return None
-        return versions
+        return read_index(folder, self._reader.warn_once)
 
     def _scan(self, model_type: str, name: str, folder: Path) -> list[ModelRecord]:
         """Every verified version in ``folder``, newest (by ``trained_at``, then version) first.
 
-        The versions are those with a metadata file, and those ``index.json`` lists (a listed
-        version whose files are gone is reported), so a wrong or stale index hides nothing.
+        The versions are those with a metadata file; those ``index.json`` lists without one are
+        reported in one warning, so a wrong or stale index hides nothing and adds nothing.
         """
-        listed = inventory(folder).metadata | set(self._index(folder) or ())
+        committed = inventory(folder).metadata
+        missing = set(self._index(folder) or ()) - committed
+        if missing:
+            self._reader.warn_once(
+                ("missing", str(folder), identity(folder / "index.json")),
+                "%s: index.json lists versions %s whose metadata files are missing; skipped",
+                folder,
+                listing(sorted(missing)),
+            )
         found = [
             r
-            for v in sorted(listed)
+            for v in sorted(committed)
             if (r := self._reader.load_record(folder, model_type, name, v)) is not None
         ]
         return sorted(found, key=lambda r: (r.trained_at, r.version), reverse=True)
@@ -172,6 +203,15 @@ class ModelRegistry:
             self._listed[folder] = (key, ordered)
         return ordered
 
+    def serving_records(self, model_type: str, name: str) -> list[ModelRecord]:
+        """:meth:`records` less the versions :meth:`set_aside` in this process."""
+        return [r for r in self.records(model_type, name) if self._reader.usable(r)]
+
+    def set_aside(self, record: ModelRecord, reason: str) -> None:
+        """Never serve ``record``'s bytes again in this process (onnxruntime cannot load them, or they
+        answer NaN): warned once, and the previous version serves (docs/models.md)."""
+        self._reader.set_aside(record, reason)
+
     def resolve(
         self, model_type: str, name: str, as_of: pd.Timestamp | str | None = None, *, candidates: bool = False
     ) -> ModelRecord | None:
@@ -190,7 +230,7 @@ class ModelRegistry:
         limit = None if as_of is None else pd.Timestamp(as_of)
         served = newest = None
         for _ in range(2):
-            served, newest = served_and_newest(self.records(model_type, name), limit)
+            served, newest = served_and_newest(self.serving_records(model_type, name), limit)
             if self._reader.still_valid(served) and (newest is served or self._reader.still_valid(newest)):
                 break
             self._listed.pop(self.folder(model_type, name), None)  # a file changed: read the folder again
@@ -201,7 +241,7 @@ class ModelRegistry:
     ) -> tuple[frozenset[str], bool]:
         """The training keys a training at ``trained_at`` may reuse (those registered by then), and whether
         a version was trained at that very time."""
-        records = [r for r in self.records(model_type, name) if r.trained_at <= trained_at]
+        records = [r for r in self.serving_records(model_type, name) if r.trained_at <= trained_at]
         keys = frozenset(str(r.metadata.get("training_key")) for r in records)
         return keys, any(r.trained_at == trained_at for r in records)
 
@@ -209,7 +249,7 @@ class ModelRegistry:
         self, model_type: str, name: str, training_key: str, trained_at: pd.Timestamp | None = None
     ) -> ModelRecord | None:
         """A valid version trained on identical data with an identical config, if one exists."""
-        for record in self.records(model_type, name):
+        for record in self.serving_records(model_type, name):
             if record.metadata.get("training_key") == training_key:
                 return record
         return None
@@ -239,7 +279,7 @@ class ModelRegistry:
                     folder / f"v{version:06d}.json", json.dumps(metadata, indent=2, sort_keys=True).encode()
                 )
         except OSError as exc:
-            raise RegistryError(f"{folder} › cannot write model: {exc}") from exc
+            raise disk_error(folder, "cannot write model", exc) from exc
         self._listed.pop(folder, None)
         updated = self._reader.load_record(folder, model_type, name, version)
         if updated is None:  # pragma: no cover - only if the disk lies
@@ -267,116 +307,94 @@ class ModelRegistry:
         what is written always serves. Raises :class:`ModelError` for a version that would not,
         :class:`UnsafePathError` for a link in the way, :class:`RegistryError` when the disk refuses.
         """
+        return self.commit(model_type, name, onnx_bytes, metadata).record
+
+    def commit(
+        self,
+        model_type: str,
+        name: str,
+        onnx_bytes: bytes,
+        metadata: Mapping[str, Any],
+        *,
+        unless_registered: bool = False,
+    ) -> Commit:
+        """:meth:`publish`; with ``unless_registered``, a version of the same training (its
+        ``training_key``, stamped at the same ``trained_at``) that another process committed while this
+        one trained is returned instead, and nothing is written: the check runs under the writer lock,
+        so two runs that train the same model at once register it once."""
         folder = self.check_folder(model_type, name)
         try:
             folder.mkdir(parents=True, exist_ok=True)
             self.check_folder(model_type, name)  # a link planted while the folders were made
             with self._locked(folder):
-                found = inventory(folder)
-                indexed = self._index(folder)
-                self._remove_partial_writes(folder, found)
-                complete = sorted(found.metadata)
-                if indexed is not None and sorted(set(indexed)) != complete:
-                    logger.warning(
-                        "%s: index.json listed %s but the folder holds versions %s; rebuilt the index from "
-                        "the files",
-                        folder,
-                        sorted(set(indexed)),
-                        complete,
-                    )
-                elif indexed is None and complete:
-                    logger.warning(
-                        "%s: index.json is missing or unreadable; rebuilt it from the files (versions %s)",
-                        folder,
-                        complete,
-                    )
-                version = max([0, *found.numbers, *(indexed or ())]) + 1
-                full = dict(metadata)
-                full.update(
-                    symbol=validate_symbol(name),
-                    model_type=model_type,
-                    version=version,
-                    onnx_file=f"v{version:06d}.onnx",
-                    sha256=hashlib.sha256(onnx_bytes).hexdigest(),
-                )
-                self._check_new(full, onnx_bytes, model_type, name, version)
+                if unless_registered:
+                    identical = self._registered(model_type, name, metadata)
+                    if identical is not None:
+                        return Commit(identical, written=False)
+                version = next_version(folder, self._index(folder))
+                full = self._checked_new(model_type, name, version, onnx_bytes, metadata)
                 write_atomic(folder / full["onnx_file"], onnx_bytes)
                 write_atomic(
                     folder / f"v{version:06d}.json", json.dumps(full, indent=2, sort_keys=True).encode()
                 )
-                self._write_index(folder, [*complete, version])
+                write_index(folder, [*inventory(folder).metadata, version])
                 self._apply_retention(model_type, name, folder)
         except OSError as exc:
-            raise RegistryError(f"{folder} › cannot write model: {exc}") from exc
+            raise disk_error(folder, "cannot write model", exc) from exc
         record = self._reader.load_record(folder, model_type, name, version)
         if record is None:  # pragma: no cover - only if the disk lies
             raise RegistryError(f"{folder} › version {version} did not verify after writing")
         logger.info("registered %s (sha256 %s)", record.label, full["sha256"][:12])
-        return record
+        return Commit(record, written=True)
 
-    def _check_new(
-        self, metadata: Mapping[str, Any], onnx_bytes: bytes, model_type: str, name: str, version: int
-    ) -> None:
-        problem = metadata_problem(dict(metadata), model_type, name, version)
+    def _registered(self, model_type: str, name: str, metadata: Mapping[str, Any]) -> ModelRecord | None:
+        """A committed, usable version of the very training ``metadata`` describes (writer lock held)."""
+        self._listed.pop(self.folder(model_type, name), None)  # read the folder as it is now
+        key, when = metadata.get("training_key"), pd.Timestamp(metadata["trained_at"])
+        for record in ModelRegistry.records(self, model_type, name):  # the folder's, in a run's view too
+            if (
+                self._reader.usable(record)
+                and key is not None
+                and record.metadata.get("training_key") == key
+                and record.trained_at == when
+            ):
+                return record
+        return None
+
+    def _checked_new(
+        self, model_type: str, name: str, version: int, onnx_bytes: bytes, metadata: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """The metadata version ``version`` is written with, checked as a read would check it."""
+        full = dict(metadata)
+        full.update(
+            symbol=validate_symbol(name),
+            model_type=model_type,
+            version=version,
+            onnx_file=f"v{version:06d}.onnx",
+            sha256=hashlib.sha256(onnx_bytes).hexdigest(),
+        )
+        problem = metadata_problem(full, model_type, name, version)
         if problem is None:
-            signature = self._reader.known_signature(metadata["sha256"], onnx_bytes)
-            problem = signature if isinstance(signature, str) else signature_problem(signature, metadata)
+            signature = self._reader.known_signature(full["sha256"], onnx_bytes)
+            problem = signature if isinstance(signature, str) else signature_problem(signature, full)
         if problem:
             raise ModelError(f"{model_type}/{name} › not registered: {problem}")
-
-    def _write_index(self, folder: Path, versions: list[int]) -> None:
-        write_atomic(folder / "index.json", json.dumps({"versions": sorted(set(versions))}).encode())
-
-    def _remove_partial_writes(self, folder: Path, found: Inventory) -> None:
-        """Temp files of a save that died, and an ONNX file without metadata newer than every
-        complete version (a save killed between its two files). Nothing else is ever removed here."""
-        partial = {v for v in found.onnx - found.metadata if v > max(found.metadata, default=0)}
-        for path in [*found.temp, *(folder / f"v{v:06d}.onnx" for v in sorted(partial))]:
-            logger.info("removing leftover %s of an interrupted save", path)
-            with contextlib.suppress(OSError):
-                path.unlink()
-        found.onnx -= partial
+        return full
 
     def _apply_retention(self, model_type: str, name: str, folder: Path) -> None:
         """Drop versions beyond ``keep_versions``, except those that still serve (class docstring).
 
-        Damaged versions rank after every valid one. The index is rewritten first, then each
-        dropped version's ONNX file, then its metadata, is removed: a kill in between leaves at
-        worst a metadata file whose model is gone, skipped on read and dropped at the next save.
+        The index is rewritten first, then each dropped version's ONNX file, then its metadata, is
+        removed: a kill in between leaves at worst a metadata file whose model is gone, skipped on
+        read and dropped at the next save.
         """
         numbers = sorted(inventory(folder).metadata, reverse=True)
         if len(numbers) <= self.keep_versions:
             return
         valid = self._scan(model_type, name, folder)
-        ranked = [r.version for r in valid] + [v for v in numbers if v not in {r.version for r in valid}]
-        keep = set(ranked[: self.keep_versions])
-        for record in valid:
-            if record.version in keep:
-                served, _ = served_and_newest(valid, record.trained_at)
-                if served is not None:
-                    keep.add(served.version)
-        served_now, _ = served_and_newest(valid, None)
-        if served_now is not None:
-            keep.add(served_now.version)
-        keep |= self.in_use(model_type, name)
-        self._write_index(folder, sorted(keep))
+        keep = kept_versions(valid, numbers, self.keep_versions) | self.in_use(model_type, name)
+        write_index(folder, sorted(keep))
         for version in (v for v in numbers if v not in keep):
             for suffix in ("onnx", "json"):
                 with contextlib.suppress(OSError):
                     (folder / f"v{version:06d}.{suffix}").unlink()
-
-
-def served_and_newest(
-    records: list[ModelRecord], limit: pd.Timestamp | None
-) -> tuple[ModelRecord | None, ModelRecord | None]:
-    """From records ordered newest first: the production version serving at ``limit`` and the
-    newest version (of any stage) trained by then."""
-    served = newest = None
-    for record in records:
-        if (limit is not None and record.trained_at > limit) or record.stage == "discarded":
-            continue
-        newest = newest or record
-        if record.stage == "production":
-            served = record
-            break
-    return served, newest

@@ -29,7 +29,7 @@ from typing import Any, cast
 import pandas as pd
 
 from lstm_plugin.model.model_files import ModelMetadata, ModelRecord
-from lstm_plugin.serving.registry import ModelRegistry, served_and_newest
+from lstm_plugin.serving.registry import Commit, ModelRegistry, served_and_newest
 
 __all__ = ["RunRegistry"]
 
@@ -67,8 +67,12 @@ class RunRegistry(ModelRegistry):
     ) -> tuple[frozenset[str], bool]:
         """The run's own keys trained by ``trained_at`` and the keys of any version stamped at that very
         time; and whether one is."""
-        own = [r for r in self.records(model_type, name) if r.trained_at <= trained_at]
-        same_time = [r for r in self.shared_records(model_type, name) if r.trained_at == trained_at]
+        own = [r for r in self.serving_records(model_type, name) if r.trained_at <= trained_at]
+        same_time = [
+            r
+            for r in self.shared_records(model_type, name)
+            if r.trained_at == trained_at and self._reader.usable(r)
+        ]
         return frozenset(str(r.metadata.get("training_key")) for r in own + same_time), bool(same_time)
 
     def find_training(
@@ -79,16 +83,31 @@ class RunRegistry(ModelRegistry):
         if mine is not None:
             return mine
         for record in self.shared_records(model_type, name):
-            if record.metadata.get("training_key") == training_key and record.trained_at == trained_at:
+            if (
+                record.metadata.get("training_key") == training_key
+                and record.trained_at == trained_at
+                and self._reader.usable(record)
+            ):
                 return record
         return None
 
-    def publish(
-        self, model_type: str, name: str, onnx_bytes: bytes, metadata: Mapping[str, Any]
-    ) -> ModelRecord:
-        """Write the version to the folder, then adopt it with the stage its metadata gives."""
-        record = super().publish(model_type, name, onnx_bytes, metadata)
-        return self.adopt(record, record.stage, record.metadata.get("stage_reason"))
+    def commit(
+        self,
+        model_type: str,
+        name: str,
+        onnx_bytes: bytes,
+        metadata: Mapping[str, Any],
+        *,
+        unless_registered: bool = False,
+    ) -> Commit:
+        """Write the version to the folder, then adopt it with the stage its metadata gives. A version
+        another run committed meanwhile (``unless_registered``) comes back as the folder's: the trainer
+        adopts it with the stage this run decides."""
+        done = super().commit(model_type, name, onnx_bytes, metadata, unless_registered=unless_registered)
+        if not done.written:
+            return done
+        record = done.record
+        return Commit(self.adopt(record, record.stage, record.metadata.get("stage_reason")), True)
 
     def adopt(self, record: ModelRecord, stage: str, reason: str | None, **extra: Any) -> ModelRecord:
         """``record`` (a shared version) as one of the run's own: the run's stage, ``extra`` metadata, and
@@ -108,4 +127,4 @@ class RunRegistry(ModelRegistry):
         self, model_type: str, name: str, as_of: pd.Timestamp | str | None = None
     ) -> tuple[ModelRecord | None, ModelRecord | None]:
         limit = None if as_of is None else pd.Timestamp(as_of)
-        return served_and_newest(self.records(model_type, name), limit)
+        return served_and_newest(self.serving_records(model_type, name), limit)

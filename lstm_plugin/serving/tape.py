@@ -17,7 +17,7 @@ do not change one bit of the forecasts dated ≤ T.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,10 +25,11 @@ import numpy as np
 import pandas as pd
 
 from lstm_plugin.core.clock import resolve_as_of
-from lstm_plugin.core.errors import DataError, LSTMPluginError, ModelError
+from lstm_plugin.core.errors import BrokenModelError, DataError, LSTMPluginError, ModelError
 from lstm_plugin.model.features import FEATURE_HISTORY, make_windows
 from lstm_plugin.model.samples import compute_features
 from lstm_plugin.serving.forecast import ForecastService, data_failure, empty_prediction, success_prediction
+from lstm_plugin.serving.inference import finite_rows, not_finite
 from lstm_plugin.serving.registry import ModelRecord
 from lstm_plugin.serving.results import Prediction
 
@@ -51,6 +52,8 @@ class _SymbolFeatures:
 
 #: A symbol's rows waiting for its model's batch: ``(symbol, features, row positions)``.
 TapeRows = tuple[str, _SymbolFeatures, list[int]]
+#: A forecast asked for: ``(symbol, model, features, row position)``.
+Wanted = tuple[str, ModelRecord, _SymbolFeatures, int]
 
 
 class ForecastTape(ForecastService):
@@ -110,18 +113,18 @@ class ForecastTape(ForecastService):
         )
         return max(1, math.ceil(days * BARS_PER_DAY))
 
-    def predict_many(
+    def _predict(
         self,
-        symbols: Iterable[str],
-        data: Mapping[str, pd.DataFrame] | None = None,
-        force_refresh: bool = False,
-        as_of: Any = None,
+        symbols: list[str],
+        data: Mapping[str, pd.DataFrame] | None,
+        force_refresh: bool,
+        as_of: Any,
     ) -> dict[str, Prediction]:
         if data:
-            return super().predict_many(symbols, data, force_refresh, as_of)
+            return super()._predict(symbols, data, force_refresh, as_of)
         when = resolve_as_of(as_of, self.clock.now())
         results: dict[str, Prediction] = {}
-        wanted: list[tuple[str, ModelRecord, _SymbolFeatures, int]] = []
+        wanted: list[Wanted] = []
         pending: dict[tuple, tuple[ModelRecord, list[TapeRows]]] = {}
         order: list[str] = []
         for requested in symbols:
@@ -157,27 +160,47 @@ class ForecastTape(ForecastService):
                 pending.setdefault(record.key, (record, []))[1].append((symbol, features, rows))
             wanted.append((symbol, record, features, position))
 
-        self._run_rows(pending, results)
+        retry = self._run_rows(pending, results)
+        retry += self._answer(wanted, results, retry)
+        if retry:  # their versions were set aside: the previous ones answer
+            results.update(self._predict(retry, None, force_refresh, as_of))
+        return {symbol: results[symbol] for symbol in order}
 
+    def _answer(self, wanted: list[Wanted], results: dict[str, Prediction], failed: list[str]) -> list[str]:
+        """The forecasts of ``wanted`` rows from the kept ones (not those whose batch ``failed``); returns the
+        symbols to ask again: a row that is not finite sets its version aside — only now, at the bar it
+        answers for, so a row of a later bar never decides this one."""
+        retry: list[str] = []
         for symbol, record, features, position in wanted:
-            if symbol in results:  # the batch failed
+            if symbol in results or symbol in failed:
                 continue
             row_probabilities, row_expected = self._rows[(record.key, symbol)][position]
+            if not finite_rows(row_probabilities[None, :], np.array([row_expected])).all():
+                self.set_aside(record, BrokenModelError(not_finite(1, 1)))
+                retry.append(symbol)
+                continue
             bar, provider = features.index[position], self.runner.provider
             results[symbol] = success_prediction(
                 symbol, record, row_probabilities, row_expected, bar, provider
             )
-        return self._served({symbol: results[symbol] for symbol in order})
+        return retry
 
     def _run_rows(
         self, pending: dict[tuple, tuple[ModelRecord, list[TapeRows]]], results: dict[str, Prediction]
-    ) -> None:
-        """One onnxruntime call per model version for every row its symbols will need; rows are kept."""
+    ) -> list[str]:
+        """One onnxruntime call per model version for every row its symbols will need; rows are kept (a
+        row that is not finite too: it sets its version aside when its own bar asks for it). Returns the
+        symbols whose version could not load or run (set aside now)."""
+        retry: list[str] = []
         for record, items in pending.values():
             window = int(record.metadata["window"])
             batch = np.concatenate([make_windows(f.values, np.asarray(rows), window) for _, f, rows in items])
             try:
-                probabilities, expected = self.runner.run(record, batch)
+                probabilities, expected = self.runner.run(record, batch, check_finite=False)
+            except BrokenModelError as exc:
+                self.set_aside(record, exc)
+                retry.extend(symbol for symbol, _, _ in items)
+                continue
             except ModelError as exc:
                 for symbol, _, _ in items:
                     results[symbol] = empty_prediction(symbol, "error", str(exc), record)
@@ -188,6 +211,7 @@ class ForecastTape(ForecastService):
                 for i, row in enumerate(rows):
                     done[row] = (probabilities[offset + i], float(expected[offset + i]))
                 offset += len(rows)
+        return retry
 
     def clear_cache(self) -> None:
         super().clear_cache()

@@ -20,6 +20,7 @@ from typing import Any
 
 from lstm_plugin.core.files import FileStamp, identity
 from lstm_plugin.model.model_files import (
+    MAX_ONNX_BYTES,
     ModelRecord,
     OnnxSignature,
     metadata_problem,
@@ -34,6 +35,15 @@ __all__ = ["VersionReader"]
 _CACHE_LIMIT = 10_000  # long runs: versions come and go; caches start over past this
 
 
+def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
+    """sha256 of a file read a MiB at a time: hashing a large file costs no memory."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        while block := stream.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 class VersionReader:
     """Verified :class:`ModelRecord` s from version files; safe to share within one registry."""
 
@@ -42,6 +52,17 @@ class VersionReader:
         self._signatures: dict[str, OnnxSignature | str] = {}  # sha256 -> graph signature or why unreadable
         self._parsed: dict[FileStamp, Any] = {}  # metadata file -> parsed JSON
         self._warned: dict[tuple[Any, ...], bool] = {}
+        self._set_aside: dict[str, str] = {}  # sha256 -> why onnxruntime cannot serve those bytes
+
+    def set_aside(self, record: ModelRecord, reason: str) -> None:
+        """Serve nothing with ``record``'s bytes again in this process: onnxruntime could not load them, or
+        their output was not finite. Warned once; older versions serve instead."""
+        self._set_aside[str(record.metadata["sha256"])] = reason
+        self.skip(record.onnx_path, reason)
+
+    def usable(self, record: ModelRecord) -> bool:
+        """Whether ``record`` has not been :meth:`set_aside`."""
+        return not self._set_aside or str(record.metadata["sha256"]) not in self._set_aside
 
     def known_signature(self, sha256: str, onnx_bytes: bytes) -> OnnxSignature | str:
         """The signature of bytes about to be written (cached: the read after the write parses nothing)."""
@@ -75,7 +96,7 @@ class VersionReader:
                 raise ValueError("a symbolic link inside the registry")
             metadata = self._metadata(meta_path)
         except FileNotFoundError:
-            self.skip(meta_path, "index.json lists it but the metadata file is missing")
+            self.skip(meta_path, "the metadata file is missing (removed while the folder was read)")
             return None
         except (OSError, ValueError, RecursionError) as exc:
             self.skip(meta_path, f"unreadable metadata ({exc})")
@@ -108,19 +129,19 @@ class VersionReader:
         The digest is cached by the file's identity and the graph's signature by its digest, so a
         version is hashed and parsed once, and again only when its file changes.
         """
+        if info.st_size > MAX_ONNX_BYTES:
+            return (
+                f"{info.st_size / 2**30:.1f} GiB, over the {MAX_ONNX_BYTES / 2**30:.0f} GiB a version may be"
+            )
         cache_key = FileStamp.of(onnx_path, info)
         digest = self._hashed.get(cache_key)
-        blob = None
         if digest is None:
-            blob = onnx_path.read_bytes()
-            digest = self.remember(self._hashed, cache_key, hashlib.sha256(blob).hexdigest())
+            digest = self.remember(self._hashed, cache_key, file_sha256(onnx_path))
         if digest != metadata["sha256"]:
             return "sha256 mismatch (truncated or modified)"
         signature = self._signatures.get(digest)
         if signature is None:
-            signature = self.remember(
-                self._signatures, digest, onnx_signature(blob if blob is not None else onnx_path.read_bytes())
-            )
+            signature = self.remember(self._signatures, digest, onnx_signature(onnx_path.read_bytes()))
         return signature if isinstance(signature, str) else signature_problem(signature, metadata)
 
     @staticmethod

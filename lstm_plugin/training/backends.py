@@ -8,8 +8,9 @@ worker killed mid-job leaves nothing behind and Ray workers need no shared disk.
 Local workers are processes, not threads: torch's default random generator is process-wide (threads
 would make seeded trainings depend on timing) and the training loop holds the GIL between small
 ops. Each job fixes its own torch threads (``model.torch_threads``, 1 by default;
-:func:`~lstm_plugin.training.jobs.fixed_torch_threads`), so the same job gives the same ONNX bytes on
-every backend, worker count and machine, and parallelism comes from workers.
+:func:`~lstm_plugin.training.reproducible.fixed_torch_threads`), and every process runs the portable
+CPU kernels (:mod:`lstm_plugin.core.kernels`), so the same job gives the same ONNX bytes on every
+backend, worker count and x86-64 machine, and parallelism comes from workers.
 """
 
 from __future__ import annotations
@@ -27,11 +28,12 @@ from contextlib import contextmanager
 from multiprocessing.connection import wait as wait_for_exit
 from typing import Any, Protocol
 
-from lstm_plugin.core.config import Config, RaySection
+from lstm_plugin.core.config import Config
 from lstm_plugin.core.errors import ConfigError
 from lstm_plugin.core.names import BACKENDS
 from lstm_plugin.plugins.manager import PluginManager
 from lstm_plugin.training.jobs import JobResult, TrainJob, run_training_job
+from lstm_plugin.training.ray_backend import RayBackend
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +80,7 @@ def cpu_count() -> int:
 WORKER_ENVIRONMENT = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
-def _import_torch() -> None:
+def import_torch() -> None:
     """Warm-up task: a worker pays for importing torch before its first job, not during it."""
     import torch
 
@@ -145,7 +147,7 @@ def _start_worker() -> None:
     _exit_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
     os.environ.update(WORKER_ENVIRONMENT)
-    _import_torch()
+    import_torch()
 
 
 @contextmanager
@@ -172,13 +174,6 @@ def _main_script_hidden() -> Iterator[None]:
 
 
 def _run_in_worker(job: TrainJob) -> JobResult:
-    return run_training_job(job)
-
-
-def _run_on_ray(job: TrainJob) -> JobResult:
-    """A Ray task: the worker's environment as a local worker's (before its torch loads), then the job."""
-    os.environ.update(WORKER_ENVIRONMENT)
-    _import_torch()
     return run_training_job(job)
 
 
@@ -244,78 +239,6 @@ class LocalBackend:
             logger.warning("local backend: killing worker %s that did not finish in time", process.pid)
             process.kill()
             process.join(5)
-
-
-class RayBackend:
-    """Each job is a Ray task (``cpus_per_task`` CPUs) returning the ONNX bytes.
-
-    Connects to ``address`` when given (``'auto'``, ``'ray://head:10001'``), else uses the running
-    Ray instance, else starts a local one with ``num_cpus``. Workers need ``lstm_plugin`` installed,
-    nothing else: the bars travel with the job and the driver publishes the result.
-    """
-
-    name = "ray"
-
-    def __init__(self, settings: RaySection | None = None) -> None:
-        settings = settings or RaySection()
-        try:
-            import ray
-        except ImportError:
-            raise ConfigError(
-                "lstm_service.backend › 'ray' needs the ray package: pip install 'lstm-plugin[ray]'"
-            ) from None
-        self._ray = ray
-        self._owns_ray = False
-        if not ray.is_initialized():
-            options: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING}
-            if settings.address:
-                options["address"] = settings.address
-            elif settings.num_cpus:
-                options["num_cpus"] = settings.num_cpus
-            try:
-                ray.init(**options)
-            except (ConnectionError, TimeoutError, ValueError, RuntimeError) as exc:
-                where = f"at {settings.address}" if settings.address else "locally"
-                raise ConfigError(
-                    f"lstm_service.ray.address › cannot start or reach Ray {where}: {exc}"
-                ) from None
-            self._owns_ray = True
-        # a Ray started here runs on this machine; one reached at an address may be a cluster elsewhere
-        self.reads_files = self._owns_ray and not settings.address
-        self.cpus_per_task = settings.cpus_per_task
-        self.slots = max(1, int(ray.cluster_resources().get("CPU", 1)) // self.cpus_per_task)
-        self._task = ray.remote(num_cpus=self.cpus_per_task, max_retries=0)(_run_on_ray)
-        self._pending: dict[int, Any] = {}
-        self._lock = threading.Lock()
-
-    def submit(self, job: TrainJob) -> Future[JobResult]:
-        ref = self._task.remote(job)
-        future: Future[JobResult] = ref.future()
-        with self._lock:
-            self._pending[id(future)] = ref
-        future.add_done_callback(lambda f: self._forget(id(f)))
-        return future
-
-    def warm_up(self) -> None:
-        warm = self._ray.remote(num_cpus=self.cpus_per_task)(_import_torch)
-        self._ray.get([warm.remote() for _ in range(self.slots * 2)])
-
-    def _forget(self, key: int) -> None:
-        with self._lock:
-            self._pending.pop(key, None)
-
-    def shutdown(self, timeout: float | None = None) -> None:
-        with self._lock:
-            refs = list(self._pending.values())
-        if refs and timeout:
-            self._ray.wait(refs, num_returns=len(refs), timeout=timeout)
-        for ref in refs:
-            try:
-                self._ray.cancel(ref, force=True)
-            except Exception as exc:
-                logger.debug("ray cancel: %s", exc)
-        if self._owns_ray:
-            self._ray.shutdown()
 
 
 def make_backend(

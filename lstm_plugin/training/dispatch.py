@@ -177,7 +177,7 @@ class Dispatcher:
                 return self.trainer.publish(result), None, False
         except Exception as exc:
             error = str(exc) if isinstance(exc, LSTMPluginError) else f"{type(exc).__name__}: {exc}"
-            return None, error, isinstance(exc, PERMANENT_ERRORS)
+            return None, error, isinstance(exc, PERMANENT_ERRORS) or getattr(exc, "permanent", False) is True
 
     def finish(self, job: Job, future: Future, refill: bool) -> None:
         """Publish a finished job's result, or record its failure and maybe retry it."""

@@ -17,8 +17,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +31,7 @@ from lstm_plugin.core.version import __version__
 from lstm_plugin.model.features import CLASSES, FEATURE_HISTORY
 from lstm_plugin.model.samples import SampleSet, compute_features, pooled_samples, training_samples
 from lstm_plugin.plugins.manager import PluginManager, get_plugin_manager
+from lstm_plugin.training.reproducible import fixed_torch_threads, kernels_in_use
 
 logger = logging.getLogger("lstm_plugin.training.trainer")
 
@@ -96,6 +96,8 @@ class JobResult:
     #: a new model's held-out test samples (float32 windows): the retrain and the served model are compared
     #: on them (:meth:`~lstm_plugin.training.trainer.ModelTrainer.publish`)
     test: SampleSet | None = None
+    #: trained although an identical training was registered (``train --force``): published as a new version
+    force: bool = False
 
     @property
     def reused(self) -> bool:
@@ -193,25 +195,6 @@ def _day(value: Any) -> str:
     return pd.Timestamp(value).isoformat()
 
 
-@contextmanager
-def fixed_torch_threads(threads: int) -> Iterator[None]:
-    """Torch's intra-op threads set to ``threads`` for the block, then put back.
-
-    A job sets its own count rather than inherit the process's (``cores // workers``, an
-    ``OMP_NUM_THREADS``): the reductions inside a fit depend on how many threads split them, so
-    only a fixed count gives the same ONNX bytes everywhere, and one thread per small LSTM does
-    not spin for cores that other work holds.
-    """
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def run_training_job(job: TrainJob, plugins: PluginManager | None = None) -> JobResult:
     """Features -> samples -> fit -> ONNX (parity-checked), or only the key when it is in
     ``job.known_keys``; on ``model.torch_threads`` torch threads."""
@@ -277,7 +260,9 @@ def _run_training_job(job: TrainJob, plugins: PluginManager | None) -> JobResult
     blob, metadata, test = _fit_and_export(job, plugins, samples, names, config_hash, key, data_end)
     metadata.update(symbols=sorted(frames), worker=worker)
     seconds = time.perf_counter() - started
-    return JobResult(job.model_type, job.name, key, blob, metadata, seconds, worker, job.trained_at, test)
+    return JobResult(
+        job.model_type, job.name, key, blob, metadata, seconds, worker, job.trained_at, test, job.force
+    )
 
 
 def job_samples(
@@ -383,6 +368,7 @@ def _training_metadata(
         "ensemble": result.members,
         "training_device": result.device,
         "torch_threads": torch.get_num_threads(),
+        "kernels": kernels_in_use(),
         "scaler": {
             "mean": forecaster.feature_mean.tolist(),
             "std": forecaster.feature_std.tolist(),

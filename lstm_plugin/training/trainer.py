@@ -25,7 +25,7 @@ import pandas as pd
 from lstm_plugin.core.clock import Clock, as_timestamp, default_clock
 from lstm_plugin.core.config import Config
 from lstm_plugin.core.data import DataSource, validate_symbol
-from lstm_plugin.core.errors import InsufficientDataError, RegistryError
+from lstm_plugin.core.errors import BrokenModelError, InsufficientDataError, RegistryError
 from lstm_plugin.model.metrics import paired_accuracy_gap
 from lstm_plugin.model.model_files import INPUT_NAME, OUTPUT_NAMES
 from lstm_plugin.model.samples import SampleSet, universe_forward_mean
@@ -201,11 +201,7 @@ class ModelTrainer:
                 raise RegistryError(
                     f"{result.model_type}/{result.name} › the reused training is no longer registered"
                 )
-            decided = not self.registry.owns(record)
-            if decided:
-                record = self._adopt(record)
-            logger.info("%s: identical training found (%s); reused", result.name, record.label)
-            return TrainOutcome(record, True, result.seconds, decided)
+            return self._reused(record, result.seconds)
         assert result.onnx_bytes is not None and result.metadata is not None
         metadata = dict(result.metadata)
         trained_at = pd.Timestamp(metadata["trained_at"])
@@ -214,10 +210,22 @@ class ModelTrainer:
         metadata.update(
             stage=promotion.stage, stage_reason=promotion.reason, stage_rule=promotion.rule, stage_basis=basis
         )
-        record = self.registry.publish(result.model_type, result.name, result.onnx_bytes, metadata)
+        commit = self.registry.commit(
+            result.model_type, result.name, result.onnx_bytes, metadata, unless_registered=not result.force
+        )
+        if not commit.written:  # another process registered this very training while this one trained
+            return self._reused(commit.record, result.seconds)
         if not promotion.promote:
-            logger.info("%s kept as a candidate, not served: %s", record.label, promotion.reason)
-        return TrainOutcome(record, False, result.seconds, True)
+            logger.info("%s kept as a candidate, not served: %s", commit.record.label, promotion.reason)
+        return TrainOutcome(commit.record, False, result.seconds, True)
+
+    def _reused(self, record: ModelRecord, seconds: float) -> TrainOutcome:
+        """A registered version of the training asked for: the run's own, or adopted with the run's stage."""
+        decided = not self.registry.owns(record)
+        if decided:
+            record = self._adopt(record)
+        logger.info("%s: identical training found (%s); reused", record.symbol, record.label)
+        return TrainOutcome(record, True, seconds, decided)
 
     def _adopt(self, record: ModelRecord) -> ModelRecord:
         """Another run's version of this very training, with the stage this run gives it: the one recorded
@@ -255,8 +263,14 @@ class ModelTrainer:
         samples = unseen_by(served, test()) if comparable else None
         gap = standard_error = None
         if served is not None and samples is not None and len(samples):
+            try:
+                served_scores = self._score(served, samples.windows)
+            except BrokenModelError as exc:  # the served model cannot serve: the one before it is served
+                self.registry.set_aside(served, str(exc))
+                previous = self.registry.resolve(served.model_type, served.symbol, metadata["trained_at"])
+                return self._promotion(metadata, previous, test, model)
             gap, standard_error = paired_accuracy_gap(
-                self._score(model, samples.windows), self._score(served, samples.windows), samples.returns
+                self._score(model, samples.windows), served_scores, samples.returns
             )
         promotion = promotion_decision(
             metadata.get("metrics", {}).get("reliability"),

@@ -35,7 +35,7 @@ from lstm_plugin.backtrader.live.strategy import PaperStrategy
 from lstm_plugin.backtrader.signals import signals_config, training_row
 from lstm_plugin.core import jsonio
 from lstm_plugin.core.clock import ManualClock
-from lstm_plugin.core.config import Config, load_config
+from lstm_plugin.core.config import Config, load_config, training_backend
 from lstm_plugin.core.files import write_atomic
 from lstm_plugin.serving.registry import ModelRegistry
 from lstm_plugin.serving.tape import ForecastTape
@@ -101,7 +101,7 @@ class PaperSession:
         self.registry = ModelRegistry(
             registry or self.config.registry.path, self.config.registry.keep_versions
         )
-        self.backend = backend or self.config.lstm_service.backend
+        self.backend = training_backend(self.config, backend)
         self.train = train
         self.plugins = tuple(plugins)
         self.on_day, self.on_wait = on_day, on_wait
