@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import tempfile
 import time
 
 import numpy as np
@@ -146,9 +148,14 @@ def test_shutdown_stops_a_long_training_and_leaves_no_partial_files(source, tmp_
 def ray_cluster():
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
+    folder = tempfile.mkdtemp(prefix="lstm-test-ray-")
+    # a Ray of the test's own, whatever cluster runs on the machine (discovery would join it)
+    ray.init(
+        address="local", num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, _temp_dir=folder
+    )
     yield ray
     ray.shutdown()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.mark.slow

@@ -291,33 +291,13 @@ def test_failed_training_exits_2_and_still_reports_json(tmp_path):
 @pytest.mark.slow
 def test_ray_backend_connects_to_a_running_cluster_by_address(tmp_path):
     import os
-    import socket
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    from .ray_heads import ray_head
+
     env = dict(os.environ, RAY_AUTH_MODE="disabled")
-    ray_cli = str(Path(sys.executable).with_name("ray"))
-    started = subprocess.run(
-        [
-            ray_cli,
-            "start",
-            "--head",
-            f"--port={port}",
-            "--node-ip-address=127.0.0.1",
-            "--num-cpus=2",
-            "--disable-usage-stats",
-            "--include-dashboard=false",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
-    assert started.returncode == 0, started.stderr
-    try:
+    with ray_head(cpus=2, temp_dir=tmp_path / "ray", env=env) as address:
         config = json.loads(json.dumps(TINY))
-        config["lstm_service"] = {"ray": {"address": f"127.0.0.1:{port}"}, "universal": {"enabled": False}}
+        config["lstm_service"] = {"ray": {"address": address}, "universal": {"enabled": False}}
         (tmp_path / "c.json").write_text(json.dumps(config))
         proc = subprocess.run(
             [
@@ -347,5 +327,3 @@ def test_ray_backend_connects_to_a_running_cluster_by_address(tmp_path):
         assert proc.returncode == 0, proc.stderr
         result = json.loads(proc.stdout)
         assert {s: r["status"] for s, r in result.items()} == {"KO": "trained", "PG": "trained"}
-    finally:
-        subprocess.run([ray_cli, "stop"], capture_output=True, timeout=120, env=env)

@@ -187,3 +187,16 @@ def test_a_loaded_config_is_frozen_and_changes_go_through_model_copy():
     changed = config.model_copy(update={"lstm": config.lstm.model_copy(update={"weight": 0.0})})
     assert (changed.lstm.weight, config.lstm.weight) == (0.0, 0.5)
     assert validate_config({"model": {"dropout": 0.2, "num_layers": 2}}).model.dropout == 0.2
+
+
+def test_one_rule_says_where_every_command_trains():
+    from lstm_plugin.core.config import training_backend
+
+    from .conftest import tiny_config
+
+    service_ray = tiny_config(lstm_service={"backend": "ray"})
+    assert training_backend(service_ray) == training_backend(service_ray, walk_forward=True) == "ray"
+    both = tiny_config(lstm_service={"backend": "ray"}, backtest={"backend": "sync"})
+    assert training_backend(both) == "ray" and training_backend(both, walk_forward=True) == "sync"
+    assert training_backend(both, "local", walk_forward=True) == "local"  # --backend wins
+    assert training_backend(tiny_config()) == training_backend(tiny_config(), walk_forward=True) == "local"

@@ -56,7 +56,7 @@ def workers_started(driver: int) -> bool:
     return any(pid != driver for pid in group_alive(driver))
 
 
-def start_train(folder: Path) -> subprocess.Popen:
+def start_train(folder: Path, backend: str = "local", env: dict[str, str] | None = None) -> subprocess.Popen:
     return subprocess.Popen(
         [
             sys.executable,
@@ -71,11 +71,12 @@ def start_train(folder: Path) -> subprocess.Popen:
             "--config",
             "tiny.json",
             "--backend",
-            "local",
+            backend,
             "--force",
             "-q",
         ],
         cwd=folder,
+        env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         start_new_session=True,
@@ -173,3 +174,37 @@ def test_killed_at_random_moments_ten_times(workdir):
     assert {result[s]["status"] for s in SYMBOLS} <= {"trained", "reused", "candidate"}
     registry = ModelRegistry(workdir / "M")
     assert all(registry.resolve("specific", s, "2017-07-01") is not None for s in SYMBOLS)
+
+
+@pytest.mark.slow
+def test_sigkill_of_a_ray_driver_leaves_no_ray_process(workdir):
+    """A local Ray lives in the driver's tree; its agents used to outlive a SIGKILL by 30-80 s."""
+    pytest.importorskip("ray")
+    import tempfile
+
+    from .ray_heads import alive, descendants
+
+    raytmp = Path(tempfile.mkdtemp(prefix="rt", dir="/tmp"))  # short: Ray's socket paths live below it
+    env = dict(os.environ, RAY_TMPDIR=str(raytmp))
+    proc = start_train(workdir, backend="ray", env=env)
+    deadline, started = time.monotonic() + 120, set()
+    while time.monotonic() < deadline:
+        started = descendants(proc.pid)
+        commands = [open(f"/proc/{pid}/cmdline", "rb").read() for pid in alive(started)]
+        if any(b"RuntimeEnvAgent" in c or b"DashboardAgent" in c for c in commands):
+            break
+        time.sleep(0.2)
+    assert started, "the driver started no Ray"
+    time.sleep(1.0)
+    started = descendants(proc.pid)
+    proc.kill()
+    proc.wait(30)
+    deadline = time.monotonic() + 10
+    while alive(started) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = {pid: open(f"/proc/{pid}/cmdline", "rb").read()[:80] for pid in alive(started)}
+    for pid in left:  # never leave them to the next test
+        os.kill(pid, signal.SIGKILL)
+    assert left == {}
+    assert not list(raytmp.glob("lr-*"))  # the driver's Ray folder is removed too
+    shutil.rmtree(raytmp, ignore_errors=True)

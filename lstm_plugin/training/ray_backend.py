@@ -94,7 +94,7 @@ def _private_folder() -> str:
     base = os.environ.get("RAY_TMPDIR") or tempfile.gettempdir()
     try:
         os.makedirs(base, exist_ok=True)
-        return tempfile.mkdtemp(prefix="lstm-ray-", dir=base)
+        return tempfile.mkdtemp(prefix="lr-", dir=base)  # short: Ray's socket paths live below it
     except OSError as exc:
         raise ConfigError(
             f"RAY_TMPDIR › cannot make a folder for Ray in {base}: {exc.strerror or exc}"
@@ -181,6 +181,11 @@ class RayBackend:
                 ray.init(**options)
             except (ConnectionError, TimeoutError, ValueError, RuntimeError, OSError) as exc:
                 shutil.rmtree(self._folder, ignore_errors=True)
+                if "AF_UNIX path length" in str(exc):
+                    raise ConfigError(
+                        f"RAY_TMPDIR › {Path(self._folder).parent} is too deep for Ray's sockets (their "
+                        "paths may be 107 bytes at most); choose a shorter folder"
+                    ) from None
                 raise ConfigError(
                     f"lstm_service.ray › cannot start Ray locally: {_first_line(exc)}"
                 ) from None

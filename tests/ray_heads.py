@@ -1,0 +1,111 @@
+"""A Ray cluster of a test's own: ``ray start --head --block`` in its own session, stopped alone afterwards
+(never ``ray stop``, which would stop every Ray on the machine, a user's included)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+RAY_CLI = str(Path(sys.executable).with_name("ray"))
+#: the file Ray's tools and ``ray.init(address="auto")`` read to find "the" cluster of this machine
+CURRENT_CLUSTER = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def descendants(root: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                text = open(f"/proc/{entry}/stat").read()
+            except OSError:
+                continue
+            children.setdefault(int(text.rsplit(")", 1)[1].split()[1]), []).append(int(entry))
+    found, todo = set(), list(children.get(root, []))
+    while todo:
+        pid = todo.pop()
+        found.add(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+def alive(pids: set[int]) -> set[int]:
+    """Those of ``pids`` that still run (zombies waiting for their parent do not)."""
+    running = set()
+    for pid in pids:
+        try:
+            state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            running.add(pid)
+    return running
+
+
+@contextmanager
+def ray_head(cpus: int = 1, temp_dir: Path | None = None, env: dict[str, str] | None = None) -> Iterator[str]:
+    """A head node on 127.0.0.1 (its own temp folder when ``temp_dir`` is given, else Ray's default, where
+    discovery finds it); yields its address."""
+    port = free_port()
+    args = [
+        RAY_CLI,
+        "start",
+        "--head",
+        "--block",
+        f"--port={port}",
+        "--node-ip-address=127.0.0.1",
+        f"--num-cpus={cpus}",
+        "--disable-usage-stats",
+        "--include-dashboard=false",
+    ]
+    if temp_dir is not None:
+        args.append(f"--temp-dir={temp_dir}")
+    before = CURRENT_CLUSTER.read_bytes() if CURRENT_CLUSTER.exists() else None
+    log = tempfile.TemporaryFile()
+    head = subprocess.Popen(args, start_new_session=True, stdout=log, stderr=subprocess.STDOUT, env=env)
+    try:
+        _wait_for(port, head, log)
+        yield f"127.0.0.1:{port}"
+    finally:
+        started = descendants(head.pid) | {head.pid}
+        os.killpg(head.pid, signal.SIGTERM)
+        try:
+            head.wait(60)
+        except subprocess.TimeoutExpired:
+            pass
+        for pid in alive(started):
+            os.kill(pid, signal.SIGKILL)
+        log.close()
+        if temp_dir is None:  # discovery pointed at this head: give the machine its file back
+            if before is None:
+                CURRENT_CLUSTER.unlink(missing_ok=True)
+            else:
+                CURRENT_CLUSTER.write_bytes(before)
+
+
+def _wait_for(port: int, head: subprocess.Popen, log: Any) -> None:
+    """Until ``ray start`` says it now blocks: every process started, the cluster file written."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        log.seek(0)
+        text = log.read().decode(errors="replace")
+        if head.poll() is not None:
+            raise RuntimeError(f"ray start failed: {text[-2000:]}")
+        if "will now block" in text:
+            return
+        time.sleep(0.5)
+    raise RuntimeError("ray start did not finish starting within 120 s")
