@@ -5,16 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from lstm_plugin.backtrader.live import (
     BarHub,
+    BarSource,
     BarStore,
+    Delivery,
     DirectorySource,
     PaperSession,
     ReplaySource,
 )
+from lstm_plugin.backtrader.live.delivery import clean_history
+from lstm_plugin.backtrader.live.feed import LiveFeed
 from lstm_plugin.cli.paper import plugin_source
 from lstm_plugin.core.data import bundled_source
 from lstm_plugin.core.errors import LSTMPluginError
@@ -184,3 +189,152 @@ def test_a_watched_folder_resumed_before_its_first_day_does_not_replay_its_histo
         second.step(2)
         days = [d["date"] for d in second.journal.rows("days")]
     assert days == ["2020-01-13", "2020-01-14"]
+
+
+class ScriptedSource:
+    """A plugin's bar source that is not a ``ReplaySource``: it hands out scripted deliveries one per poll
+    (and, like many vendor feeds, never delivers a bar twice)."""
+
+    name = "vendor"
+
+    def __init__(self, history: dict[str, pd.DataFrame], deliveries: list[dict[str, pd.DataFrame]]) -> None:
+        self._history, self._deliveries = history, list(deliveries)
+
+    def symbols(self) -> list[str]:
+        return sorted(self._history)
+
+    def history(self, symbol: str) -> pd.DataFrame:
+        return self._history[symbol]
+
+    def seek(self, after: pd.Timestamp) -> None:
+        pass
+
+    def poll(self) -> Delivery:
+        if not self._deliveries:
+            return Delivery(finished=True)
+        bars = self._deliveries.pop(0)
+        through = {
+            s: max(
+                f.index.max() if isinstance(f.index, pd.DatetimeIndex) else pd.Timestamp(f["Date"].max()),
+                pd.Timestamp.min,
+            )
+            for s, f in bars.items()
+        }
+        return Delivery(bars, through)
+
+
+def vendor_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """A vendor's layout: capitalised columns in another order, the dates in a column."""
+    shuffled = frame.reset_index().rename(columns=str.capitalize)
+    return shuffled[["Volume", "Close", "Date", "Low", "Open", "High"]]
+
+
+def hub_over(source: Any, tmp_path: Path) -> tuple[BarHub, BarStore]:
+    assert isinstance(source, BarSource) and not isinstance(source, ReplaySource)
+    store = BarStore(tmp_path)
+    store.seed(
+        {s: clean_history(source.history(s), source.name, s) for s in source.symbols()}
+    )  # as a session does
+    hub = BarHub(source, store, source.symbols(), poll_seconds=0, max_move=10.0)
+    for symbol in source.symbols():
+        hub.getdata(symbol)
+    return hub, store
+
+
+def take(hub: BarHub) -> Any:
+    """The next released day, after the feeds have taken the one before."""
+    for feed in hub.feeds.values():
+        feed._rows.clear()
+    return hub.pump()
+
+
+def test_a_foreign_source_with_another_column_order_trades_on_the_true_prices(tmp_path):
+    data = bundled_source()
+    frames = {s: data.load(s).loc["2019-11-01":"2020-01-10"] for s in ("AAPL", "KO")}
+    days = frames["AAPL"].loc["2020-01-02":].index
+    source = ScriptedSource(
+        {s: vendor_frame(f.loc[:"2019-12-31"]) for s, f in frames.items()},
+        [{s: vendor_frame(f.loc[[day]]) for s, f in frames.items()} for day in days],
+    )
+    hub, store = hub_over(source, tmp_path)
+    released = [take(hub) for _ in days]
+    assert [d.date for d in released] == list(days) and hub.error is None
+    for symbol, frame in frames.items():
+        pd.testing.assert_frame_equal(store.load(symbol), frame, check_freq=False)  # by name, every value
+        ((day, values),) = hub.feeds[symbol]._rows  # the last day, as the feed hands it to Backtrader
+        assert (
+            day == days[-1] and values.tolist() == frame.iloc[-1].tolist()
+        )  # open, high, low, close, volume
+
+
+@pytest.mark.parametrize(
+    "spoil, message",
+    [
+        (lambda f: f.assign(Close=np.nan), r"vendor › KO › row 0 \(2020-01-03\) › close is missing"),
+        (lambda f: pd.concat([f, f]), r"vendor › KO › row 1 \(2020-01-03\) › duplicate date"),
+        (
+            lambda f: f.assign(Date=pd.Timestamp("2019-12-21")),
+            r"vendor › KO › a bar dated 2019-12-21, before "
+            r"2020-01-02 which the run already has \(a date going backwards\)",
+        ),
+        (
+            lambda f: f.assign(Close=f["Close"] * 1000, High=f["High"] * 1000),
+            r"vendor › KO › 2020-01-03 › high [\d.]+ is 1000 times the previous close .*"
+            r"data\.max_move \(10\)",
+        ),
+    ],
+    ids=["nan-price", "duplicate-date", "date-going-backwards", "thousand-fold-jump"],
+)
+def test_a_bad_row_is_a_source_failure_the_next_good_read_recovers_from(tmp_path, spoil, message):
+    import re
+
+    data = bundled_source()
+    frames = {s: data.load(s).loc["2019-11-01":"2020-01-06"] for s in ("AAPL", "KO")}
+    good = {s: vendor_frame(f.loc[["2020-01-03"]]) for s, f in frames.items()}
+    source = ScriptedSource(
+        {s: f.loc[:"2019-12-31"] for s, f in frames.items()},
+        [
+            {s: vendor_frame(f.loc[["2020-01-02"]]) for s, f in frames.items()},
+            {"AAPL": good["AAPL"], "KO": spoil(good["KO"])},  # refused whole: the day waits for KO
+            good,
+        ],
+    )
+    hub, store = hub_over(source, tmp_path)
+    assert take(hub).date == pd.Timestamp("2020-01-02")
+    assert take(hub) is None and re.search(message, hub.error), hub.error
+    assert {feed.status for feed in hub.feeds.values()} == {LiveFeed.DISCONNECTED}
+    assert store.last_bar("KO") == store.last_bar("AAPL") == pd.Timestamp("2020-01-02")  # nothing of it kept
+    assert take(hub).date == pd.Timestamp("2020-01-03") and hub.error is None
+    pd.testing.assert_frame_equal(store.load("KO"), frames["KO"].loc[:"2020-01-03"], check_freq=False)
+
+
+@pytest.mark.slow
+def test_a_thousand_fold_jump_in_a_watched_file_is_journaled_and_that_symbol_waits(tmp_path):
+    data = bundled_source()
+    folder = tmp_path / "incoming"
+    folder.mkdir()
+    frames = {s: data.load(s).loc[:"2020-01-10"] for s in ("AAPL", "KO")}
+    for symbol, frame in frames.items():
+        write_rows(folder, symbol, frame.loc[:"2020-01-06"])
+    session_options = dict(
+        config=tiny_config(**SYNC), registry=tmp_path / "models", train=False, poll_seconds=0
+    )
+    with PaperSession(
+        tmp_path / "state", DirectorySource(folder, ["AAPL", "KO"]), **session_options
+    ) as session:
+        session.run(limit=0)
+        write_rows(folder, "AAPL", frames["AAPL"].loc["2020-01-07":], append=True)
+        write_rows(folder, "KO", frames["KO"].loc["2020-01-07":] * [1000, 1000, 1000, 1000, 1], append=True)
+        session.on_wait = lambda why: session.request_stop() if why.startswith("disconnected") else None
+        session.run()
+        events = session.journal.rows("events")
+        assert session.journal.rows("days") == []  # no day traded on the jump
+    assert events[-1]["kind"] == "disconnected" and "KO" in events[-1]["message"]
+    assert "beyond data.max_move (10)" in events[-1]["message"]
+    write_rows(folder, "KO", frames["KO"])  # the writer fixes the file
+    with PaperSession(
+        tmp_path / "state", DirectorySource(folder, ["AAPL", "KO"]), **session_options
+    ) as session:
+        session.step(4)
+        days = [d["date"] for d in session.journal.rows("days")]
+    assert days == ["2020-01-07", "2020-01-08", "2020-01-09", "2020-01-10"]

@@ -41,3 +41,31 @@ def test_every_backend_and_thread_setting_gives_the_same_onnx_bytes(tmp_path):
         assert set(by_backend) == set(BACKENDS)
         for backend, found in by_backend.items():
             assert found == reference, f"{backend} under OMP_NUM_THREADS={threads}"
+
+
+#: sha256 of the session registry's AAPL and MSFT models (the tiny config, as of 2015-12-31), trained with
+#: torch 2.13.0 on the portable kernels (lstm_plugin.core.kernels): what any x86-64 machine with AVX2 gives.
+#: An AVX-512 machine gave other bytes before the kernels were pinned (docs/models.md, *Reproducibility*).
+RECORDED_TORCH = "2.13.0"
+RECORDED = {
+    "AAPL": "8f5fa27127c3c0c28b61eb57b608d9f6ffe10aa0df722abb85eaed8775526acf",
+    "MSFT": "8265e6e609ebb2ee61264799d23f33017b5f1f341dfb7f2b56d32ea67af712f6",
+}
+
+
+def test_a_model_has_the_bytes_recorded_in_the_repository(trained):
+    import platform
+
+    import torch
+
+    if torch.__version__.split("+")[0] != RECORDED_TORCH:
+        pytest.skip(f"recorded with torch {RECORDED_TORCH}; this is {torch.__version__}")
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        pytest.skip("the recorded bytes are those of x86-64 machines")
+    cpu = Path("/proc/cpuinfo")
+    if cpu.exists() and " avx2" not in cpu.read_text():
+        pytest.skip("this CPU lacks AVX2, the portable kernels' level")
+    kernels = trained["outcomes"]["AAPL"].record.metadata["kernels"]
+    assert kernels == {"aten": "AVX2", "onednn_max_isa": "AVX2", "portable": True}, kernels
+    found = {symbol: trained["outcomes"][symbol].record.metadata["sha256"] for symbol in RECORDED}
+    assert found == RECORDED

@@ -9,8 +9,10 @@ torch, and each command imports what it uses (docs/cli.md).
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import Iterator, Sequence
@@ -25,6 +27,7 @@ __all__ = ["EXIT_OK", "EXIT_UNEXPECTED", "EXIT_USAGE", "main"]
 
 EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE = 0, 1, 2
 EXIT_TERMINATED = 128 + signal.SIGTERM
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO)
 
 
 @contextmanager
@@ -48,7 +51,36 @@ def _sigterm_unwinds() -> Iterator[None]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     with _sigterm_unwinds():
-        return _main(argv)
+        try:
+            code = _main(argv)
+            sys.stdout.flush()  # a full disk or a closed pipe shows here, while it can still be said
+            return code
+        except BrokenPipeError:
+            return _stdout_closed()
+        except OSError as exc:  # a full disk (``schema > /dev/full``): one line, like any input problem
+            if exc.errno not in _DISK_FULL:
+                raise
+            where = exc.filename or "the output"
+            if exc.filename is None:
+                _silence_stdout()
+            print(f"lstm-plugin: error: cannot write {where}: {exc.strerror}", file=sys.stderr)
+            return EXIT_USAGE
+
+
+def _stdout_closed() -> int:
+    """The reader went away (``lstm-plugin status | head -1``): stop quietly, as Unix tools do."""
+    _silence_stdout()
+    return 128 + signal.SIGPIPE
+
+
+def _silence_stdout() -> None:
+    """Point stdout at ``/dev/null``, so the interpreter's last flush at exit cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no real stdout (a notebook, a test's capture): nothing to flush
+        pass
 
 
 def _main(argv: Sequence[str] | None) -> int:
@@ -91,9 +123,19 @@ def _main(argv: Sequence[str] | None) -> int:
     except Terminated:
         print("lstm-plugin: terminated", file=sys.stderr)
         return EXIT_TERMINATED
+    except BrokenPipeError:
+        raise  # the reader went away: main() stops quietly
+    except OSError as exc:
+        if exc.errno in _DISK_FULL:
+            raise  # a full disk is ordinary: main() says so in one line
+        return _unexpected()
     except Exception:  # anything else is a bug: keep the traceback for the report
-        import traceback
+        return _unexpected()
 
-        traceback.print_exc()
-        print("lstm-plugin: unexpected error (see the traceback above); please report it", file=sys.stderr)
-        return EXIT_UNEXPECTED
+
+def _unexpected() -> int:
+    import traceback
+
+    traceback.print_exc()
+    print("lstm-plugin: unexpected error (see the traceback above); please report it", file=sys.stderr)
+    return EXIT_UNEXPECTED

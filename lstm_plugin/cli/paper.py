@@ -14,6 +14,7 @@ import pandas as pd
 
 from lstm_plugin.cli.args import (
     StoppedBySignal,
+    Terminated,
     UsageError,
     date_option,
     models_folder,
@@ -24,6 +25,9 @@ from lstm_plugin.core.config import load_config
 from lstm_plugin.core.data import CSVFolderSource, DataSource, open_source, validate_symbol
 
 __all__ = ["cmd_paper", "day_line", "plugin_source"]
+
+MAX_POLL = 86_400.0  # a watched folder is looked at least once a day
+MAX_SPEED = 1e6
 
 
 def _symbols(text: str | None, source: DataSource, config_symbols: list[str] | None) -> list[str]:
@@ -57,8 +61,10 @@ def plugin_source(spec: str, symbols: list[str], config: Any, extra: Sequence[An
 def _source(args: argparse.Namespace, config: Any) -> tuple[Any, float]:
     from lstm_plugin.backtrader.live import DirectorySource, ReplaySource
 
-    if args.speed < 0 or args.speed != args.speed:
-        raise UsageError(f"--speed › must be 0 or more days per second (got: {args.speed})")
+    if not 0 <= args.speed <= MAX_SPEED:  # NaN fails this too
+        raise UsageError(f"--speed › must be 0 or up to {MAX_SPEED:g} days per second (got: {args.speed})")
+    if not 0 < args.poll <= MAX_POLL:
+        raise UsageError(f"--poll › must be more than 0 and at most {MAX_POLL:g} seconds (got: {args.poll})")
     if args.source:
         if args.watch or args.replay_from or args.until or args.data:
             raise UsageError(
@@ -72,8 +78,6 @@ def _source(args: argparse.Namespace, config: Any) -> tuple[Any, float]:
             raise UsageError(
                 "--watch › reads its own folder: give it without --replay-from, --until or --data"
             )
-        if not args.poll > 0:
-            raise UsageError(f"--poll › must be more than 0 seconds (got: {args.poll})")
         folder = CSVFolderSource(args.watch)
         return DirectorySource(args.watch, _symbols(args.symbols, folder, config.data.symbols)), args.poll
     data = open_source(args.data or config.data.path)
@@ -115,14 +119,18 @@ def day_line(day: dict[str, Any], start_cash: float) -> str:
 
 
 @contextmanager
-def _stop_on_signals(stop: Callable[[], None]) -> Iterator[list[int]]:
-    """SIGINT / SIGTERM: finish the day in progress, then stop (a second signal stops at once)."""
+def _stop_on_signals(stop: Callable[[], None], delivering: Callable[[], bool]) -> Iterator[list[int]]:
+    """SIGINT / SIGTERM: finish the day in progress, then stop; a second signal stops at once (exit 130 for
+    SIGINT, 143 for SIGTERM). A day already committed whose plugins (``lstm_paper_day``) are still running
+    stops at once too: the next start hands the day to them again (docs/paper.md)."""
     received: list[int] = []
 
     def handler(signum: int, frame: Any) -> None:
         if received:
-            raise KeyboardInterrupt()
+            raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
         received.append(signum)
+        if delivering():
+            raise StoppedBySignal(signum)
         print("lstm-plugin: stopping after the day in progress (signal again to stop now)", file=sys.stderr)
         stop()
 
@@ -187,7 +195,7 @@ def cmd_paper(args: argparse.Namespace) -> dict[str, Any]:
                 f"do",
                 file=out,
             )
-        with _stop_on_signals(session.request_stop) as received:
+        with _stop_on_signals(session.request_stop, lambda: session.delivering) as received:
             status = session.run()
     finally:
         session.close(wait=not received)  # a stop signal does not wait for running trainings

@@ -201,6 +201,11 @@ class DataSection(Section):
     symbols: Annotated[list[Symbol], AfterValidator(no_repeats)] | None = Field(
         None, description="Universe; null means every file in the folder."
     )
+    max_move: Annotated[float, bounded(1.01, 1e9)] | None = Field(
+        10.0,
+        description="A live bar whose price is more than this many times the previous close, or less than "
+        "1/this, is refused as a source failure (a unit or typing error); null: no limit.",
+    )
 
 
 class RegistrySection(Section):

@@ -22,9 +22,12 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from lstm_plugin.backtrader.live.delivery import clean_delivery
 from lstm_plugin.backtrader.live.feed import LiveFeed
 from lstm_plugin.backtrader.live.sources import BarSource, SourceError
+from lstm_plugin.backtrader.live.store import COLUMNS as OHLCV
 from lstm_plugin.backtrader.live.store import BarStore
+from lstm_plugin.core.errors import DataError
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +59,7 @@ class BarHub:
         poll_seconds: float = 1.0,
         on_wait: Callable[[str], None] | None = None,
         before_release: Callable[[], object] | None = None,
+        max_move: float | None = None,
     ) -> None:
         self.source = source
         self.store = store
@@ -73,6 +77,7 @@ class BarHub:
         self.poll_seconds = poll_seconds
         self.on_wait = on_wait
         self.before_release = before_release  # called before each new day: a replay lets its trainings finish
+        self.max_move = max_move  # data.max_move: the implausible-move guard of new bars
         self.finished = False
         self.current: ReleasedDay | None = None
         self.error: str | None = None
@@ -138,17 +143,14 @@ class BarHub:
             return day
         try:
             delivery = self.source.poll()
+            new = {symbol: self._accepted(symbol, frame) for symbol, frame in delivery.bars.items()}
         except SourceError as exc:
             self._disconnected(str(exc))
             return None
         if self.error is not None:
             logger.warning("source %s is back", self.source.name)
             self.error = None
-        for symbol, frame in delivery.bars.items():
-            pending = self._pending.get(symbol)
-            seen = pending.index[-1] if pending is not None else self.store.last_bar(symbol)
-            if seen is not None:
-                frame = frame.loc[seen + pd.Timedelta(microseconds=1) :]  # in the store, or waiting, already
+        for symbol, frame in new.items():
             if len(frame):
                 self._pending[symbol] = (
                     pd.concat([self._pending[symbol], frame]) if symbol in self._pending else frame
@@ -165,20 +167,42 @@ class BarHub:
             return day
         return None
 
+    def _accepted(self, symbol: str, frame: object) -> pd.DataFrame:
+        """The new, cleaned rows of one symbol's delivery (:mod:`~lstm_plugin.backtrader.live.delivery`); a
+        bad row is a :class:`SourceError`."""
+        if symbol not in self.symbols:
+            raise SourceError(f"{self.source.name} › delivered {symbol!r}, not one of the run's symbols")
+        pending = self._pending.get(symbol)
+        stored = self.store.load(symbol) if symbol in self.store.symbols() else None
+        indexes = [f.index for f in (stored, pending) if f is not None and len(f)]
+        known = indexes[0].append(indexes[1:]) if indexes else pd.DatetimeIndex([])
+        last = pending if pending is not None and len(pending) else stored
+        last_close = float(last["close"].iloc[-1]) if last is not None and len(last) else None
+        try:
+            return clean_delivery(frame, self.source.name, symbol, known, last_close, self.max_move)
+        except DataError as exc:
+            raise SourceError(_one_line(str(exc))) from None
+
     def _deliver(self, day: ReleasedDay) -> ReleasedDay:
         self.current = day
         self.live_days += day.status == LiveFeed.LIVE
         for symbol, feed in self.feeds.items():
             feed.set_status(day.status)
             frame = day.bars.get(symbol)
-            if frame is not None:
-                feed.push(frame.index[0], frame.iloc[0].to_numpy(dtype="float64"))
+            if frame is not None:  # by name: the columns a source delivered were cleaned, never positional
+                feed.push(frame.index[0], frame.loc[frame.index[0], list(OHLCV)].to_numpy(dtype="float64"))
         return day
 
     def _disconnected(self, message: str) -> None:
         if self.error != message:
             logger.warning("source %s failed: %s", self.source.name, message)
         self.error = message
+        known = self.store.known_through()
+        if known is not None:  # deliver again from what the store holds: a refused row comes back when fixed
+            try:
+                self.source.seek(known)
+            except Exception as exc:  # a plugin's source can raise anything; the next poll will tell
+                logger.debug("seek after a failed delivery: %s", exc)
         for feed in self.feeds.values():
             feed.set_status(LiveFeed.DISCONNECTED)
         self._idle(f"disconnected: {message}")
@@ -194,3 +218,9 @@ class BarHub:
             return []
         day = min(f.index[0] for f in self._pending.values())
         return sorted(s for s in self.symbols if self._complete.get(s, pd.Timestamp.min) < day)
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    """A message from someone else's data, on one line and cut short."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."

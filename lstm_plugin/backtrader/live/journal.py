@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from lstm_plugin.backtrader.live.sqlite import StateError, connect, transaction
+from lstm_plugin.backtrader.live.sqlite import connect, transaction
 from lstm_plugin.core import jsonio
 
 __all__ = ["JOURNAL_FILE", "Book", "DayRecord", "Journal", "client_id"]
@@ -50,7 +50,17 @@ CREATE TABLE IF NOT EXISTS decisions (
     date TEXT PRIMARY KEY, targets TEXT NOT NULL, forecasts TEXT NOT NULL, models TEXT NOT NULL, trainings TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY AUTOINCREMENT, run INTEGER, date TEXT, kind TEXT NOT NULL, message TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS deliveries (date TEXT PRIMARY KEY, delivered TEXT NOT NULL) WITHOUT ROWID;
 """
+#: The tables every journal has had: one that lost any of them is damaged (lstm_plugin.backtrader.live.sqlite)
+TABLES = frozenset({"meta", "runs", "days", "orders", "fills", "positions", "decisions", "events"})
+
+
+def _add_deliveries(db: Any) -> None:
+    """A journal written before days' deliveries were recorded: its days were all handed to the plugins."""
+    if "deliveries" not in {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}:
+        db.execute("CREATE TABLE deliveries (date TEXT PRIMARY KEY, delivered TEXT NOT NULL) WITHOUT ROWID")
+        db.execute("INSERT INTO deliveries SELECT date, 'before deliveries were journaled' FROM days")
 
 
 def client_id(run_id: str, day: pd.Timestamp, symbol: str) -> str:
@@ -93,31 +103,30 @@ class Journal:
 
     def __init__(self, folder: str | Path, readonly: bool = False) -> None:
         self.path = Path(folder) / JOURNAL_FILE
-        self._db = connect(self.path, _SCHEMA, readonly)
+        self._db = connect(
+            self.path, _SCHEMA, readonly, required=TABLES, kind="paper journal", upgrade=_add_deliveries
+        )
         self.run: int | None = None
 
     # ------------------------------------------------------------------ identity
     def meta(self) -> dict[str, Any]:
         return {k: json.loads(v) for k, v in self._db.execute("SELECT key, value FROM meta")}
 
-    def claim(self, identity: Mapping[str, Any]) -> dict[str, Any]:
-        """Stamp a new journal with ``identity`` (config fingerprint, symbols, start, cash, run id), or
-        check an existing one against it: a state folder serves one paper run only."""
+    def claim(self, identity: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
+        """Stamp a new journal with ``identity`` (config, symbols, start, cash, run id); returns the journal's
+        identity and whether it was new (the caller checks an old one:
+        :func:`~lstm_plugin.backtrader.live.state.check_identity`)."""
         existing = self.meta()
-        if not existing:
-            with transaction(self._db, self.path):
-                self._db.executemany(
-                    "INSERT INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in identity.items()]
-                )
-            return dict(identity)
-        for key in ("config", "symbols", "start", "cash"):
-            if key in identity and existing.get(key) != identity[key]:
-                raise StateError(
-                    f"{self.path.parent} › holds a paper run with another {key} "
-                    f"({_short(existing.get(key))}, now "
-                    f"{_short(identity[key])}); use a new --state folder"
-                )
-        return existing
+        if existing:
+            return existing, False
+        self.update_meta(identity)
+        return dict(identity), True
+
+    def update_meta(self, values: Mapping[str, Any]) -> None:
+        with transaction(self._db, self.path):
+            self._db.executemany(
+                "INSERT OR REPLACE INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in values.items()]
+            )
 
     def begin_run(self, argv: list[str]) -> int:
         with transaction(self._db, self.path):
@@ -234,8 +243,8 @@ class Journal:
             json.loads(last[2]),
         )
 
-    def reconcile(self, book: Book, start_cash: float) -> list[str]:
-        """Disagreements between the book and what the fills add up to (empty: they agree)."""
+    def _derived(self, start_cash: float) -> tuple[dict[str, float], float]:
+        """Positions and cash as the fills add them up."""
         derived: dict[str, float] = {}
         cash = start_cash
         for symbol, size, price, commission in self._db.execute(
@@ -243,20 +252,99 @@ class Journal:
         ):
             derived[symbol] = derived.get(symbol, 0.0) + size
             cash -= size * price + commission
+        return derived, cash
+
+    def reconcile(self, book: Book, start_cash: float) -> list[str]:
+        """Disagreements between the book and what the fills add up to, less what an ``--accept-state``
+        settled (:meth:`accept`); empty: they agree."""
+        derived, cash = self._derived(start_cash)
+        accepted = self.meta().get("accepted") or {}
+        settled: dict[str, float] = accepted.get("positions", {})
+        cash += float(accepted.get("cash", 0.0))
         problems = []
-        for symbol in sorted(set(derived) | set(book.positions)):
+        for symbol in sorted(set(derived) | set(book.positions) | set(settled)):
             held = book.positions.get(symbol, (0.0, 0.0))[0]
-            filled = derived.get(symbol, 0.0)
+            filled = derived.get(symbol, 0.0) + float(settled.get(symbol, 0.0))
             if not math.isclose(held, filled, rel_tol=1e-9, abs_tol=1e-9):
                 problems.append(f"{symbol}: the fills add up to {filled:g} shares, the book holds {held:g}")
         if not math.isclose(cash, book.cash, rel_tol=1e-9, abs_tol=0.01):
             problems.append(f"cash: the fills leave {cash:,.2f}, the book holds {book.cash:,.2f}")
         return problems
 
+    def accept(self, book: Book, start_cash: float, message: str) -> None:
+        """Settle the book's disagreement with the fills (``--accept-state``): journaled once, with the
+        amounts, and taken into every later :meth:`reconcile`, so a resume needs the flag only once."""
+        derived, cash = self._derived(start_cash)
+        settled = {
+            symbol: book.positions.get(symbol, (0.0, 0.0))[0] - derived.get(symbol, 0.0)
+            for symbol in sorted(set(derived) | set(book.positions))
+        }
+        accepted = {"positions": {s: v for s, v in settled.items() if v}, "cash": book.cash - cash}
+        day = None if book.last_day is None else f"{book.last_day:%Y-%m-%d}"
+        with transaction(self._db, self.path):
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('accepted', ?)", (json.dumps(accepted),))
+            self._db.execute(
+                "INSERT INTO events (run, date, kind, message) VALUES (?, ?, 'accepted_state', ?)",
+                (self.run, day, message),
+            )
+
+    # ------------------------------------------------------------------ deliveries
+    def delivered(self, day: pd.Timestamp) -> None:
+        """``day`` was handed to the ``lstm_paper_day`` plugins (a restart hands over the days that were not)."""
+        with transaction(self._db, self.path):
+            self._db.execute(
+                "INSERT OR REPLACE INTO deliveries VALUES (?, ?)",
+                (f"{day:%Y-%m-%d}", pd.Timestamp.now("UTC").isoformat(timespec="seconds")),
+            )
+
+    def undelivered(self) -> list[pd.Timestamp]:
+        """Committed days not yet handed to the plugins (the process ended in between), oldest first."""
+        rows = self._db.execute(
+            "SELECT date FROM days WHERE date NOT IN (SELECT date FROM deliveries) ORDER BY date"
+        )
+        return [pd.Timestamp(r[0]) for r in rows]
+
+    def day_report(self, day: pd.Timestamp) -> dict[str, Any]:
+        """What ``lstm_paper_day`` is given for a committed day: its orders, fills and book."""
+        date = f"{day:%Y-%m-%d}"
+        orders = [
+            {"client_id": r[0], "symbol": r[1], "size": r[2], "target": r[3]}
+            for r in self._db.execute(
+                "SELECT client_id, symbol, size, target FROM orders WHERE date = ? ORDER BY rowid", (date,)
+            )
+        ]
+        fills = [
+            {
+                "client_id": r[0],
+                "symbol": r[1],
+                "size": r[2],
+                "price": r[3],
+                "value": r[4],
+                "commission": r[5],
+            }
+            for r in self._db.execute(
+                "SELECT client_id, symbol, size, price, value, commission FROM fills WHERE date = ? ORDER BY rowid",
+                (date,),
+            )
+        ]
+        cash, value = self._db.execute("SELECT cash, value FROM days WHERE date = ?", (date,)).fetchone()
+        positions = {
+            s: [size, price]
+            for s, size, price in self._db.execute(
+                "SELECT symbol, size, price FROM positions WHERE date = ?", (date,)
+            )
+        }
+        return {
+            "when": day,
+            "orders": orders,
+            "fills": fills,
+            "book": {"cash": cash, "value": value, "positions": positions},
+        }
+
     # ------------------------------------------------------------------ reading
     def rows(self, table: str) -> list[dict[str, Any]]:
         """Every row of ``table`` as dicts, in write order (for status, reports and tests)."""
-        if table not in {"runs", "days", "orders", "fills", "positions", "decisions", "events"}:
+        if table not in {"runs", "days", "orders", "fills", "positions", "decisions", "events", "deliveries"}:
             raise ValueError(f"unknown journal table {table!r}")
         cursor = self._db.execute(
             f"SELECT * FROM {table} ORDER BY rowid"
@@ -273,8 +361,3 @@ class Journal:
 
     def close(self) -> None:
         self._db.close()
-
-
-def _short(value: Any) -> str:
-    text = json.dumps(value) if not isinstance(value, str) else value
-    return text if len(text) <= 40 else text[:37] + "..."

@@ -11,32 +11,36 @@ ends, the ``limit`` of new days is reached or :meth:`PaperSession.request_stop` 
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
-import json
 import logging
 import os
 import time
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import backtrader as bt
 import pandas as pd
 
 from lstm_plugin.backtrader.live.broker import PaperBroker
+from lstm_plugin.backtrader.live.delivery import clean_history
+from lstm_plugin.backtrader.live.heartbeat import HEARTBEAT_FILE, check_heartbeat_path, write_heartbeat
 from lstm_plugin.backtrader.live.hub import BarHub
-from lstm_plugin.backtrader.live.journal import Book, Journal
+from lstm_plugin.backtrader.live.journal import Journal
 from lstm_plugin.backtrader.live.sources import BarSource, ReplaySource
 from lstm_plugin.backtrader.live.sqlite import StateError
+from lstm_plugin.backtrader.live.state import (
+    check_identity,
+    checked_book,
+    config_fingerprint,
+    decision_settings,
+    lock_state,
+)
 from lstm_plugin.backtrader.live.store import BarStore
 from lstm_plugin.backtrader.live.strategy import PaperStrategy
 from lstm_plugin.backtrader.signals import signals_config, training_row
-from lstm_plugin.core import jsonio
 from lstm_plugin.core.clock import ManualClock
 from lstm_plugin.core.config import Config, load_config, training_backend
-from lstm_plugin.core.files import write_atomic
 from lstm_plugin.serving.registry import ModelRegistry
 from lstm_plugin.serving.tape import ForecastTape
 from lstm_plugin.training.queue import JobView
@@ -44,26 +48,7 @@ from lstm_plugin.training.service import TrainingService
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["HEARTBEAT_FILE", "PaperSession", "config_fingerprint"]
-
-HEARTBEAT_FILE = "heartbeat.json"
-LOCK_FILE = "paper.lock"
-
-
-#: Settings that say where things are or how fast they run, not what the run decides.
-NOT_FINGERPRINTED: dict[str, Any] = {
-    "data": {"symbols", "path"},
-    "registry": {"path"},
-    "inference": True,
-    "lstm_service": {"backend", "training_threads", "enable_monitoring"},
-}
-
-
-def config_fingerprint(config: Config) -> str:
-    """What makes two configs the same paper run: everything that shapes decisions (not
-    :data:`NOT_FINGERPRINTED`)."""
-    payload = config.model_dump(mode="json", exclude=NOT_FINGERPRINTED)
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+__all__ = ["HEARTBEAT_FILE", "PaperSession", "config_fingerprint"]  # the fingerprint: live.state
 
 
 class PaperSession:
@@ -97,7 +82,7 @@ class PaperSession:
         self.state = Path(state)
         self.config = config if isinstance(config, Config) else load_config(config)
         self.source = source
-        self.symbols = source.symbols()
+        self.symbols = sorted(source.symbols())  # a set: the order given is not part of the run
         self.registry = ModelRegistry(
             registry or self.config.registry.path, self.config.registry.keep_versions
         )
@@ -114,7 +99,10 @@ class PaperSession:
         self._finished: list[dict[str, Any]] = []
         self.counts: dict[str, int] = {}
         self._stop_requested = False
-        self._lock_file = self._lock()
+        #: a committed day is being handed to the plugins: a stop signal may end the run at once
+        self.delivering = False
+        self._last_bar: pd.Timestamp | None = None
+        self._lock_file: IO[str] | None = lock_state(self.state)
         try:
             self._open_state(source, accept_state)
         except BaseException:
@@ -127,72 +115,34 @@ class PaperSession:
 
     # ------------------------------------------------------------------ opening
     def _open_state(self, source: BarSource, accept_state: bool) -> None:
-        """The journal (claimed for this run's identity), the bar store (seeded on a first run), the book."""
+        """The journal (its identity checked: :mod:`~lstm_plugin.backtrader.live.state`), the bar store
+        (seeded on a first run), and the book, once both files are known to belong together."""
+        check_heartbeat_path(self.state)
         self.journal = Journal(self.state)
-        start = f"{source.start:%Y-%m-%d}" if isinstance(source, ReplaySource) else "watch"
         identity = {
             "config": config_fingerprint(self.config),
+            "settings": decision_settings(self.config),
             "symbols": self.symbols,
-            "start": start,
+            "start": f"{source.start:%Y-%m-%d}" if isinstance(source, ReplaySource) else "watch",
             "cash": self.cash,
             "run_id": os.urandom(4).hex(),
         }
-        self.meta = self.journal.claim(identity)
+        self.meta = check_identity(self.journal, identity, self.config, self.state)
         self.run_id = str(self.meta["run_id"])
         self.store = BarStore(self.state)
         if not self.store.seeded:
-            self.store.seed({s: source.history(s) for s in self.symbols})
-        elif self.store.symbols() != sorted(self.symbols):
+            self.store.seed({s: clean_history(source.history(s), source.name, s) for s in self.symbols})
+        elif self.store.symbols() != self.symbols:
             raise StateError(
                 f"{self.state} › the bar store holds {', '.join(self.store.symbols())}, not "
                 f"{', '.join(self.symbols)}"
             )
-        self.book = self._checked_book(accept_state)
-
-    def _lock(self) -> Any:
-        if self.state.is_symlink():
-            raise StateError(f"{self.state} › is a link; give the real folder")
-        if self.state.exists() and not self.state.is_dir():
-            raise StateError(f"{self.state} › is not a folder")
-        self.state.mkdir(parents=True, exist_ok=True)
-        handle = open(self.state / LOCK_FILE, "a+")  # noqa: SIM115 - held open as the lock until close()
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            handle.close()
-            raise StateError(f"{self.state} › in use by {holder}; stop that run first") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()}")
-        handle.flush()
-        return handle
+        self.book = checked_book(self.journal, self.store, self.cash, accept_state, self.state)
 
     def _unlock(self) -> None:
         if self._lock_file is not None:
             self._lock_file.close()
             self._lock_file = None
-
-    def _checked_book(self, accept: bool) -> Book:
-        book = self.journal.book(self.cash)
-        released = self.store.released_days()
-        if book.last_day is not None and book.last_day not in released:
-            raise StateError(
-                f"{self.state} › the journal ends on {book.last_day:%Y-%m-%d}, a day the bar store never "
-                f"released"
-            )
-        problems = self.journal.reconcile(book, self.cash)
-        if problems:
-            message = f"reconciliation › {'; '.join(problems)}"
-            if not accept:
-                raise StateError(
-                    f"{self.state} › {message}; nothing traded (rerun with --accept-state to continue from "
-                    f"the book)"
-                )
-            logger.warning("%s; continuing from the book (--accept-state)", message)
-            self.journal.event("accepted_state", message, book.last_day)
-        return book
 
     # ------------------------------------------------------------------ running
     def pending_days(self) -> int | None:
@@ -207,6 +157,7 @@ class PaperSession:
     def run(self, limit: int | None = None) -> dict[str, Any]:
         """Run until the source ends, ``limit`` LIVE days are done, or a stop is requested; returns
         :meth:`status`."""
+        self._deliver_missed()
         if self.pending_days() == 0:
             self.last_stop = "finished"
             return self.status()
@@ -254,6 +205,7 @@ class PaperSession:
             poll_seconds=self.poll_seconds,
             on_wait=self._waiting,
             before_release=service.wait if self._replays_overnight() else None,
+            max_move=self.config.data.max_move,
         )
         return hub
 
@@ -283,6 +235,7 @@ class PaperSession:
             on_day=self._day_done,
             service=service,
             take_trainings=self._take_trainings,
+            deliver=self._deliver,
             train=self.train,
         )
         return cerebro
@@ -311,6 +264,32 @@ class PaperSession:
             self._service.add_listener(self._trained)
         return self._service
 
+    def _deliver(
+        self,
+        when: pd.Timestamp,
+        orders: list[dict[str, Any]],
+        fills: list[dict[str, Any]],
+        book: dict[str, Any],
+    ) -> None:
+        """Hand a committed day to the ``lstm_paper_day`` plugins (a broker adapter), then journal that it
+        was: a run that ends in between hands it over at its next start, with the same client ids."""
+        self.delivering = True
+        try:
+            self._training_service().plugins.call_each(
+                "lstm_paper_day", when=when, orders=orders, fills=fills, book=book
+            )
+        finally:
+            self.delivering = False
+        self.journal.delivered(when)
+
+    def _deliver_missed(self) -> None:
+        """The committed days the plugins were not handed (the last run ended while a plugin ran)."""
+        for day in self.journal.undelivered():
+            logger.info(
+                "handing %s to the plugins again: the last run ended before they had it", f"{day:%Y-%m-%d}"
+            )
+            self._deliver(**self.journal.day_report(day))
+
     def _trained(self, job: JobView) -> None:
         assert self._service is not None
         self._finished.append(training_row(job, self._service.clock.now()))
@@ -336,6 +315,7 @@ class PaperSession:
 
     def _day_done(self, summary: dict[str, Any]) -> None:
         self._training = summary["training"]
+        self._last_bar = summary["date"]
         if self.on_day is not None:
             self.on_day(summary)
         self._heartbeat("running", summary["date"])
@@ -347,7 +327,7 @@ class PaperSession:
 
     def _heartbeat(self, state: str, last_bar: pd.Timestamp | None = None) -> None:
         hub = self._hub
-        last_bar = last_bar or self.book.last_day
+        last_bar = last_bar or self._last_bar or self.book.last_day
         beat = {
             "pid": os.getpid(),
             "updated": pd.Timestamp.now("UTC").isoformat(timespec="seconds"),
@@ -359,7 +339,7 @@ class PaperSession:
             "source_error": hub.error if hub is not None else None,
             "training": self._training,
         }
-        write_atomic(self.state / HEARTBEAT_FILE, jsonio.dumps(beat, indent=2).encode())
+        write_heartbeat(self.state, beat)
 
     # ------------------------------------------------------------------ reading
     def status(self) -> dict[str, Any]:

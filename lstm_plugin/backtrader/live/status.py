@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from lstm_plugin.backtrader.live.heartbeat import read_heartbeat
 from lstm_plugin.backtrader.live.journal import JOURNAL_FILE, Journal
 from lstm_plugin.backtrader.live.sqlite import StateError
 
@@ -46,13 +46,7 @@ def _status(folder: Path, journal: Journal) -> dict[str, Any]:
                 else round((last_bar - pd.Timestamp(model["trained_at"])) / pd.Timedelta(days=1), 1)
             )
             models[symbol] = dict(model, age_days=age)
-    heartbeat = None
-    beat_file = folder / "heartbeat.json"
-    if beat_file.is_file():
-        try:
-            heartbeat = json.loads(beat_file.read_text())
-        except (OSError, ValueError):
-            heartbeat = None
+    heartbeat = read_heartbeat(folder)
     value = float(days[-1]["value"]) if days else start_cash
     return {
         "state": str(folder),
@@ -103,9 +97,15 @@ def status_lines(status: dict[str, Any]) -> list[str]:
     training = status.get("training") or {}
     if training:
         lines.append(
-            f"training: {len(training.get('running', []))} running, {len(training.get('queued', []))} queued"
+            f"training: {_count(training.get('running'))} running, {_count(training.get('queued'))} queued"
         )
     beat = status.get("heartbeat") or {}
     if beat:
         lines.append(f"heartbeat {beat.get('updated')} pid {beat.get('pid')}: {beat.get('state')}")
+        if beat.get("problem"):
+            lines.append(f"heartbeat.json: {beat['problem']}")
     return lines
+
+
+def _count(items: Any) -> int:
+    return len(items) if isinstance(items, list) else 0

@@ -75,6 +75,7 @@ class PaperStrategy(LSTMRebalanceStrategy):
         ("on_day", None),  # callable(summary dict) after each committed LIVE day
         ("service", None),  # the session's TrainingService (it outlives this strategy)
         ("take_trainings", None),  # callable: the trainings finished since the last call
+        ("deliver", None),  # callable(day, orders, fills, book): hands a committed day to the plugins
     )
 
     def __init__(self) -> None:
@@ -179,7 +180,7 @@ class PaperStrategy(LSTMRebalanceStrategy):
         )
         self.journal.commit_day(day)
         book = {"cash": day.cash, "value": day.value, "positions": {s: list(p) for s, p in positions.items()}}
-        self.lstm.plugins.call_each("lstm_paper_day", when=today, orders=orders, fills=day.fills, book=book)
+        self.p.deliver(today, orders, day.fills, book)
         self._fills, self._closed = [], []
         if due:
             self.last_rebalance = today.date()

@@ -1,0 +1,109 @@
+"""What a bar source hands over, made safe before the hub holds it (docs/paper.md, *Adapters*).
+
+A :class:`~lstm_plugin.backtrader.live.sources.BarSource` may be anyone's code: its frames may name their
+columns in another order or case, carry a NaN, repeat a date or go back in time. Every delivery, and
+the history a first run seeds the bar store with, goes through the CSV reader's cleaning
+(:func:`~lstm_plugin.core.data.clean_ohlcv`: columns by name, finite and plausible values, one row per
+date), so the hub, the feeds and the bar store all see ``open, high, low, close, volume`` by name.
+A new bar also may not move any price more than ``data.max_move`` times away from the previous close
+(a unit or typing error: a 1000x jump in a watched file), and may not be dated between bars the run
+already has. A delivery that breaks a rule is refused whole, as a source failure naming the source,
+the symbol and the row; the hub then waits for a good read.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from lstm_plugin.core.data import PRICE_COLUMNS, clean_ohlcv
+from lstm_plugin.core.errors import DataError
+
+__all__ = ["clean_delivery", "clean_history"]
+
+
+def clean_history(frame: pd.DataFrame, source: str, symbol: str) -> pd.DataFrame:
+    """A source's history of ``symbol``, cleaned as a CSV file is (:class:`DataError` naming the row)."""
+    if not isinstance(frame, pd.DataFrame):
+        raise DataError(f"{source} › {symbol} › history is a {type(frame).__name__}, not a DataFrame")
+    if frame.empty:
+        return _empty()
+    return clean_ohlcv(frame, source=f"{source} › {symbol} › history")
+
+
+def clean_delivery(
+    frame: object,
+    source: str,
+    symbol: str,
+    known: pd.DatetimeIndex,
+    last_close: float | None,
+    max_move: float | None,
+) -> pd.DataFrame:
+    """The new rows of one symbol's delivery, cleaned; rows dated at or before the newest of ``known`` (the
+    bars the run holds for it) are dropped as re-deliveries, unless their date is not among them (a date
+    going backwards). ``last_close``: the close before the first new row. :class:`DataError` names the
+    row that breaks a rule."""
+    where = f"{source} › {symbol}"
+    if not isinstance(frame, pd.DataFrame):
+        raise DataError(f"{where} › delivered a {type(frame).__name__}, not a DataFrame")
+    if frame.empty:
+        return _empty()
+    dates = _dates(frame, where)
+    if len(dates) > 1 and (np.diff(dates.asi8) < 0).any():
+        at = int(np.flatnonzero(np.diff(dates.asi8) < 0)[0]) + 1
+        raise DataError(f"{where} › row {at} ({dates[at]:%Y-%m-%d}) › dated before the row above it")
+    bars = clean_ohlcv(frame, source=where)
+    if len(known):
+        newest = known[-1]
+        back = bars.index[(bars.index <= newest) & ~bars.index.isin(known)]
+        if len(back):
+            raise DataError(
+                f"{where} › a bar dated {back[0]:%Y-%m-%d}, before {newest:%Y-%m-%d} which the run already "
+                "has (a date going backwards)"
+            )
+        bars = bars.loc[bars.index > newest]
+    if max_move is not None and len(bars):
+        _check_moves(bars, last_close, max_move, where)
+    return bars
+
+
+def _dates(frame: pd.DataFrame, where: str) -> pd.DatetimeIndex:
+    """The frame's dates in delivery order (its index, or its date column), for the order check."""
+    if isinstance(frame.index, pd.DatetimeIndex):
+        return frame.index
+    for column in frame.columns:
+        if str(column).strip().lower() in ("date", "datetime", "timestamp", "time"):
+            parsed = pd.to_datetime(frame[column], errors="coerce")
+            if not parsed.isna().any():
+                return pd.DatetimeIndex(parsed)
+    return pd.DatetimeIndex([])  # the cleaning says what is wrong with the dates
+
+
+def _check_moves(bars: pd.DataFrame, last_close: float | None, max_move: float, where: str) -> None:
+    previous = np.concatenate(
+        [[last_close if last_close is not None else np.nan], bars["close"].to_numpy()[:-1]]
+    )
+    limit = math.log(max_move)
+    for row, (date, values) in enumerate(bars.loc[:, list(PRICE_COLUMNS)].iterrows()):
+        before = previous[row]
+        if not np.isfinite(before):
+            continue
+        moves = np.abs(np.log(values.to_numpy(dtype="float64") / before))
+        if (moves > limit).any():
+            column = PRICE_COLUMNS[int(np.argmax(moves))]
+            ratio = float(values[column]) / before
+            price = float(values[column])
+            raise DataError(
+                f"{where} › {date:%Y-%m-%d} › {column} {price:g} is {ratio:.4g} times the previous close "
+                f"{before:g}, beyond data.max_move ({max_move:g}): a unit or typing error? (raise the "
+                "setting for a real move, such as a split in unadjusted prices)"
+            )
+
+
+def _empty() -> pd.DataFrame:
+    return pd.DataFrame(
+        {c: pd.Series(dtype="float64") for c in ("open", "high", "low", "close", "volume")},
+        index=pd.DatetimeIndex([], name="date"),
+    )
