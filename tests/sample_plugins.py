@@ -201,3 +201,35 @@ class TrainingPeek:
         position = full.index.get_loc(ohlcv.index[-1])
         ahead = float(np.log(full["close"].iloc[position + 1] / full["close"].iloc[position]))
         return pd.DataFrame({"peek": ahead}, index=ohlcv.index)
+
+
+class TextFeature:
+    """A feature column of strings: refused, naming the plugin and the column."""
+
+    @hookimpl
+    def lstm_features(self, ohlcv, config):
+        return pd.DataFrame({"mood": ["calm"] * len(ohlcv)}, index=ohlcv.index)
+
+
+class TextModel:
+    """``lstm_build_model`` returning a string: refused, naming the plugin."""
+
+    @hookimpl
+    def lstm_build_model(self, n_features, config):
+        return "a very good model"
+
+
+class SleepyFeatures:
+    """``lstm_features`` that hangs while a marker file exists (a network call that never returns)."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    @hookimpl
+    def lstm_features(self, ohlcv, config):
+        import os
+        import time
+
+        while os.path.exists(self.marker):
+            time.sleep(0.2)
+        return None

@@ -3,6 +3,7 @@ the daily forecast evidence against baselines."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -86,6 +87,7 @@ class LSTMForecastAnalyzer(bt.Analyzer):
         self.rebalance_days: list[pd.Timestamp] = []
         self.weights: list[dict[str, Any]] = []
         self.days: list[pd.Timestamp] = []
+        self.calendar: list[pd.Timestamp] = []  # every bar: the spacing of the rebalances, in bars
         self.daily: list[tuple[pd.Timestamp, str, Any, Any, float]] = []
         self.baselines = check_baselines(self.p.baselines)
         self.rets: dict[str, Any] = {}
@@ -96,6 +98,7 @@ class LSTMForecastAnalyzer(bt.Analyzer):
     def next(self) -> None:
         """The served model's forecast of every tradable symbol at this bar (after the strategy's
         ``next``, so a rebalance's new model answers on its own day, as it did for the trades)."""
+        self.calendar.append(self.signals.today())
         first_day = getattr(self.strategy, "first_day", None)  # LSTMRebalanceStrategy's `start`
         if not self.p.daily or (first_day is not None and self.signals.today().date() < first_day):
             return
@@ -150,7 +153,9 @@ class LSTMForecastAnalyzer(bt.Analyzer):
                 record["realized"] = float(close.iloc[later] / close.iloc[position] - 1.0)
         model = self.signals.config.model
         evaluated = excess_outcomes(self.records) if model.target == "excess" else self.records
-        figures = forecast_evaluation(evaluated, model.direction_threshold)
+        spacing = median_gap_bars(pd.DatetimeIndex(self.calendar), self.rebalance_days)
+        overlap = max(1, math.ceil(model.horizon / spacing))  # rebalance forecasts whose outcomes overlap
+        figures = forecast_evaluation(evaluated, model.direction_threshold, overlap)
         counts = self.signals.counts
         self.rets = {
             "n_rebalances": self.rebalances,

@@ -45,8 +45,9 @@ STRATEGIES = ("lstm", "technical", "buy_hold")
 class ForecastSummary(TypedDict):
     """The LSTM run's forecasts, measured against what followed them (docs/main-job.md)."""
 
-    hit_rate: float | None
+    hit_rate: float | None  # up/down calls right, of n_directional (neutral forecasts make no call)
     base_rate: float | None
+    n_directional: int
     ic: float | None
     rank_ic: float | None
     icir: float | None
@@ -121,6 +122,7 @@ class BacktestResult:
             forecast = {
                 "hit_rate": f["hit_rate"],
                 "base_rate": f["base_rate"],
+                "n_directional": f["n_directional"],
                 "ic": f["ic"]["mean"],
                 "rank_ic": f["rank_ic"]["mean"],
                 "icir": f["ic"]["icir"],

@@ -55,6 +55,11 @@ def pretrain(
         "shelved": signals.counts["shelved"],
         "reused": signals.counts["reused"],
         "failed": signals.counts["failed"],
+        "failures": [
+            f"{row['symbol']} @ {row['date'][:10]}: {row['error']}"
+            for row in signals.trainings
+            if row.get("error")
+        ],
         "seconds": round(time.perf_counter() - started, 1),
         "registry": str(registry_path),
     }

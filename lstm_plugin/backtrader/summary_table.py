@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 from lstm_plugin.backtrader.backtest import BacktestSummary
+from lstm_plugin.portfolio.performance import MIN_INTERVAL_DAYS
 
 __all__ = ["comparison_table", "evidence_lines"]
 
@@ -14,12 +15,15 @@ ROWS = (
     ("total return", "total_return", "{:+.1%}"),
     ("CAGR", "cagr", "{:+.2%}"),
     ("volatility", "volatility", "{:.1%}"),
-    ("Sharpe", "sharpe", "{:.2f}"),
+    ("Sharpe (risk-free 0)", "sharpe", "{:.2f}"),
     ("Sortino", "sortino", "{:.2f}"),
     ("max drawdown", "max_drawdown", "{:.1%}"),
-    ("Calmar", "calmar", "{:.2f}"),
-    ("turnover / year", "turnover", "{:.2f}"),
+    ("Calmar (CAGR / max DD)", "calmar", "{:.2f}"),
+    ("turnover / year, one-way", "turnover", "{:.2f}"),
 )
+INTERVAL = "  95% interval"
+TOO_FEW = "too few days for an interval"
+MIN_WIDTH = 14  # a column is at least this wide, and as wide as its widest cell plus two
 
 
 def _interval(low: Any, high: Any, pattern: str) -> str:
@@ -35,6 +39,19 @@ def _cell(value: Any, pattern: str) -> str:
     return pattern.format(value)
 
 
+def _grid(rows: list[tuple[str, list[str]]], header: list[str]) -> list[str]:
+    """Label-first rows, every column as wide as its content (a 1e12 portfolio never runs together)."""
+    label_width = max(len(label) for label, _ in rows) + 2
+    widths = [
+        max(MIN_WIDTH, *(len(cells[i]) + 2 for _, cells in rows), len(header[i]) + 2)
+        for i in range(len(header))
+    ]
+    lines = [" " * label_width + "".join(f"{name:>{w}s}" for name, w in zip(header, widths))]
+    for label, cells in rows:
+        lines.append(f"{label:{label_width}s}" + "".join(f"{cell:>{w}s}" for cell, w in zip(cells, widths)))
+    return lines
+
+
 def comparison_table(summary: BacktestSummary) -> str:
     """The terminal table: one column per strategy, then the forecast figures."""
     runs = {
@@ -43,57 +60,72 @@ def comparison_table(summary: BacktestSummary) -> str:
         "buy_hold": summary.get("buy_hold"),
     }
     shown = {name: figures for name, figures in runs.items() if figures}
-    lines = [f"{'':16s}" + "".join(f"{name:>14s}" for name in shown)]
+    rows: list[tuple[str, list[str]]] = []
     for label, key, pattern in ROWS:
-        lines.append(f"{label:16s}" + "".join(f"{_cell(f.get(key), pattern):>14s}" for f in shown.values()))
+        rows.append((label, [_cell(f.get(key), pattern) for f in shown.values()]))
         if key == "sharpe":
-            cells = (_interval(f.get("sharpe_low"), f.get("sharpe_high"), "{:.2f}") for f in shown.values())
-            lines.append(f"{'  95% interval':16s}" + "".join(f"{c:>14s}" for c in cells))
+            cells = [_interval(f.get("sharpe_low"), f.get("sharpe_high"), "{:.2f}") for f in shown.values()]
+            rows.append((INTERVAL, cells))
+    lines = _grid(rows, list(shown))
+    bars = int((summary.get("settings") or {}).get("bars") or 0)
+    if bars < MIN_INTERVAL_DAYS:  # said in words, not as a row of dashes
+        at = next(i for i, line in enumerate(lines) if line.startswith(INTERVAL))
+        lines[at] = (
+            f"{INTERVAL}   {TOO_FEW} ({bars} day{'' if bars == 1 else 's'}; at least {MIN_INTERVAL_DAYS})"
+        )
     difference = summary.get("lstm_minus_technical_sharpe")
     if difference:
         lines.append("")
+        interval = _interval(difference["low"], difference["high"], "{:+.2f}")
         lines.append(
             f"lstm - technical Sharpe {_cell(difference['value'], '{:+.2f}')} "
-            f"(95% interval {_interval(difference['low'], difference['high'], '{:+.2f}')}, paired by day)"
+            + (f"(95% interval {interval}, paired by day)" if interval != "-" else f"({TOO_FEW})")
         )
     forecast = summary.get("forecast")
     if forecast:
-        usage = forecast["model_usage"]
-        lines.append("")
-        lines.append(
-            f"forecasts: {forecast['n_predictions']} at {forecast['rebalances']} rebalances; hit rate "
-            f"{_cell(forecast['hit_rate'], '{:.3f}')} "
-            f"(always the likelier sign: {_cell(forecast['base_rate'], '{:.3f}')}); "
-            f"IC {_cell(forecast['ic'], '{:+.3f}')} {_interval(forecast['ic_low'], forecast['ic_high'], '{:+.3f}')} "
-            f"(t {_cell(forecast['ic_t'], '{:+.2f}')}); "
-            f"rank IC {_cell(forecast['rank_ic'], '{:+.3f}')} "
-            f"{_interval(forecast['rank_ic_low'], forecast['rank_ic_high'], '{:+.3f}')} "
-            f"(t {_cell(forecast['rank_ic_t'], '{:+.2f}')}); 95% intervals over {forecast['ic_dates']} dates"
-        )
-        age = forecast["model_age"]
-        lines.append(
-            f"models used: specific {usage['specific']}, universal {usage['universal']}, none "
-            f"{usage['none']}; their age at the bar: median {_cell(age['median_days'], '{:.0f}')} days, "
-            f"{_cell(age['over_6_months'], '{:.1%}')} over 6 months"
-        )
-        shelved = ", ".join(f"{n} {rule}" for rule, n in forecast["shelved_rules"].items())
-        lines.append(
-            f"trainings: {forecast['trained']} trained, {forecast['reused']} reused, {forecast['failed']} "
-            f"failed; promoted {forecast['promoted']}, shelved {forecast['shelved']}"
-            + (f" ({shelved})" if shelved else "")
-        )
-    if forecast and forecast["weight"]["mode"] == "adaptive":
-        weight = forecast["weight"]
-        lines.append(
-            f"lstm weight (adaptive, earned by the trailing rank IC): mean {_cell(weight['mean'], '{:.3f}')}, "
-            f"0 at {weight['zero']} of {len(weight['by_rebalance'])} rebalances, last {_cell(weight['last'], '{:.3f}')}"
-        )
+        lines += ["", *_forecast_lines(forecast)]
     evidence = forecast.get("evidence") if forecast else None
     if evidence:
         lines += ["", *evidence_lines(evidence)]
     for caveat in summary.get("caveats") or []:
         lines.append(f"caveat: {caveat}")
     return "\n".join(lines)
+
+
+def _forecast_lines(forecast: Any) -> list[str]:
+    """The forecasts' figures, the models behind them and the trainings, under the table."""
+    lines: list[str] = []
+    usage = forecast["model_usage"]
+    lines.append(
+        f"forecasts: {forecast['n_predictions']} at {forecast['rebalances']} rebalances; up/down calls right "
+        f"{_cell(forecast['hit_rate'], '{:.3f}')} of {forecast.get('n_directional', 0)} (neutral ones make no "
+        f"call; always the likelier sign: {_cell(forecast['base_rate'], '{:.3f}')}); "
+        f"IC {_cell(forecast['ic'], '{:+.3f}')} {_interval(forecast['ic_low'], forecast['ic_high'], '{:+.3f}')} "
+        f"(t {_cell(forecast['ic_t'], '{:+.2f}')}); "
+        f"rank IC {_cell(forecast['rank_ic'], '{:+.3f}')} "
+        f"{_interval(forecast['rank_ic_low'], forecast['rank_ic_high'], '{:+.3f}')} "
+        f"(t {_cell(forecast['rank_ic_t'], '{:+.2f}')}); 95% intervals over {forecast['ic_dates']} dates"
+    )
+    age = forecast["model_age"]
+    lines.append(
+        f"models used: specific {usage['specific']}, universal {usage['universal']}, none "
+        f"{usage['none']}; their age at the bar: median {_cell(age['median_days'], '{:.0f}')} days, "
+        f"{_cell(age['over_6_months'], '{:.1%}')} over 6 months"
+    )
+    shelved = ", ".join(f"{n} {rule}" for rule, n in forecast["shelved_rules"].items())
+    lines.append(
+        f"trainings: {forecast['trained']} trained, {forecast['reused']} reused, {forecast['failed']} "
+        f"failed; promoted {forecast['promoted']}, shelved {forecast['shelved']}"
+        + (f" ({shelved})" if shelved else "")
+    )
+    weight = forecast["weight"]
+    if weight["mode"] == "adaptive":
+        lines.append(
+            f"lstm weight (adaptive, earned by the trailing rank IC): mean {_cell(weight['mean'], '{:.3f}')}, "
+            f"0 at {weight['zero']} of {len(weight['by_rebalance'])} rebalances, last "
+            f"{_cell(weight['last'], '{:.3f}')}"
+        )
+    return lines
 
 
 def _estimate_cell(estimate: Any) -> str:
@@ -114,10 +146,10 @@ def evidence_lines(evidence: dict[str, Any]) -> list[str]:
     columns = [(label, sample) for label in horizons for sample in ("daily", "rebalance")]
     width = 22
     lines = [
-        "forecast evidence: mean rank IC across symbols with its 95% interval "
+        "forecast evidence: the mean over days of each day's rank IC across symbols, with its 95% interval "
         "(daily: every bar; rebalance: rebalance days only)",
         f"{'':{width}s}"
-        + "".join(f"{f'{horizons[label]} bars, {sample}':>24s}" for label, sample in columns),
+        + "".join(f"{f'{_bars(horizons[label])}, {sample}':>24s}" for label, sample in columns),
     ]
     for name, figures in evidence["forecasters"].items():
         cells = (_estimate_cell(figures[label][sample]) for label, sample in columns)
@@ -128,13 +160,20 @@ def evidence_lines(evidence: dict[str, Any]) -> list[str]:
     hits = [
         f"{name} "
         + ", ".join(
-            f"{_cell(f[label]['hit_rate'], '{:.3f}')} ({_cell(f[label]['base_rate'], '{:.3f}')}) at "
-            f"{horizons[label]} bars"
+            f"{_cell(f[label]['hit_rate'], '{:.3f}')} ({_cell(f[label]['base_rate'], '{:.3f}')}) of "
+            f"{f[label].get('n', 0):,} at {_bars(horizons[label])}"
             for label in horizons
         )
         for name, f in evidence["forecasters"].items()
         if any(f[label]["hit_rate"] is not None for label in horizons)
     ]
     if hits:
-        lines.append("daily hit rate (always the likelier sign): " + "; ".join(hits))
+        lines.append(
+            "sign of the expected return right, every (day, symbol) pair (always the likelier sign): "
+            + "; ".join(hits)
+        )
     return lines
+
+
+def _bars(count: int) -> str:
+    return f"{count} bar{'' if count == 1 else 's'}"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +24,7 @@ from lstm_plugin.cli.tables import pct, table, train_table
 from lstm_plugin.core.clock import Clock, ManualClock, default_clock
 from lstm_plugin.core.config import Config, load_config, training_backend
 from lstm_plugin.core.data import DEFAULT_END, DEFAULT_START, DataSource, open_source, validate_symbol
+from lstm_plugin.core.errors import LSTMPluginError
 from lstm_plugin.plugins.manager import get_plugin_manager
 from lstm_plugin.serving.forecast import ForecastService
 from lstm_plugin.serving.registry import UNIVERSAL_NAME, ModelRegistry
@@ -38,7 +38,9 @@ logger = logging.getLogger("lstm_plugin")
 class _Context:
     def __init__(self, args: argparse.Namespace) -> None:
         self.config: Config = load_config(args.config)
-        self.source: DataSource = open_source(args.data or self.config.data.path)
+        self.source: DataSource = open_source(
+            args.data or self.config.data.path, self.config.data.max_file_mb
+        )
         self.registry = ModelRegistry(
             models_folder(args.models, self.config.registry.path), self.config.registry.keep_versions
         )
@@ -60,17 +62,8 @@ class _Context:
         return ForecastService(self.config, self.registry, self.source, self.clock, plugins=self.plugins)
 
 
-def _wait_with_progress(service: Any, total: int, show: bool) -> None:
-    from tqdm.auto import tqdm
-
-    with tqdm(total=total, desc="trainings", unit="model", disable=not show, leave=False) as bar:
-        while not service.drain(timeout=0.5):
-            counts = service.snapshot()["counts"]
-            bar.update(counts.get("done", 0) + counts.get("failed", 0) - bar.n)
-
-
 def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
-    from lstm_plugin.training.service import TrainingService
+    from tqdm.auto import tqdm
 
     ctx = _Context(args)
     backend = training_backend(ctx.config, args.backend)
@@ -81,22 +74,13 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     for model_type, name in targets:  # a link, a read-only or full disk: refused before any training
         ctx.registry.check_writable(model_type, name)
     quiet_training_logs(args)  # failures are reported once, at the end, as the command's error
-    if not args.quiet:  # a Ray or a worker pool takes seconds to start: say what is happening first
-        where = "a local Ray" if backend == "ray" and not ctx.config.lstm_service.ray.address else backend
-        print(f"lstm-plugin: training {len(targets)} model(s) on {where}", file=sys.stderr, flush=True)
-    progress = not args.quiet and backend == "sync"
-    service = TrainingService(
-        ctx.config, ctx.source, ctx.registry, clock=ctx.clock, backend=backend, progress=progress
-    )
-    try:
-        if args.universal:
-            service.request_universal_training(symbols or None, force=args.force)
-        else:
-            service.request_model_training(symbols, force=args.force)
-        _wait_with_progress(service, len(targets), show=not args.quiet and backend != "sync")
-        snapshot = service.snapshot()
-    finally:
-        service.shutdown(timeout=0)
+    where = "a local Ray" if backend == "ray" and not ctx.config.lstm_service.ray.address else backend
+    show = not args.quiet and backend != "sync"  # sync shows each training's epochs instead
+    # the bar first: a Ray or a pool of workers takes seconds to start, and the user sees what waits
+    with tqdm(
+        total=len(targets), desc=f"starting {where}", unit="model", disable=not show, leave=False
+    ) as bar:
+        snapshot = _train(ctx, args, symbols, backend, bar)
     results, failures = _train_results(snapshot, symbols)
     if not args.json:
         print(train_table(results))
@@ -107,6 +91,30 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
         code = EXIT_USAGE if all(f[2] for f in failures) else EXIT_UNEXPECTED
         raise JobsFailed(f"train › {name} › {error}{more}", results, code)
     return results
+
+
+def _train(
+    ctx: _Context, args: argparse.Namespace, symbols: list[str], backend: str, bar: Any
+) -> dict[str, Any]:
+    """Queue the trainings on the service and wait for them, counting them on ``bar``; the last snapshot."""
+    from lstm_plugin.training.service import TrainingService
+
+    progress = not args.quiet and backend == "sync"
+    service = TrainingService(
+        ctx.config, ctx.source, ctx.registry, clock=ctx.clock, backend=backend, progress=progress
+    )
+    bar.set_description(f"trainings on {backend}")
+    try:
+        if args.universal:
+            service.request_universal_training(symbols or None, force=args.force)
+        else:
+            service.request_model_training(symbols, force=args.force)
+        while not service.drain(timeout=0.5):
+            counts = service.snapshot()["counts"]
+            bar.update(counts.get("done", 0) + counts.get("failed", 0) - bar.n)
+        return service.snapshot()
+    finally:
+        service.shutdown(timeout=0)
 
 
 def _train_results(
@@ -131,10 +139,11 @@ def cmd_predict(args: argparse.Namespace) -> dict[str, Any]:
     symbols = ctx.symbols(args.symbols)
     for symbol in symbols:  # a broken data file is the user's to fix (exit 2), not a forecast status
         ctx.source.load(symbol)
-    results = ctx.forecasts().predict_many(symbols)
+    results: dict[str, Any] = dict(ctx.forecasts().predict_many(symbols))
     for prediction in results.values():
         if prediction["status"] != "success":
             logger.warning("%s: %s (%s)", prediction["symbol"], prediction["status"], prediction["message"])
+    _say_how_far_behind(ctx, results)
     if not args.json:
         rows = [
             [
@@ -165,6 +174,37 @@ def cmd_predict(args: argparse.Namespace) -> dict[str, Any]:
             )
         print(table(rows))
     return results
+
+
+#: Days past a symbol's last bar that a long weekend explains; more is said on stderr.
+BEHIND_DAYS = 4
+
+
+def _say_how_far_behind(ctx: _Context, results: dict[str, Any]) -> None:
+    """Add ``requested_as_of`` and ``data_behind_days`` (the asked time less the symbol's last bar) to each
+    forecast, and say once on stderr when the data ends well before the time asked: a forecast "as of
+    2030" from bars that end in 2021 is as of 2021."""
+    asked = ctx.clock.now()
+    behind = {}
+    for symbol, prediction in results.items():
+        try:
+            last = ctx.source.load(symbol).index[-1]
+        except LSTMPluginError:
+            continue
+        days = max(0, (asked.normalize() - last.normalize()).days)
+        results[symbol] = {**prediction, "requested_as_of": asked.isoformat(), "data_behind_days": days}
+        if days > BEHIND_DAYS:
+            behind[symbol] = last
+    if behind:
+        last = max(behind.values())
+        named = ", ".join(sorted(behind)[:5]) + (f" and {len(behind) - 5} more" if len(behind) > 5 else "")
+        logger.warning(
+            "the data of %s ends on %s, %d days before %s: those forecasts are as of their last bar",
+            named,
+            f"{last:%Y-%m-%d}",
+            (asked.normalize() - last.normalize()).days,
+            f"{asked:%Y-%m-%d}",
+        )
 
 
 def cmd_status(args: argparse.Namespace) -> dict[str, Any]:
@@ -320,6 +360,9 @@ def cmd_pretrain(args: argparse.Namespace) -> dict[str, Any]:
             f"{result['failed']} in "
             f"{result['seconds']:.0f} s; registry {result['registry']}"
         )
+        if result["failures"]:  # why, not only how many
+            more = len(result["failures"]) - 1
+            print(f"failed: {result['failures'][0]}" + (f" [and {more} more in --json]" if more else ""))
     return result
 
 

@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import sys
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -97,6 +98,7 @@ def _main(argv: Sequence[str] | None) -> int:
             stream=sys.stderr,
         )
         logging.captureWarnings(True)  # our LSTMPluginWarnings read like every other message
+        warnings.formatwarning = _one_line_warning
         from lstm_plugin.cli.commands import COMMANDS  # the command's own imports, after parsing
         from lstm_plugin.core import jsonio
 
@@ -131,6 +133,15 @@ def _main(argv: Sequence[str] | None) -> int:
         return _unexpected()
     except Exception:  # anything else is a bug: keep the traceback for the report
         return _unexpected()
+
+
+def _one_line_warning(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int, line: str | None = None
+) -> str:
+    """A warning as one line: its message (and its kind, unless it is ours), not the source line that raised
+    it."""
+    text = " ".join(str(message).split())
+    return text if category.__name__ == "LSTMPluginWarning" else f"{category.__name__}: {text}"
 
 
 def _unexpected() -> int:

@@ -78,9 +78,10 @@ def _source(args: argparse.Namespace, config: Any) -> tuple[Any, float]:
             raise UsageError(
                 "--watch › reads its own folder: give it without --replay-from, --until or --data"
             )
-        folder = CSVFolderSource(args.watch)
-        return DirectorySource(args.watch, _symbols(args.symbols, folder, config.data.symbols)), args.poll
-    data = open_source(args.data or config.data.path)
+        folder = CSVFolderSource(args.watch, config.data.max_file_mb)
+        symbols = _symbols(args.symbols, folder, config.data.symbols)
+        return DirectorySource(args.watch, symbols, config.data.max_file_mb), args.poll
+    data = open_source(args.data or config.data.path, config.data.max_file_mb)
     symbols = _symbols(args.symbols, data, config.data.symbols)
     start, until = date_option(args.replay_from, "--replay-from"), date_option(args.until, "--until")
     if start is None:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 __all__ = ["pct", "table", "train_table"]
 
 
 def pct(value: Any, digits: int = 2) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
+    """A figure, or ``-`` where there is none to show (``None``, NaN: never print ``nan``)."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    return f"{value:.{digits}f}"
 
 
 def table(rows: list[list[str]]) -> str:

@@ -192,6 +192,11 @@ class LSTMServiceSection(Section):
     retry_backoff_seconds: Annotated[float, bounded(0, 86_400)] = Field(
         30.0, description="Wait before the first retry, doubled for each later one (clock seconds)."
     )
+    job_timeout: Annotated[float, bounded(1, 7 * 86_400)] | None = Field(
+        3600.0,
+        description="Seconds a training may run on a local worker or a Ray task before it fails and its "
+        "worker is stopped (a plugin that hangs); null: no limit. A sync training cannot be interrupted.",
+    )
     universal: UniversalSection = UniversalSection()
     ray: RaySection = RaySection()
 
@@ -200,6 +205,11 @@ class DataSection(Section):
     path: str | None = Field(None, description="Folder of SYMBOL.csv files; null uses the bundled data set.")
     symbols: Annotated[list[Symbol], AfterValidator(no_repeats)] | None = Field(
         None, description="Universe; null means every file in the folder."
+    )
+    max_file_mb: Annotated[int, bounded(1, 1_000_000)] = Field(
+        256,
+        description="MiB of text a data file may hold, counted after decompression (a gzip that expands to "
+        "gigabytes stops there).",
     )
     max_move: Annotated[float, bounded(1.01, 1e9)] | None = Field(
         10.0,
@@ -355,8 +365,10 @@ def training_backend(config: Config, given: str | None = None, walk_forward: boo
 
 
 def model_config_hash(model: ModelSection, feature_names: list[str] | None = None) -> str:
-    """Hash of everything that shapes a trained model; equal hashes mean interchangeable trainings."""
-    payload = model.model_dump(mode="json", exclude={"device", "torch_threads"})
+    """Hash of everything that shapes a trained model; equal hashes mean interchangeable trainings (where it
+    trains, on how many threads and the floor of test samples, which only decides whether it is fitted, do
+    not shape it)."""
+    payload = model.model_dump(mode="json", exclude={"device", "torch_threads", "min_test_samples"})
     payload["features"] = feature_names or []
     blob = json.dumps(payload, sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:16]

@@ -88,6 +88,11 @@ class ModelSection(Section):
     min_samples: Annotated[int, bounded(1, 10_000_000)] = Field(
         300, description="Fewest labelled samples a training accepts."
     )
+    min_test_samples: Annotated[int, bounded(1, 1_000_000)] = Field(
+        20,
+        description="Fewest held-out test samples a model's figures may come from: a training whose test "
+        "segment would hold fewer is not fitted (its reliability and quality would be noise).",
+    )
     seed: Annotated[int, bounded(0, 2**32 - 1)] = 42
     device: Literal["cpu", "cuda", "auto"] = Field("cpu", description="Where torch trains.")
     torch_threads: Annotated[int, bounded(1, 1024)] = Field(

@@ -16,8 +16,13 @@ import numpy as np
 import pandas as pd
 
 from lstm_plugin.core.errors import DataError
+from lstm_plugin.core.quoting import shown
 
-__all__ = ["DATE_FORMATS", "as_dates", "line_label", "parse_dates"]
+__all__ = ["DATE_FORMATS", "DATE_RANGE", "as_dates", "line_label", "parse_dates"]
+
+#: Plausible dates of a daily bar: outside them a date is a typing error (2300-01-02), and beyond
+#: 1677 .. 2262 pandas could not even hold it.
+DATE_RANGE = (pd.Timestamp("1800-01-01"), pd.Timestamp("2199-12-31"))
 
 _OFFSET = r"(?:Z|[+-]\d{2}:?\d{2})?"
 #: (name shown to users, full-match pattern, strptime format or None for ISO 8601 date-times)
@@ -48,7 +53,7 @@ def parse_dates(values: pd.Series, source: str = "data", line_offset: int | None
         raise DataError(
             f"{source} › {line_label(first, line_offset)} › date is not a date in a supported format "
             f"(YYYY-MM-DD, YYYY-MM-DD HH:MM:SS, YYYYMMDD, DD/MM/YYYY or MM/DD/YYYY) (got: "
-            f"{values.iloc[first]!r})"
+            f"{shown(values.iloc[first])})"
         )
     odd = ~text.str.fullmatch(pattern) & ~blank
     if odd.any():
@@ -62,7 +67,9 @@ def parse_dates(values: pd.Series, source: str = "data", line_offset: int | None
                 f"{line_label(first, line_offset)})"
             )
         )
-        raise DataError(f"{source} › {line_label(pos, line_offset)} › {rule} (got: {values.iloc[pos]!r})")
+        raise DataError(
+            f"{source} › {line_label(pos, line_offset)} › {rule} (got: {shown(values.iloc[pos])})"
+        )
     if fmt is None:  # ISO date-time: keep each bar's local wall time, drop any offset
         fmt, text = "ISO8601", text.str.replace(r"(?:Z|[+-]\d{2}:?\d{2})$", "", regex=True)
     elif fmt == "slashed":
@@ -72,9 +79,22 @@ def parse_dates(values: pd.Series, source: str = "data", line_offset: int | None
     if impossible.any():
         pos = int(np.flatnonzero(impossible.to_numpy())[0])
         raise DataError(
-            f"{source} › {line_label(pos, line_offset)} › date is not a date (got: {values.iloc[pos]!r})"
+            f"{source} › {line_label(pos, line_offset)} › date is not a date (got: {shown(values.iloc[pos])})"
         )
+    _check_range(parsed, values, source, line_offset)
     return parsed
+
+
+def _check_range(parsed: pd.Series, values: pd.Series, source: str, line_offset: int | None) -> None:
+    """A :class:`DataError` naming the first date outside :data:`DATE_RANGE`."""
+    low, high = DATE_RANGE
+    outside = ((parsed < low) | (parsed > high)).fillna(False).to_numpy()
+    if outside.any():
+        pos = int(np.flatnonzero(outside)[0])
+        raise DataError(
+            f"{source} › {line_label(pos, line_offset)} › date is outside {low:%Y-%m-%d} .. {high:%Y-%m-%d} "
+            f"(got: {shown(values.iloc[pos])})"
+        )
 
 
 def _slashed_format(text: pd.Series, source: str, line_offset: int | None) -> str:
@@ -87,13 +107,13 @@ def _slashed_format(text: pd.Series, source: str, line_offset: int | None) -> st
         raise DataError(
             f"{source} › {line_label(text.index[b], line_offset)} › dates mix DD/MM/YYYY "
             f"({line_label(text.index[a], line_offset)}: "
-            f"{text.iloc[a]!r}) and MM/DD/YYYY (got: {text.iloc[b]!r}); write them as YYYY-MM-DD"
+            f"{shown(text.iloc[a])}) and MM/DD/YYYY (got: {shown(text.iloc[b])}); write them as YYYY-MM-DD"
         )
     if not (day_first.any() or month_first.any()):
         raise DataError(
             f"{source} › {line_label(text.index[0], line_offset)} › dates are ambiguous: no day above 12 "
             f"says whether "
-            f"they are DD/MM/YYYY or MM/DD/YYYY (got: {text.iloc[0]!r}); write them as YYYY-MM-DD"
+            f"they are DD/MM/YYYY or MM/DD/YYYY (got: {shown(text.iloc[0])}); write them as YYYY-MM-DD"
         )
     return "%d/%m/%Y" if day_first.any() else "%m/%d/%Y"
 
@@ -111,5 +131,6 @@ def as_dates(column: pd.Series, source: str = "data", line_offset: int | None = 
     if pd.api.types.is_datetime64_any_dtype(column):
         if getattr(column.dt, "tz", None) is not None:
             column = column.dt.tz_localize(None)
+        _check_range(column, column, source, line_offset)
         return column.astype("datetime64[ns]")
     return parse_dates(column, source, line_offset).astype("datetime64[ns]")

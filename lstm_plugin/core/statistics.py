@@ -131,10 +131,13 @@ def paired_block_bootstrap_interval(
 
 
 def sharpe_ratio(rows: np.ndarray) -> np.ndarray:
-    """Annualised ``mean / std(ddof=1) · √252`` of each row of daily returns (NaN where std is 0)."""
+    """Annualised ``mean / std(ddof=1) · √252`` of each row of daily returns (NaN where std is 0, or only
+    rounding noise)."""
+    if rows.shape[-1] < 2:  # no spread to divide by: numpy would warn before giving NaN
+        return np.full(rows.shape[:-1], np.nan)
     std = rows.std(axis=1, ddof=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(std > 0, rows.mean(axis=1) / std, np.nan) * math.sqrt(TRADING_DAYS)
+    with np.errstate(divide="ignore", invalid="ignore"):  # a std of float noise is no spread at all
+        return np.where(std > 1e-12, rows.mean(axis=1) / std, np.nan) * math.sqrt(TRADING_DAYS)
 
 
 def estimate_mean(values: Sequence[float] | np.ndarray, *, overlap: int = 1, seed: int = 0) -> Estimate:

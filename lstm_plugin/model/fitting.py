@@ -173,6 +173,13 @@ def split_samples(
         )
     except ValueError as exc:
         raise InsufficientDataError(f"{label} › insufficient data › {exc}") from None
+    tested = int(test_mask.sum())
+    if tested < config.min_test_samples:
+        raise InsufficientDataError(
+            f"{label} › insufficient data › its test segment would hold {tested} samples, fewer than "
+            f"model.min_test_samples ({config.min_test_samples}): its figures would be noise; give it more "
+            "history (model.lookback_years) or a larger model.test_fraction"
+        )
     return samples.subset(train_mask), samples.subset(val_mask), samples.subset(test_mask)
 
 

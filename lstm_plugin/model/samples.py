@@ -15,6 +15,7 @@ import pandas as pd
 
 from lstm_plugin.core.config import ModelSection
 from lstm_plugin.core.errors import InsufficientDataError, ModelError
+from lstm_plugin.core.quoting import shown
 from lstm_plugin.model.features import (
     FEATURE_HISTORY,
     forward_log_return,
@@ -64,7 +65,7 @@ def compute_features(ohlcv: pd.DataFrame, plugins: FeatureHooks, config: ModelSe
             raise ModelError(
                 f"plugin {name!r} › lstm_features › must return a DataFrame with the input's index"
             )
-        parts.append(frame if (frame.dtypes == "float64").all() else frame.astype("float64"))
+        parts.append(frame if (frame.dtypes == "float64").all() else _numeric(frame, name))
     features = (
         (parts[0] if len(parts) == 1 else pd.concat(parts, axis=1))
         if parts
@@ -74,6 +75,28 @@ def compute_features(ohlcv: pd.DataFrame, plugins: FeatureHooks, config: ModelSe
     if duplicated:
         raise ModelError(f"lstm_features › duplicate feature names: {', '.join(map(str, duplicated))}")
     return features
+
+
+def _numeric(frame: pd.DataFrame, plugin: str) -> pd.DataFrame:
+    """A plugin's feature columns as float64; a column that is not numbers names the plugin and the column."""
+    for column in frame.columns:
+        try:
+            frame[column].astype("float64")
+        except (TypeError, ValueError):
+            sample = next((v for v in frame[column] if not _is_number(v)), None)
+            raise ModelError(
+                f"plugin {plugin!r} › lstm_features › column {str(column)!r} is not numeric (got: "
+                f"{shown(sample)})"
+            ) from None
+    return frame.astype("float64")
+
+
+def _is_number(value: Any) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _valid_rows(features: pd.DataFrame) -> np.ndarray:

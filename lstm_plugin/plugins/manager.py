@@ -15,7 +15,8 @@ import functools
 import logging
 import os
 import sys
-from collections.abc import Callable
+import types
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any
@@ -71,6 +72,20 @@ class PluginManager(pluggy.PluginManager):
     def __init__(self) -> None:
         super().__init__(hookspecs.PROJECT)
         self.broken: dict[str, str] = {}
+        #: ``(plugin, hook) -> message`` of every failure seen by this manager (a worker's travel back)
+        self.failures: dict[tuple[str, str], str] = {}
+
+    def report(self, failures: Iterable[tuple[str, str, str]], where: str) -> None:
+        """Failures another process's manager saw (a training worker's): warned here as if they were this
+        manager's own — once each — and recorded in :attr:`broken`."""
+        for plugin_name, hook_name, message in failures:
+            if self.failures.get((plugin_name, hook_name)) == message:
+                continue
+            self.failures[(plugin_name, hook_name)] = message
+            self.broken[plugin_name] = message
+            logger.warning(
+                "plugin %r failed in %s (%s) and was skipped: %s", plugin_name, hook_name, where, message
+            )
 
     def register(self, plugin: object, name: str | None = None) -> str | None:
         """Register ``plugin`` with each plain implementation inside a guard (see the module docstring)."""
@@ -101,8 +116,12 @@ class PluginManager(pluggy.PluginManager):
                 if plugin_name == builtin.NAME:
                     raise  # the built-ins' errors are bugs
                 message = f"{type(exc).__name__}: {exc}"
-                logger.warning("plugin %r failed in %s and was skipped: %s", plugin_name, hook_name, message)
+                if self.failures.get((plugin_name, hook_name)) != message:  # each failure once, not per bar
+                    logger.warning(
+                        "plugin %r failed in %s and was skipped: %s", plugin_name, hook_name, message
+                    )
                 self.broken[plugin_name] = message
+                self.failures[(plugin_name, hook_name)] = message
                 return None
             return _record(call, plugin_name, hook_name, result)
 
@@ -137,11 +156,20 @@ class PluginManager(pluggy.PluginManager):
 
     def call_first(self, hook_name: str, **kwargs: Any) -> Any:
         """The result of a ``firstresult`` hook: the first non-``None`` one, skipping plugins that raise."""
-        token = _CALL.set(_Call())
+        return self.call_first_named(hook_name, **kwargs)[1]
+
+    def call_first_named(self, hook_name: str, **kwargs: Any) -> tuple[str | None, Any]:
+        """``(plugin name, result)`` of a ``firstresult`` hook, so a wrong result can name who gave it
+        (:data:`WRAPPED` when a wrapper changed it; ``None`` with no result)."""
+        call = _Call()
+        token = _CALL.set(call)
         try:
-            return getattr(self.hook, hook_name)(**kwargs)
+            result = getattr(self.hook, hook_name)(**kwargs)
         finally:
             _CALL.reset(token)
+        if result is None:
+            return None, None
+        return (call.names[-1] if call.names else WRAPPED), result
 
 
 def _record(call: _Call | None, plugin_name: str, hook_name: str, result: Any) -> Any:
@@ -176,6 +204,21 @@ def _load_entry_points(manager: PluginManager) -> None:
             manager.broken[point.name] = f"{type(exc).__name__}: {exc}"
 
 
+def _readable_name(plugin: Any, manager: PluginManager) -> str:
+    """A name messages can show for a plugin object (pluggy's default is its ``id``): its module, or its
+    class's dotted path, numbered when the same class is registered twice."""
+    base = (
+        plugin.__name__
+        if isinstance(plugin, types.ModuleType)
+        else f"{type(plugin).__module__}.{type(plugin).__qualname__}"
+    )
+    name, count = base, 1
+    while manager.has_plugin(name):
+        count += 1
+        name = f"{base}#{count}"
+    return name
+
+
 def get_plugin_manager(
     config: PluginsSection | None = None, plugins: list[Any] | tuple[Any, ...] = ()
 ) -> PluginManager:
@@ -194,7 +237,7 @@ def get_plugin_manager(
     if config.load_entry_points:
         _load_entry_points(manager)
     for plugin in plugins:
-        manager.register(plugin)
+        manager.register(plugin, name=_readable_name(plugin, manager))
     manager.check_pending()
     if os.environ.get(TRACE_VARIABLE, "") not in ("", "0"):
         manager.trace.root.setwriter(lambda message: sys.stderr.write(f"{TRACE_VARIABLE}: {message}"))

@@ -74,7 +74,9 @@ class PortfolioManager:
         if config is not None and config_path is not None:
             raise ValueError("give config_path or config, not both")
         self.config = config if config is not None else load_config(config_path)
-        self.source = source if source is not None else open_source(self.config.data.path)
+        self.source = (
+            source if source is not None else open_source(self.config.data.path, self.config.data.max_file_mb)
+        )
         self.clock = clock or default_clock(self.source)
         self.current_portfolio: dict[str, float] = {}
         self.portfolio_as_of: pd.Timestamp | None = None

@@ -8,10 +8,11 @@ the first to the last bar / 365.25:
 - ``cagr`` = ``(V_last / V0) ** (1 / years) − 1``;
 - ``volatility`` = ``std(r, ddof=1) · √252``;
 - ``sharpe`` = ``mean(r) / std(r, ddof=1) · √252`` (risk-free rate 0), with ``sharpe_low`` /
-  ``sharpe_high`` its 95 % moving-block bootstrap interval (:mod:`lstm_plugin.core.statistics`);
+  ``sharpe_high`` its 95 % moving-block bootstrap interval (:mod:`lstm_plugin.core.statistics`),
+  ``None`` under :data:`MIN_INTERVAL_DAYS` returns;
 - ``sortino`` = ``mean(r) / √mean(min(r, 0)²) · √252`` (downside deviation against 0);
 - ``max_drawdown`` = ``max(1 − V / running max of V)`` (a positive fraction; ``V0`` counts as the first peak);
-- ``calmar`` = ``cagr / max_drawdown``;
+- ``calmar`` = ``cagr / max_drawdown``, both over the whole span;
 - ``turnover`` = ``Σ |fill value| / (2 · mean V) / years`` — one-way turnover per year (the first
   purchase counts: a buy-and-hold of 3 years scores about 0.17).
 
@@ -34,7 +35,17 @@ from lstm_plugin.core.statistics import (
     sharpe_ratio,
 )
 
-__all__ = ["TRADING_DAYS", "daily_returns", "drawdown_series", "performance_metrics", "sharpe_difference"]
+__all__ = [
+    "MIN_INTERVAL_DAYS",
+    "TRADING_DAYS",
+    "daily_returns",
+    "drawdown_series",
+    "performance_metrics",
+    "sharpe_difference",
+]
+
+#: Fewest daily returns a Sharpe interval is given for: a 3-day backtest's resamples gave [-18, 8.8e16].
+MIN_INTERVAL_DAYS = 20
 
 
 def drawdown_series(values: pd.Series, initial: float) -> pd.Series:
@@ -90,7 +101,10 @@ def daily_returns(values: pd.Series, initial: float) -> np.ndarray:
 
 
 def _sharpe_interval(returns: np.ndarray) -> dict[str, float | None]:
-    """The Sharpe ratio's 95 % moving-block bootstrap interval (seeded: the same on every run)."""
+    """The Sharpe ratio's 95 % moving-block bootstrap interval (seeded: the same on every run); ``None``
+    bounds under :data:`MIN_INTERVAL_DAYS` returns, where resamples of a few days give absurd ratios."""
+    if returns.size < MIN_INTERVAL_DAYS:
+        return {"sharpe_low": None, "sharpe_high": None}
     low, high = block_bootstrap_interval(returns, sharpe_ratio)
     return {"sharpe_low": low, "sharpe_high": high}
 
@@ -100,7 +114,9 @@ def sharpe_difference(equity: pd.DataFrame, initial: float, first: str, second: 
     a, b = daily_returns(equity[first], initial), daily_returns(equity[second], initial)
     sharpes = sharpe_ratio(np.vstack([a, b]))
     value = float(sharpes[0] - sharpes[1])
-    low, high = paired_block_bootstrap_interval(a, b, sharpe_ratio)
+    low, high = (
+        paired_block_bootstrap_interval(a, b, sharpe_ratio) if a.size >= MIN_INTERVAL_DAYS else (None, None)
+    )
     return {
         "value": value if math.isfinite(value) else None,
         "low": low,

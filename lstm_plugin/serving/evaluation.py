@@ -5,7 +5,8 @@ A record is one forecast at one rebalance: ``date``, ``symbol``, ``status``, ``m
 return from the close of ``date`` to the close ``horizon`` bars later (``None`` when the data ends
 first). Definitions (records with ``status == 'success'`` and a known ``realized`` only):
 
-- ``hit_rate``: among forecasts of ``up`` or ``down``, the share whose realised return has that sign;
+- ``hit_rate``: among forecasts of ``up`` or ``down`` (``neutral`` ones make no call; ``n_directional``
+  counts the calls), the share whose realised return has that sign;
   ``base_rate`` is what always calling the likelier sign would have scored on the same outcomes
   (the share of rises, or of falls, whichever is larger) — the figure ``hit_rate`` must beat;
 - ``ic`` / ``rank_ic``: per date, the Pearson / Spearman correlation across symbols between
@@ -42,12 +43,14 @@ def realized_class(realized: float, direction_threshold: float) -> str:
     return "down" if log_return < -direction_threshold else "neutral"
 
 
-def correlation_summary(per_date: Sequence[float]) -> dict[str, float | None]:
+def correlation_summary(per_date: Sequence[float], overlap: int = 1) -> dict[str, float | None]:
+    """The mean, spread and ICIR of per-date correlations, with the mean's 95 % interval and Newey-West t;
+    ``overlap``: the dates two consecutive outcomes share (the horizon over the spacing of the dates)."""
     values = np.asarray([v for v in per_date if v is not None and math.isfinite(v)], dtype="float64")
     mean = float(values.mean()) if values.size else None
     std = float(values.std(ddof=1)) if values.size > 1 else None
     icir = mean / std if mean is not None and std not in (None, 0.0) else None
-    interval = estimate_mean(values)
+    interval = estimate_mean(values, overlap=overlap)
     return {
         "mean": mean,
         "std": std,
@@ -75,8 +78,11 @@ def _base_rate(records: Sequence[Mapping[str, Any]]) -> float | None:
     return max(rises, falls)
 
 
-def forecast_evaluation(records: Sequence[Mapping[str, Any]], direction_threshold: float) -> dict[str, Any]:
-    """Every figure of the module docstring, as plain data."""
+def forecast_evaluation(
+    records: Sequence[Mapping[str, Any]], direction_threshold: float, overlap: int = 1
+) -> dict[str, Any]:
+    """Every figure of the module docstring, as plain data; ``overlap``: how many consecutive forecast dates
+    share bars of outcome (``ceil(horizon / bars between rebalances)``), which the IC intervals respect."""
     usable = _usable(records)
     directional = [r for r in usable if r["predicted_direction"] in ("up", "down")]
     hits = [
@@ -95,8 +101,8 @@ def forecast_evaluation(records: Sequence[Mapping[str, Any]], direction_threshol
         "hit_rate": float(np.mean(hits)) if hits else None,
         "base_rate": _base_rate(directional),
         "n_directional": len(directional),
-        "ic": correlation_summary([row["ic"] for row in ic_rows]),
-        "rank_ic": correlation_summary([row["rank_ic"] for row in ic_rows]),
+        "ic": correlation_summary([row["ic"] for row in ic_rows], overlap),
+        "rank_ic": correlation_summary([row["rank_ic"] for row in ic_rows], overlap),
         "ic_by_date": ic_rows,
         "calibration": calibration,
         "model_usage": {name: usage.get(name, 0) for name in ("specific", "universal", "none")},

@@ -67,6 +67,9 @@ class Backend(Protocol):
     def shutdown(self, timeout: float | None = None) -> None:
         """Cancel jobs not started; give running ones ``timeout`` seconds, then kill them."""
 
+    def stop(self, future: Future[JobResult]) -> None:
+        """Stop the job behind ``future`` now (it overran ``lstm_service.job_timeout``), if it can."""
+
 
 def cpu_count() -> int:
     try:
@@ -113,6 +116,9 @@ class SyncBackend:
 
     def shutdown(self, timeout: float | None = None) -> None:
         return None
+
+    def stop(self, future: Future[JobResult]) -> None:
+        return None  # a job in the caller cannot be interrupted: it has already returned
 
 
 def _exit_with_parent() -> None:
@@ -212,6 +218,20 @@ class LocalBackend:
             futures = [self._executor.submit(int) for _ in range(self.slots * 2)]  # every worker started
         for future in futures:
             future.result()
+
+    def stop(self, future: Future[JobResult]) -> None:
+        """A pool cannot stop one worker: its processes are killed and a new pool serves the next jobs (the
+        other jobs then running fail as a dead worker's do, and are retried)."""
+        if future.done():
+            return
+        with self._lock:
+            executor = self._executor
+            processes = list((getattr(executor, "_processes", None) or {}).values())
+            executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = self._new_executor()
+        logger.warning("local backend: stopping %d worker(s) to end a training that overran", len(processes))
+        for process in processes:
+            process.kill()
 
     def shutdown(self, timeout: float | None = None) -> None:
         with self._lock:

@@ -29,6 +29,7 @@ from lstm_plugin.core.errors import (
     UnsafePathError,
 )
 from lstm_plugin.training.backends import Backend
+from lstm_plugin.training.deadlines import Deadlines
 from lstm_plugin.training.jobs import JobResult, TrainJob, reused_training
 from lstm_plugin.training.lookahead import Lookahead
 from lstm_plugin.training.monitoring import Monitor
@@ -91,6 +92,7 @@ class Dispatcher:
         self.ahead = Lookahead(queue.lock)  # jobs started before their pass, on otherwise idle workers
         self._killed = False
         self._publish_lock = threading.Lock()
+        self.deadlines = Deadlines(settings.job_timeout, self._overran)
 
     def start_pass(self, budget: int) -> None:
         with self.queue.lock:
@@ -130,6 +132,8 @@ class Dispatcher:
                 self.budget -= 1
             started.append(job.label)
             future = self._submit(job, now)
+            if not inline:
+                self.deadlines.watch(job, future)
             if inline:
                 self.finish(job, future, refill=False)
             else:
@@ -179,14 +183,23 @@ class Dispatcher:
             error = str(exc) if isinstance(exc, LSTMPluginError) else f"{type(exc).__name__}: {exc}"
             return None, error, isinstance(exc, PERMANENT_ERRORS) or getattr(exc, "permanent", False) is True
 
+    def _overran(self, job: Job, future: Future) -> None:
+        """A job past ``lstm_service.job_timeout``: failed now, its worker stopped (the pool is renewed)."""
+        self.finish(job, _failed_future(self.deadlines.error()), refill=True)
+        self.backend.stop(future)
+
     def finish(self, job: Job, future: Future, refill: bool) -> None:
         """Publish a finished job's result, or record its failure and maybe retry it."""
-        outcome, error, permanent = self._publish(future)
-        now = self.clock.now()
         queue = self.queue
         with queue.lock:
-            if queue.running.pop(job.key, None) is None:
-                return  # shutdown already gave up on this job
+            if queue.running.get(job.key) is not job:
+                return  # shutdown, or its deadline, already gave up on this job
+        outcome, error, permanent = self._publish(future)
+        now = self.clock.now()
+        with queue.lock:
+            if queue.running.get(job.key) is not job:
+                return
+            queue.running.pop(job.key)
             if outcome is not None:
                 queue.finish_done(job, now, outcome.seconds, outcome.summary())
                 if outcome.reused:
@@ -229,6 +242,7 @@ class Dispatcher:
         with self.queue.lock:
             stopped = len(self.queue.running)
         self.ahead.clear()
+        self.deadlines.close()
         with self._publish_lock:
             self._killed = True
         self.backend.shutdown(0 if not finished else None)

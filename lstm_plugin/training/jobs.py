@@ -17,7 +17,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,11 +26,12 @@ import pandas as pd
 
 from lstm_plugin.core.config import ModelSection, PluginsSection, model_config_hash
 from lstm_plugin.core.data import DataSource, frame_fingerprint
-from lstm_plugin.core.errors import InsufficientDataError, ModelError
+from lstm_plugin.core.errors import ModelError
 from lstm_plugin.core.version import __version__
 from lstm_plugin.model.features import CLASSES, FEATURE_HISTORY
 from lstm_plugin.model.samples import SampleSet, compute_features, pooled_samples, training_samples
 from lstm_plugin.plugins.manager import PluginManager, get_plugin_manager
+from lstm_plugin.training.history import history_window, symbol_history, training_frames
 from lstm_plugin.training.reproducible import fixed_torch_threads, kernels_in_use
 
 logger = logging.getLogger("lstm_plugin.training.trainer")
@@ -98,6 +99,8 @@ class JobResult:
     test: SampleSet | None = None
     #: trained although an identical training was registered (``train --force``): published as a new version
     force: bool = False
+    #: ``(plugin, hook, message)`` of the plugins that failed in the worker (warned by the driver too)
+    plugin_failures: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def reused(self) -> bool:
@@ -122,41 +125,6 @@ def training_setup(job: TrainJob) -> str:
     return (
         f"threads={job.model.torch_threads};plugins={job.plugins.model_dump_json()};extra={','.join(extra)}"
     )
-
-
-def history_window(frame: pd.DataFrame, years: float) -> pd.DataFrame:
-    """The last ``years`` of ``frame`` (calendar years and months back from its last bar): what a
-    training as of the frame's last bar reads (``model.lookback_years``)."""
-    whole, months = int(years), int(round((years % 1) * 12))
-    return frame.loc[frame.index[-1] - pd.DateOffset(years=whole, months=months) :]
-
-
-def symbol_history(source: DataSource, symbol: str, trained_at: pd.Timestamp, years: float) -> pd.DataFrame:
-    """``years`` of ``symbol``'s bars dated <= ``trained_at``: what a training then reads."""
-    frame = source.load(symbol, end=trained_at)
-    if frame.empty:
-        raise InsufficientDataError(f"{symbol} › no bars at or before {trained_at:%Y-%m-%d}")
-    return history_window(frame, years)
-
-
-def training_frames(
-    source: DataSource, model_type: str, symbols: Iterable[str], trained_at: pd.Timestamp, years: float
-) -> dict[str, pd.DataFrame]:
-    """The bars of a training: the symbol's own, or every pooled symbol with bars by ``trained_at``."""
-    if model_type == "specific":
-        (symbol,) = symbols
-        return {symbol: symbol_history(source, symbol, trained_at, years)}
-    frames = {}
-    for symbol in symbols:
-        try:
-            frames[symbol] = symbol_history(source, symbol, trained_at, years)
-        except InsufficientDataError:
-            logger.info("universal model: %s has no bars by %s; left out", symbol, trained_at)
-    if not frames:
-        raise InsufficientDataError(
-            f"universal model › no symbol has bars at or before {trained_at:%Y-%m-%d}"
-        )
-    return frames
 
 
 _SOURCES: dict[tuple[str, str], DataSource] = {}  # a worker's sources, so each reads a file once
@@ -252,8 +220,17 @@ def _run_training_job(job: TrainJob, plugins: PluginManager | None) -> JobResult
     names, config_hash, key = _identity(job, frames, plugins)
     worker = _worker_name()
     if not job.force and key in job.known_keys:
+        seconds = time.perf_counter() - started
         return JobResult(
-            job.model_type, job.name, key, None, None, time.perf_counter() - started, worker, job.trained_at
+            job.model_type,
+            job.name,
+            key,
+            None,
+            None,
+            seconds,
+            worker,
+            job.trained_at,
+            plugin_failures=_failures(plugins),
         )
     samples = job_samples(job, frames, plugins, names)
     data_end = _day(max(frame.index[-1] for frame in frames.values()))
@@ -261,8 +238,22 @@ def _run_training_job(job: TrainJob, plugins: PluginManager | None) -> JobResult
     metadata.update(symbols=sorted(frames), worker=worker)
     seconds = time.perf_counter() - started
     return JobResult(
-        job.model_type, job.name, key, blob, metadata, seconds, worker, job.trained_at, test, job.force
+        job.model_type,
+        job.name,
+        key,
+        blob,
+        metadata,
+        seconds,
+        worker,
+        job.trained_at,
+        test,
+        job.force,
+        _failures(plugins),
     )
+
+
+def _failures(plugins: PluginManager) -> tuple[tuple[str, str, str], ...]:
+    return tuple((name, hook, message) for (name, hook), message in plugins.failures.items())
 
 
 def job_samples(
@@ -311,9 +302,14 @@ def _fit_and_export(
     model = job.model
 
     def build_member(n_features: int, settings: ModelSection) -> Any:
-        core = plugins.call_first("lstm_build_model", n_features=n_features, config=settings)
+        import torch
+
+        name, core = plugins.call_first_named("lstm_build_model", n_features=n_features, config=settings)
         if core is None:
             raise ModelError("lstm_build_model › no plugin returned a model")
+        if not isinstance(core, torch.nn.Module) or not any(True for _ in core.parameters()):
+            kind = "module without weights" if isinstance(core, torch.nn.Module) else type(core).__name__
+            raise ModelError(f"plugin {name!r} › lstm_build_model › returned a {kind}, not a torch.nn.Module")
         return core
 
     def build_core(n_features: int) -> Any:

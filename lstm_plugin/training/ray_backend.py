@@ -206,6 +206,15 @@ class RayBackend:
         warm = self._ray.remote(num_cpus=self.cpus_per_task)(import_torch)
         self._ray.get([warm.remote() for _ in range(self.slots * 2)])
 
+    def stop(self, future: Future[JobResult]) -> None:
+        with self._lock:
+            ref = self._pending.get(id(future))
+        if ref is not None:
+            try:
+                self._ray.cancel(ref, force=True)
+            except Exception as exc:  # already finished, or the cluster is gone
+                logger.debug("ray cancel: %s", exc)
+
     def _forget(self, key: int) -> None:
         with self._lock:
             self._pending.pop(key, None)

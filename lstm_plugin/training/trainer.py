@@ -34,13 +34,12 @@ from lstm_plugin.plugins.manager import PluginManager, get_plugin_manager, train
 from lstm_plugin.serving.inference import CPU, OnnxRunner
 from lstm_plugin.serving.registry import UNIVERSAL_NAME, ModelRecord, ModelRegistry
 from lstm_plugin.serving.run_registry import RunRegistry
+from lstm_plugin.training.history import symbol_history, training_frames
 from lstm_plugin.training.jobs import (
     JobResult,
     TrainJob,
     held_out_samples,
     run_training_job,
-    symbol_history,
-    training_frames,
 )
 from lstm_plugin.training.policy import Promotion, promotion_decision
 
@@ -193,6 +192,7 @@ class ModelTrainer:
         metadata), promoted or shelved as a candidate (:meth:`_promotion`). A reused training is the
         registered version; a run's view (:class:`~lstm_plugin.serving.run_registry.RunRegistry`)
         decides its stage for itself when another run registered it."""
+        self.plugins.report(result.plugin_failures, f"in the training of {result.model_type} {result.name}")
         if result.reused:
             record = self.registry.find_training(
                 result.model_type, result.name, result.training_key, result.trained_at

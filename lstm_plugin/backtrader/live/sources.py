@@ -16,7 +16,7 @@ from typing import Protocol, runtime_checkable
 
 import pandas as pd
 
-from lstm_plugin.core.data import DataSource, read_ohlcv_csv, validate_symbol
+from lstm_plugin.core.data import MAX_FILE_MB, DataSource, read_ohlcv_csv, validate_symbol
 from lstm_plugin.core.errors import DataError, LSTMPluginError
 
 __all__ = ["BarSource", "Delivery", "DirectorySource", "ReplaySource", "SourceError"]
@@ -135,8 +135,9 @@ class DirectorySource:
     the next good poll recovers.
     """
 
-    def __init__(self, folder: str | Path, symbols: Iterable[str]) -> None:
+    def __init__(self, folder: str | Path, symbols: Iterable[str], max_file_mb: int = MAX_FILE_MB) -> None:
         self.folder = Path(folder)
+        self.max_file_mb = max_file_mb
         self.name = f"folder {self.folder}"
         self._symbols = [validate_symbol(s) for s in symbols]
         self._seen: dict[str, tuple[int, int]] = {}
@@ -161,7 +162,7 @@ class DirectorySource:
         key = (stat.st_size, stat.st_mtime_ns)
         if self._seen.get(symbol) != key or symbol not in self._frames:
             try:
-                self._frames[symbol] = read_ohlcv_csv(path)
+                self._frames[symbol] = read_ohlcv_csv(path, self.max_file_mb)
             except DataError as exc:
                 raise SourceError(str(exc)) from None
             self._seen[symbol] = key

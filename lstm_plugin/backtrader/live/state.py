@@ -48,23 +48,26 @@ LOCK_FILE = "paper.lock"
 
 #: Settings that say where things are, how fast they run or how much is kept, not what the run decides.
 NOT_FINGERPRINTED: dict[str, Any] = {
-    "data": {"symbols", "path", "max_move"},
+    "data": {"symbols", "path", "max_move", "max_file_mb"},
     "registry": {"path", "keep_versions"},
     "inference": True,
-    "lstm_service": {"backend", "training_threads", "enable_monitoring", "ray"},
+    "lstm_service": {"backend", "training_threads", "enable_monitoring", "ray", "job_timeout"},
     "backtest": {"backend", "workers"},
 }
-#: What the first journals fingerprinted: the settings of that version (:func:`legacy_fingerprint`).
+#: What the first journals fingerprinted: the settings of that version, less those added since
+#: (:func:`legacy_fingerprint`); add every new setting here.
 _LEGACY_EXCLUDED: dict[str, Any] = {
-    "data": {"symbols", "path", "max_move"},
+    "data": {"symbols", "path", "max_move", "max_file_mb"},
     "registry": {"path"},
     "inference": True,
     "lstm_service": {
         "backend": True,
         "training_threads": True,
         "enable_monitoring": True,
+        "job_timeout": True,
         "ray": {"connect_timeout"},
     },
+    "model": {"min_test_samples"},
 }
 
 
