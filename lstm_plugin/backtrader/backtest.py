@@ -18,11 +18,10 @@ from typing import Any, TypedDict
 import backtrader as bt
 import pandas as pd
 
-from lstm_plugin.core.config import BacktestSection, Config, training_backend
+from lstm_plugin.core.config import Config, training_backend
 from lstm_plugin.core.data import DEFAULT_END, DEFAULT_START, DataSource, validate_symbol
 from lstm_plugin.core.errors import DataError
 from lstm_plugin.core.statistics import Estimate
-from lstm_plugin.plugins.hookspecs import hookimpl
 from lstm_plugin.portfolio.performance import performance_metrics, sharpe_difference
 from lstm_plugin.portfolio.rebalancing import rebalance_dates
 
@@ -179,36 +178,6 @@ def _weight_summary(mode: str, weights: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-class _Progress:
-    """A progress bar over the rebalances, driven by the plugin hooks (so it costs the run nothing)."""
-
-    def __init__(self, total: int, show: bool) -> None:
-        from tqdm import tqdm  # the terminal bar: the CLI's, and no widget warning in notebooks
-
-        self.bar = tqdm(
-            total=total, desc="lstm walk-forward", unit="rebalance", disable=not show, leave=False
-        )
-        self.trained = self.reused = 0
-
-    @hookimpl
-    def lstm_before_rebalance(
-        self, when: pd.Timestamp, symbols: list[str], current: dict[str, float]
-    ) -> None:
-        self.bar.set_postfix_str(f"{when:%Y-%m} trained {self.trained} reused {self.reused}")
-        self.bar.update(1)
-
-    @hookimpl
-    def lstm_after_train(self, result: dict[str, Any]) -> None:
-        status = (result.get("outcome") or {}).get("status")
-        if status == "reused":
-            self.reused += 1
-        else:
-            self.trained += 1
-
-    def close(self) -> None:
-        self.bar.close()
-
-
 def _cerebro(
     frames: dict[str, pd.DataFrame], start: pd.Timestamp, end: pd.Timestamp, cash: float
 ) -> bt.Cerebro:
@@ -246,15 +215,10 @@ def run_main_job(
     metrics: dict[str, dict[str, Any] | None] = {name: None for name in STRATEGIES}
     curves, orders, seconds = {}, [], {}
     forecast = None
-    for name, strategy, params in _runs(config, source, registry_path, begin, lstm):
+    for name, strategy, params in _runs(config, source, registry_path, begin, lstm, progress):
         cerebro = _cerebro(frames, begin, finish, config.backtest.cash)
-        bar = (
-            _Progress(len(rebalance_dates(calendar, config.backtest.rebalance)), progress)
-            if name == "lstm"
-            else None
-        )
         started = time.perf_counter()
-        result = _run(cerebro, strategy, params, bar, begin, config.backtest)
+        result = _run(cerebro, strategy, params, begin, config)
         seconds[name] = time.perf_counter() - started
         recorded = result.analyzers.portfolio.get_analysis()
         curves[name] = recorded["equity"]
@@ -337,9 +301,15 @@ def _inputs(
 
 
 def _runs(
-    config: Config, source: DataSource, registry_path: str | Path, begin: pd.Timestamp, lstm: bool
+    config: Config,
+    source: DataSource,
+    registry_path: str | Path,
+    begin: pd.Timestamp,
+    lstm: bool,
+    progress: bool = False,
 ) -> list[tuple[str, type, dict[str, Any]]]:
-    """``(name, strategy class, parameters)`` of each strategy to run, in order."""
+    """``(name, strategy class, parameters)`` of each strategy to run, in order (``progress``: the LSTM run
+    shows its bar over the rebalances)."""
     from lstm_plugin.backtrader import EqualWeightBuyHold, LSTMRebalanceStrategy
 
     shared = {
@@ -347,28 +317,24 @@ def _runs(
         "registry": str(registry_path),
         "start": begin.date().isoformat(),
         "source": source,
+        "progress": False,
     }
     runs: list[tuple[str, type, dict[str, Any]]] = []
     if lstm:
-        runs.append(("lstm", LSTMRebalanceStrategy, shared))
+        runs.append(("lstm", LSTMRebalanceStrategy, dict(shared, progress=progress)))
     runs.append(("technical", LSTMRebalanceStrategy, dict(shared, use_lstm=False)))
     runs.append(("buy_hold", EqualWeightBuyHold, {"config": config, "start": begin.date().isoformat()}))
     return runs
 
 
 def _run(
-    cerebro: bt.Cerebro,
-    strategy: type,
-    params: dict[str, Any],
-    bar: _Progress | None,
-    begin: pd.Timestamp,
-    settings: BacktestSection,
+    cerebro: bt.Cerebro, strategy: type, params: dict[str, Any], begin: pd.Timestamp, config: Config
 ) -> Any:
-    """One strategy with the recorder (and, for the LSTM run, the forecast analyzer and progress bar)."""
+    """One strategy with the recorder (and, for the LSTM run, the forecast analyzer)."""
     from lstm_plugin.backtrader import LSTMForecastAnalyzer, PortfolioRecorder
 
-    if bar is not None:
-        params = dict(params, plugins=(bar,))
+    if params.get("use_lstm", True) and strategy.__name__ == "LSTMRebalanceStrategy":
+        settings = config.backtest
         cerebro.addanalyzer(
             LSTMForecastAnalyzer,
             _name="forecast",
@@ -377,8 +343,4 @@ def _run(
         )
     cerebro.addstrategy(strategy, **params)
     cerebro.addanalyzer(PortfolioRecorder, _name="portfolio", start=begin.date().isoformat())
-    try:
-        return cerebro.run()[0]
-    finally:
-        if bar is not None:
-            bar.close()
+    return cerebro.run()[0]

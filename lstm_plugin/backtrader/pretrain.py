@@ -31,13 +31,16 @@ def pretrain(
     symbols: list[str] | None = None,
     start: str | pd.Timestamp = DEFAULT_START,
     end: str | pd.Timestamp = DEFAULT_END,
+    progress: bool = True,
 ) -> dict[str, Any]:
-    """Run the backtest's ``lstm`` walk-forward for its trainings only; what it trained, reused and kept as
-    candidates, and how long it took. Raises what :func:`~lstm_plugin.backtrader.backtest.run_main_job`
-    raises on bad input, before anything runs."""
+    """Run the backtest's ``lstm`` walk-forward for its trainings only (``progress``: its bar on stderr);
+    what it trained, reused and kept as candidates, and how long it took. Raises what
+    :func:`~lstm_plugin.backtrader.backtest.run_main_job` raises on bad input, before anything runs."""
     begin, finish = pd.Timestamp(start), pd.Timestamp(end)
     config, chosen, frames, calendar = _inputs(config, source, symbols, begin, finish)
-    name, strategy_class, params = _runs(config, source, registry_path, begin, lstm=True)[0]
+    name, strategy_class, params = _runs(config, source, registry_path, begin, lstm=True, progress=progress)[
+        0
+    ]
     assert name == "lstm"  # the main job's own lstm run: same strategy, same parameters
     cerebro = _cerebro(frames, begin, finish, config.backtest.cash)
     cerebro.addstrategy(strategy_class, **params)

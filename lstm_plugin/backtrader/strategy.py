@@ -8,6 +8,7 @@ import backtrader as bt
 import pandas as pd
 
 from lstm_plugin.backtrader.feeds import preloaded_calendar
+from lstm_plugin.backtrader.progress import WalkForwardProgress
 from lstm_plugin.backtrader.signals import LSTMSignals
 from lstm_plugin.core.config import BacktestSection, Config, load_config
 from lstm_plugin.portfolio.rebalancing import check_rule, rebalance_dates, rebalance_due
@@ -46,7 +47,7 @@ class LSTMRebalanceStrategy(bt.Strategy):
         ("start", None),  # first date to trade (YYYY-MM-DD); earlier bars are history only
         ("apply_costs", True),  # set the broker's commission and slippage from the config's backtest section
         ("plugins", ()),  # extra plugin objects (hooks)
-        ("progress", False),  # progress bars while training
+        ("progress", True),  # a bar over the rebalances on stderr while a backtest runs (docs/backtrader.md)
         (
             "backend",
             None,
@@ -63,7 +64,6 @@ class LSTMRebalanceStrategy(bt.Strategy):
             train=self.p.train,
             num_symbols=self.p.num_symbols,
             plugins=self.p.plugins,
-            progress=self.p.progress,
             backend=self.p.backend,
             **self._signals_options(),
         )
@@ -74,6 +74,7 @@ class LSTMRebalanceStrategy(bt.Strategy):
         self.last_rebalance = None
         self.bars_since = 0
         self.decisions = 0
+        self.progress: WalkForwardProgress | None = None
 
     def _signals_options(self) -> dict[str, Any]:
         """Extra :class:`~lstm_plugin.backtrader.signals.LSTMSignals` arguments for subclasses (a paper run's
@@ -87,7 +88,11 @@ class LSTMRebalanceStrategy(bt.Strategy):
         if calendar is not None:  # a backtest: its rebalance days are known now
             if self.first_day is not None:
                 calendar = calendar[calendar >= pd.Timestamp(self.first_day)]
-            self.lstm.plan_ahead(rebalance_dates(calendar, self.rule))
+            dates = rebalance_dates(calendar, self.rule)
+            self.lstm.plan_ahead(dates)
+            if self.p.progress and self.lstm.lstm_active:
+                self.progress = WalkForwardProgress(len(dates), show=True)
+                self.lstm.plugins.register(self.progress, name="lstm_plugin.walk_forward_progress")
 
     def prenext(self) -> None:
         self.next()  # trade the feeds that have started while others have not
@@ -105,6 +110,8 @@ class LSTMRebalanceStrategy(bt.Strategy):
         self.lstm.observe()  # every bar: the served models' live record (docs/forecast-evidence.md)
 
     def stop(self) -> None:
+        if self.progress is not None:
+            self.progress.close()
         self.lstm.close()
 
 

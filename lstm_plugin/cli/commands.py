@@ -349,7 +349,9 @@ def cmd_pretrain(args: argparse.Namespace) -> dict[str, Any]:
         update={"backtest": ctx.config.backtest.model_copy(update={"backend": backend})}
     )
     try:
-        result = pretrain(config, ctx.source, ctx.registry.root, symbols, start, end)
+        result = pretrain(
+            config, ctx.source, ctx.registry.root, symbols, start, end, progress=not (args.quiet or args.json)
+        )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     if not args.json:

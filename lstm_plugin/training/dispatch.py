@@ -236,6 +236,18 @@ class Dispatcher:
             self.queue.retry(job, now + pd.Timedelta(seconds=delay), time.monotonic() + delay)
             logger.info("training %s failed (%s); retry %d in %.0f s", job.label, error, job.attempts, delay)
 
+    def say_waiting(self, timeout: float | None) -> None:
+        """Before a shutdown waits for running trainings: a silent wait looks like a hang."""
+        with self.queue.lock:
+            running = [job.label for job in self.queue.running.values()]
+        if running and timeout != 0:
+            logger.warning(
+                "waiting for %d training(s) to finish (%s)%s; Ctrl-C stops them",
+                len(running),
+                ", ".join(running[:3]) + (", ..." if len(running) > 3 else ""),
+                "" if timeout is None else f", at most {timeout:g} s",
+            )
+
     def stop(self, finished: bool) -> int:
         """After the wait of a shutdown: refuse late results, stop the workers, cancel what did not report
         back."""

@@ -264,6 +264,15 @@ class JobQueue:
             self._heap.clear()
             return dropped
 
+    def summary(self) -> dict[str, Any]:
+        """Queued (best first) and running jobs as ``type/name``, and the counts so far."""
+        with self.lock:
+            return {
+                "queued": [j.label for j in self.in_order()],
+                "running": [j.label for j in self.running.values()],
+                "counts": dict(self.counts),
+            }
+
     def start_next(self, now: pd.Timestamp) -> Job | None:
         """Move the best-priority job whose retry time has come to running, or ``None``."""
         with self.lock:

@@ -360,6 +360,7 @@ class TrainingService:
         with self.queue.lock:
             self.dispatcher.closed = True
             dropped = self.queue.cancel_all()
+        self.dispatcher.say_waiting(timeout)
         stopped = self.dispatcher.stop(self.wait(timeout))
         self.monitor.save(self.snapshot, force=True)
         return {"dropped": dropped, "stopped": stopped}
@@ -386,14 +387,8 @@ class TrainingService:
                     self._universe.add(name)
 
     def queue_summary(self) -> dict[str, Any]:
-        """Queued (best first) and running jobs as ``type/name``, and the counts so far: cheap, for status
-        lines."""
-        with self.queue.lock:
-            return {
-                "queued": [j.label for j in self.queue.in_order()],
-                "running": [j.label for j in self.queue.running.values()],
-                "counts": dict(self.queue.counts),
-            }
+        """:meth:`JobQueue.summary`: cheap, for status lines."""
+        return self.queue.summary()
 
     def snapshot(self) -> dict[str, Any]:
         """Queue, in-flight, done and failed jobs, mean training time and models by status."""
