@@ -321,7 +321,7 @@ def cmd_backtest(args: argparse.Namespace) -> BacktestSummary:
         settings = result.settings
         print(
             f"{len(settings['symbols'])} symbols, {settings['start']} .. {settings['end']} "
-            f"({settings['bars']} bars), "
+            f"({settings['bars']} bar{'' if settings['bars'] == 1 else 's'}), "
             f"{settings['rebalance']} rebalances, commission {settings['commission']:.2%}, slippage "
             f"{settings['slippage']:.2%}" + ("" if args.no_lstm else f", trainings on {settings['backend']}")
         )

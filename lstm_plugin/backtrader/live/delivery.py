@@ -18,8 +18,15 @@ import math
 import numpy as np
 import pandas as pd
 
-from lstm_plugin.core.data import PRICE_COLUMNS, clean_ohlcv
 from lstm_plugin.core.errors import DataError
+from lstm_plugin.core.ohlcv import (
+    OUTPUT_COLUMNS,
+    PRICE_COLUMNS,
+    PRICE_RANGE,
+    ROUNDING,
+    VOLUME_RANGE,
+    clean_ohlcv,
+)
 
 __all__ = ["clean_delivery", "clean_history"]
 
@@ -54,7 +61,7 @@ def clean_delivery(
     if len(dates) > 1 and (np.diff(dates.asi8) < 0).any():
         at = int(np.flatnonzero(np.diff(dates.asi8) < 0)[0]) + 1
         raise DataError(f"{where} › row {at} ({dates[at]:%Y-%m-%d}) › dated before the row above it")
-    bars = clean_ohlcv(frame, source=where)
+    bars = frame if _clean_already(frame) else clean_ohlcv(frame, source=where)
     if len(known):
         newest = known[-1]
         back = bars.index[(bars.index <= newest) & ~bars.index.isin(known)]
@@ -67,6 +74,37 @@ def clean_delivery(
     if max_move is not None and len(bars):
         _check_moves(bars, last_close, max_move, where)
     return bars
+
+
+def _clean_already(frame: pd.DataFrame) -> bool:
+    """Whether ``frame`` is what :func:`clean_ohlcv` would return unchanged (a replay's bars are): the
+    same rules, checked on the array at once, so the common case skips pandas' per-frame overhead (about
+    10 ms a delivery). Anything else goes through the cleaning, which names what is wrong."""
+    index = frame.index
+    if (
+        not isinstance(index, pd.DatetimeIndex)
+        or index.tz is not None
+        or index.dtype != "datetime64[ns]"
+        or index.name != "date"
+        or list(frame.columns) != list(OUTPUT_COLUMNS)
+        or not all(dtype == "float64" for dtype in frame.dtypes)
+        or not index.is_monotonic_increasing
+        or not index.is_unique
+    ):
+        return False
+    values = frame.to_numpy()
+    prices, volume = values[:, :4], values[:, 4]
+    low, high = values[:, 2], values[:, 1]
+    open_close = values[:, [0, 3]]
+    slack = ROUNDING * np.abs(open_close)
+    inside = (open_close >= low[:, None] - slack) & (open_close <= high[:, None] + slack)
+    return bool(
+        np.isfinite(values).all()
+        and ((prices >= PRICE_RANGE[0]) & (prices <= PRICE_RANGE[1])).all()
+        and ((volume >= 0) & (volume <= VOLUME_RANGE[1])).all()
+        and (low <= high).all()
+        and inside.all()
+    )
 
 
 def _dates(frame: pd.DataFrame, where: str) -> pd.DatetimeIndex:

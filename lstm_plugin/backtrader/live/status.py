@@ -31,6 +31,8 @@ def paper_status(state: str | Path, journal: Journal | None = None, registry: An
 
 def _status(folder: Path, journal: Journal) -> dict[str, Any]:
     meta = journal.meta()
+    if not meta:
+        raise StateError(f"{folder} › no paper run here (its journal was never claimed by a run)")
     days = journal.rows("days")
     start_cash = float(meta.get("cash", 0.0))
     book = journal.book(start_cash)
