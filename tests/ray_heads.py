@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -109,3 +110,40 @@ def _wait_for(port: int, head: subprocess.Popen, log: Any) -> None:
             return
         time.sleep(0.5)
     raise RuntimeError("ray start did not finish starting within 120 s")
+
+
+def train_on_ray(
+    folder: Path,
+    ray: dict,
+    *extra: str,
+    symbols: tuple[str, ...] = ("KO",),
+    env: dict | None = None,
+    timeout: int = 300,
+) -> subprocess.CompletedProcess:
+    """``lstm-plugin train SYMBOLS --backend ray --json`` in ``folder`` with the tiny config and ``ray`` as
+    ``lstm_service.ray``."""
+    from .conftest import TINY
+
+    config = json.loads(json.dumps(TINY))
+    config["lstm_service"] = {"ray": ray, "universal": {"enabled": False}}
+    (folder / "c.json").write_text(json.dumps(config))
+    args = [
+        "train",
+        *symbols,
+        "--as-of",
+        "2015-12-31",
+        "--backend",
+        "ray",
+        "--config",
+        "c.json",
+        "--models",
+        "M",
+    ]
+    return subprocess.run(
+        [sys.executable, "-m", "lstm_plugin", *args, "--json", *extra],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )

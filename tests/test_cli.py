@@ -292,38 +292,11 @@ def test_failed_training_exits_2_and_still_reports_json(tmp_path):
 def test_ray_backend_connects_to_a_running_cluster_by_address(tmp_path):
     import os
 
-    from .ray_heads import ray_head
+    from .ray_heads import ray_head, train_on_ray
 
     env = dict(os.environ, RAY_AUTH_MODE="disabled")
     with ray_head(cpus=2, temp_dir=tmp_path / "ray", env=env) as address:
-        config = json.loads(json.dumps(TINY))
-        config["lstm_service"] = {"ray": {"address": address}, "universal": {"enabled": False}}
-        (tmp_path / "c.json").write_text(json.dumps(config))
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "lstm_plugin",
-                "train",
-                "KO",
-                "PG",
-                "--as-of",
-                "2015-12-31",
-                "--backend",
-                "ray",
-                "--config",
-                "c.json",
-                "--models",
-                "M",
-                "--json",
-                "-q",
-            ],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            env=env,
-        )
+        proc = train_on_ray(tmp_path, {"address": address}, "-q", symbols=("KO", "PG"), env=env)
         assert proc.returncode == 0, proc.stderr
         result = json.loads(proc.stdout)
         assert {s: r["status"] for s, r in result.items()} == {"KO": "trained", "PG": "trained"}

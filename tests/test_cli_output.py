@@ -27,6 +27,14 @@ def cli(*args: str, cwd: Path, stdout: int | None = subprocess.PIPE) -> subproce
     )
 
 
+def backtest(folder: Path, start: str, end: str, *extra: str, config: dict | None = None):
+    """``lstm-plugin backtest`` of AAPL and MSFT over ``start .. end``, quiet, with the tiny config (or
+    ``config``)."""
+    write_config(folder / "c.json", config or TINY)
+    span = ["--symbols", "AAPL,MSFT", "--start", start, "--end", end]
+    return cli("backtest", *span, "--out", "out", "--config", "c.json", "-q", *extra, cwd=folder)
+
+
 @pytest.mark.parametrize("args", [["schema"], ["status", "--as-of", "2016-01-04"], ["paper", "status"]])
 def test_a_reader_that_goes_away_ends_the_command_quietly(trained, tmp_path, args):
     (tmp_path / "S").mkdir()
@@ -69,23 +77,7 @@ def test_a_full_disk_under_stdout_is_one_line(trained, tmp_path, args):
 
 @pytest.mark.slow
 def test_a_three_day_backtest_says_it_has_too_few_days_for_an_interval(tmp_path):
-    write_config(tmp_path / "tiny.json", TINY)
-    proc = cli(
-        "backtest",
-        "--no-lstm",
-        "--symbols",
-        "AAPL,MSFT",
-        "--start",
-        "2020-03-02",
-        "--end",
-        "2020-03-04",
-        "--out",
-        "out",
-        "--config",
-        "tiny.json",
-        "-q",
-        cwd=tmp_path,
-    )
+    proc = backtest(tmp_path, "2020-03-02", "2020-03-04", "--no-lstm")
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
     assert "  95% interval   too few days for an interval (3 days; at least 20)" in proc.stdout
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
@@ -94,46 +86,15 @@ def test_a_three_day_backtest_says_it_has_too_few_days_for_an_interval(tmp_path)
 
 @pytest.mark.slow
 def test_a_one_bar_backtest_leaks_no_warning(tmp_path):
-    write_config(tmp_path / "tiny.json", TINY)
-    proc = cli(
-        "backtest",
-        "--symbols",
-        "AAPL,MSFT",
-        "--start",
-        "2020-03-07",
-        "--end",
-        "2020-03-09",
-        "--out",
-        "out",
-        "--config",
-        "tiny.json",
-        "--backend",
-        "sync",
-        "-q",
-        cwd=tmp_path,
-    )
+    proc = backtest(tmp_path, "2020-03-07", "2020-03-09", "--backend", "sync")
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
     assert "(1 bar)," in proc.stdout and "(1 day; at least 20)" in proc.stdout
 
 
 @pytest.mark.slow
 def test_a_trillion_dollar_book_keeps_its_columns_apart(tmp_path):
-    write_config(tmp_path / "big.json", {**TINY, "backtest": {"cash": 1e12}})
-    proc = cli(
-        "backtest",
-        "--no-lstm",
-        "--symbols",
-        "AAPL,MSFT",
-        "--start",
-        "2020-01-02",
-        "--end",
-        "2020-03-31",
-        "--out",
-        "out",
-        "--config",
-        "big.json",
-        "-q",
-        cwd=tmp_path,
+    proc = backtest(
+        tmp_path, "2020-01-02", "2020-03-31", "--no-lstm", config={**TINY, "backtest": {"cash": 1e12}}
     )
     assert proc.returncode == 0, proc.stderr
     header, final = proc.stdout.splitlines()[1:3]

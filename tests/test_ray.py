@@ -15,40 +15,10 @@ from pathlib import Path
 import pytest
 
 from .conftest import TINY
-from .ray_heads import CURRENT_CLUSTER, free_port, ray_head
+from .ray_heads import CURRENT_CLUSTER, free_port, ray_head, train_on_ray
 
 pytest.importorskip("ray")
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc to find processes")
-
-
-def train(folder: Path, ray: dict, *extra: str, env: dict | None = None, timeout: int = 300):
-    config = json.loads(json.dumps(TINY))
-    config["lstm_service"] = {"ray": ray, "universal": {"enabled": False}}
-    (folder / "c.json").write_text(json.dumps(config))
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "lstm_plugin",
-            "train",
-            "KO",
-            "--as-of",
-            "2015-12-31",
-            "--backend",
-            "ray",
-            "--config",
-            "c.json",
-            "--models",
-            "M",
-            "--json",
-            *extra,
-        ],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-    )
 
 
 @pytest.mark.slow
@@ -58,7 +28,7 @@ def test_a_cluster_running_on_the_machine_neither_breaks_nor_changes_a_local_ray
     with ray_head(cpus=1) as address:
         found = CURRENT_CLUSTER.read_text()
         assert found.endswith(address.split(":")[1])  # discovery finds this head
-        proc = train(tmp_path, {"num_cpus": 2}, "-q")
+        proc = train_on_ray(tmp_path, {"num_cpus": 2}, "-q")
         assert proc.returncode == 0, proc.stderr
         assert json.loads(proc.stdout)["KO"]["status"] == "trained"
         assert proc.stderr == ""  # quiet: none of Ray's token, usage or worker notices
@@ -69,7 +39,9 @@ def test_a_cluster_running_on_the_machine_neither_breaks_nor_changes_a_local_ray
 @pytest.mark.slow
 def test_an_address_where_nothing_answers_fails_within_the_connect_timeout(tmp_path):
     started = time.monotonic()
-    proc = train(tmp_path, {"address": f"127.0.0.1:{free_port()}", "connect_timeout": 5}, "-q", timeout=120)
+    proc = train_on_ray(
+        tmp_path, {"address": f"127.0.0.1:{free_port()}", "connect_timeout": 5}, "-q", timeout=120
+    )
     assert time.monotonic() - started < 60
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr
@@ -80,7 +52,7 @@ def test_an_address_where_nothing_answers_fails_within_the_connect_timeout(tmp_p
 def test_a_ray_tmpdir_that_cannot_be_made_is_one_line(tmp_path):
     (tmp_path / "afile").write_text("x")
     env = dict(os.environ, RAY_TMPDIR=str(tmp_path / "afile" / "ray"))
-    proc = train(tmp_path, {"num_cpus": 1}, "-q", env=env, timeout=120)
+    proc = train_on_ray(tmp_path, {"num_cpus": 1}, "-q", env=env, timeout=120)
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr
     assert f"RAY_TMPDIR › cannot make a folder for Ray in {tmp_path / 'afile' / 'ray'}" in lines[0]

@@ -3,7 +3,7 @@ exception that quotes a whole file still makes one readable line."""
 
 from __future__ import annotations
 
-__all__ = ["first_line", "shown"]
+__all__ = ["first_line", "one_line", "shown"]
 
 
 def shown(value: object, limit: int = 60) -> str:
@@ -26,3 +26,9 @@ def first_line(exc: BaseException, limit: int = 200) -> str:
     text = str(exc).strip()
     line = text.splitlines()[0] if text else type(exc).__name__
     return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """``text`` with its line breaks and runs of spaces folded into single spaces, cut to ``limit``."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."

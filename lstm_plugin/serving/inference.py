@@ -20,6 +20,7 @@ import numpy as np
 import onnxruntime as ort
 
 from lstm_plugin.core.errors import BrokenModelError, ConfigError, ModelError, RegistryError
+from lstm_plugin.core.quoting import first_line
 from lstm_plugin.model.model_files import INPUT_NAME, OUTPUT_NAMES
 from lstm_plugin.model.sessions import open_session
 from lstm_plugin.serving.registry import ModelRecord
@@ -74,7 +75,7 @@ class OnnxRunner:
             except (RegistryError, OSError) as exc:
                 raise ModelError(f"{record.label} › cannot load: {exc}") from exc
             except Exception as exc:  # onnxruntime raises its own exception types
-                raise BrokenModelError(f"onnxruntime cannot load it ({_first_line(exc)})") from exc
+                raise BrokenModelError(f"onnxruntime cannot load it ({first_line(exc, 300)})") from exc
             self._check_provider(session, record)
             self._sessions[record.key] = session
             while len(self._sessions) > self.max_sessions:
@@ -109,7 +110,7 @@ class OnnxRunner:
                 list(OUTPUT_NAMES), {INPUT_NAME: np.ascontiguousarray(windows, dtype="float32")}
             )
         except Exception as exc:  # onnxruntime raises its own exception types
-            raise BrokenModelError(f"onnxruntime cannot run it ({_first_line(exc)})") from exc
+            raise BrokenModelError(f"onnxruntime cannot run it ({first_line(exc, 300)})") from exc
         rows = len(windows)
         probabilities, expected = np.asarray(probabilities), np.asarray(expected)
         if probabilities.shape != (rows, 3) or expected.shape != (rows,):
@@ -130,9 +131,3 @@ def finite_rows(probabilities: np.ndarray, expected: np.ndarray) -> np.ndarray:
 
 def not_finite(bad: int, rows: int) -> str:
     return f"its output is not finite (NaN or infinity) for {bad} of {rows} windows"
-
-
-def _first_line(exc: BaseException) -> str:
-    """onnxruntime's message, first line only and cut short: it can quote whole graphs."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text if len(text) <= 300 else text[:297] + "..."

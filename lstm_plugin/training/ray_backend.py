@@ -35,6 +35,7 @@ from urllib.parse import urlparse
 
 from lstm_plugin.core.config import RaySection
 from lstm_plugin.core.errors import ConfigError
+from lstm_plugin.core.quoting import first_line
 from lstm_plugin.training.jobs import JobResult, TrainJob, run_training_job
 
 logger = logging.getLogger("lstm_plugin.training.backends")
@@ -120,12 +121,7 @@ def _init_within(ray: Any, options: dict[str, Any], timeout: float, where: str) 
             "(lstm_service.ray.connect_timeout)"
         )
     if failure:
-        raise ConfigError(f"lstm_service.ray.address › cannot reach Ray {where}: {_first_line(failure[0])}")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+        raise ConfigError(f"lstm_service.ray.address › cannot reach Ray {where}: {first_line(failure[0])}")
 
 
 class RayBackend:
@@ -186,9 +182,7 @@ class RayBackend:
                         f"RAY_TMPDIR › {Path(self._folder).parent} is too deep for Ray's sockets (their "
                         "paths may be 107 bytes at most); choose a shorter folder"
                     ) from None
-                raise ConfigError(
-                    f"lstm_service.ray › cannot start Ray locally: {_first_line(exc)}"
-                ) from None
+                raise ConfigError(f"lstm_service.ray › cannot start Ray locally: {first_line(exc)}") from None
             self._reaper = _start_reaper(self._folder)
         self._owns_ray = True
 

@@ -28,6 +28,7 @@ from lstm_plugin.backtrader.live.sources import BarSource, SourceError
 from lstm_plugin.backtrader.live.store import COLUMNS as OHLCV
 from lstm_plugin.backtrader.live.store import BarStore
 from lstm_plugin.core.errors import DataError
+from lstm_plugin.core.quoting import one_line
 
 logger = logging.getLogger(__name__)
 
@@ -181,7 +182,7 @@ class BarHub:
         try:
             return clean_delivery(frame, self.source.name, symbol, known, last_close, self.max_move)
         except DataError as exc:
-            raise SourceError(_one_line(str(exc))) from None
+            raise SourceError(one_line(str(exc))) from None
 
     def _deliver(self, day: ReleasedDay) -> ReleasedDay:
         self.current = day
@@ -218,9 +219,3 @@ class BarHub:
             return []
         day = min(f.index[0] for f in self._pending.values())
         return sorted(s for s in self.symbols if self._complete.get(s, pd.Timestamp.min) < day)
-
-
-def _one_line(text: str, limit: int = 300) -> str:
-    """A message from someone else's data, on one line and cut short."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
