@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -58,10 +59,12 @@ def alive(pids: set[int]) -> set[int]:
 
 
 @contextmanager
-def ray_head(cpus: int = 1, temp_dir: Path | None = None, env: dict[str, str] | None = None) -> Iterator[str]:
-    """A head node on 127.0.0.1 (its own temp folder when ``temp_dir`` is given, else Ray's default, where
-    discovery finds it); yields its address."""
+def ray_head(cpus: int = 1, own_temp: bool = False, env: dict[str, str] | None = None) -> Iterator[str]:
+    """A head node on 127.0.0.1 (in a short temp folder of its own with ``own_temp``, where discovery does not
+    find it, else in Ray's default); yields its address."""
     port = free_port()
+    # Ray's socket paths must fit AF_UNIX's 107 bytes: pytest's tmp_path is too deep for them
+    temp_dir = tempfile.mkdtemp(prefix="lr-head-") if own_temp else None
     args = [
         RAY_CLI,
         "start",
@@ -83,7 +86,10 @@ def ray_head(cpus: int = 1, temp_dir: Path | None = None, env: dict[str, str] | 
         yield f"127.0.0.1:{port}"
     finally:
         started = descendants(head.pid) | {head.pid}
-        os.killpg(head.pid, signal.SIGTERM)
+        try:
+            os.killpg(head.pid, signal.SIGTERM)
+        except ProcessLookupError:  # it never started
+            pass
         try:
             head.wait(60)
         except subprocess.TimeoutExpired:
@@ -91,7 +97,9 @@ def ray_head(cpus: int = 1, temp_dir: Path | None = None, env: dict[str, str] | 
         for pid in alive(started):
             os.kill(pid, signal.SIGKILL)
         log.close()
-        if temp_dir is None:  # discovery pointed at this head: give the machine its file back
+        if temp_dir is not None:
+            shutil.rmtree(temp_dir, ignore_errors=True)
+        else:  # discovery pointed at this head: give the machine its file back
             if before is None:
                 CURRENT_CLUSTER.unlink(missing_ok=True)
             else:

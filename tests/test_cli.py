@@ -295,7 +295,7 @@ def test_ray_backend_connects_to_a_running_cluster_by_address(tmp_path):
     from .ray_heads import ray_head, train_on_ray
 
     env = dict(os.environ, RAY_AUTH_MODE="disabled")
-    with ray_head(cpus=2, temp_dir=tmp_path / "ray", env=env) as address:
+    with ray_head(cpus=2, own_temp=True, env=env) as address:
         proc = train_on_ray(tmp_path, {"address": address}, "-q", symbols=("KO", "PG"), env=env)
         assert proc.returncode == 0, proc.stderr
         result = json.loads(proc.stdout)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -28,12 +29,17 @@ def test_a_cluster_running_on_the_machine_neither_breaks_nor_changes_a_local_ray
     with ray_head(cpus=1) as address:
         found = CURRENT_CLUSTER.read_text()
         assert found.endswith(address.split(":")[1])  # discovery finds this head
-        proc = train_on_ray(tmp_path, {"num_cpus": 2}, "-q")
-        assert proc.returncode == 0, proc.stderr
-        assert json.loads(proc.stdout)["KO"]["status"] == "trained"
-        assert proc.stderr == ""  # quiet: none of Ray's token, usage or worker notices
-        assert CURRENT_CLUSTER.read_text() == found  # Ray's tools still see the user's cluster
-        assert not list(Path(tempfile.gettempdir()).glob("lr-*"))  # our folder is gone
+        ray_tmp = Path(tempfile.mkdtemp(prefix="lr-t-"))  # short, and ours alone to look into
+        try:
+            env = dict(os.environ, RAY_TMPDIR=str(ray_tmp))
+            proc = train_on_ray(tmp_path, {"num_cpus": 2}, "-q", env=env)
+            assert proc.returncode == 0, proc.stderr
+            assert json.loads(proc.stdout)["KO"]["status"] == "trained"
+            assert proc.stderr == ""  # quiet: none of Ray's token, usage or worker notices
+            assert CURRENT_CLUSTER.read_text() == found  # Ray's tools still see the user's cluster
+            assert not list(ray_tmp.iterdir())  # our private folder is gone
+        finally:
+            shutil.rmtree(ray_tmp, ignore_errors=True)
 
 
 @pytest.mark.slow
