@@ -172,3 +172,41 @@ def test_two_runs_that_train_the_same_model_at_once_register_it_once(source, tmp
     published = [first.publish(results[0]), second.publish(results[1])]
     assert [p.reused for p in published] == [False, True]
     assert [r.version for r in registry.records("universal", "DEFAULT")] == [1]
+
+
+@pytest.mark.slow
+def test_every_label_says_what_it_measures_and_the_forecast_interval_respects_the_overlap(tmp_path):
+    """Weekly rebalances of 21-bar forecasts: each outcome overlaps the next four, so the rank IC's interval
+    is the overlap-aware one; and every figure's label names its convention and its count."""
+    import pandas as pd
+
+    from lstm_plugin.core.statistics import estimate_mean
+
+    config = {**TINY, "model": {**TINY["model"], "horizon": 21}, "backtest": {"rebalance": "weekly"}}
+    write_config(tmp_path / "c.json", config)
+    span = ["--symbols", "AAPL,MSFT,KO,XOM", "--start", "2019-07-01", "--end", "2020-06-30"]
+    proc = cli(
+        "backtest", *span, "--out", "out", "--config", "c.json", "-q", "--backend", "sync", cwd=tmp_path
+    )
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    forecast = json.loads((tmp_path / "out" / "summary.json").read_text())["forecast"]
+    outcomes = pd.read_csv(tmp_path / "out" / "outcomes.csv").dropna(subset=["realized"])
+    per_date = [
+        day.expected_log_return.rank().corr(day.realized.rank())
+        for _, day in outcomes.groupby("date")
+        if len(day) >= 3
+    ]
+    aware, naive = estimate_mean(per_date, overlap=5), estimate_mean(per_date, overlap=1)
+    assert (forecast["rank_ic_low"], forecast["rank_ic_high"]) == pytest.approx((aware["low"], aware["high"]))
+    assert forecast["rank_ic_low"] != pytest.approx(naive["low"])
+
+    lines = proc.stdout.splitlines()
+    for label in ("Sharpe (risk-free 0)", "Calmar (CAGR / max DD)", "turnover / year, one-way"):
+        assert any(line.startswith(label) for line in lines), label
+    assert (
+        f"up/down calls right {forecast['hit_rate']:.3f} of {forecast['n_directional']} (neutral"
+        in proc.stdout
+    )
+    assert "forecast evidence: the mean over days of each day's rank IC across symbols" in proc.stdout
+    sign = next(line for line in lines if line.startswith("sign of the expected return right, every (day, "))
+    assert " of 1,0" in sign and "hit rate" not in proc.stdout

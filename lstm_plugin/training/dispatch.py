@@ -242,8 +242,9 @@ class Dispatcher:
             running = [job.label for job in self.queue.running.values()]
         if running and timeout != 0:
             logger.warning(
-                "waiting for %d training(s) to finish (%s)%s; Ctrl-C stops them",
+                "waiting for %d training%s to finish (%s)%s; Ctrl-C stops them",
                 len(running),
+                "" if len(running) == 1 else "s",
                 ", ".join(running[:3]) + (", ..." if len(running) > 3 else ""),
                 "" if timeout is None else f", at most {timeout:g} s",
             )
