@@ -106,6 +106,7 @@ KILLER = textwrap.dedent(
     """
     import os, signal, sys
     import lstm_plugin.serving.registry as reg
+    import lstm_plugin.serving.version_folder as folder
     root, point = sys.argv[1], sys.argv[2]
     registry = reg.ModelRegistry(root)
     record = registry.resolve("specific", "AAPL")
@@ -120,7 +121,7 @@ KILLER = textwrap.dedent(
         real(path, blob)
         if point == f"after-{step}":
             os.kill(os.getpid(), signal.SIGKILL)
-    reg.write_atomic = dying
+    reg.write_atomic = folder.write_atomic = dying  # the model, its metadata, then the index
     registry.publish("specific", "AAPL", record.read_bytes(), dict(record.metadata, trained_at="2016-02-01"))
     """
 )
