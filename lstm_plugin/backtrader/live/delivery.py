@@ -14,6 +14,8 @@ the symbol and the row; the hub then waits for a good read.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -28,7 +30,7 @@ from lstm_plugin.core.ohlcv import (
     clean_ohlcv,
 )
 
-__all__ = ["clean_delivery", "clean_history"]
+__all__ = ["Held", "clean_delivery", "clean_history"]
 
 
 def clean_history(frame: pd.DataFrame, source: str, symbol: str) -> pd.DataFrame:
@@ -40,18 +42,22 @@ def clean_history(frame: pd.DataFrame, source: str, symbol: str) -> pd.DataFrame
     return clean_ohlcv(frame, source=f"{source} › {symbol} › history")
 
 
+@dataclass(frozen=True)
+class Held:
+    """What the run holds of one symbol when a delivery arrives: its newest bar's date and close, and all
+    its dates (read only when a delivery reaches back to them: a replay's never does)."""
+
+    newest: pd.Timestamp | None
+    last_close: float | None
+    dates: Callable[[], pd.DatetimeIndex]
+
+
 def clean_delivery(
-    frame: object,
-    source: str,
-    symbol: str,
-    known: pd.DatetimeIndex,
-    last_close: float | None,
-    max_move: float | None,
+    frame: object, source: str, symbol: str, held: Held, max_move: float | None
 ) -> pd.DataFrame:
-    """The new rows of one symbol's delivery, cleaned; rows dated at or before the newest of ``known`` (the
-    bars the run holds for it) are dropped as re-deliveries, unless their date is not among them (a date
-    going backwards). ``last_close``: the close before the first new row. :class:`DataError` names the
-    row that breaks a rule."""
+    """The new rows of one symbol's delivery, cleaned; rows dated at or before ``held.newest`` are dropped as
+    re-deliveries, unless their date is not among the held ones (a date going backwards).
+    :class:`DataError` names the row that breaks a rule."""
     where = f"{source} › {symbol}"
     if not isinstance(frame, pd.DataFrame):
         raise DataError(f"{where} › delivered a {type(frame).__name__}, not a DataFrame")
@@ -62,17 +68,17 @@ def clean_delivery(
         at = int(np.flatnonzero(np.diff(dates.asi8) < 0)[0]) + 1
         raise DataError(f"{where} › row {at} ({dates[at]:%Y-%m-%d}) › dated before the row above it")
     bars = frame if _clean_already(frame) else clean_ohlcv(frame, source=where)
-    if len(known):
-        newest = known[-1]
-        back = bars.index[(bars.index <= newest) & ~bars.index.isin(known)]
+    if held.newest is not None and len(bars) and bars.index[0] <= held.newest:
+        old = bars.index[bars.index <= held.newest]
+        back = old[~old.isin(held.dates())]
         if len(back):
             raise DataError(
-                f"{where} › a bar dated {back[0]:%Y-%m-%d}, before {newest:%Y-%m-%d} which the run already "
-                "has (a date going backwards)"
+                f"{where} › a bar dated {back[0]:%Y-%m-%d}, before {held.newest:%Y-%m-%d} which the run "
+                "already has (a date going backwards)"
             )
-        bars = bars.loc[bars.index > newest]
+        bars = bars.iloc[len(old) :]
     if max_move is not None and len(bars):
-        _check_moves(bars, last_close, max_move, where)
+        _check_moves(bars, held.last_close, max_move, where)
     return bars
 
 
@@ -120,24 +126,23 @@ def _dates(frame: pd.DataFrame, where: str) -> pd.DatetimeIndex:
 
 
 def _check_moves(bars: pd.DataFrame, last_close: float | None, max_move: float, where: str) -> None:
-    previous = np.concatenate(
-        [[last_close if last_close is not None else np.nan], bars["close"].to_numpy()[:-1]]
+    """Every price of each new bar within ``max_move`` times of the close before it (one array step)."""
+    prices = bars.to_numpy(dtype="float64")[:, bars.columns.get_indexer(PRICE_COLUMNS)]  # by name
+    closes = prices[:, PRICE_COLUMNS.index("close")]
+    previous = np.concatenate([[np.nan if last_close is None else last_close], closes[:-1]])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        moves = np.abs(np.log(prices / previous[:, None]))
+    beyond = np.isfinite(previous)[:, None] & (moves > math.log(max_move))
+    if not beyond.any():
+        return
+    row = int(np.flatnonzero(beyond.any(axis=1))[0])
+    column = int(np.argmax(np.where(beyond[row], moves[row], -np.inf)))
+    price, before = float(prices[row, column]), float(previous[row])
+    raise DataError(
+        f"{where} › {bars.index[row]:%Y-%m-%d} › {PRICE_COLUMNS[column]} {price:g} is {price / before:.4g} "
+        f"times the previous close {before:g}, beyond data.max_move ({max_move:g}): a unit or typing error? "
+        "(raise the setting for a real move, such as a split in unadjusted prices)"
     )
-    limit = math.log(max_move)
-    for row, (date, values) in enumerate(bars.loc[:, list(PRICE_COLUMNS)].iterrows()):
-        before = previous[row]
-        if not np.isfinite(before):
-            continue
-        moves = np.abs(np.log(values.to_numpy(dtype="float64") / before))
-        if (moves > limit).any():
-            column = PRICE_COLUMNS[int(np.argmax(moves))]
-            ratio = float(values[column]) / before
-            price = float(values[column])
-            raise DataError(
-                f"{where} › {date:%Y-%m-%d} › {column} {price:g} is {ratio:.4g} times the previous close "
-                f"{before:g}, beyond data.max_move ({max_move:g}): a unit or typing error? (raise the "
-                "setting for a real move, such as a split in unadjusted prices)"
-            )
 
 
 def _empty() -> pd.DataFrame:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from lstm_plugin.backtrader.live.delivery import clean_delivery
+from lstm_plugin.backtrader.live.delivery import Held, clean_delivery
 from lstm_plugin.backtrader.live.feed import LiveFeed
 from lstm_plugin.backtrader.live.sources import BarSource, SourceError
 from lstm_plugin.backtrader.live.store import COLUMNS as OHLCV
@@ -173,16 +173,23 @@ class BarHub:
         bad row is a :class:`SourceError`."""
         if symbol not in self.symbols:
             raise SourceError(f"{self.source.name} › delivered {symbol!r}, not one of the run's symbols")
-        pending = self._pending.get(symbol)
-        stored = self.store.load(symbol) if symbol in self.store.symbols() else None
-        indexes = [f.index for f in (stored, pending) if f is not None and len(f)]
-        known = indexes[0].append(indexes[1:]) if indexes else pd.DatetimeIndex([])
-        last = pending if pending is not None and len(pending) else stored
-        last_close = float(last["close"].iloc[-1]) if last is not None and len(last) else None
         try:
-            return clean_delivery(frame, self.source.name, symbol, known, last_close, self.max_move)
+            return clean_delivery(frame, self.source.name, symbol, self._held(symbol), self.max_move)
         except DataError as exc:
             raise SourceError(one_line(str(exc))) from None
+
+    def _held(self, symbol: str) -> Held:
+        """What the run holds of ``symbol``: its pending rows, else the bar store's (dates read if asked)."""
+        pending = self._pending.get(symbol)
+        if pending is not None and len(pending):
+            newest, last_close = pending.index[-1], float(pending["close"].iloc[-1])
+            return Held(newest, last_close, lambda: self._stored_dates(symbol).append(pending.index))
+        return Held(
+            self.store.last_bar(symbol), self.store.last_close(symbol), lambda: self._stored_dates(symbol)
+        )
+
+    def _stored_dates(self, symbol: str) -> pd.DatetimeIndex:
+        return self.store.load(symbol).index if symbol in self.store.symbols() else pd.DatetimeIndex([])
 
     def _deliver(self, day: ReleasedDay) -> ReleasedDay:
         self.current = day
@@ -191,7 +198,9 @@ class BarHub:
             feed.set_status(day.status)
             frame = day.bars.get(symbol)
             if frame is not None:  # by name: the columns a source delivered were cleaned, never positional
-                feed.push(frame.index[0], frame.loc[frame.index[0], list(OHLCV)].to_numpy(dtype="float64"))
+                feed.push(
+                    frame.index[0], frame.to_numpy(dtype="float64")[0, frame.columns.get_indexer(OHLCV)]
+                )
         return day
 
     def _disconnected(self, message: str) -> None:

@@ -42,9 +42,9 @@ class BarStore(DataSource):
         self.name = f"bar store {self.path}"
         self._db = connect(self.path, _SCHEMA)
         self._symbols = [row[0] for row in self._db.execute("SELECT symbol FROM symbols ORDER BY symbol")]
-        self._last: dict[str, pd.Timestamp] = {
-            symbol: pd.Timestamp(date)
-            for symbol, date in self._db.execute("SELECT symbol, max(date) FROM bars GROUP BY symbol")
+        newest = "SELECT symbol, max(date), close FROM bars GROUP BY symbol"  # SQLite: close of the max row
+        self._last: dict[str, tuple[pd.Timestamp, float]] = {
+            symbol: (pd.Timestamp(date), float(close)) for symbol, date, close in self._db.execute(newest)
         }
         self._appended: dict[
             str, list[tuple[pd.Timestamp, np.ndarray]]
@@ -67,7 +67,11 @@ class BarStore(DataSource):
         with self._lock:
             self._cache.clear()
             self._appended.clear()
-            self._last = {validate_symbol(s): f.index[-1] for s, f in history.items() if len(f)}
+            self._last = {
+                validate_symbol(s): (f.index[-1], float(f["close"].iloc[-1]))
+                for s, f in history.items()
+                if len(f)
+            }
 
     def _insert(self, symbol: str, frame: pd.DataFrame) -> None:
         dates = [f"{d:%Y-%m-%d}" for d in frame.index]
@@ -85,7 +89,7 @@ class BarStore(DataSource):
             self._db.execute("INSERT INTO days VALUES (?, ?)", (f"{day:%Y-%m-%d}", released))
         with self._lock:
             for symbol, frame in bars.items():
-                self._last[symbol] = frame.index[-1]
+                self._last[symbol] = (frame.index[-1], float(frame["close"].iloc[-1]))
                 if symbol in self._cache:
                     self._appended.setdefault(symbol, []).extend(
                         zip(frame.index, _values(frame), strict=True)
@@ -119,7 +123,13 @@ class BarStore(DataSource):
 
     def last_bar(self, symbol: str) -> pd.Timestamp | None:
         """The date of ``symbol``'s newest stored bar (history or released)."""
-        return self._last.get(validate_symbol(symbol))
+        last = self._last.get(validate_symbol(symbol))
+        return None if last is None else last[0]
+
+    def last_close(self, symbol: str) -> float | None:
+        """The close of ``symbol``'s newest stored bar."""
+        last = self._last.get(validate_symbol(symbol))
+        return None if last is None else last[1]
 
     def known_through(self) -> pd.Timestamp | None:
         """The day a resumed source starts after: the last released day, else the oldest of the
