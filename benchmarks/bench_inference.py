@@ -54,7 +54,9 @@ def main() -> None:
         )
 
         frame = source.load("AAPL", end="2015-12-31").loc["2006-01-01":]
-        samples = training_samples(frame, compute_features(frame, plugins, config.model), config.model)
+        samples = training_samples(
+            frame, compute_features(frame, plugins, config.model, "AAPL"), config.model
+        )
         forecaster = fit_forecaster(
             samples,
             config.model,

@@ -19,9 +19,10 @@ from .conftest import tiny_config
 def test_builtins_are_registered_plugins():
     manager = get_plugin_manager(PluginsSection(load_entry_points=False))
     assert manager.has_plugin("lstm_plugin.builtin")
-    assert [n for n, _ in manager.call_each("lstm_features", ohlcv=_frame(), config=tiny_config().model)] == [
-        "lstm_plugin.builtin"
-    ]
+    assert [
+        n
+        for n, _ in manager.call_each("lstm_features", ohlcv=_frame(), config=tiny_config().model, symbol="X")
+    ] == ["lstm_plugin.builtin"]
 
 
 def _frame():

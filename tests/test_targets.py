@@ -49,7 +49,7 @@ def test_the_benchmark_is_the_mean_forward_log_return_on_each_symbols_own_bars()
 def test_excess_labels_are_the_symbols_forward_return_minus_the_benchmark(source):
     model = tiny_config(model={"target": "excess"}).model
     bars = source.load("AAPL", end="2015-12-31").iloc[-400:]
-    features = compute_features(bars, get_plugin_manager(tiny_config().plugins), model)
+    features = compute_features(bars, get_plugin_manager(tiny_config().plugins), model, "AAPL")
     closes = {s: source.load(s, end="2015-12-31")["close"].iloc[-400:] for s in ("AAPL", "MSFT", "KO")}
     benchmark = universe_forward_mean(closes, model.horizon)
     excess = training_samples(bars, features, model, benchmark)

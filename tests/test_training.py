@@ -23,7 +23,7 @@ from .conftest import tiny_config
 def samples(source):
     cfg = tiny_config()
     frame = source.load("MSFT", end="2012-12-31").loc["2009-01-01":]
-    features = compute_features(frame, get_plugin_manager(cfg.plugins), cfg.model)
+    features = compute_features(frame, get_plugin_manager(cfg.plugins), cfg.model, "MSFT")
     return training_samples(frame, features, cfg.model)
 
 

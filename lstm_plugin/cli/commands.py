@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from lstm_plugin.cli.args import (
@@ -13,21 +12,19 @@ from lstm_plugin.cli.args import (
     UsageError,
     baseline_list,
     date_option,
-    models_folder,
     quiet_training_logs,
     symbol_list,
 )
+from lstm_plugin.cli.context import CommandContext
 from lstm_plugin.cli.main import EXIT_UNEXPECTED, EXIT_USAGE
 from lstm_plugin.cli.paper import cmd_paper
 from lstm_plugin.cli.promote import cmd_promote
 from lstm_plugin.cli.tables import pct, table, train_table
-from lstm_plugin.core.clock import Clock, ManualClock, default_clock
-from lstm_plugin.core.config import Config, load_config, training_backend
-from lstm_plugin.core.data import DEFAULT_END, DEFAULT_START, DataSource, open_source, validate_symbol
+from lstm_plugin.cli.tune import cmd_tune
+from lstm_plugin.core.config import training_backend
+from lstm_plugin.core.data import DEFAULT_END, DEFAULT_START, validate_symbol
 from lstm_plugin.core.errors import LSTMPluginError
-from lstm_plugin.plugins.manager import get_plugin_manager
-from lstm_plugin.serving.forecast import ForecastService
-from lstm_plugin.serving.registry import UNIVERSAL_NAME, ModelRegistry
+from lstm_plugin.serving.registry import UNIVERSAL_NAME
 
 if TYPE_CHECKING:  # the annotation only: Backtrader loads when a backtest runs
     from lstm_plugin.backtrader.backtest import BacktestSummary
@@ -35,37 +32,10 @@ if TYPE_CHECKING:  # the annotation only: Backtrader loads when a backtest runs
 logger = logging.getLogger("lstm_plugin")
 
 
-class _Context:
-    def __init__(self, args: argparse.Namespace) -> None:
-        self.config: Config = load_config(args.config)
-        self.source: DataSource = open_source(
-            args.data or self.config.data.path, self.config.data.max_file_mb
-        )
-        self.registry = ModelRegistry(
-            models_folder(args.models, self.config.registry.path), self.config.registry.keep_versions
-        )
-        self.plugins = get_plugin_manager(self.config.plugins)
-        as_of = date_option(getattr(args, "as_of", None))
-        self.as_of = as_of
-        self.clock: Clock = (
-            ManualClock(as_of) if as_of is not None else default_clock(self.source, logging.INFO)
-        )
-
-    def symbols(self, given: Sequence[str]) -> list[str]:
-        symbols = [validate_symbol(s) for s in given]
-        unknown = [s for s in symbols if s not in self.source.symbols()]
-        if unknown:
-            raise UsageError(f"unknown symbol {', '.join(unknown)} in {self.source.name}")
-        return symbols
-
-    def forecasts(self) -> ForecastService:
-        return ForecastService(self.config, self.registry, self.source, self.clock, plugins=self.plugins)
-
-
 def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     from tqdm.auto import tqdm
 
-    ctx = _Context(args)
+    ctx = CommandContext(args)
     backend = training_backend(ctx.config, args.backend)
     symbols = ctx.symbols(args.symbols)
     if not args.universal and not symbols:
@@ -94,7 +64,7 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _train(
-    ctx: _Context, args: argparse.Namespace, symbols: list[str], backend: str, bar: Any
+    ctx: CommandContext, args: argparse.Namespace, symbols: list[str], backend: str, bar: Any
 ) -> dict[str, Any]:
     """Queue the trainings on the service and wait for them, counting them on ``bar``; the last snapshot."""
     from lstm_plugin.training.service import TrainingService
@@ -135,7 +105,7 @@ def _train_results(
 
 
 def cmd_predict(args: argparse.Namespace) -> dict[str, Any]:
-    ctx = _Context(args)
+    ctx = CommandContext(args)
     symbols = ctx.symbols(args.symbols)
     for symbol in symbols:  # a broken data file is the user's to fix (exit 2), not a forecast status
         ctx.source.load(symbol)
@@ -180,7 +150,7 @@ def cmd_predict(args: argparse.Namespace) -> dict[str, Any]:
 BEHIND_DAYS = 4
 
 
-def _say_how_far_behind(ctx: _Context, results: dict[str, Any]) -> None:
+def _say_how_far_behind(ctx: CommandContext, results: dict[str, Any]) -> None:
     """Add ``requested_as_of`` and ``data_behind_days`` (the asked time less the symbol's last bar) to each
     forecast, and say once on stderr when the data ends well before the time asked: a forecast "as of
     2030" from bars that end in 2021 is as of 2021."""
@@ -208,7 +178,7 @@ def _say_how_far_behind(ctx: _Context, results: dict[str, Any]) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> dict[str, Any]:
-    ctx = _Context(args)
+    ctx = CommandContext(args)
     symbols = [validate_symbol(s) for s in args.symbols] or sorted(
         set(ctx.registry.symbols("specific")) | set(ctx.config.data.symbols or ctx.source.symbols())
     )
@@ -245,7 +215,7 @@ def cmd_status(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_service(args: argparse.Namespace) -> dict[str, Any]:
     from lstm_plugin.training.service import TrainingService, read_snapshot
 
-    ctx = _Context(args)
+    ctx = CommandContext(args)
     given = ctx.symbols(args.symbols)
     symbols = given or sorted(ctx.config.data.symbols or ctx.source.symbols())
     category = args.category or ("on_demand" if given else "scanning")
@@ -290,7 +260,7 @@ def cmd_backtest(args: argparse.Namespace) -> BacktestSummary:
         write_report,
     )
 
-    ctx = _Context(args)
+    ctx = CommandContext(args)
     quiet_training_logs(args)
     symbols = ctx.symbols(symbol_list(args.symbols)) or None
     check_report_folder(args.out)  # before minutes of work, not after
@@ -340,7 +310,7 @@ def _backtest_span(args: argparse.Namespace) -> tuple[Any, Any]:
 def cmd_pretrain(args: argparse.Namespace) -> dict[str, Any]:
     from lstm_plugin.backtrader.pretrain import pretrain
 
-    ctx = _Context(args)
+    ctx = CommandContext(args)
     quiet_training_logs(args)
     symbols = ctx.symbols(symbol_list(args.symbols)) or None
     start, end = _backtest_span(args)
@@ -377,4 +347,5 @@ COMMANDS = {
     "pretrain": cmd_pretrain,
     "promote": cmd_promote,
     "paper": cmd_paper,
+    "tune": cmd_tune,
 }

@@ -43,7 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"lstm-plugin {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
-    subparsers = [*_add_model_commands(commands), _add_backtest(commands), _add_pretrain(commands)]
+    subparsers = [
+        *_add_model_commands(commands),
+        _add_tune(commands),
+        _add_backtest(commands),
+        _add_pretrain(commands),
+    ]
     add_paper_parser(commands, common_options)
     commands.add_parser("schema", help="print the config JSON Schema (config/schema.json)")
     for sub in subparsers:
@@ -118,6 +123,33 @@ def _add_inspection_commands(commands: Any) -> list[argparse.ArgumentParser]:
         "--force", action="store_true", help="serve a version that was discarded (by hand) again"
     )
     return [status, service, promote]
+
+
+def _add_tune(commands: Any) -> argparse.ArgumentParser:
+    tune = commands.add_parser(
+        "tune",
+        help="search each model's settings (Optuna TPE, walk-forward folds); trainings from --as-of use "
+        "the best",
+    )
+    tune.add_argument("symbols", nargs="*", metavar="SYMBOL")
+    tune.add_argument("--universal", action="store_true", help="tune the pooled universal model")
+    tune.add_argument("--as-of", metavar="YYYY-MM-DD", help="the tuning date: bars up to it only (required)")
+    tune.add_argument(
+        "--trials", type=int, metavar="N", help="finished trials the study holds (default: tuning.trials)"
+    )
+    tune.add_argument(
+        "--timeout", type=float, metavar="S", help="propose no trial after S seconds (default: no limit)"
+    )
+    tune.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        help="where trials run: sync, local worker processes, ray tasks; the same trials on each "
+        "(default: config lstm_service.backend, 'local')",
+    )
+    tune.add_argument(
+        "--restart", action="store_true", help="replace the study of this model and date, if one exists"
+    )
+    return tune
 
 
 def _span_options(parser: argparse.ArgumentParser) -> None:

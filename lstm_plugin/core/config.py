@@ -40,6 +40,7 @@ from lstm_plugin.core.config_trading import (
     PortfolioSection,
     holding_bars,
 )
+from lstm_plugin.core.config_tuning import SearchSpace, TuningSection
 from lstm_plugin.core.errors import ConfigError
 
 #: A config file is a few kB; a bigger one is a mistake (``--config /dev/zero``, a data file): not read.
@@ -59,6 +60,8 @@ __all__ = [
     "PortfolioSection",
     "RaySection",
     "RegistrySection",
+    "SearchSpace",
+    "TuningSection",
     "UniversalSection",
     "config_schema",
     "load_config",
@@ -254,6 +257,7 @@ class Config(Section):
     registry: RegistrySection = RegistrySection()
     inference: InferenceSection = InferenceSection()
     plugins: PluginsSection = PluginsSection()
+    tuning: TuningSection = TuningSection()
 
     model_config = ConfigDict(
         extra="forbid", strict=True, populate_by_name=True, allow_inf_nan=False, frozen=True
@@ -274,6 +278,18 @@ class Config(Section):
             return raw  # the rule's own error says what is wrong
         return {**raw, "model": {**model, "horizon": min(252, holding_bars(rule))}}
 
+    @model_validator(mode="after")
+    def _dropout_can_act(self) -> Config:
+        """A searched dropout needs trials with more than one layer."""
+        space = self.tuning.space
+        layers = self.model.num_layers if space.num_layers is None else space.num_layers.high
+        if space.dropout is not None and layers < 2:
+            raise ValueError(
+                "tuning.space.dropout › every trial has one layer, where dropout does not act: search "
+                "num_layers up to 2 or more, or set tuning.space.dropout to null"
+            )
+        return self
+
 
 def validate_config(raw: Any, source: str = "config") -> Config:
     """Validate an already-parsed mapping; raise :class:`ConfigError` with a breadcrumb line."""
@@ -289,11 +305,12 @@ def validate_config(raw: Any, source: str = "config") -> Config:
         path, rule = describe(first, Config)
         got = (
             ""
-            if first["type"] in ("missing", "extra_forbidden")
+            if first["type"] in ("missing", "extra_forbidden") or not path
             else f" (got: {format_value(first['input'])})"
         )
         more = f" [and {len(errors) - 1} more]" if len(errors) > 1 else ""
-        raise ConfigError(f"{source} › {path} › {rule}{got}{more}") from None
+        where = f"{path} › " if path else ""  # a check across sections names its settings itself
+        raise ConfigError(f"{source} › {where}{rule}{got}{more}") from None
 
 
 def load_config(path: str | Path | None = None) -> Config:

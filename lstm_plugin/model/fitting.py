@@ -29,9 +29,12 @@ from lstm_plugin.model.network import EnsembleForecaster, Forecaster
 from lstm_plugin.model.samples import SampleSet
 
 logger = logging.getLogger(__name__)
+#: ``(epoch, network)`` after each epoch, the network in eval mode
+EpochHook = Callable[[int, Forecaster], None]
 _SEED_LOCK = threading.Lock()
 
 __all__ = [
+    "EpochHook",
     "FitResult",
     "FittedNetwork",
     "fit_forecaster",
@@ -143,8 +146,10 @@ def fit_network(
     *,
     progress: bool = False,
     label: str = "training",
+    on_epoch: EpochHook | None = None,
 ) -> FittedNetwork:
-    """Scaling fitted on ``train``, a seeded core, and epochs with early stopping on ``val``."""
+    """Scaling fitted on ``train``, a seeded core, and epochs with early stopping on ``val``; ``on_epoch``
+    sees the network after each epoch (a tuning scores it, and may stop it by raising)."""
     device = resolve_device(config.device)
     scaler = Scaler.fit(train.windows[:, -1, :])
     target_scale = float(np.std(train.returns)) or 1.0
@@ -153,7 +158,7 @@ def fit_network(
         core = build_core(train.windows.shape[2])
     forecaster = Forecaster(core, scaler.mean, scaler.std, target_scale).to(device)
     best_loss, best_epoch, history = _train(
-        forecaster, train, val, config, target_scale, device, progress, label
+        forecaster, train, val, config, target_scale, device, progress, label, on_epoch
     )
     return FittedNetwork(forecaster.cpu().eval(), best_loss, best_epoch, history, device.type)
 
@@ -192,6 +197,7 @@ def _train(
     device: torch.device,
     progress: bool,
     label: str,
+    on_epoch: EpochHook | None = None,
 ) -> tuple[float, int, list[dict[str, float]]]:
     """Epochs of Adam with early stopping on the validation loss; leaves the best epoch's weights loaded.
 
@@ -225,6 +231,8 @@ def _train(
             val_loss = float(_loss(forecaster, x_val, c_val, y_val, config.return_loss_weight))
         history.append({"epoch": epoch, "train_loss": total / len(train), "val_loss": val_loss})
         bar.set_postfix(val_loss=f"{val_loss:.4f}")
+        if on_epoch is not None:
+            on_epoch(epoch, forecaster)
         if val_loss < best_loss - 1e-6:
             best_loss, best_state, best_epoch, stale = (
                 val_loss,

@@ -57,10 +57,13 @@ class SampleSet:
         return SampleSet(self.windows[mask], self.returns[mask], self.dates[mask])
 
 
-def compute_features(ohlcv: pd.DataFrame, plugins: FeatureHooks, config: ModelSection) -> pd.DataFrame:
-    """All feature columns (built-ins first, then plugins) for one symbol's bars."""
+def compute_features(
+    ohlcv: pd.DataFrame, plugins: FeatureHooks, config: ModelSection, symbol: str
+) -> pd.DataFrame:
+    """All feature columns (built-ins first, then plugins) for ``symbol``'s bars, under the effective
+    settings ``config`` of the model they feed."""
     parts = []
-    for name, frame in plugins.call_each("lstm_features", ohlcv=ohlcv, config=config):
+    for name, frame in plugins.call_each("lstm_features", ohlcv=ohlcv, config=config, symbol=symbol):
         if not isinstance(frame, pd.DataFrame) or not frame.index.equals(ohlcv.index):
             raise ModelError(
                 f"plugin {name!r} › lstm_features › must return a DataFrame with the input's index"
@@ -150,7 +153,12 @@ def pooled_samples(per_symbol: Mapping[str, SampleSet]) -> SampleSet:
 
 
 def latest_window(
-    ohlcv: pd.DataFrame, plugins: FeatureHooks, config: ModelSection, feature_names: list[str], window: int
+    ohlcv: pd.DataFrame,
+    plugins: FeatureHooks,
+    config: ModelSection,
+    feature_names: list[str],
+    window: int,
+    symbol: str,
 ) -> np.ndarray:
     """The model input ``(1, window, n_features)`` ending at the last bar of ``ohlcv``.
 
@@ -159,7 +167,7 @@ def latest_window(
     is incomplete and :class:`ModelError` when the features differ from the model's.
     """
     tail = ohlcv.iloc[-(window + FEATURE_HISTORY) :]
-    features = compute_features(tail, plugins, config)
+    features = compute_features(tail, plugins, config, symbol)
     if list(features.columns) != list(feature_names):
         raise ModelError(
             f"features › the model expects {', '.join(feature_names)} but the plugins produce "

@@ -25,14 +25,17 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 @hookspec
-def lstm_features(ohlcv: pd.DataFrame, config: ModelSection) -> pd.DataFrame | None:
+def lstm_features(ohlcv: pd.DataFrame, config: ModelSection, symbol: str) -> pd.DataFrame | None:
     """Return feature columns to feed the LSTM, or ``None`` to add nothing.
 
     Called once per symbol whenever features are built — for training and for every prediction.
 
     :param ohlcv: one symbol's cleaned, adjusted bars (index ``date``; columns ``open, high, low,
         close, volume``), possibly only the most recent ``window + FEATURE_HISTORY`` bars.
-    :param config: the ``model`` config section.
+    :param config: the effective ``model`` settings of the model these features feed: the config's,
+        with the symbol's tuned settings in place when it has some (docs/tuning.md); at prediction time,
+        the settings the serving model was trained with.
+    :param symbol: the symbol whose bars these are (a universal model is fed every pooled symbol's).
 
     The frame returned must share ``ohlcv``'s index and hold numeric columns whose names no other
     plugin uses. Values at bar t must depend only on bars ``t-59 .. t``: features that read later
@@ -46,7 +49,7 @@ def lstm_features(ohlcv: pd.DataFrame, config: ModelSection) -> pd.DataFrame | N
 
 
 @hookspec(firstresult=True)
-def lstm_build_model(n_features: int, config: ModelSection) -> Any:
+def lstm_build_model(n_features: int, config: ModelSection, symbol: str, model_type: str) -> Any:
     """Return the ``torch.nn.Module`` core to train, or ``None`` to leave it to the next plugin.
 
     The first non-``None`` result wins; the built-in plugin (:class:`lstm_plugin.model.network.LSTMCore`)
@@ -56,7 +59,11 @@ def lstm_build_model(n_features: int, config: ModelSection) -> Any:
     checks parity with torch and refuses a model that fails.
 
     :param n_features: number of feature columns.
-    :param config: the ``model`` config section (``hidden_size``, ``num_layers``, ``dropout``...).
+    :param config: the model's effective settings (``hidden_size``, ``num_layers``, ``dropout``...): the
+        config's ``model`` section with the symbol's tuned settings in place (docs/tuning.md); for an
+        ensemble, the member's.
+    :param symbol: the symbol whose model this is; ``DEFAULT`` for the universal model.
+    :param model_type: ``specific`` or ``universal``.
     """
 
 

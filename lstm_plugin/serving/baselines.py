@@ -154,7 +154,9 @@ def baseline_panels(
         elif name == "reversal_1m":
             panels[name] = reversal_1m(closes)
         else:
-            features = {symbol: compute_features(frame, plugins, model) for symbol, frame in bars.items()}
+            features = {
+                symbol: compute_features(frame, plugins, model, symbol) for symbol, frame in bars.items()
+            }
             panels[name] = walk_forward_ridge(
                 features,
                 closes,

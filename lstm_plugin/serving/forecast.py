@@ -39,6 +39,8 @@ from lstm_plugin.serving.inference import OnnxRunner
 from lstm_plugin.serving.live_scores import LiveScore, LiveScores, degradation
 from lstm_plugin.serving.registry import UNIVERSAL_NAME, ModelRecord, ModelRegistry
 from lstm_plugin.serving.results import CandidateModel, ModelStatusReport, Prediction
+from lstm_plugin.serving.trained_settings import trained_settings
+from lstm_plugin.serving.tuned import TunedStore, tuning_of
 
 logger = logging.getLogger(__name__)
 
@@ -152,6 +154,7 @@ class ForecastService:
         self._cache: dict[tuple, tuple[pd.Timestamp, Prediction]] = {}
         self._lock = threading.Lock()
         self.live = LiveScores()  # every served forecast, scored as outcomes become known
+        self.tuned = TunedStore(registry.root)  # the settings tunings chose (docs/tuning.md)
 
     # ------------------------------------------------------------------ models
     def resolve_model(self, symbol: str, as_of: pd.Timestamp | None = None) -> ModelRecord | None:
@@ -200,6 +203,8 @@ class ForecastService:
             "live": live,
             "degraded": degraded,
             "provider": self.runner.provider,
+            "tuning": tuning_of(own),
+            "tuned": self.tuned.provenance_at("specific", symbol, now),
         }
         if own is not None:
             status["status"] = (
@@ -293,9 +298,10 @@ class ForecastService:
                 window = latest_window(
                     bars,
                     self.plugins,
-                    self.config.model,
+                    trained_settings(record, self.config.model),
                     list(record.metadata["features"]),
                     int(record.metadata["window"]),
+                    symbol,
                 )
             except DataError as exc:
                 results[symbol] = empty_prediction(symbol, data_failure(exc), str(exc), record)

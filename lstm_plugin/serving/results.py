@@ -7,7 +7,7 @@ Every key is always present; a failed forecast has every key of a success (docs/
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from lstm_plugin.core.statuses import ModelStatus, PredictionStatus
 from lstm_plugin.serving.live_scores import LiveScore
@@ -63,3 +63,5 @@ class ModelStatusReport(TypedDict):
     live: LiveScore | None  # its live figures on the outcomes known now (docs/forecast-evidence.md)
     degraded: str | None  # why it is due for a retrain on degradation, else None
     provider: str  # the onnxruntime execution provider forecasts run on
+    tuning: dict[str, Any] | None  # the tuning whose settings the served model was trained with
+    tuned: dict[str, Any] | None  # the newest tuning by now: the settings its next training uses

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from lstm_plugin.core.clock import resolve_as_of
+from lstm_plugin.core.config import ModelSection
 from lstm_plugin.core.errors import BrokenModelError, DataError, LSTMPluginError, ModelError
 from lstm_plugin.model.features import FEATURE_HISTORY, make_windows
 from lstm_plugin.model.samples import compute_features
@@ -32,6 +33,7 @@ from lstm_plugin.serving.forecast import ForecastService, data_failure, empty_pr
 from lstm_plugin.serving.inference import finite_rows, not_finite
 from lstm_plugin.serving.registry import ModelRecord
 from lstm_plugin.serving.results import Prediction
+from lstm_plugin.serving.trained_settings import trained_settings
 
 __all__ = ["ForecastTape"]
 
@@ -63,11 +65,14 @@ class ForecastTape(ForecastService):
     def __init__(self, *args: Any, growing: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.growing = growing
-        self._features: dict[str, _SymbolFeatures | LSTMPluginError] = {}
+        #: by symbol and the serving version's settings (plugins' features may depend on them)
+        self._features: dict[tuple[str, str], _SymbolFeatures | LSTMPluginError] = {}
         self._rows: dict[tuple[tuple, str], dict[int, tuple[np.ndarray, float]]] = {}
 
-    def _symbol_features(self, symbol: str) -> _SymbolFeatures:
-        cached = self._features.get(symbol)
+    def _symbol_features(self, symbol: str, record: ModelRecord) -> _SymbolFeatures:
+        settings = trained_settings(record, self.config.model)
+        key = (symbol, str(record.metadata.get("config_hash")))
+        cached = self._features.get(key)
         if cached is not None and not (self.growing and self.source is not None):
             if isinstance(cached, LSTMPluginError):
                 raise cached
@@ -78,14 +83,17 @@ class ForecastTape(ForecastService):
             bars = self.source.load(symbol)
             if isinstance(cached, _SymbolFeatures) and len(bars) == len(cached.index):
                 return cached
-            cached = self._featurise(bars, cached if isinstance(cached, _SymbolFeatures) else None)
+            known = cached if isinstance(cached, _SymbolFeatures) else None
+            cached = self._featurise(symbol, bars, settings, known)
         except LSTMPluginError as exc:
-            self._features[symbol] = exc
+            self._features[key] = exc
             raise
-        self._features[symbol] = cached
+        self._features[key] = cached
         return cached
 
-    def _featurise(self, bars: pd.DataFrame, known: _SymbolFeatures | None) -> _SymbolFeatures:
+    def _featurise(
+        self, symbol: str, bars: pd.DataFrame, settings: ModelSection, known: _SymbolFeatures | None
+    ) -> _SymbolFeatures:
         """Features of every bar. ``growing``: a source that gains bars while it serves (a paper
         run's bar store) only featurises its new bars, on a tail of ``FEATURE_HISTORY`` bars before
         them — features are start-invariant (:mod:`lstm_plugin.model.features`), so the bits are the same."""
@@ -97,7 +105,7 @@ class ForecastTape(ForecastService):
         ):
             done = len(known.index)
         tail = bars.iloc[max(0, done - FEATURE_HISTORY) :]
-        frame = compute_features(tail, self.plugins, self.config.model)
+        frame = compute_features(tail, self.plugins, settings, symbol)
         values = frame.to_numpy(dtype="float64")[len(tail) - (len(bars) - done) :]
         if done and known is not None:
             values = np.concatenate([known.values, values])
@@ -132,7 +140,7 @@ class ForecastTape(ForecastService):
             if record is None:
                 continue
             try:
-                features = self._symbol_features(symbol)
+                features = self._symbol_features(symbol, record)
             except DataError as exc:
                 results[symbol] = empty_prediction(symbol, data_failure(exc), str(exc), record)
                 continue

@@ -1,8 +1,8 @@
 """Where training jobs run: in the caller (``sync``), in worker processes (``local``), or as Ray tasks
 (``ray``).
 
-Every backend takes a :class:`~lstm_plugin.training.jobs.TrainJob` and returns a future of its
-:class:`~lstm_plugin.training.jobs.JobResult` (ONNX bytes and metadata); none writes to the registry, so a
+Every backend takes a :class:`~lstm_plugin.training.jobs.Job` — a training, or a tuning trial — and
+returns a future of its result (ONNX bytes and metadata; a trial's scores); none writes to the registry, so a
 worker killed mid-job leaves nothing behind and Ray workers need no shared disk.
 
 Local workers are processes, not threads: torch's default random generator is process-wide (threads
@@ -32,7 +32,7 @@ from lstm_plugin.core.config import Config
 from lstm_plugin.core.errors import ConfigError
 from lstm_plugin.core.names import BACKENDS
 from lstm_plugin.plugins.manager import PluginManager
-from lstm_plugin.training.jobs import JobResult, TrainJob, run_training_job
+from lstm_plugin.training.jobs import Job, Result
 from lstm_plugin.training.ray_backend import RayBackend
 
 logger = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ class Backend(Protocol):
     #: its workers see the driver's files, so a job on a folder of CSV files carries the folder, not bars
     reads_files: bool
 
-    def submit(self, job: TrainJob) -> Future[JobResult]: ...
+    def submit(self, job: Job[Result]) -> Future[Result]: ...
 
     def warm_up(self) -> None:
         """Start the workers now (each imports torch), so the first jobs do not pay for it."""
@@ -67,7 +67,7 @@ class Backend(Protocol):
     def shutdown(self, timeout: float | None = None) -> None:
         """Cancel jobs not started; give running ones ``timeout`` seconds, then kill them."""
 
-    def stop(self, future: Future[JobResult]) -> None:
+    def stop(self, future: Future[Any]) -> None:
         """Stop the job behind ``future`` now (it overran ``lstm_service.job_timeout``), if it can."""
 
 
@@ -103,10 +103,10 @@ class SyncBackend:
     def __init__(self, plugins: PluginManager | None = None) -> None:
         self.plugins = plugins
 
-    def submit(self, job: TrainJob) -> Future[JobResult]:
-        future: Future[JobResult] = Future()
+    def submit(self, job: Job[Result]) -> Future[Result]:
+        future: Future[Result] = Future()
         try:
-            future.set_result(run_training_job(job, self.plugins))
+            future.set_result(job.run(self.plugins))
         except Exception as exc:
             future.set_exception(exc)
         return future
@@ -117,7 +117,7 @@ class SyncBackend:
     def shutdown(self, timeout: float | None = None) -> None:
         return None
 
-    def stop(self, future: Future[JobResult]) -> None:
+    def stop(self, future: Future[Any]) -> None:
         return None  # a job in the caller cannot be interrupted: it has already returned
 
 
@@ -179,8 +179,8 @@ def _main_script_hidden() -> Iterator[None]:
             main.__dict__.update(saved)
 
 
-def _run_in_worker(job: TrainJob) -> JobResult:
-    return run_training_job(job)
+def _run_in_worker(job: Job[Result]) -> Result:
+    return job.run()
 
 
 class LocalBackend:
@@ -201,7 +201,7 @@ class LocalBackend:
             initializer=_start_worker,
         )
 
-    def submit(self, job: TrainJob) -> Future[JobResult]:
+    def submit(self, job: Job[Result]) -> Future[Result]:
         from concurrent.futures.process import BrokenProcessPool
 
         with self._lock, _main_script_hidden():  # a submit spawns the workers it needs, here
@@ -219,7 +219,7 @@ class LocalBackend:
         for future in futures:
             future.result()
 
-    def stop(self, future: Future[JobResult]) -> None:
+    def stop(self, future: Future[Any]) -> None:
         """A pool cannot stop one worker: its processes are killed and a new pool serves the next jobs (the
         other jobs then running fail as a dead worker's do, and are retried)."""
         if future.done():

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -27,22 +27,26 @@ import pandas as pd
 from lstm_plugin.core.config import ModelSection, PluginsSection, model_config_hash
 from lstm_plugin.core.data import DataSource, frame_fingerprint
 from lstm_plugin.core.errors import ModelError
-from lstm_plugin.core.version import __version__
-from lstm_plugin.model.features import CLASSES, FEATURE_HISTORY
+from lstm_plugin.model.features import FEATURE_HISTORY
 from lstm_plugin.model.samples import SampleSet, compute_features, pooled_samples, training_samples
 from lstm_plugin.plugins.manager import PluginManager, get_plugin_manager
 from lstm_plugin.training.history import history_window, symbol_history, training_frames
-from lstm_plugin.training.reproducible import fixed_torch_threads, kernels_in_use
+from lstm_plugin.training.reproducible import fixed_torch_threads
 
 logger = logging.getLogger("lstm_plugin.training.trainer")
 
 __all__ = [
+    "Job",
     "JobResult",
     "TrainJob",
+    "feature_names",
     "fixed_torch_threads",
+    "float32_samples",
     "held_out_samples",
     "history_window",
+    "iso_day",
     "job_frames",
+    "job_plugins",
     "job_samples",
     "reused_training",
     "run_training_job",
@@ -50,7 +54,21 @@ __all__ = [
     "training_frames",
     "training_key",
     "training_setup",
+    "worker_name",
 ]
+
+
+Result = TypeVar("Result", covariant=True)
+
+
+class Job(Protocol[Result]):
+    """What a backend runs: a training (:class:`TrainJob`) or a tuning trial
+    (:class:`lstm_plugin.training.tuning.trial.TrialJob`), plain data whose ``run`` gives plain data back."""
+
+    @property
+    def label(self) -> str: ...
+
+    def run(self, plugins: PluginManager | None = None) -> Result: ...
 
 
 @dataclass(frozen=True)
@@ -76,10 +94,16 @@ class TrainJob:
     #: a version trained at ``trained_at`` is registered: likely this very training, worth a check before
     #: sending the job to a worker (:func:`reused_training`)
     rerun: bool = False
+    #: the tuning whose settings ``model`` holds (:class:`lstm_plugin.serving.tuned.TunedSettings`), or None
+    tuning: Mapping[str, Any] | None = None
 
     @property
     def label(self) -> str:
         return f"{self.model_type} {self.name} @ {self.trained_at:%Y-%m-%d}"
+
+    def run(self, plugins: PluginManager | None = None) -> JobResult:
+        """What a backend calls in its worker: :func:`run_training_job`."""
+        return run_training_job(self, plugins)
 
 
 @dataclass(frozen=True)
@@ -122,9 +146,12 @@ def training_setup(job: TrainJob) -> str:
     """What shapes a model besides its config and bars: the torch threads its reductions split over, the
     plugins' settings and the extra plugin objects' classes."""
     extra = sorted(f"{type(p).__module__}.{type(p).__qualname__}" for p in job.extra_plugins)
-    return (
+    setup = (
         f"threads={job.model.torch_threads};plugins={job.plugins.model_dump_json()};extra={','.join(extra)}"
     )
+    if job.tuning is not None:  # the settings are in the config hash; which study chose them is here
+        setup += ";tuning=" + json.dumps(dict(job.tuning), sort_keys=True)
+    return setup
 
 
 _SOURCES: dict[tuple[str, str], DataSource] = {}  # a worker's sources, so each reads a file once
@@ -148,7 +175,7 @@ _MANAGERS: dict[str, PluginManager] = {}
 _MANAGERS_LOCK = threading.Lock()
 
 
-def _plugins_for(job: TrainJob) -> PluginManager:
+def job_plugins(job: TrainJob) -> PluginManager:
     """A plugin manager for the job; cached per process when the job brings no plugin objects."""
     if job.extra_plugins:
         return get_plugin_manager(job.plugins, list(job.extra_plugins))
@@ -159,7 +186,7 @@ def _plugins_for(job: TrainJob) -> PluginManager:
         return _MANAGERS[key]
 
 
-def _day(value: Any) -> str:
+def iso_day(value: Any) -> str:
     return pd.Timestamp(value).isoformat()
 
 
@@ -170,15 +197,20 @@ def run_training_job(job: TrainJob, plugins: PluginManager | None = None) -> Job
         return _run_training_job(job, plugins)
 
 
+def feature_names(job: TrainJob, frames: Mapping[str, pd.DataFrame], plugins: PluginManager) -> list[str]:
+    """The job's feature names, from the last few bars of one symbol: names do not depend on how many bars
+    are featurised."""
+    first = min(frames)
+    tail = frames[first].iloc[-(FEATURE_HISTORY + 2) :]
+    return [str(c) for c in compute_features(tail, plugins, job.model, first).columns]
+
+
 def _identity(
     job: TrainJob, frames: Mapping[str, pd.DataFrame], plugins: PluginManager
 ) -> tuple[list[str], str, str]:
-    """``(feature names, config hash, training key)``: feature names do not depend on how many bars
-    are featurised, so a training already registered costs a hash of its bars, not its features."""
-    first = frames[min(frames)]
-    names = [
-        str(c) for c in compute_features(first.iloc[-(FEATURE_HISTORY + 2) :], plugins, job.model).columns
-    ]
+    """``(feature names, config hash, training key)``; a training already registered costs a hash of its
+    bars, not its features."""
+    names = feature_names(job, frames, plugins)
     fingerprints = {symbol: frame_fingerprint(frame) for symbol, frame in frames.items()}
     if job.benchmark is not None:  # the excess target's labels depend on the whole universe's bars
         fingerprints["<benchmark>"] = frame_fingerprint(job.benchmark.to_frame())
@@ -187,7 +219,7 @@ def _identity(
     return names, config_hash, key
 
 
-def _worker_name() -> str:
+def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
@@ -198,7 +230,7 @@ def reused_training(job: TrainJob, plugins: PluginManager | None = None) -> JobR
     if job.force or not job.rerun:
         return None
     started = time.perf_counter()
-    key = _identity(job, job_frames(job), plugins or _plugins_for(job))[2]
+    key = _identity(job, job_frames(job), plugins or job_plugins(job))[2]
     if key not in job.known_keys:
         return None
     return JobResult(
@@ -208,17 +240,17 @@ def reused_training(job: TrainJob, plugins: PluginManager | None = None) -> JobR
         None,
         None,
         time.perf_counter() - started,
-        _worker_name(),
+        worker_name(),
         job.trained_at,
     )
 
 
 def _run_training_job(job: TrainJob, plugins: PluginManager | None) -> JobResult:
     started = time.perf_counter()
-    plugins = plugins or _plugins_for(job)
+    plugins = plugins or job_plugins(job)
     frames = job_frames(job)
     names, config_hash, key = _identity(job, frames, plugins)
-    worker = _worker_name()
+    worker = worker_name()
     if not job.force and key in job.known_keys:
         seconds = time.perf_counter() - started
         return JobResult(
@@ -233,8 +265,10 @@ def _run_training_job(job: TrainJob, plugins: PluginManager | None) -> JobResult
             plugin_failures=_failures(plugins),
         )
     samples = job_samples(job, frames, plugins, names)
-    data_end = _day(max(frame.index[-1] for frame in frames.values()))
-    blob, metadata, test = _fit_and_export(job, plugins, samples, names, config_hash, key, data_end)
+    data_end = iso_day(max(frame.index[-1] for frame in frames.values()))
+    from lstm_plugin.training.fit_export import fit_and_export
+
+    blob, metadata, test = fit_and_export(job, plugins, samples, names, config_hash, key, data_end)
     metadata.update(symbols=sorted(frames), worker=worker)
     seconds = time.perf_counter() - started
     return JobResult(
@@ -263,7 +297,7 @@ def job_samples(
     per_symbol: dict[str, SampleSet] = {}
     for symbol in sorted(frames):
         frame = frames[symbol]
-        features = compute_features(frame, plugins, job.model)
+        features = compute_features(frame, plugins, job.model, symbol)
         if [str(c) for c in features.columns] != names:
             raise ModelError(f"lstm_features › the plugins produce different features for {symbol}")
         per_symbol[symbol] = training_samples(frame, features, job.model, job.benchmark)
@@ -275,108 +309,12 @@ def held_out_samples(job: TrainJob, plugins: PluginManager | None = None) -> Sam
     bars: how a driver compares a reused training with the model it serves."""
     from lstm_plugin.model.fitting import split_samples
 
-    plugins = plugins or _plugins_for(job)
+    plugins = plugins or job_plugins(job)
     frames = job_frames(job)
     names = _identity(job, frames, plugins)[0]
-    return _float32(split_samples(job_samples(job, frames, plugins, names), job.model, job.label)[2])
+    return float32_samples(split_samples(job_samples(job, frames, plugins, names), job.model, job.label)[2])
 
 
-def _float32(samples: SampleSet) -> SampleSet:
+def float32_samples(samples: SampleSet) -> SampleSet:
     """Float32 windows: what serving feeds a model, at half the bytes on the way back to the driver."""
     return SampleSet(np.ascontiguousarray(samples.windows, dtype=np.float32), samples.returns, samples.dates)
-
-
-def _fit_and_export(
-    job: TrainJob,
-    plugins: PluginManager,
-    samples: SampleSet,
-    feature_names: list[str],
-    config_hash: str,
-    key: str,
-    data_end: str,
-) -> tuple[bytes, dict[str, Any], SampleSet | None]:
-    from lstm_plugin.model.ensemble import fit_ensemble
-    from lstm_plugin.model.export import export_onnx, verify_onnx
-    from lstm_plugin.model.fitting import fit_forecaster
-
-    model = job.model
-
-    def build_member(n_features: int, settings: ModelSection) -> Any:
-        import torch
-
-        name, core = plugins.call_first_named("lstm_build_model", n_features=n_features, config=settings)
-        if core is None:
-            raise ModelError("lstm_build_model › no plugin returned a model")
-        if not isinstance(core, torch.nn.Module) or not any(True for _ in core.parameters()):
-            kind = "module without weights" if isinstance(core, torch.nn.Module) else type(core).__name__
-            raise ModelError(f"plugin {name!r} › lstm_build_model › returned a {kind}, not a torch.nn.Module")
-        return core
-
-    def build_core(n_features: int) -> Any:
-        return build_member(n_features, model)
-
-    if model.ensemble:
-        result = fit_ensemble(samples, model, build_member, progress=job.progress, label=job.label)
-    else:
-        result = fit_forecaster(samples, model, build_core, progress=job.progress, label=job.label)
-    forecaster = result.forecaster
-    metadata = _training_metadata(job, result, feature_names, config_hash, key, data_end)
-    # provenance inside the file itself, checked on every load (lstm_plugin.model.model_files)
-    embedded: dict[str, Any] = {
-        k: metadata[k]
-        for k in ("trained_at", "data_end", "features", "window", "horizon", "classes", "scaler")
-    }
-    embedded.update(model_type=job.model_type, symbol=job.name, training_key=key)
-    parity_windows = samples.windows[-64:] if len(samples) >= 2 else samples.windows
-    blob = export_onnx(forecaster, np.ascontiguousarray(parity_windows), embedded, exporter=model.exporter)
-    verify_onnx(blob, model.window, len(feature_names))  # here, in the worker: the driver only publishes
-    json.dumps(metadata)  # fail here, in the worker, if anything is not plain data
-    return blob, metadata, None if result.test is None else _float32(result.test)
-
-
-def _training_metadata(
-    job: TrainJob, result: Any, feature_names: list[str], config_hash: str, key: str, data_end: str
-) -> dict[str, Any]:
-    """The version's metadata: when and on what it was trained, its config, metrics, scaling and versions."""
-    import onnx
-    import onnxruntime
-    import torch
-
-    from lstm_plugin.model.export import opset_for
-
-    model = job.model
-    forecaster = result.forecaster
-    metadata: dict[str, Any] = {
-        "trained_at": job.trained_at.isoformat(),
-        "created_at": pd.Timestamp.now(tz="UTC").isoformat(),
-        "train_start": _day(result.train_start),
-        "train_end": _day(result.train_end),
-        "data_end": data_end,
-        "horizon": model.horizon,
-        "window": model.window,
-        "direction_threshold": model.direction_threshold,
-        "classes": list(CLASSES),
-        "features": feature_names,
-        "config_hash": config_hash,
-        "training_key": key,
-        "model_config": model.model_dump(mode="json"),
-        "metrics": result.metrics,
-        "ensemble": result.members,
-        "training_device": result.device,
-        "torch_threads": torch.get_num_threads(),
-        "kernels": kernels_in_use(),
-        "scaler": {
-            "mean": forecaster.feature_mean.tolist(),
-            "std": forecaster.feature_std.tolist(),
-            "target_scale": float(forecaster.target_scale),
-        },
-        "versions": {
-            "lstm_plugin": __version__,
-            "torch": torch.__version__,
-            "onnx": onnx.__version__,
-            "onnxruntime": onnxruntime.__version__,
-            "opset": opset_for(model.exporter),
-            "exporter": model.exporter,
-        },
-    }
-    return metadata

@@ -36,7 +36,7 @@ from urllib.parse import urlparse
 from lstm_plugin.core.config import RaySection
 from lstm_plugin.core.errors import ConfigError
 from lstm_plugin.core.quoting import first_line
-from lstm_plugin.training.jobs import JobResult, TrainJob, run_training_job
+from lstm_plugin.training.jobs import Job, Result
 
 logger = logging.getLogger("lstm_plugin.training.backends")
 
@@ -50,13 +50,13 @@ _QUIET_RAY_LOGGERS = (
 )
 
 
-def run_on_ray(job: TrainJob) -> JobResult:
+def run_on_ray(job: Job[Result]) -> Result:
     """A Ray task: a local worker's environment (before its torch loads), then the job."""
     from lstm_plugin.training.backends import WORKER_ENVIRONMENT, import_torch
 
     os.environ.update(WORKER_ENVIRONMENT)
     import_torch()
-    return run_training_job(job)
+    return job.run()
 
 
 def _token_available() -> bool:
@@ -153,7 +153,7 @@ class RayBackend:
         self.reads_files = self._owns_ray and not settings.address
         self.cpus_per_task = settings.cpus_per_task
         self.slots = max(1, int(ray.cluster_resources().get("CPU", 1)) // self.cpus_per_task)
-        self._task = ray.remote(num_cpus=self.cpus_per_task, max_retries=0)(run_on_ray)
+        self._task: Any = ray.remote(num_cpus=self.cpus_per_task, max_retries=0)(run_on_ray)
         self._pending: dict[int, Any] = {}
         self._lock = threading.Lock()
 
@@ -186,9 +186,9 @@ class RayBackend:
             self._reaper = _start_reaper(self._folder)
         self._owns_ray = True
 
-    def submit(self, job: TrainJob) -> Future[JobResult]:
+    def submit(self, job: Job[Result]) -> Future[Result]:
         ref = self._task.remote(job)
-        future: Future[JobResult] = ref.future()
+        future: Future[Result] = ref.future()
         with self._lock:
             self._pending[id(future)] = ref
         future.add_done_callback(lambda f: self._forget(id(f)))
@@ -200,7 +200,7 @@ class RayBackend:
         warm = self._ray.remote(num_cpus=self.cpus_per_task)(import_torch)
         self._ray.get([warm.remote() for _ in range(self.slots * 2)])
 
-    def stop(self, future: Future[JobResult]) -> None:
+    def stop(self, future: Future[Any]) -> None:
         with self._lock:
             ref = self._pending.get(id(future))
         if ref is not None:

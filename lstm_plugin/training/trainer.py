@@ -34,6 +34,7 @@ from lstm_plugin.plugins.manager import PluginManager, get_plugin_manager, train
 from lstm_plugin.serving.inference import CPU, OnnxRunner
 from lstm_plugin.serving.registry import UNIVERSAL_NAME, ModelRecord, ModelRegistry
 from lstm_plugin.serving.run_registry import RunRegistry
+from lstm_plugin.serving.tuned import TunedStore
 from lstm_plugin.training.history import symbol_history, training_frames
 from lstm_plugin.training.jobs import (
     JobResult,
@@ -110,6 +111,7 @@ class ModelTrainer:
         #: let a job carry a portable source instead of its bars (off for workers on other machines)
         self.ship_source = True
         self._onnx: OnnxRunner | None = None
+        self.tuned = TunedStore(registry.root)
 
     # ------------------------------------------------------------------ preparing
     def _history(self, symbol: str, trained_at: pd.Timestamp) -> pd.DataFrame:
@@ -123,12 +125,21 @@ class ModelTrainer:
         return self.registry.training_keys(model_type, name, trained_at)
 
     def _job(
-        self, model_type: str, name: str, symbols: list[str], trained_at: pd.Timestamp, force: bool
+        self,
+        model_type: str,
+        name: str,
+        symbols: list[str],
+        trained_at: pd.Timestamp,
+        force: bool,
+        tuned: bool = True,
     ) -> TrainJob:
-        """The job; a portable source (a folder of files) travels instead of the bars, and the worker reads
-        and cuts its own: the driver's work per job stays a registry lookup."""
+        """The job, on the model's tuned settings as of ``trained_at`` (``tuned``) or the config's; a portable
+        source (a folder of files) travels instead of the bars, and the worker reads and cuts its own: the
+        driver's work per job stays a registry lookup."""
         self.registry.check_folder(model_type, name)  # a link in the way fails now, not after the training
-        benchmark = self._benchmark(trained_at) if self.config.model.target == "excess" else None
+        choice = self.tuned.at(model_type, name, trained_at) if tuned else None
+        model = self.config.model if choice is None else choice.settings(self.config.model)
+        benchmark = self.benchmark(trained_at) if model.target == "excess" else None
         portable = self.source.portable and self.ship_source
         known_keys, rerun = self._known(model_type, name, trained_at)
         return TrainJob(
@@ -138,7 +149,8 @@ class ModelTrainer:
             frames=None if portable else self._frames(model_type, symbols, trained_at),
             source=self.source if portable else None,
             symbols=tuple(symbols),
-            model=self.config.model,
+            model=model,
+            tuning=None if choice is None else choice.provenance(),
             plugins=self.config.plugins,
             known_keys=known_keys,
             rerun=rerun,
@@ -153,7 +165,7 @@ class ModelTrainer:
     ) -> dict[str, pd.DataFrame]:
         return training_frames(self.source, model_type, symbols, trained_at, self.config.model.lookback_years)
 
-    def _benchmark(self, trained_at: pd.Timestamp) -> pd.Series:
+    def benchmark(self, trained_at: pd.Timestamp) -> pd.Series:
         """The universe's mean forward log return by date from bars ≤ ``trained_at`` (the excess target's
         benchmark; labels past ``trained_at`` stay unknown)."""
         closes = {}
@@ -164,10 +176,13 @@ class ModelTrainer:
                 continue
         return universe_forward_mean(closes, self.config.model.horizon)
 
-    def prepare_specific(self, symbol: str, as_of: Any = None, force: bool = False) -> TrainJob:
-        """The job for ``symbol``'s own model as of ``as_of`` (default: the clock's now)."""
+    def prepare_specific(
+        self, symbol: str, as_of: Any = None, force: bool = False, tuned: bool = True
+    ) -> TrainJob:
+        """The job for ``symbol``'s own model as of ``as_of`` (default: the clock's now), on its tuned
+        settings unless ``tuned`` is off."""
         symbol = validate_symbol(symbol)
-        return self._job("specific", symbol, [symbol], self._when(as_of), force)
+        return self._job("specific", symbol, [symbol], self._when(as_of), force, tuned)
 
     def universe(self, symbols: Iterable[str] | None = None) -> list[str]:
         """The symbols a universal model pools: ``symbols``, else the config's, else the data source's."""
@@ -180,11 +195,12 @@ class ModelTrainer:
         return sorted({validate_symbol(s) for s in chosen})
 
     def prepare_universal(
-        self, symbols: Iterable[str] | None = None, as_of: Any = None, force: bool = False
+        self, symbols: Iterable[str] | None = None, as_of: Any = None, force: bool = False, tuned: bool = True
     ) -> TrainJob:
         """The job for the pooled model over ``symbols`` (default: :meth:`universe`); symbols with no bars
         by then are left out."""
-        return self._job("universal", UNIVERSAL_NAME, self.universe(symbols), self._when(as_of), force)
+        universe = self.universe(symbols)
+        return self._job("universal", UNIVERSAL_NAME, universe, self._when(as_of), force, tuned)
 
     # ------------------------------------------------------------------ publishing
     def publish(self, result: JobResult) -> TrainOutcome:

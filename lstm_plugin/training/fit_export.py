@@ -1,0 +1,137 @@
+"""Fit a job's network and export it: ONNX bytes, parity-checked, with the version's metadata.
+
+The worker's half of :func:`lstm_plugin.training.jobs.run_training_job` once the samples are built: the
+``lstm_build_model`` hook gives the core (told the symbol and its effective settings), the fit loop trains
+it, and the export embeds the provenance that every load checks.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lstm_plugin.core.config import ModelSection
+from lstm_plugin.core.errors import ModelError
+from lstm_plugin.core.version import __version__
+from lstm_plugin.model.features import CLASSES
+from lstm_plugin.model.samples import SampleSet
+from lstm_plugin.plugins.manager import PluginManager
+from lstm_plugin.training.jobs import TrainJob, float32_samples, iso_day
+from lstm_plugin.training.reproducible import kernels_in_use
+
+__all__ = ["core_builder", "fit_and_export"]
+
+
+def core_builder(job: TrainJob, plugins: PluginManager) -> Callable[[int, ModelSection], Any]:
+    """``build(n_features, settings)``: the network core the ``lstm_build_model`` hook gives for ``job``'s
+    symbol (or the universal model), checked to be a ``torch.nn.Module`` with weights."""
+
+    def build(n_features: int, settings: ModelSection) -> Any:
+        import torch
+
+        name, core = plugins.call_first_named(
+            "lstm_build_model",
+            n_features=n_features,
+            config=settings,
+            symbol=job.name,
+            model_type=job.model_type,
+        )
+        if core is None:
+            raise ModelError("lstm_build_model › no plugin returned a model")
+        if not isinstance(core, torch.nn.Module) or not any(True for _ in core.parameters()):
+            kind = "module without weights" if isinstance(core, torch.nn.Module) else type(core).__name__
+            raise ModelError(f"plugin {name!r} › lstm_build_model › returned a {kind}, not a torch.nn.Module")
+        return core
+
+    return build
+
+
+def fit_and_export(
+    job: TrainJob,
+    plugins: PluginManager,
+    samples: SampleSet,
+    feature_names: list[str],
+    config_hash: str,
+    key: str,
+    data_end: str,
+) -> tuple[bytes, dict[str, Any], SampleSet | None]:
+    from lstm_plugin.model.ensemble import fit_ensemble
+    from lstm_plugin.model.export import export_onnx, verify_onnx
+    from lstm_plugin.model.fitting import fit_forecaster
+
+    model = job.model
+    build_member = core_builder(job, plugins)
+
+    def build_core(n_features: int) -> Any:
+        return build_member(n_features, model)
+
+    if model.ensemble:
+        result = fit_ensemble(samples, model, build_member, progress=job.progress, label=job.label)
+    else:
+        result = fit_forecaster(samples, model, build_core, progress=job.progress, label=job.label)
+    forecaster = result.forecaster
+    metadata = _training_metadata(job, result, feature_names, config_hash, key, data_end)
+    # provenance inside the file itself, checked on every load (lstm_plugin.model.model_files)
+    embedded: dict[str, Any] = {
+        k: metadata[k]
+        for k in ("trained_at", "data_end", "features", "window", "horizon", "classes", "scaler")
+    }
+    embedded.update(model_type=job.model_type, symbol=job.name, training_key=key)
+    parity_windows = samples.windows[-64:] if len(samples) >= 2 else samples.windows
+    blob = export_onnx(forecaster, np.ascontiguousarray(parity_windows), embedded, exporter=model.exporter)
+    verify_onnx(blob, model.window, len(feature_names))  # here, in the worker: the driver only publishes
+    json.dumps(metadata)  # fail here, in the worker, if anything is not plain data
+    return blob, metadata, None if result.test is None else float32_samples(result.test)
+
+
+def _training_metadata(
+    job: TrainJob, result: Any, feature_names: list[str], config_hash: str, key: str, data_end: str
+) -> dict[str, Any]:
+    """The version's metadata: when and on what it was trained, its config, metrics, scaling and versions."""
+    import onnx
+    import onnxruntime
+    import torch
+
+    from lstm_plugin.model.export import opset_for
+
+    model = job.model
+    forecaster = result.forecaster
+    metadata: dict[str, Any] = {
+        "trained_at": job.trained_at.isoformat(),
+        "created_at": pd.Timestamp.now(tz="UTC").isoformat(),
+        "train_start": iso_day(result.train_start),
+        "train_end": iso_day(result.train_end),
+        "data_end": data_end,
+        "horizon": model.horizon,
+        "window": model.window,
+        "direction_threshold": model.direction_threshold,
+        "classes": list(CLASSES),
+        "features": feature_names,
+        "config_hash": config_hash,
+        "training_key": key,
+        "model_config": model.model_dump(mode="json"),
+        "tuning": None if job.tuning is None else dict(job.tuning),
+        "metrics": result.metrics,
+        "ensemble": result.members,
+        "training_device": result.device,
+        "torch_threads": torch.get_num_threads(),
+        "kernels": kernels_in_use(),
+        "scaler": {
+            "mean": forecaster.feature_mean.tolist(),
+            "std": forecaster.feature_std.tolist(),
+            "target_scale": float(forecaster.target_scale),
+        },
+        "versions": {
+            "lstm_plugin": __version__,
+            "torch": torch.__version__,
+            "onnx": onnx.__version__,
+            "onnxruntime": onnxruntime.__version__,
+            "opset": opset_for(model.exporter),
+            "exporter": model.exporter,
+        },
+    }
+    return metadata
