@@ -283,6 +283,11 @@ class Config(Section):
         """A searched dropout needs trials with more than one layer."""
         space = self.tuning.space
         layers = self.model.num_layers if space.num_layers is None else space.num_layers.high
+        if self.tuning.every_days is not None and self.model.ensemble:
+            raise ValueError(
+                "tuning.every_days › continual tuning searches one network's settings; model.ensemble "
+                "is set: set tuning.every_days to null"
+            )
         if space.dropout is not None and layers < 2:
             raise ValueError(
                 "tuning.space.dropout › every trial has one layer, where dropout does not act: search "

@@ -93,6 +93,15 @@ class ModelSection(Section):
         description="Fewest held-out test samples a model's figures may come from: a training whose test "
         "segment would hold fewer is not fitted (its reliability and quality would be noise).",
     )
+    warm_start: bool = Field(
+        False,
+        description="Start a retrain from the served version's weights when its architecture matches (else "
+        "cold), for warm_start_epochs; the versions it trains keep their weights for the next one "
+        "(docs/models.md).",
+    )
+    warm_start_epochs: Annotated[int, bounded(1, 10_000)] = Field(
+        10, description="Most epochs of a warm-started retrain."
+    )
     seed: Annotated[int, bounded(0, 2**32 - 1)] = 42
     device: Literal["cpu", "cuda", "auto"] = Field("cpu", description="Where torch trains.")
     torch_threads: Annotated[int, bounded(1, 1024)] = Field(

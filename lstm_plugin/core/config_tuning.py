@@ -29,8 +29,8 @@ __all__ = [
 class IntRange(Section):
     """Whole numbers from ``low`` to ``high``, both included; ``log`` samples their logarithm evenly."""
 
-    low: int
-    high: int
+    low: Annotated[int, bounded(0, 100_000)]
+    high: Annotated[int, bounded(0, 100_000)]
     log: bool = False
 
     @model_validator(mode="after")
@@ -42,8 +42,8 @@ class IntRange(Section):
 class FloatRange(Section):
     """Numbers from ``low`` to ``high``; ``log`` samples their logarithm evenly (learning rates)."""
 
-    low: float
-    high: float
+    low: Annotated[float, bounded(0, 1_000)]
+    high: Annotated[float, bounded(0, 1_000)]
     log: bool = False
 
     @model_validator(mode="after")
@@ -150,6 +150,14 @@ class TuningSection(Section):
     )
     warmup_epochs: Annotated[int, bounded(0, 10_000)] = Field(
         5, description="Epochs of a trial's first fold before the median rule may prune it."
+    )
+    every_days: Annotated[int, bounded(1, 36_500)] | None = Field(
+        None,
+        description="Continual tuning: a training service re-tunes each of its models when its newest "
+        "choice read bars older than this many days; null: only `lstm-plugin tune` tunes.",
+    )
+    trials_per_pass: Annotated[int, bounded(1, 100_000)] = Field(
+        10, description="Continual tuning: the most trials one training pass runs, best priority first."
     )
     prune: Literal["median", "none"] = Field(
         "median",

@@ -12,7 +12,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +27,7 @@ from lstm_plugin.model.features import Scaler, direction_classes, time_split
 from lstm_plugin.model.metrics import forecast_metrics
 from lstm_plugin.model.network import EnsembleForecaster, Forecaster
 from lstm_plugin.model.samples import SampleSet
+from lstm_plugin.model.warm_weights import load_matching
 
 logger = logging.getLogger(__name__)
 #: ``(epoch, network)`` after each epoch, the network in eval mode
@@ -56,6 +57,8 @@ class FitResult:
     members: list[dict[str, Any]] = field(default_factory=list)  # an ensemble's members, with their weights
     #: the held-out newest samples ``metrics`` were measured on (a retrain is compared on them)
     test: SampleSet | None = None
+    #: started from a previous version's weights (``model.warm_start``)
+    warm: bool = False
 
 
 def resolve_device(choice: str) -> torch.device:
@@ -98,14 +101,16 @@ def fit_forecaster(
     *,
     progress: bool = True,
     label: str = "training",
+    initial: Mapping[str, np.ndarray] | None = None,
 ) -> FitResult:
-    """Fit a :class:`Forecaster` on ``samples`` and measure it on the held-out newest dates.
+    """Fit a :class:`Forecaster` on ``samples`` (from ``initial`` weights when they fit) and measure it on the
+    held-out newest dates.
 
     Raises :class:`InsufficientDataError` with fewer than ``config.min_samples`` samples.
     """
     train, val, test = split_samples(samples, config, label)
     started = time.perf_counter()
-    fitted = fit_network(train, val, config, build_core, progress=progress, label=label)
+    fitted = fit_network(train, val, config, build_core, progress=progress, label=label, initial=initial)
     probabilities, expected = predict_torch(fitted.forecaster, test.windows)
     metrics = forecast_metrics(probabilities, expected, test.returns)
     metrics.update(
@@ -124,6 +129,7 @@ def fit_forecaster(
         train_end=train.dates.max(),
         device=fitted.device,
         test=test,
+        warm=fitted.warm,
     )
 
 
@@ -136,6 +142,8 @@ class FittedNetwork:
     best_epoch: int
     history: list[dict[str, float]]
     device: str
+    #: started from the ``initial`` weights
+    warm: bool = False
 
 
 def fit_network(
@@ -147,20 +155,25 @@ def fit_network(
     progress: bool = False,
     label: str = "training",
     on_epoch: EpochHook | None = None,
+    initial: Mapping[str, np.ndarray] | None = None,
 ) -> FittedNetwork:
     """Scaling fitted on ``train``, a seeded core, and epochs with early stopping on ``val``; ``on_epoch``
-    sees the network after each epoch (a tuning scores it, and may stop it by raising)."""
+    sees the network after each epoch (a tuning scores it, and may stop it by raising). A core that
+    ``initial`` weights fit (same tensors, same shapes) starts from them, for ``warm_start_epochs``."""
     device = resolve_device(config.device)
     scaler = Scaler.fit(train.windows[:, -1, :])
     target_scale = float(np.std(train.returns)) or 1.0
     with _SEED_LOCK:  # torch's default generator is global: seed and initialise as one step
         torch.manual_seed(config.seed)
         core = build_core(train.windows.shape[2])
+    warm = load_matching(core, initial)
+    if warm:
+        config = config.model_copy(update={"epochs": config.warm_start_epochs})
     forecaster = Forecaster(core, scaler.mean, scaler.std, target_scale).to(device)
     best_loss, best_epoch, history = _train(
         forecaster, train, val, config, target_scale, device, progress, label, on_epoch
     )
-    return FittedNetwork(forecaster.cpu().eval(), best_loss, best_epoch, history, device.type)
+    return FittedNetwork(forecaster.cpu().eval(), best_loss, best_epoch, history, device.type, warm)
 
 
 def split_samples(

@@ -33,8 +33,10 @@ class TunedSettings:
 
     model_type: str
     name: str
-    #: the tuning's date: it read bars up to it, and trainings from it on use these settings
+    #: when the choice became usable: trainings from then on use these settings
     tuned_at: str
+    #: the study's date: its trials read bars up to it (for ``lstm-plugin tune``, ``tuned_at`` too)
+    data_end: str
     study: str
     #: finished trials (complete or pruned) the choice was made from, and how many of them were pruned
     trials: int

@@ -19,6 +19,7 @@ from lstm_plugin.core.errors import ModelError
 from lstm_plugin.core.version import __version__
 from lstm_plugin.model.features import CLASSES
 from lstm_plugin.model.samples import SampleSet
+from lstm_plugin.model.warm_weights import WEIGHTS_PROPERTY, decode_weights, encode_weights
 from lstm_plugin.plugins.manager import PluginManager
 from lstm_plugin.training.jobs import TrainJob, float32_samples, iso_day
 from lstm_plugin.training.reproducible import kernels_in_use
@@ -62,6 +63,7 @@ def fit_and_export(
     from lstm_plugin.model.ensemble import fit_ensemble
     from lstm_plugin.model.export import export_onnx, verify_onnx
     from lstm_plugin.model.fitting import fit_forecaster
+    from lstm_plugin.model.network import Forecaster
 
     model = job.model
     build_member = core_builder(job, plugins)
@@ -72,7 +74,10 @@ def fit_and_export(
     if model.ensemble:
         result = fit_ensemble(samples, model, build_member, progress=job.progress, label=job.label)
     else:
-        result = fit_forecaster(samples, model, build_core, progress=job.progress, label=job.label)
+        initial = None if job.parent is None else decode_weights(job.parent.weights)
+        result = fit_forecaster(
+            samples, model, build_core, progress=job.progress, label=job.label, initial=initial
+        )
     forecaster = result.forecaster
     metadata = _training_metadata(job, result, feature_names, config_hash, key, data_end)
     # provenance inside the file itself, checked on every load (lstm_plugin.model.model_files)
@@ -81,6 +86,8 @@ def fit_and_export(
         for k in ("trained_at", "data_end", "features", "window", "horizon", "classes", "scaler")
     }
     embedded.update(model_type=job.model_type, symbol=job.name, training_key=key)
+    if model.warm_start and isinstance(forecaster, Forecaster):  # what the next retrain starts from
+        embedded[WEIGHTS_PROPERTY] = encode_weights(forecaster.core.state_dict())
     parity_windows = samples.windows[-64:] if len(samples) >= 2 else samples.windows
     blob = export_onnx(forecaster, np.ascontiguousarray(parity_windows), embedded, exporter=model.exporter)
     verify_onnx(blob, model.window, len(feature_names))  # here, in the worker: the driver only publishes
@@ -115,6 +122,9 @@ def _training_metadata(
         "training_key": key,
         "model_config": model.model_dump(mode="json"),
         "tuning": None if job.tuning is None else dict(job.tuning),
+        "parent": None
+        if job.parent is None
+        else {**job.parent.provenance(), "warm": bool(getattr(result, "warm", False))},
         "metrics": result.metrics,
         "ensemble": result.members,
         "training_device": result.device,

@@ -38,6 +38,7 @@ logger = logging.getLogger("lstm_plugin.training.trainer")
 __all__ = [
     "Job",
     "JobResult",
+    "ParentVersion",
     "TrainJob",
     "feature_names",
     "fixed_torch_threads",
@@ -59,6 +60,19 @@ __all__ = [
 
 
 Result = TypeVar("Result", covariant=True)
+
+
+@dataclass(frozen=True)
+class ParentVersion:
+    """The served version a warm-started retrain starts from (``model.warm_start``): its weights as text
+    (:mod:`lstm_plugin.model.warm_weights`)."""
+
+    version: int
+    sha256: str
+    weights: str
+
+    def provenance(self) -> dict[str, Any]:
+        return {"version": self.version, "sha256": self.sha256}
 
 
 class Job(Protocol[Result]):
@@ -96,6 +110,8 @@ class TrainJob:
     rerun: bool = False
     #: the tuning whose settings ``model`` holds (:class:`lstm_plugin.serving.tuned.TunedSettings`), or None
     tuning: Mapping[str, Any] | None = None
+    #: the version a warm start begins from, or None (a cold start)
+    parent: ParentVersion | None = None
 
     @property
     def label(self) -> str:
@@ -151,6 +167,8 @@ def training_setup(job: TrainJob) -> str:
     )
     if job.tuning is not None:  # the settings are in the config hash; which study chose them is here
         setup += ";tuning=" + json.dumps(dict(job.tuning), sort_keys=True)
+    if job.parent is not None:  # a warm start's bytes depend on the weights it began from
+        setup += f";parent={job.parent.sha256}"
     return setup
 
 

@@ -58,6 +58,8 @@ def universal_jobs_ahead(
     settings = trainer.config.lstm_service
     if not (settings.universal.enabled and settings.retraining.auto_retrain):
         return [], []
+    if trainer.config.model.warm_start:  # each training starts from the one before: none known ahead
+        return [], []
     last = registry.resolve("universal", UNIVERSAL_NAME, now - pd.Timedelta(microseconds=1), candidates=True)
     coming = sorted(pd.Timestamp(d) for d in dates if pd.Timestamp(d) >= now)
     due = universal_due_dates(

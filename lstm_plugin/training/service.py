@@ -36,6 +36,7 @@ from lstm_plugin.training.planning import PlanEntry, Planner
 from lstm_plugin.training.policy import ModelState, Priority
 from lstm_plugin.training.queue import Job, JobQueue, RequestDetail, RequestResult
 from lstm_plugin.training.trainer import ModelTrainer
+from lstm_plugin.training.tuning.continual import continual_tuning, tuning_order
 
 __all__ = ["SNAPSHOT_FILE", "Job", "RequestResult", "ServiceClosedError", "TrainingService", "read_snapshot"]
 
@@ -96,6 +97,7 @@ class TrainingService:
             pool=lambda: self.universe,
             snapshot=self.snapshot,
         )
+        self.tuning = continual_tuning(config, source, registry, self.backend, self.clock, plugins)
         self._last_pass: pd.Timestamp | None = None
         self._universe: set[str] = {validate_symbol(s) for s in universe or ()}
         self._categories: dict[str, str] = {}
@@ -270,9 +272,11 @@ class TrainingService:
         now = self.clock.now()
         if automatic is None:
             automatic = self.config.lstm_service.retraining.auto_retrain
+        with self.queue.lock:
+            categories = dict(self._categories)
+        if self.tuning is not None:  # before the trainings, which then use what it chose
+            self.tuning.run_pass(now, tuning_order(self.config, self.universe, categories))
         if automatic:
-            with self.queue.lock:
-                categories = dict(self._categories)
             self.planner.queue_due(self.universe, categories, now, self._enqueue)
         with self.queue.lock:
             if self.dispatcher.closed:

@@ -23,13 +23,15 @@ import numpy as np
 import pandas as pd
 
 from lstm_plugin.core.clock import Clock, as_timestamp, default_clock
-from lstm_plugin.core.config import Config
+from lstm_plugin.core.config import Config, ModelSection
 from lstm_plugin.core.data import DataSource, validate_symbol
 from lstm_plugin.core.errors import BrokenModelError, InsufficientDataError, RegistryError
 from lstm_plugin.model.metrics import paired_accuracy_gap
 from lstm_plugin.model.model_files import INPUT_NAME, OUTPUT_NAMES
+from lstm_plugin.model.onnx_wire import read_signature
 from lstm_plugin.model.samples import SampleSet, universe_forward_mean
 from lstm_plugin.model.sessions import open_session
+from lstm_plugin.model.warm_weights import WEIGHTS_PROPERTY
 from lstm_plugin.plugins.manager import PluginManager, get_plugin_manager, training_plugins
 from lstm_plugin.serving.inference import CPU, OnnxRunner
 from lstm_plugin.serving.registry import UNIVERSAL_NAME, ModelRecord, ModelRegistry
@@ -38,6 +40,7 @@ from lstm_plugin.serving.tuned import TunedStore
 from lstm_plugin.training.history import symbol_history, training_frames
 from lstm_plugin.training.jobs import (
     JobResult,
+    ParentVersion,
     TrainJob,
     held_out_samples,
     run_training_job,
@@ -151,6 +154,7 @@ class ModelTrainer:
             symbols=tuple(symbols),
             model=model,
             tuning=None if choice is None else choice.provenance(),
+            parent=self._parent(model, model_type, name, trained_at),
             plugins=self.config.plugins,
             known_keys=known_keys,
             rerun=rerun,
@@ -159,6 +163,25 @@ class ModelTrainer:
             progress=self.progress,
             benchmark=benchmark,
         )
+
+    def _parent(
+        self, model: ModelSection, model_type: str, name: str, trained_at: pd.Timestamp
+    ) -> ParentVersion | None:
+        """The version served at ``trained_at`` when it kept its weights (``model.warm_start``); a warm start
+        begins from it."""
+        if not model.warm_start or model.ensemble:
+            return None
+        served = self.registry.resolve(model_type, name, trained_at)
+        if served is None:
+            return None
+        try:
+            weights = read_signature(served.read_bytes()).properties.get(WEIGHTS_PROPERTY)
+        except (OSError, ValueError, RegistryError) as exc:
+            logger.warning("%s: no warm start from %s: %s", name, served.label, exc)
+            return None
+        if weights is None:
+            return None
+        return ParentVersion(served.version, str(served.metadata["sha256"]), weights)
 
     def _frames(
         self, model_type: str, symbols: list[str], trained_at: pd.Timestamp

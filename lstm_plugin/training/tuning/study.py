@@ -3,7 +3,7 @@ every finished one in ``<registry>/tuning.sqlite``.
 
 The driver alone writes the study (an exclusive lock on the file's folder makes a second ``tune`` on the
 same registry fail at once instead of racing it). Trials are proposed ``tuning.parallel`` at a time, each
-by a sampler seeded with the study's seed and the number of trials finished before it, and each carries
+by a sampler seeded with ``tuning.seed``, the study's name and the number of trials finished before it, and each carries
 the curves of the finished ones for its median rule (:mod:`~.trial`): so the same data,
 config and seed give the same trials, pruned the same way, on ``sync``, ``local`` and ``ray``. A tuning
 killed at any moment loses only the trials that were running; they are proposed again, with the same
@@ -20,7 +20,7 @@ import logging
 import math
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +36,7 @@ from lstm_plugin.serving.registry import ModelRegistry
 from lstm_plugin.serving.tuned import TunedSettings, TunedStore
 from lstm_plugin.training.jobs import TrainJob, job_frames
 from lstm_plugin.training.trainer import ModelTrainer
+from lstm_plugin.training.tuning.ledger import PASS_ATTRIBUTE, StudyView, requeue_interrupted
 from lstm_plugin.training.tuning.space import space_fingerprint, suggest
 from lstm_plugin.training.tuning.trial import TrialJob, TrialResult
 
@@ -80,12 +81,15 @@ class Tuner:
         backend: Any,
         progress: bool = True,
         clock: Clock | None = None,
+        plugins: Iterable[Any] = (),
     ) -> None:
         self.config = config
         self.registry = registry
         self.backend = backend
         self.progress = progress
-        self.trainer = ModelTrainer(config, source, registry, clock=clock, progress=False)
+        self.trainer = ModelTrainer(
+            config, source, registry, clock=clock, progress=False, extra_plugins=plugins
+        )
         self.trainer.ship_source = backend.reads_files
         self.tuned = TunedStore(registry.root)
 
@@ -104,6 +108,53 @@ class Tuner:
     ) -> TunedSettings:
         """Run the study of ``name``'s model as of ``as_of`` until it holds ``trials`` finished trials (or
         ``timeout`` seconds pass), and keep its best settings for the trainings from ``as_of`` on."""
+        job = self._job(model_type, name, as_of)
+        label = study_name(model_type, job.name, job.trained_at)
+        with self._locked():
+            view = StudyView(self._study(label, job, restart))
+            bar = _bar(self.progress, label, trials)
+            try:
+                self._run(view, job, trials, None, timeout, _Progress(bar), stamp=None)
+            finally:
+                bar.close()
+            return self._keep(view, job, label, tuned_at=job.trained_at)
+
+    def advance(
+        self, model_type: str, name: str, as_of: pd.Timestamp, now: pd.Timestamp, budget: int
+    ) -> tuple[TunedSettings | None, int]:
+        """A service pass at ``now``: up to ``budget`` more trials of the study of ``name``'s model as of
+        ``as_of`` (stamped with ``now``); once it holds ``tuning.trials``, its choice is kept, usable from
+        ``now``. Returns the choice (``None`` until then) and the trials this pass ran, found already run
+        included (:mod:`~.ledger`)."""
+        job = self._job(model_type, name, as_of)
+        label = study_name(model_type, job.name, job.trained_at)
+        trials = self.config.tuning.trials
+        with self._locked():
+            view = StudyView(self._study(label, job, restart=False), until=now)
+            room = budget - view.charged(now)
+            if room > 0:
+                self._run(view, job, trials, room, None, _Progress(_bar(False, label, trials)), stamp=now)
+            if view.finished < trials:
+                return None, view.charged(now)
+            kept = next((r for r in self.tuned.all(model_type, job.name) if r.study == label), None)
+            record = kept or self._keep(view, job, label, tuned_at=now)
+            return record, view.charged(now)
+
+    def study_dates(self, model_type: str, name: str) -> list[pd.Timestamp]:
+        """The dates of the studies kept for ``name``'s model, oldest first."""
+        import optuna
+
+        if not self.path.exists():
+            return []
+        prefix = study_name(model_type, name, pd.Timestamp(0))[:-10]
+        try:
+            names = optuna.get_all_study_names(self._storage())
+        except Exception as exc:  # a damaged file: what tune says of it
+            raise self._unreadable(exc) from None
+        return sorted(pd.Timestamp(n[len(prefix) :]) for n in names if n.startswith(prefix))
+
+    def _job(self, model_type: str, name: str, as_of: pd.Timestamp) -> TrainJob:
+        """The training job a study's trials vary: the config's settings, bars up to ``as_of``."""
         if self.config.model.ensemble:
             raise ConfigError("tune › model.ensemble is set: a tuning searches one network's settings")
         job = (
@@ -111,20 +162,11 @@ class Tuner:
             if model_type == "universal"
             else self.trainer.prepare_specific(name, as_of=as_of, tuned=False)
         )
+        job = dataclasses.replace(job, parent=None)  # a trial starts cold, as its fold's data dictates
         space = self.config.tuning.space
         if job.benchmark is None and space.target is not None and "excess" in space.target.choices:
             job = dataclasses.replace(job, benchmark=self.trainer.benchmark(job.trained_at))
-        label = study_name(model_type, job.name, job.trained_at)
-        with self._locked():
-            study = self._study(label, job, restart)
-            started = time.monotonic()
-            bar = _bar(self.progress, label, trials)
-            progress = _Progress(bar)
-            try:
-                self._run(study, job, trials, timeout, started, progress)
-            finally:
-                bar.close()
-            return self._keep(study, job, label, progress.pruned)
+        return job
 
     # ------------------------------------------------------------------ the study
     @contextlib.contextmanager
@@ -207,7 +249,7 @@ class Tuner:
                 )
             elif held["data"] != wanted["data"]:
                 raise TuningError(f"tune › study {label} was made on other bars; --restart replaces it")
-            _requeue_interrupted(study)
+            requeue_interrupted(study)
         except sqlalchemy.exc.SQLAlchemyError as exc:
             raise self._unreadable(exc) from None
         return study
@@ -215,38 +257,46 @@ class Tuner:
     # ------------------------------------------------------------------ trials
     def _run(
         self,
-        study: Any,
+        view: StudyView,
         job: TrainJob,
         trials: int,
+        budget: int | None,
         timeout: float | None,
-        started: float,
         progress: _Progress,
+        stamp: pd.Timestamp | None,
     ) -> None:
-        tuning = self.config.tuning
-        progress.pruned = len(_finished(study, pruned_only=True))
-        progress.show(len(_finished(study)), _best(study))
+        """Trials, ``tuning.parallel`` at a time, until the view holds ``trials`` finished, ``budget`` new
+        ones ran or ``timeout`` seconds passed."""
+        started, ran = time.monotonic(), 0
+        progress.pruned = view.pruned
+        progress.show(view.finished, _value(view.best()))
         while True:
-            finished = _finished(study)
-            wanted = trials - len(finished)
+            wanted = trials - view.finished
+            if budget is not None:
+                wanted = min(wanted, budget - ran)
             if wanted <= 0 or (timeout is not None and time.monotonic() - started >= timeout):
                 return
-            peers = tuple(dict(t.intermediate_values) for t in _finished(study, complete_only=True))
-            batch = [self._ask(study, job, len(finished) + i) for i in range(min(tuning.parallel, wanted))]
+            peers, finished = view.curves(), view.finished
+            batch = [
+                self._ask(view.study, job, finished + i)
+                for i in range(min(self.config.tuning.parallel, wanted))
+            ]
             futures: list[tuple[Any, Future[TrialResult]]] = [
                 (trial, self.backend.submit(self._trial_job(job, trial, peers))) for trial, _ in batch
             ]
             for trial, future in futures:
-                self._tell(study, trial, future, futures)
-                progress.pruned += int(trial.number in _pruned_numbers(study))
-                progress.show(len(_finished(study)), _best(study))
+                self._tell(view.study, trial, future, futures, stamp)
+                ran += 1
+                progress.pruned = view.pruned
+                progress.show(view.finished, _value(view.best()))
 
     def _ask(self, study: Any, job: TrainJob, finished: int) -> tuple[Any, dict[str, Any]]:
         import optuna
 
         tuning = self.config.tuning
+        seed = hashlib.sha256(f"{tuning.seed}|{study.study_name}|{finished}".encode()).digest()
         study.sampler = optuna.samplers.TPESampler(
-            seed=(tuning.seed * 1_000_003 + finished) % 2**32,
-            n_startup_trials=max(1, tuning.startup_trials),
+            seed=int.from_bytes(seed[:4], "little"), n_startup_trials=max(1, tuning.startup_trials)
         )
         trial = study.ask()
         with warnings.catch_warnings():  # trial 0, the config's own settings, may lie outside the space
@@ -266,7 +316,14 @@ class Tuner:
             peers=peers,
         )
 
-    def _tell(self, study: Any, trial: Any, future: Future[TrialResult], batch: list[Any]) -> None:
+    def _tell(
+        self,
+        study: Any,
+        trial: Any,
+        future: Future[TrialResult],
+        batch: list[Any],
+        stamp: pd.Timestamp | None,
+    ) -> None:
         from optuna.trial import TrialState
 
         try:
@@ -280,27 +337,28 @@ class Tuner:
             trial.report(value, step)
         trial.set_user_attr("seconds", round(result.seconds, 3))
         trial.set_user_attr("worker", result.worker)
+        if stamp is not None:
+            trial.set_user_attr(PASS_ATTRIBUTE, stamp.isoformat())
         if result.pruned or result.value is None or not math.isfinite(result.value):
             study.tell(trial, state=TrialState.PRUNED)
         else:
             study.tell(trial, result.value)
 
     # ------------------------------------------------------------------ the choice
-    def _keep(self, study: Any, job: TrainJob, label: str, pruned: int) -> TunedSettings:
-        complete = _finished(study, complete_only=True)
-        if not complete:
-            raise TuningError(
-                f"tune › study {label} has no finished trial yet (every one was pruned or stopped)"
-            )
-        best = max(complete, key=lambda t: (t.value, -t.number))
-        first = min(complete, key=lambda t: t.number)
+    def _keep(self, view: StudyView, job: TrainJob, label: str, tuned_at: pd.Timestamp) -> TunedSettings:
+        """The best complete trial's settings, kept for the trainings from ``tuned_at`` on."""
+        best = view.best()
+        if best is None:
+            raise TuningError(f"tune › study {label} has no complete trial yet (each was pruned or stopped)")
+        first = min(view.trials("COMPLETE"), key=lambda t: t.number)
         record = TunedSettings(
             model_type=job.model_type,
             name=job.name,
-            tuned_at=job.trained_at.isoformat(),
+            tuned_at=tuned_at.isoformat(),
+            data_end=job.trained_at.isoformat(),
             study=label,
-            trials=len(_finished(study)),
-            pruned=pruned,
+            trials=view.finished,
+            pruned=view.pruned,
             best_value=float(best.value),
             default_value=float(first.value) if first.number == 0 else None,
             parameters=dict(best.params),
@@ -308,9 +366,8 @@ class Tuner:
         try:
             self.tuned.add(record)
         except OSError as exc:
-            raise RegistryError(
-                f"{self.tuned.path(job.model_type, job.name)} › cannot write: {exc.strerror}"
-            ) from None
+            where = self.tuned.path(job.model_type, job.name)
+            raise RegistryError(f"{where} › cannot write: {exc.strerror}") from None
         return record
 
 
@@ -324,36 +381,11 @@ def _own_settings(config: Config, job: TrainJob) -> dict[str, Any]:
     return own
 
 
-def _finished(study: Any, complete_only: bool = False, pruned_only: bool = False) -> list[Any]:
-    from optuna.trial import TrialState
-
-    states: tuple[Any, ...] = (TrialState.COMPLETE, TrialState.PRUNED)
-    if complete_only:
-        states = (TrialState.COMPLETE,)
-    elif pruned_only:
-        states = (TrialState.PRUNED,)
-    return list(study.get_trials(deepcopy=False, states=states))
-
-
-def _pruned_numbers(study: Any) -> set[int]:
-    return {t.number for t in _finished(study, pruned_only=True)}
-
-
-def _best(study: Any) -> float | None:
-    complete = _finished(study, complete_only=True)
-    return max(t.value for t in complete) if complete else None
-
-
-def _requeue_interrupted(study: Any) -> None:
-    """Trials left running by a killed tuning fail now, and their settings are proposed again first."""
-    from optuna.trial import TrialState
-
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        study.tell(trial.number, state=TrialState.FAIL)
-        study.enqueue_trial(dict(trial.params), skip_if_exists=False)
-
-
 def _bar(progress: bool, label: str, trials: int) -> Any:
     from tqdm.auto import tqdm
 
     return tqdm(total=trials, desc=f"tuning {label}", unit="trial", disable=not progress, leave=False)
+
+
+def _value(trial: Any | None) -> float | None:
+    return None if trial is None else float(trial.value)

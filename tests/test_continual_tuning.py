@@ -1,0 +1,100 @@
+"""Continual tuning inside the training service: due models by priority within a pass's budget, the same
+figures cold, warm and on another backend, and no future read with tuning and warm starts both on."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from lstm_plugin import ModelRegistry
+from lstm_plugin.core.config import validate_config
+from lstm_plugin.serving.tuned import TunedStore
+from lstm_plugin.training.service import TrainingService
+from lstm_plugin.training.tuning.continual import tuning_order
+
+from .conftest import write_config
+from .test_main_job import SMALL, backtest, perturbed_copy, read_rows
+from .test_tuning import SPACE
+
+TUNING = {
+    "space": SPACE,
+    "folds": 2,
+    "trials": 2,
+    "trials_per_pass": 2,
+    "every_days": 180,
+    "parallel": 2,
+    "startup_trials": 1,
+    "warmup_epochs": 1,
+}
+CONTINUAL = {
+    **SMALL,
+    "model": {**SMALL["model"], "warm_start": True, "warm_start_epochs": 3},
+    "tuning": TUNING,
+}
+
+
+def test_the_universal_model_and_the_portfolio_are_tuned_first():
+    config = validate_config(CONTINUAL)
+    order = tuning_order(config, ["ZTS", "AAPL", "KO"], {"KO": "portfolio", "AAPL": "watchlist"})
+    assert order == [("universal", "DEFAULT"), ("specific", "KO"), ("specific", "AAPL"), ("specific", "ZTS")]
+
+
+def test_a_pass_spends_at_most_its_budget_and_a_study_goes_on_over_the_next_passes(tmp_path, source):
+    raw = json.loads(json.dumps(CONTINUAL))
+    raw["tuning"].update(trials=3, trials_per_pass=1)
+    raw["lstm_service"]["universal"] = {"enabled": False}
+    config = validate_config(raw)
+    registry = ModelRegistry(tmp_path / "m")
+    with TrainingService(config, source, registry, backend="sync", universe=["AAPL", "KO"]) as service:
+        for day in ("2012-01-03", "2012-01-04", "2012-01-05", "2012-01-06"):
+            assert service.tuning is not None
+            assert service.tuning.run_pass(pd.Timestamp(day), [("specific", "AAPL"), ("specific", "KO")]) == 1
+    store = TunedStore(registry.root)
+    (aapl,) = store.all("specific", "AAPL")  # three passes made its study; the fourth began KO's
+    assert (
+        aapl.tuned_at.startswith("2012-01-05") and aapl.data_end.startswith("2012-01-03") and aapl.trials == 3
+    )
+    assert store.all("specific", "KO") == []
+
+
+@pytest.mark.slow
+def test_a_backtest_that_tunes_and_warm_starts_reads_no_future(capsys, tmp_path, unseen_six_dir):
+    T = "2009-06-01"
+    config = write_config(tmp_path / "continual.json", CONTINUAL)
+    noisy = perturbed_copy(unseen_six_dir, tmp_path / "noisy", T)
+    for name, folder in (("honest", unseen_six_dir), ("noisy", noisy)):
+        common = ["--data", str(folder), "--start", "2008-01-01", "--end", "2010-06-30", "-q"]
+        places = ["--out", str(tmp_path / f"{name}_report"), "--models", str(tmp_path / f"{name}_models")]
+        code, _, err = backtest(capsys, *common, *places, "--config", str(config))
+        assert code == 0, err
+    honest = tmp_path / "honest_models"
+    tuned = [r for path in (honest / "tuning").rglob("*.json") for r in json.loads(path.read_text())]
+    assert len({r["name"] for r in tuned}) >= 3 and all(r["data_end"] <= r["tuned_at"] for r in tuned)
+    versions = [json.loads(p.read_text()) for p in honest.rglob("v*.json")]
+    assert any(v.get("tuning") for v in versions) and any(
+        (v.get("parent") or {}).get("warm") for v in versions
+    )
+    for file in ("predictions.csv", "orders.csv", "equity.csv"):
+        honest_rows, noisy_rows = (read_rows(tmp_path / f"{n}_report" / file) for n in ("honest", "noisy"))
+        before = [r for r in honest_rows if r["date"] <= T]
+        assert before and before == [r for r in noisy_rows if r["date"] <= T], file
+    # run again over the same registry, on sync this time: every figure the same
+    rerun = [
+        "--data",
+        str(unseen_six_dir),
+        "--start",
+        "2008-01-01",
+        "--end",
+        "2010-06-30",
+        "-q",
+        "--backend",
+        "sync",
+    ]
+    code, _, err = backtest(
+        capsys, *rerun, "--out", str(tmp_path / "rerun"), "--models", str(honest), "--config", str(config)
+    )
+    assert code == 0, err
+    for file in ("predictions.csv", "orders.csv", "equity.csv"):
+        assert read_rows(tmp_path / "rerun" / file) == read_rows(tmp_path / "honest_report" / file), file
