@@ -167,11 +167,12 @@ class ModelTrainer:
     def _parent(
         self, model: ModelSection, model_type: str, name: str, trained_at: pd.Timestamp
     ) -> ParentVersion | None:
-        """The version served at ``trained_at`` when it kept its weights (``model.warm_start``); a warm start
-        begins from it."""
+        """The version served just before ``trained_at`` when it kept its weights (``model.warm_start``); a
+        warm start begins from it. Strictly before: a run again over the registry finds this very training
+        at ``trained_at``, and must begin from what the first run began from."""
         if not model.warm_start or model.ensemble:
             return None
-        served = self.registry.resolve(model_type, name, trained_at)
+        served = self.registry.resolve(model_type, name, trained_at - pd.Timedelta(microseconds=1))
         if served is None:
             return None
         try:

@@ -3,9 +3,10 @@ whose tuning is due, best priority first (docs/tuning.md, *Continual*).
 
 A model is due when no choice usable at the pass is younger than ``tuning.every_days`` (by the date of
 the bars it read). Its study is dated by the pass that opened it and reads bars up to that date only; it
-goes on over the next passes until it holds ``tuning.trials`` trials, and its choice is usable from the
-pass that completes it. Everything is decided from what the registry held at the pass's time
-(:mod:`~.ledger`), so a backtest run again over its own registry trains the same models.
+goes on over the next passes until it holds ``tuning.trials`` trials, and its choice is usable just after
+the pass that completes it — never by a training at that very time, which may have run before the pass.
+Passes at one clock time share one budget. Everything is decided from what the registry held at the
+pass's time (:mod:`~.ledger`), so a backtest run again over its own registry trains the same models.
 """
 
 from __future__ import annotations
@@ -36,12 +37,15 @@ class ContinualTuning:
         self.tuner = tuner
         self.settings = tuner.config.tuning
         self._failed: set[tuple[str, str, pd.Timestamp]] = set()
+        #: trials charged to the passes at one clock time: several passes at one time share one budget
+        self._spent: tuple[pd.Timestamp | None, int] = (None, 0)
 
     def run_pass(self, now: pd.Timestamp, models: Iterable[tuple[str, str]]) -> int:
         """Trials the pass at ``now`` ran (or found run by an earlier run of the same pass)."""
         if self.settings.every_days is None:
             return 0
-        budget = self.settings.trials_per_pass
+        spent = self._spent[1] if self._spent[0] == now else 0
+        budget = self.settings.trials_per_pass - spent
         for model_type, name in models:
             if budget <= 0:
                 break
@@ -55,7 +59,8 @@ class ContinualTuning:
                 self._failed.add((model_type, name, as_of))
                 continue
             budget -= charged
-        return self.settings.trials_per_pass - budget
+        self._spent = (now, self.settings.trials_per_pass - budget)
+        return self._spent[1] - spent
 
     def _study_date(self, model_type: str, name: str, now: pd.Timestamp) -> pd.Timestamp | None:
         """The date of the study to work on at ``now``: an open one, else a new one if the model is due."""

@@ -2,10 +2,10 @@
 every finished one in ``<registry>/tuning.sqlite``.
 
 The driver alone writes the study (an exclusive lock on the file's folder makes a second ``tune`` on the
-same registry fail at once instead of racing it). Trials are proposed ``tuning.parallel`` at a time, each
-by a sampler seeded with ``tuning.seed``, the study's name and the number of trials finished before it, and each carries
-the curves of the finished ones for its median rule (:mod:`~.trial`): so the same data,
-config and seed give the same trials, pruned the same way, on ``sync``, ``local`` and ``ray``. A tuning
+same registry fail at once instead of racing it). Trials are proposed ``tuning.parallel`` at a time,
+each by a sampler seeded with ``tuning.seed``, the study's name and the number of trials finished before
+it, and each carries the curves of the finished ones for its median rule (:mod:`~.trial`): so the same
+data, config and seed give the same trials, pruned the same way, on ``sync``, ``local`` and ``ray``. A tuning
 killed at any moment loses only the trials that were running; they are proposed again, with the same
 settings, when it resumes. The first trial of a study is the config's own settings, so the best is never
 worse than them on the validation folds (docs/tuning.md).
@@ -45,6 +45,9 @@ logger = logging.getLogger(__name__)
 __all__ = ["STUDY_FILE", "Tuner", "TuningError", "study_name"]
 
 STUDY_FILE = "tuning.sqlite"
+#: a choice a training pass completes is usable just after it: a training at the pass's own time, which
+#: may have run before the pass, never sees it, in a first run or a later one
+USABLE_AFTER = pd.Timedelta(microseconds=1)
 
 
 class TuningError(LSTMPluginError):
@@ -123,9 +126,9 @@ class Tuner:
         self, model_type: str, name: str, as_of: pd.Timestamp, now: pd.Timestamp, budget: int
     ) -> tuple[TunedSettings | None, int]:
         """A service pass at ``now``: up to ``budget`` more trials of the study of ``name``'s model as of
-        ``as_of`` (stamped with ``now``); once it holds ``tuning.trials``, its choice is kept, usable from
-        ``now``. Returns the choice (``None`` until then) and the trials this pass ran, found already run
-        included (:mod:`~.ledger`)."""
+        ``as_of`` (stamped with ``now``); once it holds ``tuning.trials``, its choice is kept, usable just
+        after ``now``. Returns the choice (``None`` until then) and the trials this pass ran, those found
+        already run included (:mod:`~.ledger`)."""
         job = self._job(model_type, name, as_of)
         label = study_name(model_type, job.name, job.trained_at)
         trials = self.config.tuning.trials
@@ -137,7 +140,7 @@ class Tuner:
             if view.finished < trials:
                 return None, view.charged(now)
             kept = next((r for r in self.tuned.all(model_type, job.name) if r.study == label), None)
-            record = kept or self._keep(view, job, label, tuned_at=now)
+            record = kept or self._keep(view, job, label, tuned_at=now + USABLE_AFTER)
             return record, view.charged(now)
 
     def study_dates(self, model_type: str, name: str) -> list[pd.Timestamp]:
