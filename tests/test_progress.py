@@ -53,3 +53,14 @@ def test_leaving_a_services_with_block_while_a_training_runs_says_what_it_waits_
     said = [r.getMessage() for r in caplog.records]
     assert any("waiting for 1 training to finish (specific/KO); Ctrl-C stops them" in m for m in said), said
     assert [d["symbol"] for d in service.snapshot()["done"]] == ["KO"]
+
+
+def test_a_command_run_in_process_leaves_the_training_loggers_as_it_found_them(tmp_path, capsys):
+    """``main`` in a notebook or a test: the quieting of training events is for the command only."""
+    from lstm_plugin.cli.args import TRAINING_LOGGERS
+    from lstm_plugin.cli.main import main
+
+    before = {name: logging.getLogger(name).level for name in TRAINING_LOGGERS}
+    span = ["--symbols", "AAPL,MSFT", "--start", "2020-01-02", "--end", "2020-03-31", "--no-lstm", "-q"]
+    assert main(["backtest", *span, "--out", str(tmp_path / "r"), "--models", str(tmp_path / "m")]) == 0
+    assert {name: logging.getLogger(name).level for name in TRAINING_LOGGERS} == before

@@ -7,7 +7,8 @@ import argparse
 import logging
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from lstm_plugin.core.errors import LSTMPluginError
@@ -112,9 +113,25 @@ def baseline_list(text: str | None, configured: Sequence[str]) -> list[str]:
         raise UsageError(f"--{exc}") from None
 
 
+#: the loggers whose events a training command reports in its own summary instead
+TRAINING_LOGGERS = ("lstm_plugin.training.service", "lstm_plugin.events", "lstm_plugin.training.trainer")
+
+
 def quiet_training_logs(args: argparse.Namespace) -> None:
     """Training events (failures, candidates kept) go to the command's own summary; ``-v`` shows them as they
-    happen."""
+    happen. For the command only: :func:`training_log_levels` gives the levels back."""
     if not args.verbose:
-        for name in ("lstm_plugin.training.service", "lstm_plugin.events", "lstm_plugin.training.trainer"):
+        for name in TRAINING_LOGGERS:
             logging.getLogger(name).setLevel(logging.ERROR)
+
+
+@contextmanager
+def training_log_levels() -> Iterator[None]:
+    """The training loggers' levels as they were before a command: ``main`` called in a notebook or a test
+    leaves the process's logging as it found it."""
+    levels = {name: logging.getLogger(name).level for name in TRAINING_LOGGERS}
+    try:
+        yield
+    finally:
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from lstm_plugin.cli.args import JobsFailed, StoppedBySignal, Terminated
+from lstm_plugin.cli.args import JobsFailed, StoppedBySignal, Terminated, training_log_levels
 from lstm_plugin.cli.parser import build_parser
 from lstm_plugin.core.errors import LSTMPluginError
 
@@ -102,7 +102,8 @@ def _main(argv: Sequence[str] | None) -> int:
         from lstm_plugin.cli.commands import COMMANDS  # the command's own imports, after parsing
         from lstm_plugin.core import jsonio
 
-        result = COMMANDS[args.command](args)
+        with training_log_levels():
+            result = COMMANDS[args.command](args)
         if args.json:
             print(jsonio.dumps(result, indent=2))
         return EXIT_OK

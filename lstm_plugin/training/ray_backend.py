@@ -173,17 +173,18 @@ class RayBackend:
             options.update(address="local", _temp_dir=self._folder)
             if settings.num_cpus:
                 options["num_cpus"] = settings.num_cpus
+            # the watchdog first: a driver killed while ray.init starts its processes leaves none behind
+            self._reaper = _start_reaper(self._folder)
             try:
                 ray.init(**options)
             except (ConnectionError, TimeoutError, ValueError, RuntimeError, OSError) as exc:
-                shutil.rmtree(self._folder, ignore_errors=True)
+                self._stop_reaper()
                 if "AF_UNIX path length" in str(exc):
                     raise ConfigError(
                         f"RAY_TMPDIR › {Path(self._folder).parent} is too deep for Ray's sockets (their "
                         "paths may be 107 bytes at most); choose a shorter folder"
                     ) from None
                 raise ConfigError(f"lstm_service.ray › cannot start Ray locally: {first_line(exc)}") from None
-            self._reaper = _start_reaper(self._folder)
         self._owns_ray = True
 
     def submit(self, job: Job[Result]) -> Future[Result]:
@@ -226,7 +227,11 @@ class RayBackend:
         if self._owns_ray:
             self._ray.shutdown()
             self._owns_ray = False
-        if self._reaper is not None:  # it ends what ray.shutdown left, then removes the folder
+        self._stop_reaper()
+
+    def _stop_reaper(self) -> None:
+        """The watchdog ends what ``ray.shutdown`` or a failed ``ray.init`` left, then removes the folder."""
+        if self._reaper is not None:
             if self._reaper.stdin is not None:
                 self._reaper.stdin.close()
             self._reaper.wait(30)
