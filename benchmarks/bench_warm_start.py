@@ -75,9 +75,7 @@ def main() -> None:
             f"{f['wall_seconds']:6.1f} s in all; daily rank IC at {HOLDING} bars {_interval(e)}"
         )
     print(f"  training seconds, warm / cold: {figures['training_ratio']:.2f}x  (target <= 0.5x)")
-    print(
-        f"  rank IC, warm - cold (paired by day): {_interval(difference)}  (target: holds 0 or above)"
-    )
+    print(f"  rank IC, warm - cold (paired by day): {_interval(difference)}  (target: holds 0 or above)")
 
 
 def _interval(estimate: dict) -> str:
