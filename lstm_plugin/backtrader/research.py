@@ -36,6 +36,8 @@ SETTINGS: dict[str, dict[str, Any]] = {
             "ensemble_weights": "ic",
         }
     },
+    "return, 5 bars, warm starts": {"model": {"warm_start": True}},
+    "return, 5 bars, tuned yearly": {"tuning": {"every_days": 365, "trials": 20, "trials_per_pass": 40}},
 }
 
 
