@@ -158,6 +158,24 @@ def test_the_same_study_makes_the_same_choice_on_sync_and_on_local_workers(studi
     assert sync_record.best_value >= sync_record.default_value
 
 
+@pytest.mark.slow
+def test_ray_tasks_make_the_same_choice_as_sync(studies, tmp_path, source):
+    pytest.importorskip("ray")
+    from lstm_plugin.core.config import RaySection
+    from lstm_plugin.training.backends import RayBackend
+
+    backend = RayBackend(RaySection(num_cpus=2))
+    try:
+        registry = ModelRegistry(tmp_path / "m")
+        record = Tuner(tune_config(), source, registry, backend, progress=False).tune(
+            "specific", "AAPL", pd.Timestamp(AS_OF), 3
+        )
+    finally:
+        backend.shutdown()
+    assert record == studies["sync"][1]
+    assert trial_values(registry.root) == trial_values(studies["sync"][0].root)
+
+
 def test_the_next_training_uses_the_tuned_settings_and_every_hook_is_told_them(studies, source):
     registry, record = studies["sync"]
     watcher = SeesTheModel()
