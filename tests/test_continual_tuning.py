@@ -59,6 +59,20 @@ def test_a_pass_spends_at_most_its_budget_and_a_study_goes_on_over_the_next_pass
     assert store.all("specific", "KO") == []
 
 
+def test_a_pass_while_a_tune_holds_the_study_file_trains_on_and_says_why(tmp_path, source, caplog):
+    from filelock import FileLock
+
+    config = validate_config(CONTINUAL)
+    registry = ModelRegistry(tmp_path / "m")
+    with TrainingService(config, source, registry, backend="sync", universe=["KO"]) as service:
+        assert service.tuning is not None
+        with FileLock(registry.root / ".tuning.sqlite.lock"), caplog.at_level("WARNING"):
+            assert service.tuning.run_pass(pd.Timestamp("2012-01-03"), [("specific", "KO")]) == 0
+    said = [r.getMessage() for r in caplog.records]
+    assert any("no tuning in this pass" in m and "another lstm-plugin tune" in m for m in said), said
+    assert TunedStore(registry.root).all("specific", "KO") == []
+
+
 @pytest.mark.slow
 def test_a_backtest_that_tunes_and_warm_starts_reads_no_future(capsys, tmp_path, unseen_six_dir):
     T = "2009-06-01"

@@ -23,7 +23,7 @@ from lstm_plugin.core.data import DataSource
 from lstm_plugin.core.errors import LSTMPluginError
 from lstm_plugin.serving.registry import UNIVERSAL_NAME, ModelRegistry
 from lstm_plugin.training.policy import category_base
-from lstm_plugin.training.tuning.study import Tuner, study_name
+from lstm_plugin.training.tuning.study import Tuner, TuningError, study_name
 
 __all__ = ["ContinualTuning", "continual_tuning", "tuning_order"]
 
@@ -49,14 +49,19 @@ class ContinualTuning:
         for model_type, name in models:
             if budget <= 0:
                 break
-            as_of = self._study_date(model_type, name, now)
-            if as_of is None or (model_type, name, as_of) in self._failed:
-                continue
+            as_of = None
             try:
+                as_of = self._study_date(model_type, name, now)
+                if as_of is None or (model_type, name, as_of) in self._failed:
+                    continue
                 _, charged = self.tuner.advance(model_type, name, as_of, now, budget)
-            except LSTMPluginError as exc:  # too few bars, say: not tuned, retried at its next date
-                logger.warning("tuning %s %s as of %s: %s", model_type, name, f"{as_of:%Y-%m-%d}", exc)
-                self._failed.add((model_type, name, as_of))
+            except TuningError as exc:  # the study file is busy (a `tune` runs) or damaged: trainings go on
+                logger.warning("no tuning in this pass: %s", exc)
+                break
+            except LSTMPluginError as exc:  # too few bars, say: not tuned, tried again at its next date
+                when = now if as_of is None else as_of
+                logger.warning("tuning %s %s as of %s: %s", model_type, name, f"{when:%Y-%m-%d}", exc)
+                self._failed.add((model_type, name, when))
                 continue
             budget -= charged
         self._spent = (now, self.settings.trials_per_pass - budget)
