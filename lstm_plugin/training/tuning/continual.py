@@ -46,12 +46,15 @@ class ContinualTuning:
             return 0
         spent = self._spent[1] if self._spent[0] == now else 0
         budget = self.settings.trials_per_pass - spent
+        dates: dict[tuple[str, str], list[pd.Timestamp]] | None = None
         for model_type, name in models:
             if budget <= 0:
                 break
             as_of = None
             try:
-                as_of = self._study_date(model_type, name, now)
+                if dates is None:
+                    dates = self.tuner.study_dates()
+                as_of = self._study_date(model_type, name, now, dates.get((model_type, name), []))
                 if as_of is None or (model_type, name, as_of) in self._failed:
                     continue
                 _, charged = self.tuner.advance(model_type, name, as_of, now, budget)
@@ -67,14 +70,15 @@ class ContinualTuning:
         self._spent = (now, self.settings.trials_per_pass - budget)
         return self._spent[1] - spent
 
-    def _study_date(self, model_type: str, name: str, now: pd.Timestamp) -> pd.Timestamp | None:
-        """The date of the study to work on at ``now``: an open one, else a new one if the model is due."""
+    def _study_date(
+        self, model_type: str, name: str, now: pd.Timestamp, kept: list[pd.Timestamp]
+    ) -> pd.Timestamp | None:
+        """The date of the study to work on at ``now`` (``kept``: the dates of the model's studies): an open
+        one, else a new one if the model is due."""
         usable = [r for r in self.tuner.tuned.all(model_type, name) if pd.Timestamp(r.tuned_at) <= now]
         last = max((pd.Timestamp(r.data_end) for r in usable), default=None)
         finished = {r.study for r in usable}
-        studies = [
-            d for d in self.tuner.study_dates(model_type, name) if d <= now and (last is None or d > last)
-        ]
+        studies = [d for d in kept if d <= now and (last is None or d > last)]
         open_ones = [d for d in studies if study_name(model_type, name, d) not in finished]
         if open_ones:
             return open_ones[-1]

@@ -95,6 +95,7 @@ class Tuner:
         )
         self.trainer.ship_source = backend.reads_files
         self.tuned = TunedStore(registry.root)
+        self._opened: tuple[int | None, Any] | None = None
 
     @property
     def path(self) -> Path:
@@ -143,18 +144,22 @@ class Tuner:
             record = kept or self._keep(view, job, label, tuned_at=now + USABLE_AFTER)
             return record, view.charged(now)
 
-    def study_dates(self, model_type: str, name: str) -> list[pd.Timestamp]:
-        """The dates of the studies kept for ``name``'s model, oldest first."""
+    def study_dates(self) -> dict[tuple[str, str], list[pd.Timestamp]]:
+        """The dates of the studies kept, oldest first, by ``(model type, name)``: one query."""
         import optuna
 
         if not self.path.exists():
-            return []
-        prefix = study_name(model_type, name, pd.Timestamp(0))[:-10]
+            return {}
         try:
             names = optuna.get_all_study_names(self._storage())
         except Exception as exc:  # a damaged file: what tune says of it
             raise self._unreadable(exc) from None
-        return sorted(pd.Timestamp(n[len(prefix) :]) for n in names if n.startswith(prefix))
+        dates: dict[tuple[str, str], list[pd.Timestamp]] = {}
+        for label in names:
+            model, _, day = label.rpartition("@")
+            model_type, _, name = model.partition("/")
+            dates.setdefault((model_type, name), []).append(pd.Timestamp(day))
+        return {model: sorted(days) for model, days in dates.items()}
 
     def _job(self, model_type: str, name: str, as_of: pd.Timestamp) -> TrainJob:
         """The training job a study's trials vary: the config's settings, bars up to ``as_of``."""
@@ -191,15 +196,20 @@ class Tuner:
             lock.release()
 
     def _storage(self) -> Any:
+        """Optuna's storage on the study file, opened once per tuner (an engine costs tens of ms)."""
         import optuna
         import sqlalchemy.exc
 
         if self.path.exists() and not self.path.is_file():
             raise TuningError(f"tune › {self.path} › not a file: move it away")
+        if self._opened is not None and self._opened[0] == _inode(self.path):
+            return self._opened[1]  # the same file: written in place by SQLite, replaced only by hand
         try:
-            return optuna.storages.RDBStorage(f"sqlite:///{self.path}")
+            storage = optuna.storages.RDBStorage(f"sqlite:///{self.path}")
         except (sqlalchemy.exc.SQLAlchemyError, RuntimeError, ValueError) as exc:
             raise self._unreadable(exc) from None
+        self._opened = (_inode(self.path), storage)
+        return storage
 
     def _unreadable(self, exc: Exception) -> TuningError:
         reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
@@ -392,3 +402,10 @@ def _bar(progress: bool, label: str, trials: int) -> Any:
 
 def _value(trial: Any | None) -> float | None:
     return None if trial is None else float(trial.value)
+
+
+def _inode(path: Path) -> int | None:
+    try:
+        return path.stat().st_ino
+    except OSError:
+        return None
