@@ -9,7 +9,7 @@ from typing import Any
 from lstm_plugin.core.config import ModelSection, SearchSpace
 from lstm_plugin.core.config_tuning import CategoricalChoices, IntRange
 
-__all__ = ["space_fingerprint", "suggest"]
+__all__ = ["config_values", "space_fingerprint", "suggest"]
 
 
 def space_fingerprint(space: SearchSpace, extra: dict[str, Any]) -> str:
@@ -33,3 +33,12 @@ def suggest(trial: Any, space: SearchSpace, base: ModelSection) -> dict[str, Any
         else:
             chosen[name] = trial.suggest_float(name, spec.low, spec.high, log=spec.log)
     return chosen
+
+
+def config_values(space: SearchSpace, model: ModelSection) -> dict[str, Any]:
+    """``model``'s own values of the searched settings (a study's trial 0); dropout only with two layers."""
+    return {
+        name: getattr(model, name)
+        for name in space.parameters()
+        if not (name == "dropout" and model.num_layers < 2)
+    }

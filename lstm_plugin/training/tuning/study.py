@@ -22,7 +22,6 @@ import time
 import warnings
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +36,8 @@ from lstm_plugin.serving.tuned import TunedSettings, TunedStore
 from lstm_plugin.training.jobs import TrainJob, job_frames
 from lstm_plugin.training.trainer import ModelTrainer
 from lstm_plugin.training.tuning.ledger import PASS_ATTRIBUTE, StudyView, requeue_interrupted
-from lstm_plugin.training.tuning.space import space_fingerprint, suggest
+from lstm_plugin.training.tuning.progress import TrialBar
+from lstm_plugin.training.tuning.space import config_values, space_fingerprint, suggest
 from lstm_plugin.training.tuning.trial import TrialJob, TrialResult
 
 logger = logging.getLogger(__name__)
@@ -56,21 +56,6 @@ class TuningError(LSTMPluginError):
 
 def study_name(model_type: str, name: str, as_of: pd.Timestamp) -> str:
     return f"{model_type}/{name}@{as_of:%Y-%m-%d}"
-
-
-@dataclass
-class _Progress:
-    """What the bar shows: finished trials, pruned ones, the best value so far."""
-
-    bar: Any
-    pruned: int = 0
-
-    def show(self, finished: int, best: float | None) -> None:
-        self.bar.update(finished - self.bar.n)
-        postfix = {"pruned": self.pruned}
-        if best is not None:
-            postfix["best"] = f"{best:+.4f}"  # type: ignore[assignment]
-        self.bar.set_postfix(postfix)
 
 
 class Tuner:
@@ -116,11 +101,8 @@ class Tuner:
         label = study_name(model_type, job.name, job.trained_at)
         with self._locked():
             view = StudyView(self._study(label, job, restart))
-            bar = _bar(self.progress, label, trials)
-            try:
-                self._run(view, job, trials, None, timeout, _Progress(bar), stamp=None)
-            finally:
-                bar.close()
+            with TrialBar(label, trials, self.progress) as bar:
+                self._run(view, job, trials, None, timeout, bar, stamp=None)
             return self._keep(view, job, label, tuned_at=job.trained_at)
 
     def advance(
@@ -137,7 +119,8 @@ class Tuner:
             view = StudyView(self._study(label, job, restart=False), until=now)
             room = budget - view.charged(now)
             if room > 0:
-                self._run(view, job, trials, room, None, _Progress(_bar(False, label, trials)), stamp=now)
+                with TrialBar(label, trials, shown=False) as bar:
+                    self._run(view, job, trials, room, None, bar, stamp=now)
             if view.finished < trials:
                 return None, view.charged(now)
             kept = next((r for r in self.tuned.all(model_type, job.name) if r.study == label), None)
@@ -254,7 +237,7 @@ class Tuner:
             if not study.trials and not any(held.values()):
                 for key, value in wanted.items():
                     study.set_user_attr(key, value)
-                study.enqueue_trial(_own_settings(self.config, job))
+                study.enqueue_trial(config_values(self.config.tuning.space, job.model))
             elif held["space"] != wanted["space"]:
                 raise TuningError(
                     f"tune › study {label} was made with another search space or tuning settings; "
@@ -275,14 +258,13 @@ class Tuner:
         trials: int,
         budget: int | None,
         timeout: float | None,
-        progress: _Progress,
+        progress: TrialBar,
         stamp: pd.Timestamp | None,
     ) -> None:
         """Trials, ``tuning.parallel`` at a time, until the view holds ``trials`` finished, ``budget`` new
         ones ran or ``timeout`` seconds passed."""
         started, ran = time.monotonic(), 0
-        progress.pruned = view.pruned
-        progress.show(view.finished, _value(view.best()))
+        progress.show(view)
         while True:
             wanted = trials - view.finished
             if budget is not None:
@@ -300,8 +282,7 @@ class Tuner:
             for trial, future in futures:
                 self._tell(view.study, trial, future, futures, stamp)
                 ran += 1
-                progress.pruned = view.pruned
-                progress.show(view.finished, _value(view.best()))
+                progress.show(view)
 
     def _ask(self, study: Any, job: TrainJob, finished: int) -> tuple[Any, dict[str, Any]]:
         import optuna
@@ -382,26 +363,6 @@ class Tuner:
             where = self.tuned.path(job.model_type, job.name)
             raise RegistryError(f"{where} › cannot write: {exc.strerror}") from None
         return record
-
-
-def _own_settings(config: Config, job: TrainJob) -> dict[str, Any]:
-    """The config's own values of the searched settings: the study's first trial."""
-    own = {}
-    for name in config.tuning.space.parameters():
-        if name == "dropout" and job.model.num_layers < 2:
-            continue
-        own[name] = getattr(job.model, name)
-    return own
-
-
-def _bar(progress: bool, label: str, trials: int) -> Any:
-    from tqdm.auto import tqdm
-
-    return tqdm(total=trials, desc=f"tuning {label}", unit="trial", disable=not progress, leave=False)
-
-
-def _value(trial: Any | None) -> float | None:
-    return None if trial is None else float(trial.value)
 
 
 def _inode(path: Path) -> int | None:
