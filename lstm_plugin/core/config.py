@@ -389,8 +389,12 @@ def training_backend(config: Config, given: str | None = None, walk_forward: boo
 def model_config_hash(model: ModelSection, feature_names: list[str] | None = None) -> str:
     """Hash of everything that shapes a trained model; equal hashes mean interchangeable trainings (where it
     trains, on how many threads and the floor of test samples, which only decides whether it is fitted, do
-    not shape it)."""
-    payload = model.model_dump(mode="json", exclude={"device", "torch_threads", "min_test_samples"})
+    not shape it; nor do the warm-start settings while ``warm_start`` is off, so models trained before it
+    existed keep their keys and bytes)."""
+    unused = {"device", "torch_threads", "min_test_samples"}
+    if not model.warm_start:
+        unused |= {"warm_start", "warm_start_epochs"}
+    payload = model.model_dump(mode="json", exclude=unused)
     payload["features"] = feature_names or []
     blob = json.dumps(payload, sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:16]

@@ -67,7 +67,8 @@ _LEGACY_EXCLUDED: dict[str, Any] = {
         "job_timeout": True,
         "ray": {"connect_timeout"},
     },
-    "model": {"min_test_samples"},
+    "model": {"min_test_samples", "warm_start", "warm_start_epochs"},
+    "tuning": True,
 }
 
 
