@@ -21,13 +21,17 @@ import pandas as pd
 
 from lstm_plugin import bundled_source, load_config
 from lstm_plugin.backtrader.backtest import run_main_job
+from lstm_plugin.core.config import Config
+from lstm_plugin.core.data import DataSource
 from lstm_plugin.core.statistics import estimate_mean
 from lstm_plugin.serving.evidence import forward_returns, rank_ic_by_date
 
 HOLDING = 21
 
 
-def _run(config, source, start, end):  # type: ignore[no-untyped-def]
+def _run(config: Config, source: DataSource, start: str, end: str) -> tuple[float, float, int, pd.DataFrame]:
+    """One cold main job into an empty registry: its wall time, its trainings' seconds and count, and the
+    LSTM's daily forecasts (dates by symbols)."""
     with tempfile.TemporaryDirectory() as registry:
         started = time.perf_counter()
         result = run_main_job(config, source, registry, start=start, end=end, progress=False)

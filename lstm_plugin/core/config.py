@@ -279,8 +279,8 @@ class Config(Section):
         return {**raw, "model": {**model, "horizon": min(252, holding_bars(rule))}}
 
     @model_validator(mode="after")
-    def _dropout_can_act(self) -> Config:
-        """A searched dropout needs trials with more than one layer."""
+    def _tuning_fits_the_model(self) -> Config:
+        """Continual tuning searches one network; a searched dropout needs a trial with two layers."""
         space = self.tuning.space
         layers = self.model.num_layers if space.num_layers is None else space.num_layers.high
         if self.tuning.every_days is not None and self.model.ensemble:

@@ -70,7 +70,6 @@ class ForecastTape(ForecastService):
         self._rows: dict[tuple[tuple, str], dict[int, tuple[np.ndarray, float]]] = {}
 
     def _symbol_features(self, symbol: str, record: ModelRecord) -> _SymbolFeatures:
-        settings = trained_settings(record, self.config.model)
         key = (symbol, str(record.metadata.get("config_hash")))
         cached = self._features.get(key)
         if cached is not None and not (self.growing and self.source is not None):
@@ -84,7 +83,7 @@ class ForecastTape(ForecastService):
             if isinstance(cached, _SymbolFeatures) and len(bars) == len(cached.index):
                 return cached
             known = cached if isinstance(cached, _SymbolFeatures) else None
-            cached = self._featurise(symbol, bars, settings, known)
+            cached = self._featurise(symbol, bars, trained_settings(record, self.config.model), known)
         except LSTMPluginError as exc:
             self._features[key] = exc
             raise

@@ -4,8 +4,7 @@ it serves, so a symbol's tuned settings reach the ``lstm_features`` hook at pred
 
 from __future__ import annotations
 
-import functools
-import json
+import threading
 
 from pydantic import ValidationError
 
@@ -17,16 +16,25 @@ __all__ = ["trained_settings"]
 
 def trained_settings(record: ModelRecord, fallback: ModelSection) -> ModelSection:
     """``record``'s ``model_config``, or ``fallback`` (the run's ``model`` section) for a version whose
-    recorded settings no longer validate (written by an older release)."""
+    recorded settings no longer validate (written by an older release). Parsed once per version (by its
+    sha256): forecasts ask for it on every bar."""
+    sha256 = str(record.metadata["sha256"])
+    with _LOCK:
+        if sha256 in _PARSED:
+            return _PARSED[sha256] or fallback
     raw = record.metadata.get("model_config")
-    if not isinstance(raw, dict):
-        return fallback
-    return _parsed(json.dumps(raw, sort_keys=True)) or fallback
-
-
-@functools.lru_cache(maxsize=1024)
-def _parsed(text: str) -> ModelSection | None:
     try:
-        return ModelSection.model_validate(json.loads(text))
+        parsed = ModelSection.model_validate(raw) if isinstance(raw, dict) else None
     except ValidationError:
-        return None
+        parsed = None
+    with _LOCK:
+        if len(_PARSED) >= _KEPT:
+            _PARSED.pop(next(iter(_PARSED)))  # the oldest first
+        _PARSED[sha256] = parsed
+    return parsed or fallback
+
+
+#: versions whose settings were parsed, by sha256 (``None``: they do not validate), at most ``_KEPT``
+_PARSED: dict[str, ModelSection | None] = {}
+_KEPT = 4096
+_LOCK = threading.Lock()
