@@ -3,10 +3,11 @@
 Run: ``python benchmarks/bench_warm_start.py [--start D] [--end D] [--json]``. In one process, on the
 bundled data with the default config (24 symbols, monthly rebalances): the main job cold into an empty
 registry with cold starts (the baseline), then cold into another empty registry with warm starts
-(``warm_start_epochs`` 10). It prints the seconds the trainings took (the sum over the walk-forward's
-training jobs) and the wall time of each run, their ratio (target: warm ≤ 0.5× cold), and the paired
-difference of the daily rank IC at the holding horizon (21 bars), warm − cold, with its 95% interval
-(target: the interval contains 0 or lies above it) — each run's rank IC with its interval too.
+(``warm_start_epochs`` 1, its default). It prints the seconds the trainings took (the sum over the
+walk-forward's training jobs) and the wall time of each run, their ratio (target: warm ≤ 0.5× cold),
+and the paired difference of the daily rank IC at the holding horizon (21 bars), warm − cold, with its
+95% interval (target: the interval contains 0 or lies above it) — each run's rank IC with its interval
+too.
 """
 
 from __future__ import annotations

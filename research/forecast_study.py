@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from lstm_plugin import bundled_source, load_config, open_source
-from lstm_plugin.backtrader.research import SETTINGS, compare_settings, with_changes
+from lstm_plugin.backtrader.research import SETTINGS, compare_settings, trading_in, with_changes
 
 PERIODS = {"dev": ("2005-01-03", "2014-12-31"), "confirm": ("2015-01-02", "2021-04-21")}
 
@@ -38,7 +38,7 @@ def main() -> None:
     started = time.perf_counter()
     base = with_changes(load_config(), {"model": {"torch_threads": 1}})
     source = open_source(args.data) if args.data else bundled_source()
-    symbols = args.symbols.split(",") if args.symbols else None
+    symbols = args.symbols.split(",") if args.symbols else trading_in(source, start, end)
     table = compare_settings(
         base, {n: SETTINGS[n] for n in names}, source, args.out / args.period, start, end, symbols
     )

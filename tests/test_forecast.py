@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 from lstm_plugin import ForecastService, ManualClock, ModelRegistry
+from lstm_plugin.model.model_files import INPUT_NAME, OUTPUT_NAMES
+from lstm_plugin.model.sessions import ROWS_PER_RUN, run_in_blocks
 from lstm_plugin.serving.inference import OnnxRunner, select_providers
 
 from .conftest import tiny_config
@@ -224,3 +226,20 @@ def test_same_seed_same_served_predictions(tmp_path, source):
         outputs.append(forecasts.get_lstm_prediction("JNJ"))
     assert outputs[0]["status"] == "success"
     assert outputs[0] == outputs[1]
+
+
+def test_big_batches_run_in_blocks_with_the_bits_of_one_call_and_no_arena(trained):
+    """A walk-forward scores 144,000 windows at once; an arena would keep that much in every session."""
+    record = trained["registry"].resolve("specific", "AAPL")
+    runner = OnnxRunner("cpu", intra_op_threads=1)
+    session = runner.session(record)
+    assert session.get_session_options().enable_cpu_mem_arena is False
+    shape = session.get_inputs()[0].shape
+    windows = np.random.default_rng(0).normal(size=(2 * ROWS_PER_RUN + 17, shape[1], shape[2]))
+    windows = windows.astype("float32")
+    whole = session.run(list(OUTPUT_NAMES), {INPUT_NAME: windows})
+    blocks = run_in_blocks(session, OUTPUT_NAMES, INPUT_NAME, windows)
+    served = runner.run(record, windows)
+    for one, blocked, through_the_runner in zip(whole, blocks, served):
+        assert blocked.shape == one.shape and np.array_equal(blocked, one)
+        assert np.array_equal(through_the_runner, one)

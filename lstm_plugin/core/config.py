@@ -151,7 +151,7 @@ class UniversalSection(Section):
     priority: Priority = Field(
         10, description="Base training priority of the universal model (lower trains sooner)."
     )
-    retrain_days: Days = Field(90, description="Age in days after which the service retrains it.")
+    retrain_days: Days = Field(180, description="Age in days after which the service retrains it.")
     symbols: Annotated[list[Symbol], AfterValidator(no_repeats)] | None = Field(
         None, description="Symbols it pools; null means the service's universe."
     )

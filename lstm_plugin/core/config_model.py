@@ -68,7 +68,7 @@ class ModelSection(Section):
         40, description="Most passes over the training samples."
     )
     patience: Annotated[int, bounded(1, 10_000)] = Field(
-        5, description="Epochs without validation improvement before stopping."
+        2, description="Epochs without validation improvement before stopping."
     )
     batch_size: Annotated[int, bounded(1, 65_536)] = 256
     learning_rate: Annotated[float, bounded(1e-6, 1.0)] = 0.005
@@ -100,7 +100,7 @@ class ModelSection(Section):
         "(docs/models.md).",
     )
     warm_start_epochs: Annotated[int, bounded(1, 10_000)] = Field(
-        10, description="Most epochs of a warm-started retrain."
+        1, description="Most epochs of a warm-started retrain."
     )
     seed: Annotated[int, bounded(0, 2**32 - 1)] = 42
     device: Literal["cpu", "cuda", "auto"] = Field("cpu", description="Where torch trains.")

@@ -22,7 +22,7 @@ import onnxruntime as ort
 from lstm_plugin.core.errors import BrokenModelError, ConfigError, ModelError, RegistryError
 from lstm_plugin.core.quoting import first_line
 from lstm_plugin.model.model_files import INPUT_NAME, OUTPUT_NAMES
-from lstm_plugin.model.sessions import open_session
+from lstm_plugin.model.sessions import open_session, run_in_blocks
 from lstm_plugin.serving.registry import ModelRecord
 
 logger = logging.getLogger(__name__)
@@ -99,16 +99,15 @@ class OnnxRunner:
     def run(
         self, record: ModelRecord, windows: np.ndarray, check_finite: bool = True
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Probabilities ``(n, 3)`` and expected log returns ``(n,)`` for ``windows (n, window, F)``, in one
-        call. :class:`BrokenModelError` when the version cannot load or run, when its outputs have other
-        shapes, or (``check_finite``) when any row is not finite."""
+        """Probabilities ``(n, 3)`` and expected log returns ``(n,)`` for ``windows (n, window, F)``, in
+        blocks (:func:`~lstm_plugin.model.sessions.run_in_blocks`). :class:`BrokenModelError` when the
+        version cannot load or run, when its outputs have other shapes, or (``check_finite``) when any
+        row is not finite."""
         session = self.session(record)
         with self._lock:
             self.run_count += 1
         try:
-            probabilities, expected = session.run(
-                list(OUTPUT_NAMES), {INPUT_NAME: np.ascontiguousarray(windows, dtype="float32")}
-            )
+            probabilities, expected = run_in_blocks(session, OUTPUT_NAMES, INPUT_NAME, windows)
         except Exception as exc:  # onnxruntime raises its own exception types
             raise BrokenModelError(f"onnxruntime cannot run it ({first_line(exc, 300)})") from exc
         rows = len(windows)

@@ -30,7 +30,7 @@ from lstm_plugin.model.metrics import paired_accuracy_gap
 from lstm_plugin.model.model_files import INPUT_NAME, OUTPUT_NAMES
 from lstm_plugin.model.onnx_wire import read_signature
 from lstm_plugin.model.samples import SampleSet, universe_forward_mean
-from lstm_plugin.model.sessions import open_session
+from lstm_plugin.model.sessions import open_session, run_in_blocks
 from lstm_plugin.model.warm_weights import WEIGHTS_PROPERTY
 from lstm_plugin.plugins.manager import PluginManager, get_plugin_manager, training_plugins
 from lstm_plugin.serving.inference import CPU, OnnxRunner
@@ -335,8 +335,8 @@ class ModelTrainer:
         if isinstance(model, ModelRecord):
             probabilities = self._runner().run(model, windows)[0]
         else:
-            feed = {INPUT_NAME: np.ascontiguousarray(windows, dtype="float32")}
-            probabilities = open_session(model, 1, [CPU]).run([OUTPUT_NAMES[0]], feed)[0]
+            session = open_session(model, 1, [CPU])
+            probabilities = run_in_blocks(session, OUTPUT_NAMES[:1], INPUT_NAME, windows)[0]
         return np.asarray(probabilities[:, 2] - probabilities[:, 0])
 
     def _runner(self) -> OnnxRunner:

@@ -86,12 +86,27 @@ def config_fingerprint(config: Config) -> str:
     return _digest(decision_settings(config))
 
 
+#: defaults of version 0.1.0 that changed since: (the section's path, the key, the default then)
+_LEGACY_DEFAULTS: tuple[tuple[tuple[str, ...], str, Any], ...] = (
+    (("model",), "patience", 5),
+    (("lstm_service", "universal"), "retrain_days", 90),
+)
+
+
 def legacy_fingerprint(config: Config) -> str:
     """The fingerprint version 0.1.0 wrote into its journals for this config: its settings as that version
-    had them (``backtest.backend`` defaulted to ``local`` then), so its paper runs resume."""
+    had them (``backtest.backend`` defaulted to ``local`` then, and a setting the config leaves out to its
+    default then), so its paper runs resume; their trainings from then on use today's defaults."""
     payload = config.model_dump(mode="json", exclude=_LEGACY_EXCLUDED)
     if payload["backtest"]["backend"] is None:
         payload["backtest"]["backend"] = "local"
+    for path, key, then in _LEGACY_DEFAULTS:
+        section: Any = config
+        values = payload
+        for name in path:
+            section, values = getattr(section, name), values[name]
+        if key not in section.model_fields_set:
+            values[key] = then
     return _digest(payload)
 
 
