@@ -22,17 +22,17 @@ import pandas as pd
 
 from lstm_plugin import bundled_source, load_config
 from lstm_plugin.backtrader.backtest import run_main_job
+from lstm_plugin.backtrader.research import daily_rank_ic, paired_difference
 from lstm_plugin.core.config import Config
 from lstm_plugin.core.data import DataSource
 from lstm_plugin.core.statistics import estimate_mean
-from lstm_plugin.serving.evidence import forward_returns, rank_ic_by_date
 
 HOLDING = 21
 
 
-def _run(config: Config, source: DataSource, start: str, end: str) -> tuple[float, float, int, pd.DataFrame]:
+def _run(config: Config, source: DataSource, start: str, end: str) -> tuple[float, float, int, pd.Series]:
     """One cold main job into an empty registry: its wall time, its trainings' seconds and count, and the
-    LSTM's daily forecasts (dates by symbols)."""
+    LSTM's rank IC on each day at the holding period."""
     with tempfile.TemporaryDirectory() as registry:
         started = time.perf_counter()
         result = run_main_job(config, source, registry, start=start, end=end, progress=False)
@@ -40,8 +40,7 @@ def _run(config: Config, source: DataSource, start: str, end: str) -> tuple[floa
     forecast = result.forecast or {}
     events = forecast["training"]["events"]
     training = sum(e["seconds"] or 0.0 for e in events)
-    scores = forecast["daily"].pivot(index="date", columns="symbol", values="lstm")
-    return wall, training, len(events), scores
+    return wall, training, len(events), daily_rank_ic(forecast, HOLDING)
 
 
 def main() -> None:
@@ -56,12 +55,10 @@ def main() -> None:
     runs = {
         name: _run(config, source, args.start, args.end) for name, config in (("cold", cold), ("warm", warm))
     }
-    symbols = list(runs["cold"][3].columns)
-    realized = forward_returns({s: source.load(s)["close"] for s in symbols}, HOLDING)
-    ics = {name: rank_ic_by_date(run[3], realized.reindex(run[3].index)) for name, run in runs.items()}
+    ics = {name: run[3] for name, run in runs.items()}
     both = pd.concat(ics, axis=1).dropna()
     estimates = {name: estimate_mean(both[name].to_numpy(), overlap=HOLDING) for name in ics}
-    difference = estimate_mean((both["warm"] - both["cold"]).to_numpy(), overlap=HOLDING)
+    difference = paired_difference(ics["warm"], ics["cold"], HOLDING)
     figures = {
         name: {"wall_seconds": round(run[0], 1), "training_seconds": round(run[1], 1), "trainings": run[2]}
         for name, run in runs.items()
@@ -72,7 +69,7 @@ def main() -> None:
     if args.json:
         print(json.dumps(figures))
         return
-    print(f"cold main job, {args.start} .. {args.end}, {len(symbols)} symbols, default config")
+    print(f"cold main job, {args.start} .. {args.end}, {len(source.symbols())} symbols, default config")
     for name in ("cold", "warm"):
         f, e = figures[name], estimates[name]
         print(

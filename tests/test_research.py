@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
-from lstm_plugin.backtrader.research import SETTINGS, trading_in, with_changes
+from lstm_plugin import bundled_source
+from lstm_plugin.backtrader.research import (
+    SETTINGS,
+    compare_settings,
+    daily_rank_ic,
+    trading_in,
+    with_changes,
+)
 from lstm_plugin.core.config import load_config
 from lstm_plugin.core.data import open_source
 from lstm_plugin.core.errors import ConfigError
@@ -41,3 +49,37 @@ def test_the_research_notebook_compares_every_setting(tmp_path):
         assert name in text
     assert "rank_ic_holding_low" in text
     assert "image/png" in outputs[-1].get("data", {})  # the last cell draws
+
+
+def test_the_daily_rank_ic_reads_a_main_jobs_forecasts_and_outcomes():
+    days = pd.bdate_range("2020-01-01", periods=3)
+    daily = pd.DataFrame(
+        [(d, s, float(i)) for d in days for i, s in enumerate("ABCD")], columns=["date", "symbol", "lstm"]
+    )
+    outcomes = daily.rename(columns={"lstm": "realized_21"})
+    outcomes.loc[outcomes["date"] == days[1], "realized_21"] *= -1  # the second day ranks them backwards
+    ic = daily_rank_ic({"daily": daily, "daily_outcomes": outcomes}, 21)
+    assert ic.tolist() == pytest.approx([1.0, -1.0, 1.0])
+
+
+@pytest.mark.slow
+def test_each_setting_is_paired_by_day_with_the_first(tmp_path):
+    """The same setting twice, in two empty registries: the same forecasts, a difference of exactly 0."""
+    small = {
+        "model": {"window": 10, "hidden_size": 8, "epochs": 4, "lookback_years": 3.0, "min_samples": 200},
+        "portfolio": {"num_symbols": 2, "max_weight": 0.5},
+        "plugins": {"load_entry_points": False},
+    }
+    table = compare_settings(
+        with_changes(load_config(), small),
+        {"first": {}, "again": {}},
+        bundled_source(),
+        tmp_path,
+        "2016-01-04",
+        "2016-09-30",
+        ["AAPL", "MSFT", "KO", "XOM"],
+    )
+    assert pd.isna(table.loc["first", "minus_first"])
+    again = table.loc["again"]
+    assert (again.minus_first, again.minus_first_low, again.minus_first_high) == (0.0, 0.0, 0.0)
+    assert again.rank_ic_holding == table.loc["first", "rank_ic_holding"]

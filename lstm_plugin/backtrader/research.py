@@ -20,8 +20,18 @@ import pandas as pd
 from lstm_plugin.backtrader.backtest import run_main_job
 from lstm_plugin.core.config import Config, validate_config
 from lstm_plugin.core.data import DataSource
+from lstm_plugin.core.statistics import Estimate, estimate_mean
+from lstm_plugin.serving.evidence import rank_ic_by_date
 
-__all__ = ["SETTINGS", "compare_settings", "evidence_row", "trading_in", "with_changes"]
+__all__ = [
+    "SETTINGS",
+    "compare_settings",
+    "daily_rank_ic",
+    "evidence_row",
+    "paired_difference",
+    "trading_in",
+    "with_changes",
+]
 
 #: The settings the study compares, as changes to a base config.
 SETTINGS: dict[str, dict[str, Any]] = {
@@ -79,6 +89,19 @@ def evidence_row(summary: Mapping[str, Any]) -> dict[str, Any]:
     return row
 
 
+def daily_rank_ic(forecast: Mapping[str, Any], bars: int) -> pd.Series:
+    """The LSTM's rank IC on each day at ``bars``, from a main job's daily forecasts and outcomes."""
+    scores = forecast["daily"].set_index(["date", "symbol"])["lstm"].unstack()
+    outcomes = forecast["daily_outcomes"].set_index(["date", "symbol"])[f"realized_{bars}"].unstack()
+    return rank_ic_by_date(scores, outcomes.reindex(index=scores.index, columns=scores.columns))
+
+
+def paired_difference(one: pd.Series, other: pd.Series, overlap: int) -> Estimate:
+    """The mean of ``one − other`` over the days both have, with its 95 % interval (blocks of ``overlap``)."""
+    both = pd.concat({"one": one, "other": other}, axis=1).dropna()
+    return estimate_mean((both["one"] - both["other"]).to_numpy(), overlap=overlap)
+
+
 def compare_settings(
     base: Config,
     settings: Mapping[str, Mapping[str, Any]],
@@ -88,12 +111,20 @@ def compare_settings(
     end: str,
     symbols: list[str] | None = None,
 ) -> pd.DataFrame:
-    """One row per setting (see the module docstring); ``registries`` gets one folder per setting."""
-    rows = {}
+    """One row per setting (see the module docstring); ``registries`` gets one folder per setting. Each
+    row after the first has ``minus_first`` (with ``_low``, ``_high``): its daily rank IC at the holding
+    period minus the first setting's, paired by day."""
+    rows: dict[str, dict[str, Any]] = {}
+    ics: dict[str, pd.Series] = {}
     for index, (name, changes) in enumerate(settings.items()):
         config = with_changes(base, changes)
         result = run_main_job(
             config, source, Path(registries) / f"setting-{index}", symbols, start, end, progress=False
         )
         rows[name] = evidence_row(result.summary())
+        ics[name] = daily_rank_ic(result.forecast or {}, rows[name]["holding"])
+    names = list(ics)
+    for name in names[1:]:
+        value, low, high = _interval(paired_difference(ics[name], ics[names[0]], rows[name]["holding"]))
+        rows[name].update(minus_first=value, minus_first_low=low, minus_first_high=high)
     return pd.DataFrame.from_dict(rows, orient="index")
