@@ -4,7 +4,8 @@
 no setting reuses another's models — and lays the evidence side by side: the LSTM's mean daily rank
 IC at the holding period (the criterion, chosen before looking: what a held position earns) and at
 the model's horizon, the paired difference against the ridge baseline, the daily hit rate beside its
-base rate, and ``lstm − technical`` Sharpe, each with its 95 % interval.
+base rate, ``lstm − technical`` Sharpe, and each later setting's daily rank IC minus the first's,
+paired by day, each with its 95 % interval.
 ``notebooks/forecast_research.ipynb`` runs it on a small slice; ``research/forecast_study.py`` on
 the development and confirmation periods.
 """
