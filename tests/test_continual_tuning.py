@@ -35,10 +35,16 @@ CONTINUAL = {
 }
 
 
-def test_the_universal_model_and_the_portfolio_are_tuned_first():
+def test_the_universal_model_and_the_portfolio_are_tuned_first_and_the_scope_is_kept():
     config = validate_config(CONTINUAL)
     order = tuning_order(config, ["ZTS", "AAPL", "KO"], {"KO": "portfolio", "AAPL": "watchlist"})
     assert order == [("universal", "DEFAULT"), ("specific", "KO"), ("specific", "AAPL"), ("specific", "ZTS")]
+
+    universe, categories = ["ZTS", "KO"], {"KO": "portfolio"}
+    pooled = validate_config({**CONTINUAL, "tuning": {**TUNING, "models": "universal"}})
+    assert tuning_order(pooled, universe, categories) == [("universal", "DEFAULT")]
+    each = validate_config({**CONTINUAL, "tuning": {**TUNING, "models": "specific"}})
+    assert tuning_order(each, universe, categories) == [("specific", "KO"), ("specific", "ZTS")]
 
 
 def test_a_pass_spends_at_most_its_budget_and_a_study_goes_on_over_the_next_passes(tmp_path, source):

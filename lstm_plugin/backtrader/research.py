@@ -49,6 +49,9 @@ SETTINGS: dict[str, dict[str, Any]] = {
     },
     "return, 5 bars, warm starts": {"model": {"warm_start": True}},
     "return, 5 bars, tuned yearly": {"tuning": {"every_days": 365, "trials": 20, "trials_per_pass": 40}},
+    "return, 5 bars, universal tuned once": {
+        "tuning": {"models": "universal", "every_days": 36_500, "trials": 20, "trials_per_pass": 20}
+    },
 }
 
 

@@ -159,6 +159,11 @@ class TuningSection(Section):
     trials_per_pass: Annotated[int, bounded(1, 100_000)] = Field(
         10, description="Continual tuning: the most trials one training pass runs, best priority first."
     )
+    models: Literal["all", "universal", "specific"] = Field(
+        "all",
+        description="Continual tuning: which models it looks after. universal: the pooled model only, "
+        "the one that ranks most names on a wide universe, at a fraction of the cost of tuning each.",
+    )
     prune: Literal["median", "none"] = Field(
         "median",
         description="median: stop a trial whose validation score, at the same fold and epoch, is below the "

@@ -106,13 +106,15 @@ def continual_tuning(
 def tuning_order(
     config: Config, universe: Iterable[str], categories: Mapping[str, str]
 ) -> list[tuple[str, str]]:
-    """The models continual tuning looks after, best base priority first (the universal model at its
-    ``universal.priority``; a symbol at its category's, ``scanning`` unless requested otherwise)."""
+    """The models continual tuning looks after (``tuning.models``), best base priority first (the universal
+    model at its ``universal.priority``; a symbol at its category's, ``scanning`` unless requested
+    otherwise)."""
     settings = config.lstm_service
+    scope = config.tuning.models
     ranked = [
         (category_base(categories.get(s, "scanning"), settings.schedule_priority), "specific", s)
-        for s in universe
+        for s in (universe if scope != "universal" else ())
     ]
-    if settings.universal.enabled:
+    if settings.universal.enabled and scope != "specific":
         ranked.append((settings.universal.priority, "universal", UNIVERSAL_NAME))
     return [(model_type, name) for _, model_type, name in sorted(ranked)]
