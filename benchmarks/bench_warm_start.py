@@ -56,7 +56,7 @@ def main() -> None:
         name: _run(config, source, args.start, args.end) for name, config in (("cold", cold), ("warm", warm))
     }
     ics = {name: run[3] for name, run in runs.items()}
-    both = pd.concat(ics, axis=1).dropna()
+    both = pd.concat(ics, axis=1, sort=True).dropna()
     estimates = {name: estimate_mean(both[name].to_numpy(), overlap=HOLDING) for name in ics}
     difference = paired_difference(ics["warm"], ics["cold"], HOLDING)
     figures = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -12,6 +13,7 @@ from lstm_plugin.backtrader.research import (
     SETTINGS,
     compare_settings,
     daily_rank_ic,
+    paired_difference,
     trading_in,
     with_changes,
 )
@@ -60,6 +62,17 @@ def test_the_daily_rank_ic_reads_a_main_jobs_forecasts_and_outcomes():
     outcomes.loc[outcomes["date"] == days[1], "realized_21"] *= -1  # the second day ranks them backwards
     ic = daily_rank_ic({"daily": daily, "daily_outcomes": outcomes}, 21)
     assert ic.tolist() == pytest.approx([1.0, -1.0, 1.0])
+
+
+def test_the_difference_is_paired_by_day_so_a_shared_day_effect_cancels():
+    """Two settings that share every day's noise and differ by 0.01 a day: paired, the interval is 0.01
+    exactly; a difference of means would carry the noise. Days one of them lacks are left out."""
+    days = pd.bdate_range("2020-01-01", periods=250)
+    noise = pd.Series(np.random.default_rng(0).normal(0, 0.1, len(days)), index=days)
+    first, better = noise, (noise + 0.01).iloc[::-1]  # the same days in another order
+    estimate = paired_difference(better, first.drop(days[:50]), overlap=5)
+    assert (estimate["value"], estimate["low"], estimate["high"]) == pytest.approx((0.01, 0.01, 0.01))
+    assert estimate["n"] == 200
 
 
 @pytest.mark.slow

@@ -102,7 +102,7 @@ def daily_rank_ic(forecast: Mapping[str, Any], bars: int) -> pd.Series:
 
 def paired_difference(one: pd.Series, other: pd.Series, overlap: int) -> Estimate:
     """The mean of ``one − other`` over the days both have, with its 95 % interval (blocks of ``overlap``)."""
-    both = pd.concat({"one": one, "other": other}, axis=1).dropna()
+    both = pd.concat({"one": one, "other": other}, axis=1, sort=True).dropna()  # blocks in date order
     return estimate_mean((both["one"] - both["other"]).to_numpy(), overlap=overlap)
 
 
