@@ -11,6 +11,8 @@ import pytest
 from lstm_plugin import ModelRegistry
 from lstm_plugin.core.config import validate_config
 from lstm_plugin.serving.tuned import TunedStore
+from lstm_plugin.training.jobs import TrainJob
+from lstm_plugin.training.lookahead import Lookahead
 from lstm_plugin.training.service import TrainingService
 from lstm_plugin.training.tuning.continual import tuning_order
 
@@ -118,3 +120,58 @@ def test_a_backtest_that_tunes_and_warm_starts_reads_no_future(capsys, tmp_path,
     assert code == 0, err
     for file in ("predictions.csv", "orders.csv", "equity.csv"):
         assert read_rows(tmp_path / "rerun" / file) == read_rows(tmp_path / "honest_report" / file), file
+
+
+def test_a_result_started_ahead_is_taken_only_by_a_job_with_the_same_settings():
+    import threading
+    from concurrent.futures import Future
+
+    config = validate_config(CONTINUAL)
+    when = pd.Timestamp("2012-01-03")
+    predicted = TrainJob("universal", "DEFAULT", when, {}, config.model)
+    tuned = {"study": "universal/DEFAULT@2011-06-01", "parameters": {"hidden_size": 16}}
+    at_its_pass = TrainJob(
+        "universal", "DEFAULT", when, {}, config.model.model_copy(update={"hidden_size": 16})
+    )
+    ahead = Lookahead(threading.RLock())
+    ahead.add([predicted])
+    assert ahead.start_next(lambda job: Future())
+    assert ahead.take(TrainJob("universal", "DEFAULT", when, {}, at_its_pass.model, tuning=tuned)) is None
+    assert ahead.take(TrainJob("universal", "DEFAULT", when, {}, config.model)) is not None
+
+
+@pytest.mark.slow
+def test_universal_trainings_started_ahead_of_their_pass_still_use_the_settings_tuned_by_then(
+    capsys, tmp_path, unseen_six_dir
+):
+    """On ``local`` the universal model's coming trainings start ahead, on idle workers, before the tuning
+    that should shape them has run: the pass must not take such a result as its own."""
+    raw = json.loads(json.dumps(CONTINUAL))
+    raw["model"]["warm_start"] = False  # warm starts train nothing ahead
+    raw["tuning"].update(models="universal", every_days=36_500)
+    config = write_config(tmp_path / "pooled.json", raw)
+    models = tmp_path / "models"
+    common = ["--data", str(unseen_six_dir), "--start", "2008-01-01", "--end", "2010-06-30", "-q"]
+    code, _, err = backtest(
+        capsys,
+        *common,
+        "--out",
+        str(tmp_path / "r"),
+        "--models",
+        str(models),
+        "--config",
+        str(config),
+        "--backend",
+        "local",
+    )
+    assert code == 0, err
+    (record,) = TunedStore(models).all("universal", "DEFAULT")
+    after = [
+        json.loads(p.read_text())
+        for p in (models / "universal" / "DEFAULT").glob("v*.json")
+        if json.loads(p.read_text())["trained_at"] > record.tuned_at
+    ]
+    assert len(after) >= 2
+    assert all((v.get("tuning") or {}).get("study") == record.study for v in after), [
+        v["tuning"] for v in after
+    ]

@@ -4,13 +4,16 @@ In a backtest the universal model's retraining dates follow from the rebalance c
 (``universal.retrain_days``, the best priority), and a training as of a later bar reads only bars up
 to it, which a backtest's data source already holds. Such a job can run on a worker that would
 otherwise wait at the end of a pass. Its result stays here, unpublished and unseen by any forecast,
-until the pass at its time starts the same job and takes the result instead of training again; a
-job never asked for is dropped. Specific models are not predicted: which of them train depends on
-what the portfolio selected.
+until the pass at its time starts the same job (same bars, same settings) and takes the result
+instead of training again; a job never asked for is dropped. Specific models are not predicted:
+which of them train depends on what the portfolio selected. Nor is the universal model when continual
+tuning looks after it, or when it warm-starts: its settings or its starting weights are known only at
+its pass.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
@@ -24,12 +27,15 @@ from lstm_plugin.training.trainer import ModelTrainer
 
 __all__ = ["Lookahead", "universal_due_dates", "universal_jobs_ahead"]
 
-Identity = tuple[str, str, pd.Timestamp, tuple[str, ...], bool]
+Identity = tuple[str, str, pd.Timestamp, tuple[str, ...], bool, str]
 
 
 def _identity(job: TrainJob) -> Identity:
-    """Two jobs of one service with this identity train on the same bars and config: the same bytes."""
-    return (job.model_type, job.name, job.trained_at, job.symbols, job.force)
+    """Two jobs of one service with this identity train on the same bars and settings: the same bytes. The
+    settings are part of it: a job predicted before a continual tuning finished holds the settings of
+    then, and the pass at its time, which uses the tuned ones, must train anew."""
+    settings = json.dumps([job.model.model_dump(mode="json"), job.tuning], sort_keys=True, default=str)
+    return (job.model_type, job.name, job.trained_at, job.symbols, job.force, settings)
 
 
 def universal_due_dates(
@@ -58,8 +64,9 @@ def universal_jobs_ahead(
     settings = trainer.config.lstm_service
     if not (settings.universal.enabled and settings.retraining.auto_retrain):
         return [], []
-    if trainer.config.model.warm_start:  # each training starts from the one before: none known ahead
-        return [], []
+    tuning = trainer.config.tuning
+    if trainer.config.model.warm_start or (tuning.every_days is not None and tuning.models != "specific"):
+        return [], []  # each training starts from the one before, or with settings tuned on the way
     last = registry.resolve("universal", UNIVERSAL_NAME, now - pd.Timedelta(microseconds=1), candidates=True)
     coming = sorted(pd.Timestamp(d) for d in dates if pd.Timestamp(d) >= now)
     due = universal_due_dates(
