@@ -130,13 +130,11 @@ def test_a_result_started_ahead_is_taken_only_by_a_job_with_the_same_settings():
     when = pd.Timestamp("2012-01-03")
     predicted = TrainJob("universal", "DEFAULT", when, {}, config.model)
     tuned = {"study": "universal/DEFAULT@2011-06-01", "parameters": {"hidden_size": 16}}
-    at_its_pass = TrainJob(
-        "universal", "DEFAULT", when, {}, config.model.model_copy(update={"hidden_size": 16})
-    )
+    tuned_model = config.model.model_copy(update={"hidden_size": 16})
     ahead = Lookahead(threading.RLock())
     ahead.add([predicted])
     assert ahead.start_next(lambda job: Future())
-    assert ahead.take(TrainJob("universal", "DEFAULT", when, {}, at_its_pass.model, tuning=tuned)) is None
+    assert ahead.take(TrainJob("universal", "DEFAULT", when, {}, tuned_model, tuning=tuned)) is None
     assert ahead.take(TrainJob("universal", "DEFAULT", when, {}, config.model)) is not None
 
 
@@ -166,11 +164,8 @@ def test_universal_trainings_started_ahead_of_their_pass_still_use_the_settings_
     )
     assert code == 0, err
     (record,) = TunedStore(models).all("universal", "DEFAULT")
-    after = [
-        json.loads(p.read_text())
-        for p in (models / "universal" / "DEFAULT").glob("v*.json")
-        if json.loads(p.read_text())["trained_at"] > record.tuned_at
-    ]
+    versions = [json.loads(p.read_text()) for p in (models / "universal" / "DEFAULT").glob("v*.json")]
+    after = [v for v in versions if v["trained_at"] > record.tuned_at]
     assert len(after) >= 2
     assert all((v.get("tuning") or {}).get("study") == record.study for v in after), [
         v["tuning"] for v in after

@@ -170,6 +170,10 @@ class TuningSection(Section):
         "median of the finished trials'; none: run every trial to the end.",
     )
 
+    def looks_after(self, model_type: str) -> bool:
+        """Whether continual tuning is on and tunes models of ``model_type`` (``universal``, ``specific``)."""
+        return self.every_days is not None and self.models in ("all", model_type)
+
 
 def apply_parameters(base: ModelSection, parameters: dict[str, Any]) -> ModelSection:
     """``base`` with ``parameters`` in place, validated as a ``model`` section (a trial without dropout

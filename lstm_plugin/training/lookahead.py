@@ -64,8 +64,7 @@ def universal_jobs_ahead(
     settings = trainer.config.lstm_service
     if not (settings.universal.enabled and settings.retraining.auto_retrain):
         return [], []
-    tuning = trainer.config.tuning
-    if trainer.config.model.warm_start or (tuning.every_days is not None and tuning.models != "specific"):
+    if trainer.config.model.warm_start or trainer.config.tuning.looks_after("universal"):
         return [], []  # each training starts from the one before, or with settings tuned on the way
     last = registry.resolve("universal", UNIVERSAL_NAME, now - pd.Timedelta(microseconds=1), candidates=True)
     coming = sorted(pd.Timestamp(d) for d in dates if pd.Timestamp(d) >= now)

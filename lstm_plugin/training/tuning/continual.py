@@ -106,15 +106,14 @@ def continual_tuning(
 def tuning_order(
     config: Config, universe: Iterable[str], categories: Mapping[str, str]
 ) -> list[tuple[str, str]]:
-    """The models continual tuning looks after (``tuning.models``), best base priority first (the universal
-    model at its ``universal.priority``; a symbol at its category's, ``scanning`` unless requested
-    otherwise)."""
-    settings = config.lstm_service
-    scope = config.tuning.models
+    """The models continual tuning looks after (``tuning.models``; none while it is off), best base
+    priority first (the universal model at its ``universal.priority``; a symbol at its category's,
+    ``scanning`` unless requested otherwise)."""
+    settings, tuning = config.lstm_service, config.tuning
     ranked = [
         (category_base(categories.get(s, "scanning"), settings.schedule_priority), "specific", s)
-        for s in (universe if scope != "universal" else ())
+        for s in (universe if tuning.looks_after("specific") else ())
     ]
-    if settings.universal.enabled and scope != "specific":
+    if settings.universal.enabled and tuning.looks_after("universal"):
         ranked.append((settings.universal.priority, "universal", UNIVERSAL_NAME))
     return [(model_type, name) for _, model_type, name in sorted(ranked)]
