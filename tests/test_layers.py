@@ -25,11 +25,17 @@ LAYERS = {
     "training": 4,
     "portfolio": 5,
     "backtrader": 6,
-    "cli": 7,
+    "dashboard": 7,
+    "cli": 8,
 }
 TOP = len(LAYERS)
 #: Third-party packages only some layers may import.
-FENCED = {"backtrader": {"backtrader"}, "torch": {"model", "training"}}
+FENCED = {
+    "backtrader": {"backtrader"},
+    "torch": {"model", "training"},
+    "starlette": {"dashboard"},
+    "uvicorn": {"dashboard"},
+}
 
 
 def _is_type_checking(test: ast.expr) -> bool:

@@ -157,6 +157,7 @@ def test_the_paper_trading_notebook_runs_top_to_bottom(tmp_path):
     assert "resumed at 2020-02-" in text and "2020-04-30: value" in text
     assert "specific/" in text or "universal/" in text  # models trained in the background were used
     assert any("image/png" in o.get("data", {}) for o in outputs)
+    assert "live_hit_rate" in text and "lstm-plugin dashboard --models" in text  # the dashboard's snapshot
 
 
 @pytest.mark.slow

@@ -16,9 +16,11 @@ from lstm_plugin.cli.args import (
     symbol_list,
 )
 from lstm_plugin.cli.context import CommandContext
+from lstm_plugin.cli.dashboard import cmd_dashboard
 from lstm_plugin.cli.main import EXIT_UNEXPECTED, EXIT_USAGE
 from lstm_plugin.cli.paper import cmd_paper
 from lstm_plugin.cli.promote import cmd_promote
+from lstm_plugin.cli.status import STATUS_LEGEND, status_rows, with_tracks
 from lstm_plugin.cli.tables import pct, table, train_table
 from lstm_plugin.cli.tune import cmd_tune
 from lstm_plugin.core.config import training_backend
@@ -183,25 +185,10 @@ def cmd_status(args: argparse.Namespace) -> dict[str, Any]:
         set(ctx.registry.symbols("specific")) | set(ctx.config.data.symbols or ctx.source.symbols())
     )
     forecasts = ctx.forecasts()
-    results = {s: forecasts.get_model_status(s) for s in symbols}
+    results = with_tracks(ctx, {s: forecasts.get_model_status(s) for s in symbols})
     if not args.json:
-        rows = [
-            ["symbol", "status", "version", "trained_at", "age_days", "reliability", "quality", "served_by"]
-        ]
-        for s, st in results.items():
-            rows.append(
-                [
-                    s,
-                    st["status"],
-                    f"v{st['model_version']}" if st["model_version"] else "-",
-                    (st["trained_at"] or "-")[:10],
-                    pct(st["age_days"], 1),
-                    pct(st["reliability"], 3),
-                    pct(st["quality"], 3),
-                    st["served_by"] or "-",
-                ]
-            )
-        print(table(rows))
+        print(table(status_rows(results)))
+        print(STATUS_LEGEND)
         for s, st in results.items():
             if st["candidate"] is not None:
                 shelf = st["candidate"]
@@ -348,4 +335,5 @@ COMMANDS = {
     "promote": cmd_promote,
     "paper": cmd_paper,
     "tune": cmd_tune,
+    "dashboard": cmd_dashboard,
 }

@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_tune(commands),
         _add_backtest(commands),
         _add_pretrain(commands),
+        _add_dashboard(commands),
     ]
     add_paper_parser(commands, common_options)
     commands.add_parser("schema", help="print the config JSON Schema (config/schema.json)")
@@ -123,6 +124,31 @@ def _add_inspection_commands(commands: Any) -> list[argparse.ArgumentParser]:
         "--force", action="store_true", help="serve a version that was discarded (by hand) again"
     )
     return [status, service, promote]
+
+
+def _add_dashboard(commands: Any) -> argparse.ArgumentParser:
+    dashboard = commands.add_parser(
+        "dashboard", help="a local web page of every model, the training queue, paper runs and reports"
+    )
+    dashboard.add_argument(
+        "--state",
+        action="append",
+        metavar="DIR",
+        help=f"a paper state folder (repeat; default: ./{DEFAULT_STATE})",
+    )
+    dashboard.add_argument(
+        "--reports", action="append", metavar="DIR", help="a report folder (repeat; default: those under .)"
+    )
+    dashboard.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    dashboard.add_argument("--port", type=int, default=8050, help="port to listen on (default: 8050)")
+    dashboard.add_argument("--open", action="store_true", help="open the page in the default browser")
+    dashboard.add_argument(
+        "--token-file",
+        metavar="PATH",
+        help="file holding the token every request must carry (else $LSTM_PLUGIN_DASHBOARD_TOKEN); "
+        "required off loopback",
+    )
+    return dashboard
 
 
 def _add_tune(commands: Any) -> argparse.ArgumentParser:

@@ -1,12 +1,11 @@
-"""Forecasts and model statuses as the documented dicts (README, *Python*), with a TTL cache on the injected
-clock.
+"""Forecasts and model statuses as the documented dicts (README, *Python*), with a TTL cache on the clock.
 
-A forecast at clock time t uses bars dated <= t and the newest model version trained at or before
-t: the symbol's own (``model_type: 'specific'``) or else the pooled ``universal`` one. Every
-failure is a status, never an exception: ``not_available`` (no model), ``stale`` (the model was
-trained more than ``lstm.max_model_age_days`` ago), ``insufficient_data`` (no or too few bars),
-``error`` (a data file that is malformed, or a model that cannot serve these features; the
-message names the file and line or the model).
+A forecast at clock time t uses bars dated <= t and the newest model version trained at or before t: the
+symbol's own (``model_type: 'specific'``) or else the pooled ``universal`` one. Every failure is a
+status, never an exception: ``not_available`` (no model), ``stale`` (the model was trained more than
+``lstm.max_model_age_days`` ago), ``insufficient_data`` (no or too few bars), ``error`` (a data file that
+is malformed, or a model that cannot serve these features; the message names the file and line or the
+model). Each successful forecast is kept in the registry's track record (docs/dashboard.md).
 """
 
 from __future__ import annotations
@@ -39,6 +38,7 @@ from lstm_plugin.serving.inference import OnnxRunner
 from lstm_plugin.serving.live_scores import LiveScore, LiveScores, degradation
 from lstm_plugin.serving.registry import UNIVERSAL_NAME, ModelRecord, ModelRegistry
 from lstm_plugin.serving.results import CandidateModel, ModelStatusReport, Prediction
+from lstm_plugin.serving.track_record import TrackRecordWriter, track_rows
 from lstm_plugin.serving.trained_settings import trained_settings
 from lstm_plugin.serving.tuned import TunedStore, tuning_of
 
@@ -153,8 +153,9 @@ class ForecastService:
         self.training_state = training_state or (lambda symbol: None)
         self._cache: dict[tuple, tuple[pd.Timestamp, Prediction]] = {}
         self._lock = threading.Lock()
-        self.live = LiveScores()  # every served forecast, scored as outcomes become known
+        self.live = LiveScores()  # every served forecast, scored as outcomes become known (in this process)
         self.tuned = TunedStore(registry.root)  # the settings tunings chose (docs/tuning.md)
+        self.track = TrackRecordWriter(registry.root)  # served forecasts, for tools (docs/dashboard.md)
 
     # ------------------------------------------------------------------ models
     def resolve_model(self, symbol: str, as_of: pd.Timestamp | None = None) -> ModelRecord | None:
@@ -207,11 +208,8 @@ class ForecastService:
             "tuned": self.tuned.provenance_at("specific", symbol, now),
         }
         if own is not None:
-            status["status"] = (
-                "outdated"
-                if retrain_due(own.trained_at, now, self.config.lstm.force_retrain_days)
-                else "ready"
-            )
+            due = retrain_due(own.trained_at, now, self.config.lstm.force_retrain_days)
+            status["status"] = "outdated" if due else "ready"
         if state in ("scheduled", "training"):
             status["status"] = state
         return status
@@ -258,6 +256,7 @@ class ForecastService:
         """
         results = self._predict(list(symbols), data, force_refresh, as_of)
         self.live.record(results.values(), registry_name)
+        self.track.add(track_rows(results.values(), self.registry.records, registry_name))
         return results
 
     def _predict(
