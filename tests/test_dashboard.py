@@ -296,3 +296,32 @@ def test_the_track_record_file_is_read_without_a_lock_while_it_is_written(served
     finally:
         writer.rollback()
         writer.close()
+
+
+@pytest.mark.slow
+def test_a_day_being_written_never_fails_the_paper_page_which_shows_the_day_before(tmp_path):
+    config = write_config(tmp_path / "tiny.json", {**TINY, "lstm_service": {"backend": "sync"}})
+    state = tmp_path / "S"
+    args = [
+        "paper",
+        "--replay-from",
+        "2020-01-02",
+        "--until",
+        "2020-01-15",
+        "--speed",
+        "0",
+        "--symbols",
+        "AAPL,KO",
+    ]
+    assert main([*args, "--state", str(state), "--models", str(tmp_path / "M"), "--config", str(config)]) == 0
+    board = Board(open_sources(tmp_path / "M", [state], [], config=config))
+    before = board.paper()[0]
+    writer = sqlite3.connect(state / "journal.sqlite", timeout=5)
+    writer.execute("BEGIN IMMEDIATE")  # a run mid-commit: its lock held, its day not yet there
+    writer.execute("INSERT INTO days VALUES ('2020-01-16', 1, 1.0, 1.0, 0, '[]')")
+    try:
+        during = board.paper()[0]
+    finally:
+        writer.rollback()
+        writer.close()
+    assert "error" not in during and during["days"] == before["days"] and during["value"] == before["value"]

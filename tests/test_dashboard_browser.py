@@ -164,6 +164,17 @@ def test_the_models_page_shows_what_status_says(page, server, world, capsys, tmp
             assert texts[9] == str(track["n"]) and texts[10].startswith(f"{track['hit_rate']:.3f}"), symbol
     assert "DEFAULT" in cells(page, "table[data-table=models] tbody tr td:first-child")
     screenshot(page, "models", tmp_path)
+    xom = page.locator("tr[data-symbol='XOM']")
+    before = xom.inner_text()
+    page.evaluate("window.__same_page = true")
+    train = ["train", "XOM", "--as-of", "2020-12-31", "--backend", "sync", "--quiet", *world["common"]]
+    assert main(train) == 0  # a model is published while the page is open
+    capsys.readouterr()
+    deadline = time.monotonic() + 10
+    while xom.inner_text() == before and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    assert xom.inner_text() != before and "2020-12-31" in xom.inner_text()
+    assert page.evaluate("window.__same_page") is True  # it came without a reload
     page.fill("#models-filter", "ko")
     page.wait_for_timeout(200)
     assert cells(page, "table[data-table=models] tbody tr td:first-child") == ["KO"]
@@ -237,6 +248,7 @@ def test_a_running_paper_replay_changes_the_page_without_a_reload(page, server, 
     section = page.locator(f"section[data-state='{live}']")
     section.locator("[data-field=last_bar]").wait_for()
     before = section.locator("[data-field=last_bar]").inner_text()
+    value = section.locator("[data-field=value]").inner_text()
     page.evaluate("window.__same_page = true")
     command = [*world["paper"], "--speed", "2", "--until", "2020-02-28", "--state", str(live)]
     replay = subprocess.Popen(
@@ -250,6 +262,7 @@ def test_a_running_paper_replay_changes_the_page_without_a_reload(page, server, 
         while section.locator("[data-field=last_bar]").inner_text() == before and time.monotonic() < deadline:
             page.wait_for_timeout(250)
         assert section.locator("[data-field=last_bar]").inner_text() > before
+        assert section.locator("[data-field=value]").inner_text() != value
         assert page.evaluate("window.__same_page") is True  # no reload: the page updated itself
     finally:
         replay.wait(timeout=300)

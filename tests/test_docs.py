@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -75,6 +77,24 @@ def readme_blocks() -> list[tuple[str, str]]:
     return FENCE.findall((ROOT / "README.md").read_text(encoding="utf-8"))
 
 
+def served_once(command: str, cwd: Path, path: str) -> str:
+    """Start the server ``command`` starts, read ``path`` from it once, stop it."""
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    process = subprocess.Popen(
+        ["bash", "-c", f"exec {command}"], cwd=cwd, env=env, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stderr is not None
+        url = next(
+            line.split("dashboard on ")[1].split()[0] for line in process.stderr if "dashboard on " in line
+        )
+        with urllib.request.urlopen(url + path, timeout=120) as answer:
+            return answer.read().decode()
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
 def fresh_clone(folder: Path) -> Path:
     """The files a clone of this checkout holds (tracked, and untracked ones git does not ignore): no
     registry, no report, no virtual environment."""
@@ -114,10 +134,10 @@ def test_every_readme_code_block_runs_as_written(tmp_path: Path, monkeypatch: py
     ``.ci/run`` itself runs; its install steps are the main command's."""
     blocks = readme_blocks()
     languages = [language for language, _ in blocks]
-    assert languages == ["bash", "bash", "", "python", "python", "python", "bash", ""]
+    assert languages == ["bash", "bash", "", "python", "python", "python", "bash", "", "bash"]
     (_, main_block), (_, test_block), (_, main_output) = blocks[:3]
     (_, quickstart), (_, printed), (_, backtrader) = blocks[3:6]
-    (_, paper), (_, paper_output) = blocks[6:]
+    (_, paper), (_, paper_output), (_, dashboard) = blocks[6:]
 
     steps, main_command = install_steps(main_block)
     test_steps, test_command = install_steps(test_block)
@@ -148,6 +168,13 @@ def test_every_readme_code_block_runs_as_written(tmp_path: Path, monkeypatch: py
     usage = namespace["strategy"].analyzers.lstm.get_analysis()["model_usage"]
     assert usage.get("specific", 0) > 0 and usage.get("universal", 0) > 0, usage
 
-    printed_lines = shell(paper, fresh_clone(tmp_path / "paper")).splitlines()
+    paper_clone = fresh_clone(tmp_path / "paper")
+    printed_lines = shell(paper, paper_clone).splitlines()
     first, ellipsis, last = paper_output.strip().splitlines()
     assert ellipsis == "..." and printed_lines[0] == first and last in printed_lines
+
+    dashboard_steps, dashboard_command = install_steps(dashboard.split("#")[0])
+    assert dashboard_steps == ['pip install -e ".[dashboard]"']  # the test extra holds the same packages
+    assert dashboard_command.strip() == "lstm-plugin dashboard --state S"
+    watched = json.loads(served_once(dashboard_command.strip() + " --port 0", paper_clone, "api/paper"))
+    assert watched[0]["state"] == "S" and watched[0]["last_bar"] == last.split()[0]

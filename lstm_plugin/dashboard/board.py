@@ -74,7 +74,7 @@ class Board:
             for entry in entries:
                 folder = Path(entry.path)
                 stamps.append((entry.name, _stamp(folder), _stamp(folder / "index.json")))
-        for name in (TRACK_FILE, TRACK_FILE + "-wal", "tuning"):
+        for name in (TRACK_FILE, TRACK_FILE + "-wal", *(f"tuning/{kind}" for kind in MODEL_TYPES)):
             stamps.append(_stamp(root / name))
         return tuple(stamps)
 

@@ -63,8 +63,8 @@ def _flags(row: ModelRow, force_retrain_days: float) -> list[str]:
     flags = []
     if row["status"] == "outdated":
         flags.append(f"outdated: trained {row['age_days']:,.0f} days ago, over {force_retrain_days:g}")
-    elif row["status"] == "not_available":
-        flags.append(f"no model of its own: served by {row['served_by'] or 'nothing'}")
+    elif row["status"] == "not_available" and row["served_by"] is None:
+        flags.append("no model serves it: neither its own nor the universal one")
     if row["candidate"]:
         candidate = row["candidate"]
         flags.append(f"v{candidate['model_version']} shelved: {candidate['reason'] or 'no reason recorded'}")

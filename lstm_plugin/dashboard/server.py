@@ -14,10 +14,12 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
+import socket
 from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs
 
+import uvicorn
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
@@ -28,7 +30,7 @@ from starlette.routing import Route
 from lstm_plugin.core import jsonio
 from lstm_plugin.dashboard.board import Board, guarded
 
-__all__ = ["build_app", "is_loopback"]
+__all__ = ["build_app", "is_loopback", "serve"]
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
@@ -156,3 +158,9 @@ def build_app(board: Board, token: str | None = None) -> Starlette:
         Route("/api/{page}", api),
     ]
     return Starlette(routes=routes, middleware=[Middleware(_Guard, token=token)])
+
+
+def serve(board: Board, sock: socket.socket, token: str | None = None) -> None:
+    """Serve ``board`` on the listening ``sock`` until interrupted (uvicorn, quiet but for warnings)."""
+    config = uvicorn.Config(build_app(board, token), log_level="warning", access_log=False, lifespan="off")
+    uvicorn.Server(config).run(sockets=[sock])
