@@ -3,8 +3,9 @@
 A source that cannot be read now (a journal being replaced, a damaged summary, a registry folder that
 vanished) gives its page an ``{"error": ...}`` panel in one line while the other sources keep working;
 nothing here raises to the web server. The Models page is recomputed only when the registry, the track
-record, the tunings or the clock changed (:meth:`Board.models_fingerprint`), so a page polled every
-second costs a few hundred ``stat`` calls, not a rescoring.
+record, the tunings or the clock changed (:meth:`Board.models_fingerprint`), and at most every
+:data:`RECOMPUTE_SECONDS`, so a page polled every second costs a few hundred ``stat`` calls, not a
+rescoring.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -30,6 +32,10 @@ __all__ = ["Board", "guarded"]
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+#: The Models page is read again at most this often (wall seconds) while what it depends on changes (a
+#: replay records forecasts every few milliseconds): a page polled every second still shows a change
+#: within two, and a watched run shares its cores with one reading a second, not one per poll.
+RECOMPUTE_SECONDS = 0.75
 #: What a source may raise while it is read: said on its panel, never a 500 page.
 SOURCE_ERRORS = (LSTMPluginError, OSError, sqlite3.Error, ValueError, KeyError, TypeError)
 
@@ -53,12 +59,12 @@ def _stamp(path: Path) -> tuple[int, int] | None:
 
 
 class Board:
-    """The pages' data over one :class:`Sources` (thread-safe)."""
+    """The pages' data over one :class:`Sources` (thread-safe: Starlette runs each request in a thread)."""
 
     def __init__(self, sources: Sources) -> None:
         self.sources = sources
         self._lock = threading.Lock()
-        self._models: tuple[tuple, list[ModelRow]] | None = None
+        self._models: tuple[tuple, float, list[ModelRow]] | None = None  # (fingerprint, when, rows)
 
     def models_fingerprint(self) -> tuple:
         """What the Models page depends on: every model folder's and index's stamp, the track record's files,
@@ -80,14 +86,13 @@ class Board:
 
     def models(self) -> list[ModelRow] | dict[str, str]:
         def read() -> list[ModelRow]:
-            key = self.models_fingerprint()
-            with self._lock:
-                if self._models is not None and self._models[0] == key:
-                    return self._models[1]
-            rows = model_rows(self.sources)
-            with self._lock:
-                self._models = (key, rows)
-            return rows
+            with self._lock:  # one reading at a time: a second caller waits for the first's rows
+                fresh = self._models is not None and time.monotonic() - self._models[1] < RECOMPUTE_SECONDS
+                if self._models is not None and (fresh or self._models[0] == self.models_fingerprint()):
+                    return self._models[2]
+                key, started = self.models_fingerprint(), time.monotonic()
+                self._models = (key, started, model_rows(self.sources))
+                return self._models[2]
 
         return guarded(f"registry {self.sources.registry.root}", read)
 

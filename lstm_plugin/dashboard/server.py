@@ -101,36 +101,37 @@ class _Guard(BaseHTTPMiddleware):
 
 
 def build_app(board: Board, token: str | None = None) -> Starlette:
-    """The app over ``board``; ``token``: required on every request when given."""
+    """The app over ``board``; ``token``: required on every request when given. The handlers are plain
+    functions, which Starlette runs in its thread pool: a page being computed never holds up another."""
 
-    async def page(request: Request) -> Response:
+    def page(request: Request) -> Response:
         return Response(_asset("page.html"), media_type="text/html")
 
-    async def home(request: Request) -> Response:
+    def home(request: Request) -> Response:
         return RedirectResponse("/models", status_code=303)
 
-    async def no_icon(request: Request) -> Response:
+    def no_icon(request: Request) -> Response:
         return Response(status_code=204)
 
-    async def asset(request: Request) -> Response:
+    def asset(request: Request) -> Response:
         name = request.path_params["name"]
         if name not in ASSETS:
             return Response("not found", status_code=404, media_type="text/plain")
         return Response(_asset(name), media_type=ASSETS[name])
 
-    async def api(request: Request) -> Response:
+    def api(request: Request) -> Response:
         name = request.path_params["page"]
         if name not in PAGES:
             return JSON({"error": f"no page {name!r}"}, status_code=404)
         return JSON(getattr(board, name)())
 
-    async def api_symbol(request: Request) -> Response:
+    def api_symbol(request: Request) -> Response:
         symbol = str(request.path_params["symbol"])
         if symbol not in board.symbol_names():
             return JSON({"error": "no such model or symbol"}, status_code=404)
         return JSON(guarded(f"registry {board.sources.registry.root}", lambda: board.symbol(symbol)))
 
-    async def picture(request: Request) -> Response:
+    def picture(request: Request) -> Response:
         found = board.picture(int(request.path_params["index"]), str(request.path_params["name"]))
         if found is None:
             return Response("not found", status_code=404, media_type="text/plain")
