@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -52,8 +51,7 @@ def _json(capsys, args: list[str]) -> dict:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    """A registry trained by ``train`` and by a backtest, its report, two paper runs, a shelved version whose
-    reason is markup, and a report caveat that is a script."""
+    """A registry trained by ``train`` and by a backtest, its report and two paper runs."""
     _browser_or_skip()
     base = tmp_path_factory.mktemp("dashboard")
     config = write_config(base / "tiny.json", {**TINY, "lstm_service": {"backend": "sync"}})
@@ -68,13 +66,6 @@ def world(tmp_path_factory):
     ]  # fmt: skip
     for step in steps:
         assert main(step) == 0, step
-    registry = ModelRegistry(base / "models")
-    newest = registry.records("specific", "KO")[0]
-    registry.set_stage("specific", "KO", newest.version, "candidate", EVIL)
-    shutil.copytree(base / "report", base / "evil_report")
-    summary = json.loads((base / "evil_report" / "summary.json").read_text())
-    summary["caveats"] = [EVIL_CAVEAT]
-    (base / "evil_report" / "summary.json").write_text(json.dumps(summary))
     return {"base": base, "common": common, "paper": paper}
 
 
@@ -84,7 +75,7 @@ def server(world):
     command = [
         sys.executable, "-m", "lstm_plugin", "dashboard", *world["common"], "--port", "0",
         "--state", str(base / "paper"), "--state", str(base / "live"),
-        "--reports", str(base / "report"), "--reports", str(base / "evil_report"),
+        "--reports", str(base / "report"),
     ]  # fmt: skip
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, cwd=base)
     url = None
@@ -187,17 +178,30 @@ def test_the_models_page_shows_what_status_says(page, server, world, capsys, tmp
     screenshot(page, "symbol", tmp_path)
 
 
-def test_markup_read_from_files_renders_as_text(page, server, tmp_path):
-    page.goto(server + "models")
-    page.wait_for_selector("tr[data-symbol='KO']")
-    ko = page.locator("tr[data-symbol='KO']")
-    assert EVIL in ko.inner_text() and ko.locator("img").count() == 0
-    page.goto(server + "backtests")
-    page.wait_for_selector("section[data-report] li")
-    assert EVIL_CAVEAT in page.locator("main").inner_text()
-    assert page.locator("main script").count() == 0
-    page.wait_for_timeout(1500)  # a polled re-render, too
-    assert page.locator("main img:not(.report)").count() == 0
+def test_markup_read_from_files_renders_as_text(page, server, world):
+    """A shelved version whose reason is markup and a report caveat that is a script, for the length of the
+    test (the other pages' screenshots stay clean)."""
+    registry = ModelRegistry(world["base"] / "models")
+    newest = registry.records("specific", "KO")[0]
+    stage, reason = newest.stage, newest.metadata.get("stage_reason", "")
+    summary_path = world["base"] / "report" / "summary.json"
+    summary_text = summary_path.read_text()
+    registry.set_stage("specific", "KO", newest.version, "candidate", EVIL)
+    summary_path.write_text(json.dumps(dict(json.loads(summary_text), caveats=[EVIL_CAVEAT])))
+    try:
+        page.goto(server + "models")
+        ko = page.locator("tr[data-symbol='KO']")
+        ko.wait_for()
+        assert EVIL in ko.inner_text() and ko.locator("img").count() == 0
+        page.goto(server + "backtests")
+        page.wait_for_selector("section[data-report] li")
+        assert EVIL_CAVEAT in page.locator("main").inner_text()
+        assert page.locator("main script").count() == 0
+        page.wait_for_timeout(1500)  # a polled re-render, too
+        assert page.locator("main img:not(.report)").count() == 0
+    finally:
+        registry.set_stage("specific", "KO", newest.version, stage, reason)
+        summary_path.write_text(summary_text)
 
 
 def test_the_paper_page_shows_what_paper_status_says(page, server, world, capsys, tmp_path):

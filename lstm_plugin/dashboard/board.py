@@ -37,6 +37,7 @@ T = TypeVar("T")
 #: within two, and a watched run shares its cores with one reading a second, not one per poll.
 RECOMPUTE_SECONDS = 0.75
 #: What a source may raise while it is read: said on its panel, never a 500 page.
+_SAID: dict[str, str] = {}  # the last problem logged for each source
 SOURCE_ERRORS = (LSTMPluginError, OSError, sqlite3.Error, ValueError, KeyError, TypeError)
 
 
@@ -46,7 +47,10 @@ def guarded(label: str, read: Callable[[], T]) -> T | dict[str, str]:
         return read()
     except SOURCE_ERRORS as exc:
         text = " ".join(str(exc).split()) or type(exc).__name__
-        logger.info("%s: %s", label, text)
+        if _SAID.get(label) != text:  # once per problem, not once per poll
+            _SAID[label] = text
+            # a file's own problem is on its panel; anything else may be ours: its traceback goes to the log
+            logger.warning("%s: %s", label, text, exc_info=not isinstance(exc, LSTMPluginError | OSError))
         return {"error": f"{label}: {text}"}
 
 

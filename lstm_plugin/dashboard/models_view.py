@@ -16,8 +16,10 @@ import pandas as pd
 
 from lstm_plugin.dashboard.sources import Sources
 from lstm_plugin.model.model_files import ModelRecord
-from lstm_plugin.serving.live_scores import degradation
+from lstm_plugin.serving.freshness import retrain_due
+from lstm_plugin.serving.live_scores import LiveScore, degradation
 from lstm_plugin.serving.registry import UNIVERSAL_NAME
+from lstm_plugin.serving.results import candidate_model
 from lstm_plugin.serving.track_record import (
     TrackRecord,
     closes_until,
@@ -50,7 +52,7 @@ class ModelRow(TypedDict):
     flags: list[str]
 
 
-def naive(when: pd.Timestamp) -> pd.Timestamp:
+def _naive(when: pd.Timestamp) -> pd.Timestamp:
     return when.tz_convert(None) if when.tzinfo is not None else when
 
 
@@ -88,14 +90,14 @@ def _degraded(sources: Sources, track: TrackRecord | None, metrics: Mapping[str,
     if track is None:
         return None
     settings = sources.config.lstm_service.retraining
-    live = {
+    live: LiveScore = {
         "n": track["n"],
         "hit_rate": track["hit_rate"],
         "ic": track["rank_ic"],
         "test_hit_rate": metrics.get("reliability"),
         "test_ic": metrics.get("ic"),
     }
-    return degradation(live, settings.degradation_margin, settings.degradation_min_outcomes)  # type: ignore[arg-type]
+    return degradation(live, settings.degradation_margin, settings.degradation_min_outcomes)
 
 
 def _universal_row(sources: Sources) -> tuple[ModelRow, ModelRecord] | None:
@@ -104,15 +106,7 @@ def _universal_row(sources: Sources) -> tuple[ModelRow, ModelRecord] | None:
     if served is None:
         return None
     age = round((now - served.trained_at) / pd.Timedelta(days=1), 3)
-    due = age > sources.config.lstm.force_retrain_days
-    candidate = None
-    if newest is not None and newest.stage == "candidate":
-        candidate = {
-            "model_version": newest.version,
-            "reliability": newest.reliability,
-            "trained_at": newest.metadata["trained_at"],
-            "reason": newest.metadata.get("stage_reason"),
-        }
+    due = retrain_due(served.trained_at, now, sources.config.lstm.force_retrain_days)
     metrics = served.metadata.get("metrics", {})
     row: ModelRow = {
         "symbol": UNIVERSAL_NAME,
@@ -128,7 +122,7 @@ def _universal_row(sources: Sources) -> tuple[ModelRow, ModelRecord] | None:
         "test_ic": metrics.get("ic"),
         "track": None,
         "degraded": None,
-        "candidate": candidate,
+        "candidate": dict(candidate) if (candidate := candidate_model(newest)) else None,
         "tuned": sources.forecasts.tuned.provenance_at("universal", UNIVERSAL_NAME, now),
         "flags": [],
     }
@@ -235,7 +229,7 @@ def _forecast_points(frame: pd.DataFrame, records: list[ModelRecord]) -> list[di
                 "score": row.score,
                 "expected": row.expected,
                 "realised": None if pd.isna(row.realised) else float(row.realised),
-                "age_days": round((bar - naive(trained_at)) / pd.Timedelta(days=1), 1),
+                "age_days": round((bar - _naive(trained_at)) / pd.Timedelta(days=1), 1),
             }
         )
     return points

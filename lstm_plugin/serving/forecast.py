@@ -37,7 +37,7 @@ from lstm_plugin.serving.freshness import retrain_due
 from lstm_plugin.serving.inference import OnnxRunner
 from lstm_plugin.serving.live_scores import LiveScore, LiveScores, degradation
 from lstm_plugin.serving.registry import UNIVERSAL_NAME, ModelRecord, ModelRegistry
-from lstm_plugin.serving.results import CandidateModel, ModelStatusReport, Prediction
+from lstm_plugin.serving.results import ModelStatusReport, Prediction, candidate_model
 from lstm_plugin.serving.track_record import TrackRecordWriter, track_rows
 from lstm_plugin.serving.trained_settings import trained_settings
 from lstm_plugin.serving.tuned import TunedStore, tuning_of
@@ -179,14 +179,6 @@ class ForecastService:
         own, newest = self.registry.resolve_with_candidate("specific", symbol, now)
         fallback = own or self.registry.resolve("universal", UNIVERSAL_NAME, now)
         state = self.training_state(symbol)
-        candidate: CandidateModel | None = None
-        if newest is not None and newest.stage == "candidate":
-            candidate = {
-                "model_version": newest.version,
-                "reliability": newest.reliability,
-                "trained_at": newest.metadata["trained_at"],
-                "reason": newest.metadata.get("stage_reason"),
-            }
         metrics = own.metadata.get("metrics", {}) if own is not None else {}
         live, degraded = self.live_health(own, now)
         status: ModelStatusReport = {
@@ -200,7 +192,7 @@ class ForecastService:
             "trained_at": None if own is None else own.metadata["trained_at"],
             "age_days": None if own is None else round((now - own.trained_at) / pd.Timedelta(days=1), 3),
             "served_by": fallback.model_type if fallback else None,
-            "candidate": candidate,
+            "candidate": candidate_model(newest),
             "live": live,
             "degraded": degraded,
             "provider": self.runner.provider,

@@ -10,9 +10,10 @@ from __future__ import annotations
 from typing import Any, TypedDict
 
 from lstm_plugin.core.statuses import ModelStatus, PredictionStatus
+from lstm_plugin.model.model_files import ModelRecord
 from lstm_plugin.serving.live_scores import LiveScore
 
-__all__ = ["CandidateModel", "ModelStatusReport", "Prediction"]
+__all__ = ["CandidateModel", "ModelStatusReport", "Prediction", "candidate_model"]
 
 
 class Prediction(TypedDict):
@@ -44,6 +45,19 @@ class CandidateModel(TypedDict):
     reliability: float | None
     trained_at: str
     reason: str | None
+
+
+def candidate_model(newest: ModelRecord | None) -> CandidateModel | None:
+    """``newest`` (the newest version trained by now) described as a shelved candidate, or ``None`` when it
+    is not one."""
+    if newest is None or newest.stage != "candidate":
+        return None
+    return {
+        "model_version": newest.version,
+        "reliability": newest.reliability,
+        "trained_at": newest.metadata["trained_at"],
+        "reason": newest.metadata.get("stage_reason"),
+    }
 
 
 class ModelStatusReport(TypedDict):

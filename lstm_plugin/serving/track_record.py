@@ -96,9 +96,7 @@ class TrackRecordWriter:
                 logger.warning("%s: cannot record forecasts (%s); forecasts go on unrecorded", self.path, exc)
 
     def _open(self) -> sqlite3.Connection:
-        if self._db is None:
-            if not self.path.parent.is_dir():
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self._db is None:  # a forecast came from a model here: the registry folder exists
             db = sqlite3.connect(self.path, timeout=10.0, check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
