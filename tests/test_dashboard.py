@@ -80,6 +80,11 @@ def test_the_track_record_counts_signs_and_ranks_and_widens_for_overlapping_outc
     assert score_track(monthly)["effective_n"] == pytest.approx(score_track(monthly)["n"])  # no overlap
     empty = score_track(with_outcomes(_frame([]), lambda s: closes))
     assert empty["n"] == 0 and empty["hit_rate"] is None and empty["rank_ic"] is None
+    assert track["up_calls"] == pytest.approx((known["score"] > 0).mean())
+    always_up = score_track(with_outcomes(_frame(bars, horizon=5), lambda s: closes))  # scores all 1.0
+    assert always_up["up_calls"] == 1.0 and always_up["hit_rate"] == pytest.approx(
+        up / (known["realised"] != 0).mean()
+    )
 
 
 def test_served_forecasts_are_recorded_once_each_keyed_by_the_model_file(copy_registry, trained, source):

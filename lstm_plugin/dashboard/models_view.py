@@ -73,6 +73,11 @@ def _flags(row: ModelRow, force_retrain_days: float) -> list[str]:
     if row["degraded"]:
         flags.append(row["degraded"])
     track = row["track"]
+    if track is not None and track["up_calls"] in (0.0, 1.0) and track["n"] >= 10:
+        direction = "a rise" if track["up_calls"] == 1.0 else "a fall"
+        flags.append(
+            f"calls {direction} every time ({track['n']} known outcomes): its hit rate is the base rate"
+        )
     if track is not None and _below_base_rate(track):
         flags.append(
             f"live hit rate {track['hit_rate']:.3f}: its whole interval is below always calling the likelier "

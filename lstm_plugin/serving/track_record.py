@@ -66,6 +66,9 @@ class TrackRecord(TypedDict):
     hit_low: float | None
     hit_high: float | None
     base_rate: float | None  # always calling the likelier sign, on the same outcomes
+    up_calls: (
+        float | None
+    )  # share of the forecasts calling a rise (1.0 or 0.0: the model never changes its call)
     rank_ic: float | None
     ic_low: float | None
     ic_high: float | None
@@ -244,6 +247,7 @@ def score_track(frame: pd.DataFrame) -> TrackRecord:
         "hit_low": None,
         "hit_high": None,
         "base_rate": None,
+        "up_calls": None,
         "rank_ic": None,
         "ic_low": None,
         "ic_high": None,
@@ -253,6 +257,7 @@ def score_track(frame: pd.DataFrame) -> TrackRecord:
         return record
     score = known["score"].to_numpy(dtype="float64")
     realised = known["realised"].to_numpy(dtype="float64")
+    record["up_calls"] = float(np.mean(score > 0))
     effective = n / _overlap(known)
     record["effective_n"] = round(effective, 1)
     hit = directional_accuracy(score, realised)
