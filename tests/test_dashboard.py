@@ -330,3 +330,26 @@ def test_a_day_being_written_never_fails_the_paper_page_which_shows_the_day_befo
         writer.rollback()
         writer.close()
     assert "error" not in during and during["days"] == before["days"] and during["value"] == before["value"]
+
+
+def test_stale_scheduled_and_training_say_what_status_says(served, tmp_path, capsys):
+    registry, _ = served
+    stale = write_config(tmp_path / "stale.json", {**TINY, "lstm": {"max_model_age_days": 100}})
+    service = {"backend": "local", "closed": False, "counts": {}, "done": [], "failed": []}
+    service["queue"] = [{"symbol": "MSFT", "model_type": "specific", "category": "portfolio", "priority": 10}]
+    service["in_flight"] = [
+        {"symbol": "KO", "model_type": "specific", "category": "scanning", "priority": 30}
+    ]
+    (registry.root / "service.json").write_text(json.dumps(service))
+    args = ["--models", str(registry.root), "--config", str(stale), "--as-of", "2016-08-31"]
+    assert main(["status", "--json", *args]) == 0
+    status = json.loads(capsys.readouterr().out)
+    board = Board(open_sources(registry.root, [], [], config=stale, clock=ManualClock("2016-08-31")))
+    rows = {row["symbol"]: row for row in board.models()}
+    assert status["AAPL"]["status"] == rows["AAPL"]["status"] == "stale"  # 244 days old, over 100
+    assert status["MSFT"]["status"] == rows["MSFT"]["status"] == "scheduled"
+    assert status["KO"]["status"] == rows["KO"]["status"] == "training"
+    assert board.training()["tiers"][0]["jobs"][0]["symbol"] == "MSFT"
+    (registry.root / "service.json").write_text(json.dumps(dict(service, closed=True)))  # it shut down
+    assert main(["status", "--json", *args]) == 0
+    assert json.loads(capsys.readouterr().out)["MSFT"]["status"] == "stale"

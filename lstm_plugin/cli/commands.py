@@ -184,7 +184,10 @@ def cmd_status(args: argparse.Namespace) -> dict[str, Any]:
     symbols = [validate_symbol(s) for s in args.symbols] or sorted(
         set(ctx.registry.symbols("specific")) | set(ctx.config.data.symbols or ctx.source.symbols())
     )
-    forecasts = ctx.forecasts()
+    from lstm_plugin.training.monitoring import read_snapshot, snapshot_states
+
+    training = snapshot_states(read_snapshot(ctx.registry.root))  # a service running beside this registry
+    forecasts = ctx.forecasts(training_state=training.get)
     results = with_tracks(ctx, {s: forecasts.get_model_status(s) for s in symbols})
     if not args.json:
         print(table(status_rows(results)))

@@ -11,7 +11,7 @@ from lstm_plugin.core.clock import Clock, ManualClock, default_clock
 from lstm_plugin.core.config import Config, load_config
 from lstm_plugin.core.data import DataSource, open_source, validate_symbol
 from lstm_plugin.plugins.manager import get_plugin_manager
-from lstm_plugin.serving.forecast import ForecastService
+from lstm_plugin.serving.forecast import ForecastService, TrainingState
 from lstm_plugin.serving.registry import ModelRegistry
 
 __all__ = ["CommandContext"]
@@ -42,5 +42,12 @@ class CommandContext:
             raise UsageError(f"unknown symbol {', '.join(unknown)} in {self.source.name}")
         return symbols
 
-    def forecasts(self) -> ForecastService:
-        return ForecastService(self.config, self.registry, self.source, self.clock, plugins=self.plugins)
+    def forecasts(self, training_state: TrainingState | None = None) -> ForecastService:
+        return ForecastService(
+            self.config,
+            self.registry,
+            self.source,
+            self.clock,
+            plugins=self.plugins,
+            training_state=training_state,
+        )

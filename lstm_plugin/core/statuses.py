@@ -22,7 +22,7 @@ PredictionStatus = Literal[
     "success", "not_available", "stale", "insufficient_data", "error", "disabled", "skipped"
 ]
 #: A symbol's model as ``get_model_status`` and ``lstm-plugin status`` report it.
-ModelStatus = Literal["not_available", "outdated", "ready", "scheduled", "training"]
+ModelStatus = Literal["not_available", "stale", "outdated", "ready", "scheduled", "training"]
 #: A training job in the service's queue: queued -> running -> done | failed (or queued again to
 #: retry); cancelled when dropped or shut down.
 JobState = Literal["queued", "running", "done", "failed", "cancelled"]

@@ -27,6 +27,7 @@ from lstm_plugin.dashboard.sources import Sources
 from lstm_plugin.dashboard.training_view import training_view
 from lstm_plugin.serving.registry import MODEL_TYPES, UNIVERSAL_NAME
 from lstm_plugin.serving.track_record import TRACK_FILE
+from lstm_plugin.training.monitoring import SNAPSHOT_FILE
 
 __all__ = ["Board", "guarded"]
 
@@ -84,7 +85,12 @@ class Board:
             for entry in entries:
                 folder = Path(entry.path)
                 stamps.append((entry.name, _stamp(folder), _stamp(folder / "index.json")))
-        for name in (TRACK_FILE, TRACK_FILE + "-wal", *(f"tuning/{kind}" for kind in MODEL_TYPES)):
+        for name in (
+            TRACK_FILE,
+            TRACK_FILE + "-wal",
+            SNAPSHOT_FILE,
+            *(f"tuning/{kind}" for kind in MODEL_TYPES),
+        ):
             stamps.append(_stamp(root / name))
         return tuple(stamps)
 

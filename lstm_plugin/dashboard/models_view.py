@@ -136,6 +136,7 @@ def _universal_row(sources: Sources) -> tuple[ModelRow, ModelRecord] | None:
 
 def model_rows(sources: Sources) -> list[ModelRow]:
     """The universal model's row (when there is one), then one row per symbol, in symbol order."""
+    sources.read_training()
     forecasts = sources.forecasts
     now = sources.clock.now()
     rows: list[tuple[ModelRow, ModelRecord | None]] = []

@@ -19,10 +19,11 @@ from lstm_plugin.core.clock import Clock, default_clock
 from lstm_plugin.core.config import Config, load_config
 from lstm_plugin.core.data import DataSource, open_source
 from lstm_plugin.core.errors import LSTMPluginError
+from lstm_plugin.core.statuses import ModelStatus
 from lstm_plugin.serving.forecast import ForecastService
 from lstm_plugin.serving.registry import MODEL_TYPES, ModelRegistry
 from lstm_plugin.serving.track_record import TRACK_FILE
-from lstm_plugin.training.monitoring import SNAPSHOT_FILE
+from lstm_plugin.training.monitoring import SNAPSHOT_FILE, read_snapshot, snapshot_states
 
 __all__ = ["DashboardError", "Sources", "find_reports", "open_sources"]
 
@@ -47,8 +48,18 @@ class Sources:
     reports: list[Path] = field(default_factory=list)
     forecasts: ForecastService = field(init=False)
 
+    training: dict[str, ModelStatus] = field(init=False, default_factory=dict)
+
     def __post_init__(self) -> None:
-        self.forecasts = ForecastService(self.config, self.registry, self.source, self.clock)
+        self.forecasts = ForecastService(
+            self.config, self.registry, self.source, self.clock, training_state=self.training.get
+        )
+
+    def read_training(self) -> None:
+        """Which symbols a running service is training or has queued, from its last snapshot (read again
+        before each reading of the Models page)."""
+        self.training.clear()
+        self.training.update(snapshot_states(read_snapshot(self.registry.root)))
 
     def symbols(self) -> list[str]:
         """The symbols the Models page lists: those the registry has models of and those of the data (the

@@ -167,9 +167,10 @@ class ForecastService:
         )
 
     def get_model_status(self, symbol: str) -> ModelStatusReport:
-        """The symbol's own model: ``not_available | outdated | ready | scheduled | training``.
+        """The symbol's own model: ``not_available | stale | outdated | ready | scheduled | training``.
 
-        A model is ``outdated`` once older than ``lstm.force_retrain_days`` on the clock.
+        A model is ``outdated`` once older than ``lstm.force_retrain_days`` on the clock, ``stale`` once
+        older than ``lstm.max_model_age_days`` (its forecasts are refused).
         ``served_by`` says which model would answer a forecast now (``universal`` when only the
         pooled model exists). ``candidate`` describes a newer model that was trained but kept
         from serving by ``retraining.min_reliability_for_update`` (else ``None``).
@@ -201,7 +202,9 @@ class ForecastService:
         }
         if own is not None:
             due = retrain_due(own.trained_at, now, self.config.lstm.force_retrain_days)
-            status["status"] = "outdated" if due else "ready"
+            limit = self.config.lstm.max_model_age_days
+            stale = limit is not None and status["age_days"] is not None and status["age_days"] > limit
+            status["status"] = "stale" if stale else "outdated" if due else "ready"
         if state in ("scheduled", "training"):
             status["status"] = state
         return status

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from lstm_plugin.core.files import write_atomic
+from lstm_plugin.core.statuses import ModelStatus
 from lstm_plugin.plugins.manager import PluginManager
 from lstm_plugin.training.queue import JobQueue, JobView
 
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("lstm_plugin.training.service")
 
-__all__ = ["SNAPSHOT_FILE", "Listener", "Monitor", "build_snapshot", "read_snapshot"]
+__all__ = ["SNAPSHOT_FILE", "Listener", "Monitor", "build_snapshot", "read_snapshot", "snapshot_states"]
 
 SNAPSHOT_FILE = "service.json"
 SNAPSHOT_INTERVAL = 1.0  # wall seconds between snapshot writes while jobs run
@@ -48,6 +49,21 @@ def read_snapshot(registry_root: str | Path) -> dict[str, Any] | None:
         logger.warning("%s is not a service snapshot (%s); ignored", path, problem)
         return None
     return snapshot
+
+
+def snapshot_states(snapshot: dict[str, Any] | None) -> dict[str, ModelStatus]:
+    """``{symbol: "training" | "scheduled"}`` for the specific models a running service (one whose last
+    snapshot is not closed) is training or has queued; nothing for a service that has shut down."""
+    if not snapshot or snapshot.get("closed"):
+        return {}
+    states: dict[str, ModelStatus] = {}
+    stages: tuple[tuple[list[Any], ModelStatus], ...] = (
+        (snapshot["queue"], "scheduled"),
+        (snapshot["in_flight"], "training"),
+    )
+    for jobs, state in stages:
+        states.update({job["symbol"]: state for job in jobs if job.get("model_type") == "specific"})
+    return states
 
 
 def _snapshot_problem(snapshot: Any) -> str | None:
