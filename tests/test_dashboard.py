@@ -173,7 +173,7 @@ def test_snapshot_returns_the_pages_as_data_and_frames(served, tmp_path, monkeyp
     monkeypatch.chdir(tmp_path)
     taken = snapshot(registry.root, config=config)
     frame = taken.to_frame("models")
-    assert {"symbol", "status", "live_hit_rate", "live_rank_ic", "flags"} <= set(frame.columns)
+    assert {"symbol", "status", "live_hit_rate", "live_rank_ic", "why_flagged"} <= set(frame.columns)
     assert len(frame) == len(taken.models)
     assert taken.paper == [] and taken.backtests == []  # none here, none given
     assert taken.training["available"] is False

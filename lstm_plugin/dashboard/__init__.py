@@ -37,8 +37,8 @@ class Snapshot:
 
     def to_frame(self, page: str = "models") -> pd.DataFrame:
         """One page as a table for notebooks: ``models`` (one row per model, the track record as ``live_*``
-        columns), ``training`` (queued and running jobs), ``paper`` (one row per state folder) or
-        ``backtests`` (one row per report and run)."""
+        columns, the flags joined in ``why_flagged``), ``training`` (queued and running jobs), ``paper``
+        (one row per state folder) or ``backtests`` (one row per report and run)."""
         if page == "models":
             if isinstance(self.models, dict):
                 return pd.DataFrame([self.models])
@@ -47,7 +47,7 @@ class Snapshot:
                 flat = {k: v for k, v in row.items() if k not in ("track", "candidate", "tuned", "flags")}
                 flat.update({f"live_{k}": v for k, v in (row["track"] or {}).items()})
                 flat["shelved"] = None if not row["candidate"] else row["candidate"]["model_version"]
-                flat["flags"] = "; ".join(row["flags"])
+                flat["why_flagged"] = "; ".join(row["flags"])  # not "flags": DataFrame.flags is pandas' own
                 rows.append(flat)
             return pd.DataFrame(rows)
         if page == "training":

@@ -47,7 +47,6 @@ class Sources:
     states: list[Path] = field(default_factory=list)
     reports: list[Path] = field(default_factory=list)
     forecasts: ForecastService = field(init=False)
-
     training: dict[str, ModelStatus] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
