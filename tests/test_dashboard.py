@@ -181,12 +181,12 @@ def test_snapshot_returns_the_pages_as_data_and_frames(served, tmp_path, monkeyp
         taken.to_frame("nope")
 
 
-def _app(board, token=None):
+def _app(board, token=None, hosts=None, base_url="http://testserver"):
     from starlette.testclient import TestClient
 
     from lstm_plugin.dashboard.server import build_app
 
-    return TestClient(build_app(board, token))
+    return TestClient(build_app(board, token, hosts), base_url=base_url)
 
 
 def test_every_answer_forbids_inline_script_and_no_request_reaches_a_path(served):
@@ -217,9 +217,23 @@ def test_off_loopback_every_request_needs_the_token(served):
     assert client.get("/api/models", headers={"Authorization": "Bearer wrong"}).status_code == 401
     assert client.get("/api/models", headers={"Authorization": "Bearer s3cret"}).status_code == 200
     assert client.post("/login", data={"token": "wrong"}).status_code == 401
+    assert client.post("/login", content=b"token=" + b"x" * 5000).status_code == 413
     logged = client.post("/login", data={"token": "s3cret"}, follow_redirects=False)
     assert logged.status_code == 303
     assert client.get("/api/models").status_code == 200  # the cookie now
+
+
+def test_on_loopback_a_request_for_another_host_name_is_refused(served):
+    """DNS rebinding: a web page points its own name at 127.0.0.1 to read the API; its Host gives it away."""
+    from lstm_plugin.dashboard.server import loopback_names
+
+    registry, config = served
+    board = Board(open_sources(registry.root, [], [], config=config, clock=ManualClock("2016-08-31")))
+    names = loopback_names("127.0.0.1")
+    for base_url in ("http://127.0.0.1:8050", "http://localhost:8050", "http://[::1]:8050"):
+        assert _app(board, hosts=names, base_url=base_url).get("/api/training").status_code == 200, base_url
+    refused = _app(board, hosts=names, base_url="http://attacker.example:8050").get("/api/models")
+    assert refused.status_code == 400 and "symbol" not in refused.text
 
 
 def test_a_source_that_breaks_while_serving_gets_its_own_panel(served, tmp_path):

@@ -6,7 +6,8 @@ styles and pictures from this server only and no inline script; the page builds 
 other than loopback every request needs the token (``Authorization: Bearer <token>``, or the cookie the
 ``/login`` form sets); without it the answer is 401. No request parameter reaches the file system except
 a symbol checked against the registry's and the data's own listings, and a report picture chosen by its
-position in the command line's list and a fixed name. docs/dashboard.md.
+position in the command line's list and a fixed name. On loopback without a token, a request addressed
+to any other host name (a rebinding attack from a web page) is refused. docs/dashboard.md.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from starlette.routing import Route
 from lstm_plugin.core import jsonio
 from lstm_plugin.dashboard.board import Board, guarded
 
-__all__ = ["build_app", "is_loopback", "serve"]
+__all__ = ["build_app", "is_loopback", "loopback_names", "serve"]
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
@@ -46,6 +47,7 @@ HEADERS = {
 ASSETS = {"dashboard.js": "text/javascript", "dashboard.css": "text/css"}
 PAGES = ("models", "training", "paper", "backtests")
 COOKIE = "lstm_dashboard_token"
+MAX_FORM_BYTES = 4096
 logger = logging.getLogger(__name__)
 
 
@@ -71,11 +73,13 @@ class JSON(JSONResponse):
 
 
 class _Guard(BaseHTTPMiddleware):
-    """The token check (when one is set) and the security headers on every answer."""
+    """The host check (when names are set), the token check (when one is set) and the security headers on
+    every answer."""
 
-    def __init__(self, app: Any, token: str | None) -> None:
+    def __init__(self, app: Any, token: str | None, hosts: list[str] | None) -> None:
         super().__init__(app)
         self.token = token
+        self.hosts = None if hosts is None else {h.strip("[]") for h in hosts}
 
     def _allowed(self, request: Request) -> bool:
         if self.token is None or request.url.path == "/login":
@@ -85,9 +89,11 @@ class _Guard(BaseHTTPMiddleware):
         return hmac.compare_digest(offered.encode(), self.token.encode())
 
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        if not self._allowed(request):
+        if self.hosts is not None and (request.url.hostname or "").strip("[]") not in self.hosts:
+            response: Response = Response("unknown host", status_code=400, media_type="text/plain")
+        elif not self._allowed(request):
             if request.url.path.startswith("/api/"):
-                response: Response = JSON({"error": "a token is required"}, status_code=401)
+                response = JSON({"error": "a token is required"}, status_code=401)
             else:  # the page answers with the form that sets the cookie
                 response = Response(_asset("login.html"), status_code=401, media_type="text/html")
         else:
@@ -100,9 +106,10 @@ class _Guard(BaseHTTPMiddleware):
         return response
 
 
-def build_app(board: Board, token: str | None = None) -> Starlette:
-    """The app over ``board``; ``token``: required on every request when given. The handlers are plain
-    functions, which Starlette runs in its thread pool: a page being computed never holds up another."""
+def build_app(board: Board, token: str | None = None, hosts: list[str] | None = None) -> Starlette:
+    """The app over ``board``; ``token``: required on every request when given; ``hosts``: the only names a
+    request may address it by (``None``: any). The handlers are plain functions, which Starlette runs in
+    its thread pool: a page being computed never holds up another."""
 
     def page(request: Request) -> Response:
         return Response(_asset("page.html"), media_type="text/html")
@@ -140,7 +147,10 @@ def build_app(board: Board, token: str | None = None) -> Starlette:
     async def login(request: Request) -> Response:
         if request.method == "GET":
             return Response(_asset("login.html"), media_type="text/html")
-        offered = parse_qs((await request.body()).decode("utf-8", "replace")).get("token", [""])[0]
+        body = await request.body()
+        if len(body) > MAX_FORM_BYTES:
+            return Response("too large", status_code=413, media_type="text/plain")
+        offered = parse_qs(body.decode("utf-8", "replace")).get("token", [""])[0]
         if token is None or not hmac.compare_digest(offered.encode(), token.encode()):
             return Response(_asset("login.html"), status_code=401, media_type="text/html")
         response = RedirectResponse("/models", status_code=303)
@@ -158,10 +168,20 @@ def build_app(board: Board, token: str | None = None) -> Starlette:
         Route("/api/backtests/{index:int}/{name}", picture),
         Route("/api/{page}", api),
     ]
-    return Starlette(routes=routes, middleware=[Middleware(_Guard, token=token)])
+    return Starlette(routes=routes, middleware=[Middleware(_Guard, token=token, hosts=hosts)])
+
+
+def loopback_names(host: str) -> list[str]:
+    """The names a page on loopback may be asked for by: a web page that points its own domain at
+    127.0.0.1 (DNS rebinding) sends its domain as the Host and is refused."""
+    return sorted({"127.0.0.1", "localhost", "::1", host})
 
 
 def serve(board: Board, sock: socket.socket, token: str | None = None) -> None:
-    """Serve ``board`` on the listening ``sock`` until interrupted (uvicorn, quiet but for warnings)."""
-    config = uvicorn.Config(build_app(board, token), log_level="warning", access_log=False, lifespan="off")
+    """Serve ``board`` on the listening ``sock`` until interrupted (uvicorn, quiet but for warnings). On
+    loopback without a token, only requests addressed to a loopback name are answered."""
+    host = str(sock.getsockname()[0])
+    hosts = loopback_names(host) if token is None and is_loopback(host) else None
+    app = build_app(board, token, hosts)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
     uvicorn.Server(config).run(sockets=[sock])
