@@ -106,25 +106,29 @@ class _Guard(BaseHTTPMiddleware):
         return response
 
 
+def _page(request: Request) -> Response:
+    return Response(_asset("page.html"), media_type="text/html")
+
+
+def _home(request: Request) -> Response:
+    return RedirectResponse("/models", status_code=303)
+
+
+def _no_icon(request: Request) -> Response:
+    return Response(status_code=204)
+
+
+def _static(request: Request) -> Response:
+    name = request.path_params["name"]
+    if name not in ASSETS:
+        return Response("not found", status_code=404, media_type="text/plain")
+    return Response(_asset(name), media_type=ASSETS[name])
+
+
 def build_app(board: Board, token: str | None = None, hosts: list[str] | None = None) -> Starlette:
     """The app over ``board``; ``token``: required on every request when given; ``hosts``: the only names a
     request may address it by (``None``: any). The handlers are plain functions, which Starlette runs in
     its thread pool: a page being computed never holds up another."""
-
-    def page(request: Request) -> Response:
-        return Response(_asset("page.html"), media_type="text/html")
-
-    def home(request: Request) -> Response:
-        return RedirectResponse("/models", status_code=303)
-
-    def no_icon(request: Request) -> Response:
-        return Response(status_code=204)
-
-    def asset(request: Request) -> Response:
-        name = request.path_params["name"]
-        if name not in ASSETS:
-            return Response("not found", status_code=404, media_type="text/plain")
-        return Response(_asset(name), media_type=ASSETS[name])
 
     def api(request: Request) -> Response:
         name = request.path_params["page"]
@@ -158,11 +162,11 @@ def build_app(board: Board, token: str | None = None, hosts: list[str] | None = 
         return response
 
     routes = [
-        Route("/", home),
-        *[Route(f"/{name}", page) for name in PAGES],
-        Route("/symbol/{symbol}", page),
-        Route("/static/{name}", asset),
-        Route("/favicon.ico", no_icon),
+        Route("/", _home),
+        *[Route(f"/{name}", _page) for name in PAGES],
+        Route("/symbol/{symbol}", _page),
+        Route("/static/{name}", _static),
+        Route("/favicon.ico", _no_icon),
         Route("/login", login, methods=["GET", "POST"]),
         Route("/api/symbol/{symbol}", api_symbol),
         Route("/api/backtests/{index:int}/{name}", picture),
