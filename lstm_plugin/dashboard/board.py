@@ -97,11 +97,13 @@ class Board:
     def models(self) -> list[ModelRow] | dict[str, str]:
         def read() -> list[ModelRow]:
             with self._lock:  # one reading at a time: a second caller waits for the first's rows
-                fresh = self._models is not None and time.monotonic() - self._models[1] < RECOMPUTE_SECONDS
-                if self._models is not None and (fresh or self._models[0] == self.models_fingerprint()):
+                now = time.monotonic()
+                if self._models is not None and now - self._models[1] < RECOMPUTE_SECONDS:
                     return self._models[2]
-                key, started = self.models_fingerprint(), time.monotonic()
-                self._models = (key, started, model_rows(self.sources))
+                key = self.models_fingerprint()
+                if self._models is not None and self._models[0] == key:
+                    return self._models[2]
+                self._models = (key, now, model_rows(self.sources))
                 return self._models[2]
 
         return guarded(f"registry {self.sources.registry.root}", read)

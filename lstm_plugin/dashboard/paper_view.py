@@ -72,18 +72,20 @@ def paper_view(folder: Path) -> dict[str, Any]:
         journal.close()
     last = decisions[-1] if decisions else None
     equity = _equity(days)
-    positions = [
-        {
-            "symbol": symbol,
-            "size": held["size"],
-            "price": held["price"],
-            "value": held["size"] * held["price"],
-            "model": (status["models"].get(symbol) or {}).get("model"),
-            "sha256": ((status["models"].get(symbol) or {}).get("sha256") or "")[:12] or None,
-            "model_age_days": (status["models"].get(symbol) or {}).get("age_days"),
-        }
-        for symbol, held in status["positions"].items()
-    ]
+    positions = []
+    for symbol, held in status["positions"].items():
+        model = status["models"].get(symbol) or {}  # the model whose forecast chose it
+        positions.append(
+            {
+                "symbol": symbol,
+                "size": held["size"],
+                "price": held["price"],
+                "value": held["size"] * held["price"],
+                "model": model.get("model"),
+                "sha256": (model.get("sha256") or "")[:12] or None,
+                "model_age_days": model.get("age_days"),
+            }
+        )
     return {
         "state": str(folder),
         "run_id": status["run_id"],

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lstm_plugin.backtrader.live.journal import JOURNAL_FILE
+from lstm_plugin.backtrader.report import MANIFEST
 from lstm_plugin.core.clock import Clock, default_clock
 from lstm_plugin.core.config import Config, load_config
 from lstm_plugin.core.data import DataSource, open_source
@@ -28,7 +29,7 @@ from lstm_plugin.training.monitoring import SNAPSHOT_FILE, read_snapshot, snapsh
 __all__ = ["DashboardError", "Sources", "find_reports", "open_sources"]
 
 DEFAULT_STATE = "lstm_paper"
-REPORT_MARKS = ("manifest.json", "summary.json")
+REPORT_MARKS = (MANIFEST, "summary.json")
 _REGISTRY_ENTRIES = {*MODEL_TYPES, SNAPSHOT_FILE, TRACK_FILE, "tuning"}
 
 
