@@ -8,13 +8,9 @@ import pytest
 
 from lstm_plugin.core.statistics import estimate_mean
 from lstm_plugin.model.metrics import spearman
-from lstm_plugin.serving.baselines import (
-    baseline_panels,
-    check_baselines,
-    momentum_12_1,
-    reversal_1m,
-    walk_forward_ridge,
-)
+from lstm_plugin.core.errors import ConfigError
+from lstm_plugin.model.baselines import momentum_12_1, reversal_1m, walk_forward_ridge
+from lstm_plugin.serving.baselines import baseline_panels, check_baselines
 from lstm_plugin.serving.evidence import forecast_evidence, forward_returns, rank_ic_by_date, sign_hit_rate
 
 DAYS = pd.bdate_range("2010-01-04", periods=400)
@@ -118,9 +114,9 @@ def test_forecast_evidence_samples_compare_and_label_consistently():
 
 def test_unknown_baselines_are_refused_in_one_line():
     assert check_baselines(["ridge", "ridge"]) == ("ridge",)
-    with pytest.raises(ValueError, match="unknown: magic"):
+    with pytest.raises(ConfigError, match="unknown: magic"):
         check_baselines(["magic"])
-    with pytest.raises(ValueError, match="unknown"):
+    with pytest.raises(ConfigError, match="unknown"):
         baseline_panels(["magic"], None, [], [], None, None)
 
 

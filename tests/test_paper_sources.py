@@ -20,6 +20,7 @@ from lstm_plugin.backtrader.live import (
 )
 from lstm_plugin.backtrader.live.delivery import clean_history
 from lstm_plugin.backtrader.live.feed import LiveFeed
+from lstm_plugin.backtrader.live.sources import LIVE, SourceCapabilities, capabilities_of
 from lstm_plugin.cli.paper import plugin_source
 from lstm_plugin.core.data import bundled_source
 from lstm_plugin.core.errors import LSTMPluginError
@@ -70,8 +71,45 @@ def test_a_watched_folder_waits_for_every_symbol_and_survives_a_half_written_row
     pd.testing.assert_frame_equal(store.load("AAPL"), data.load("AAPL").loc[: day.date], check_freq=False)
 
 
+class VendorBars:
+    """A vendor's end-of-day bars, written from scratch against the port: no ``ReplaySource`` behind it.
+
+    It releases one trading day per poll from ``start`` and declares what a replay promises
+    (its first day, its calendar, that it waits for the night), so a run knows when it is done.
+    """
+
+    def __init__(self, symbols: list[str], start: str, until: str) -> None:
+        self.name = "vendor eod"
+        self._symbols = symbols
+        frames = {s: bundled_source().load(s) for s in symbols}
+        self._past = {s: f.loc[: pd.Timestamp(start) - pd.Timedelta(days=1)] for s, f in frames.items()}
+        self._live = {s: f.loc[start:until] for s, f in frames.items()}
+        self._days = pd.DatetimeIndex(sorted(set().union(*(f.index for f in self._live.values()))))
+        self._next = 0
+        self.capabilities = SourceCapabilities(
+            replay_start=pd.Timestamp(start), calendar=self._days, overnight=True
+        )
+
+    def symbols(self) -> list[str]:
+        return list(self._symbols)
+
+    def history(self, symbol: str) -> pd.DataFrame:
+        return self._past[symbol]
+
+    def seek(self, after: pd.Timestamp) -> None:
+        self._next = int(self._days.searchsorted(after, side="right"))
+
+    def poll(self) -> Delivery:
+        if self._next >= len(self._days):
+            return Delivery(finished=True)
+        day = self._days[self._next]
+        self._next += 1
+        bars = {s: f.loc[[day]] for s, f in self._live.items() if day in f.index}
+        return Delivery(bars, dict.fromkeys(self._symbols, day), finished=self._next >= len(self._days))
+
+
 class VendorFeed:
-    """An adapter plugin: a 'vendor' bar source behind ``--source vendor:eod``, and a broker that
+    """An adapter plugin: a vendor's bar source behind ``--source vendor:eod``, and a broker that
     receives every committed day's orders (here it only remembers them)."""
 
     def __init__(self) -> None:
@@ -81,7 +119,7 @@ class VendorFeed:
     def lstm_bar_source(self, spec: str, symbols: list[str], config: Any) -> Any:
         if spec != "vendor:eod":
             return None
-        return ReplaySource(bundled_source(), symbols or ["AAPL", "KO"], "2020-01-02", "2020-02-28")
+        return VendorBars(symbols or ["AAPL", "KO"], "2020-01-02", "2020-02-28")
 
     @hookimpl
     def lstm_paper_day(
@@ -94,27 +132,47 @@ class VendorFeed:
         self.days.append((when, orders, book))
 
 
-def test_a_plugin_supplies_the_bars_and_receives_every_days_orders(tmp_path):
+def _journal(session: PaperSession) -> dict[str, list[dict[str, Any]]]:
+    """Days, orders and fills, the client ids without the run's random prefix."""
+    rows = {table: session.journal.rows(table) for table in ("days", "orders", "fills")}
+    for row in rows["orders"] + rows["fills"]:
+        row["client_id"] = row["client_id"].split(":", 1)[1]
+    return rows
+
+
+def test_a_foreign_source_from_a_plugin_replays_end_to_end_as_the_built_in_replay_does(tmp_path):
     adapter = VendorFeed()
     config = tiny_config(**SYNC)
     source = plugin_source("vendor:eod", [], config, extra=[adapter])
-    with PaperSession(
-        tmp_path / "state",
-        source,
-        config=config,
-        registry=tmp_path / "models",
-        train=False,
-        plugins=[adapter],
-    ) as session:
+    assert not isinstance(source, ReplaySource) and isinstance(source, BarSource)
+    opened = {"config": config, "registry": tmp_path / "models", "train": False}
+    with PaperSession(tmp_path / "vendor", source, plugins=[adapter], **opened) as session:
+        assert session.pending_days() == len(source.capabilities.calendar)
         session.run()
-        orders = session.journal.rows("orders")
-        days = session.journal.rows("days")
-    assert [d[0] for d in adapter.days] == [pd.Timestamp(d["date"]) for d in days]
-    sent = [o["client_id"] for _, day_orders, _ in adapter.days for o in day_orders]
-    assert sent == [o["client_id"] for o in orders] and len(sent) == len(set(sent)) > 0
-    assert adapter.days[-1][2]["value"] == days[-1]["value"]
+        vendor = _journal(session)
+        assert session.meta["start"] == "2020-01-02" and session.pending_days() == 0
+    built_in = ReplaySource(bundled_source(), ["AAPL", "KO"], "2020-01-02", "2020-02-28")
+    with PaperSession(tmp_path / "replay", built_in, **opened) as session:
+        session.run()
+        assert _journal(session) == vendor  # the same days, orders and fills, to the cent
+    assert [d[0] for d in adapter.days] == [pd.Timestamp(d["date"]) for d in vendor["days"]]
+    sent = [o["client_id"].split(":", 1)[1] for _, day_orders, _ in adapter.days for o in day_orders]
+    assert sent == [o["client_id"] for o in vendor["orders"]] and len(sent) == len(set(sent)) > 0
+    assert adapter.days[-1][2]["value"] == vendor["days"][-1]["value"]
+    again = VendorBars(["AAPL", "KO"], "2020-01-02", "2020-02-28")
+    with PaperSession(tmp_path / "vendor", again, plugins=[adapter], **opened) as session:
+        session.run()
+        assert session.last_stop == "finished" and _journal(session) == vendor  # its calendar is done
+    assert len(adapter.days) == len(vendor["days"])
     with pytest.raises(LSTMPluginError, match="no plugin provides 'nobody:x'"):
         plugin_source("nobody:x", [], config, extra=[adapter])
+
+
+def test_a_source_that_declares_nothing_is_a_live_feed() -> None:
+    assert capabilities_of(object()) == LIVE and LIVE.replay_start is None and LIVE.calendar is None
+    replay_caps = ReplaySource(bundled_source(), ["KO"], "2020-01-02", "2020-01-10", speed=2).capabilities
+    assert replay_caps.replay_start == pd.Timestamp("2020-01-02") and not replay_caps.overnight
+    assert len(replay_caps.calendar) == 7
 
 
 @pytest.mark.slow

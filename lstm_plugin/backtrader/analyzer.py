@@ -11,7 +11,8 @@ import backtrader as bt
 import numpy as np
 import pandas as pd
 
-from lstm_plugin.serving.baselines import BASELINES, RETURN_BASELINES, baseline_panels, check_baselines
+from lstm_plugin.model.baselines import BUILTIN_BASELINES
+from lstm_plugin.serving.baselines import available_baselines, baseline_panels, check_baselines
 from lstm_plugin.serving.evaluation import forecast_evaluation
 from lstm_plugin.serving.evidence import forecast_evidence, forward_returns
 
@@ -70,7 +71,8 @@ class LSTMForecastAnalyzer(bt.Analyzer):
     params = (
         ("signals", None),  # the LSTMSignals to measure; None: the strategy's `lstm` attribute
         ("daily", True),  # forecast every bar too, and measure the evidence (docs/forecast-evidence.md)
-        ("baselines", BASELINES),  # baselines measured beside the LSTM (with daily); () for none
+        # baselines measured beside the LSTM (with daily), by name; () for none
+        ("baselines", tuple(b.name for b in BUILTIN_BASELINES)),
     )
 
     def start(self) -> None:
@@ -89,7 +91,8 @@ class LSTMForecastAnalyzer(bt.Analyzer):
         self.days: list[pd.Timestamp] = []
         self.calendar: list[pd.Timestamp] = []  # every bar: the spacing of the rebalances, in bars
         self.daily: list[tuple[pd.Timestamp, str, Any, Any, float]] = []
-        self.baselines = check_baselines(self.p.baselines)
+        self.available = available_baselines(signals.plugins)
+        self.baselines = check_baselines(self.p.baselines, self.available)
         self.rets: dict[str, Any] = {}
 
     def prenext(self) -> None:
@@ -201,7 +204,7 @@ class LSTMForecastAnalyzer(bt.Analyzer):
             closes,
             horizons,
             self.rebalance_days,
-            returns=("lstm", *RETURN_BASELINES),
+            returns=("lstm", *(n for n in self.baselines if self.available[n].forecasts_returns)),
             relative=config.model.target == "excess",
         )
         daily = rows.set_index(["date", "symbol"])

@@ -18,9 +18,9 @@ from typing import Any, TypedDict
 import backtrader as bt
 import pandas as pd
 
+from lstm_plugin.backtrader.walk_forward import run_inputs, strategy_runs
 from lstm_plugin.core.config import Config, training_backend
-from lstm_plugin.core.data import DEFAULT_END, DEFAULT_START, DataSource, validate_symbol
-from lstm_plugin.core.errors import DataError
+from lstm_plugin.core.data import DEFAULT_END, DEFAULT_START, DataSource
 from lstm_plugin.core.statistics import Estimate
 from lstm_plugin.portfolio.performance import performance_metrics, sharpe_difference
 from lstm_plugin.portfolio.rebalancing import rebalance_dates
@@ -178,22 +178,6 @@ def _weight_summary(mode: str, weights: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _cerebro(
-    frames: dict[str, pd.DataFrame], start: pd.Timestamp, end: pd.Timestamp, cash: float
-) -> bt.Cerebro:
-    cerebro = bt.Cerebro(stdstats=False)
-    for symbol, frame in frames.items():
-        # the feed gets only the traded span: the history before it reaches scores and models through
-        # the data source, and a feed that skips years of rows one by one costs most of a warm run
-        traded = frame.loc[start:end]
-        cerebro.adddata(
-            bt.feeds.PandasData(dataname=traded, fromdate=start.to_pydatetime(), todate=end.to_pydatetime()),
-            name=symbol,
-        )
-    cerebro.broker.setcash(cash)
-    return cerebro
-
-
 def run_main_job(
     config: Config,
     source: DataSource,
@@ -209,14 +193,14 @@ def run_main_job(
     Raises :class:`~lstm_plugin.core.errors.DataError` (bad or missing data) and :class:`ValueError`
     (bad dates) before anything runs.
     """
-    begin, finish = pd.Timestamp(start), pd.Timestamp(end)
-    config, chosen, frames, calendar = _inputs(config, source, symbols, begin, finish)
-    settings = _settings(config, chosen, calendar, registry_path, source)
+    inputs = run_inputs(config, source, symbols, start, end)
+    config, begin = inputs.config, inputs.begin
+    settings = _settings(config, inputs.symbols, inputs.calendar, registry_path, source)
     metrics: dict[str, dict[str, Any] | None] = {name: None for name in STRATEGIES}
     curves, orders, seconds = {}, [], {}
     forecast = None
-    for name, strategy, params in _runs(config, source, registry_path, begin, lstm, progress):
-        cerebro = _cerebro(frames, begin, finish, config.backtest.cash)
+    for name, strategy, params in strategy_runs(config, source, registry_path, begin, lstm, progress):
+        cerebro = inputs.cerebro()
         started = time.perf_counter()
         result = _run(cerebro, strategy, params, begin, config)
         seconds[name] = time.perf_counter() - started
@@ -233,7 +217,13 @@ def run_main_job(
     equity = pd.DataFrame(curves)
     equity.index.name = "date"
     return BacktestResult(
-        settings, metrics, equity, orders, forecast, seconds, survivorship_caveat(frames, calendar)
+        settings,
+        metrics,
+        equity,
+        orders,
+        forecast,
+        seconds,
+        survivorship_caveat(inputs.frames, inputs.calendar),
     )
 
 
@@ -275,56 +265,6 @@ def _settings(
         "data": source.name,
         "backend": training_backend(config, walk_forward=True),
     }
-
-
-def _inputs(
-    config: Config, source: DataSource, symbols: list[str] | None, begin: pd.Timestamp, finish: pd.Timestamp
-) -> tuple[Config, list[str], dict[str, pd.DataFrame], pd.DatetimeIndex]:
-    """The config with the run's symbols as its universe, the symbols, their bars and the trading
-    calendar; or the one-line error that stops the run first."""
-    if finish <= begin:
-        raise ValueError(f"--end › must be after --start (got: {finish:%Y-%m-%d} <= {begin:%Y-%m-%d})")
-    chosen = [validate_symbol(s) for s in (symbols or config.data.symbols or source.symbols())]
-    if len(set(chosen)) < len(chosen):
-        twice = ", ".join(sorted({s for s in chosen if chosen.count(s) > 1}))
-        raise ValueError(f"--symbols › listed twice: {twice}")
-    frames = {symbol: source.load(symbol) for symbol in chosen}
-    trading = {s: f.loc[begin:finish] for s, f in frames.items()}
-    empty = [s for s, f in trading.items() if f.empty]
-    if empty:
-        raise DataError(
-            f"{source.name} › no bars between {begin:%Y-%m-%d} and {finish:%Y-%m-%d} for {', '.join(empty)}"
-        )
-    calendar = pd.DatetimeIndex(sorted(set().union(*(f.index for f in trading.values()))))
-    config = config.model_copy(update={"data": config.data.model_copy(update={"symbols": chosen})})
-    return config, chosen, frames, calendar
-
-
-def _runs(
-    config: Config,
-    source: DataSource,
-    registry_path: str | Path,
-    begin: pd.Timestamp,
-    lstm: bool,
-    progress: bool = False,
-) -> list[tuple[str, type, dict[str, Any]]]:
-    """``(name, strategy class, parameters)`` of each strategy to run, in order (``progress``: the LSTM run
-    shows its bar over the rebalances)."""
-    from lstm_plugin.backtrader import EqualWeightBuyHold, LSTMRebalanceStrategy
-
-    shared = {
-        "config": config,
-        "registry": str(registry_path),
-        "start": begin.date().isoformat(),
-        "source": source,
-        "progress": False,
-    }
-    runs: list[tuple[str, type, dict[str, Any]]] = []
-    if lstm:
-        runs.append(("lstm", LSTMRebalanceStrategy, dict(shared, progress=progress)))
-    runs.append(("technical", LSTMRebalanceStrategy, dict(shared, use_lstm=False)))
-    runs.append(("buy_hold", EqualWeightBuyHold, {"config": config, "start": begin.date().isoformat()}))
-    return runs
 
 
 def _run(

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from lstm_plugin.backtrader.backtest import _cerebro, _inputs, _runs
+from lstm_plugin.backtrader.walk_forward import run_inputs, strategy_runs
 from lstm_plugin.core.config import Config, training_backend
 from lstm_plugin.core.data import DEFAULT_END, DEFAULT_START, DataSource
 
@@ -36,19 +36,18 @@ def pretrain(
     """Run the backtest's ``lstm`` walk-forward for its trainings only (``progress``: its bar on stderr);
     what it trained, reused and kept as candidates, and how long it took. Raises what
     :func:`~lstm_plugin.backtrader.backtest.run_main_job` raises on bad input, before anything runs."""
-    begin, finish = pd.Timestamp(start), pd.Timestamp(end)
-    config, chosen, frames, calendar = _inputs(config, source, symbols, begin, finish)
-    name, strategy_class, params = _runs(config, source, registry_path, begin, lstm=True, progress=progress)[
-        0
-    ]
+    inputs = run_inputs(config, source, symbols, start, end)
+    config, calendar = inputs.config, inputs.calendar
+    runs = strategy_runs(config, source, registry_path, inputs.begin, lstm=True, progress=progress)
+    name, strategy_class, params = runs[0]
     assert name == "lstm"  # the main job's own lstm run: same strategy, same parameters
-    cerebro = _cerebro(frames, begin, finish, config.backtest.cash)
+    cerebro = inputs.cerebro()
     cerebro.addstrategy(strategy_class, **params)
     started = time.perf_counter()
     strategy = cerebro.run()[0]
     signals = strategy.lstm
     return {
-        "symbols": chosen,
+        "symbols": inputs.symbols,
         "start": f"{calendar[0]:%Y-%m-%d}",
         "end": f"{calendar[-1]:%Y-%m-%d}",
         "backend": training_backend(config, walk_forward=True),

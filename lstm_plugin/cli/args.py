@@ -105,12 +105,10 @@ def baseline_list(text: str | None, configured: Sequence[str]) -> list[str]:
         return list(configured)
     if text.strip().lower() == "none":
         return []
-    from lstm_plugin.serving.baselines import check_baselines
-
-    try:
-        return list(check_baselines([item.strip() for item in text.split(",")]))
-    except ValueError as exc:
-        raise UsageError(f"--{exc}") from None
+    names = [item.strip() for item in text.split(",")]
+    if not all(name.isidentifier() and name.islower() for name in names):
+        raise UsageError(f"--baselines › names like ridge,momentum_12_1, or none (got: {text!r})")
+    return list(dict.fromkeys(names))  # checked against the plugins' baselines when the backtest starts
 
 
 #: the loggers whose events a training command reports in its own summary instead

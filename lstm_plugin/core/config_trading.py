@@ -5,13 +5,20 @@ Part of :mod:`lstm_plugin.core.config`, which re-exports them (docs/configuratio
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, StringConstraints
 
 from lstm_plugin.core.config_fields import COUNT, Days, Section, bounded
 
-__all__ = ["BARS_PER_RULE", "BacktestSection", "BaselineName", "PortfolioSection", "holding_bars"]
+__all__ = [
+    "BARS_PER_RULE",
+    "BUILTIN_BASELINE_NAMES",
+    "BacktestSection",
+    "BaselineName",
+    "PortfolioSection",
+    "holding_bars",
+]
 
 #: Bars a position is held under each named rebalancing rule (a numeric rule is its own count).
 BARS_PER_RULE = {"monthly": 21, "weekly": 5}
@@ -62,7 +69,10 @@ def _rebalance_rule(value: Any) -> Any:
     raise ValueError(f"must be 'monthly', 'weekly' or a number of bars (1 to {COUNT})")
 
 
-BaselineName = Literal["momentum_12_1", "reversal_1m", "ridge"]
+#: The built-in baselines (lstm_plugin.model.baselines); plugins add others by name (the
+#: ``lstm_baselines`` hook), checked when a backtest starts.
+BUILTIN_BASELINE_NAMES = ("momentum_12_1", "reversal_1m", "ridge")
+BaselineName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
 
 
 class BacktestSection(Section):
@@ -103,8 +113,9 @@ class BacktestSection(Section):
         "(docs/forecast-evidence.md).",
     )
     baselines: list[BaselineName] = Field(
-        default_factory=lambda: list(get_args(BaselineName)),
-        description="Baseline forecasters measured beside the LSTM (needs daily_evaluation); [] for none.",
+        default_factory=lambda: list(BUILTIN_BASELINE_NAMES),
+        description="Baseline forecasters measured beside the LSTM (needs daily_evaluation): the built-ins "
+        "or a plugin's (hook lstm_baselines); [] for none.",
     )
 
 

@@ -38,6 +38,7 @@ __all__ = [
     "pooled_samples",
     "training_samples",
     "universe_forward_mean",
+    "wide_closes",
 ]
 
 
@@ -104,6 +105,11 @@ def _is_number(value: Any) -> bool:
 
 def _valid_rows(features: pd.DataFrame) -> np.ndarray:
     return np.isfinite(features.to_numpy(dtype="float64")).all(axis=1)
+
+
+def wide_closes(closes: Mapping[str, pd.Series]) -> pd.DataFrame:
+    """``{symbol: close}`` as one date × symbol frame (NaN where a symbol has no bar)."""
+    return pd.DataFrame(dict(closes)).sort_index()
 
 
 def universe_forward_mean(closes: Mapping[str, pd.Series], horizon: int) -> pd.Series:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from lstm_plugin.model.baselines import BUILTIN_BASELINES, Baseline
 from lstm_plugin.model.features import builtin_features
 from lstm_plugin.plugins.hookspecs import hookimpl
 
@@ -31,6 +32,12 @@ def lstm_build_model(n_features: int, config: ModelSection) -> Any:
 
     core = GRUCore if config.cell == "gru" else LSTMCore
     return core(n_features, config.hidden_size, config.num_layers, config.dropout)
+
+
+@hookimpl(tryfirst=True)
+def lstm_baselines() -> list[Baseline]:
+    """Momentum 12-1, one-month reversal and the walk-forward ridge (:mod:`lstm_plugin.model.baselines`)."""
+    return list(BUILTIN_BASELINES)
 
 
 @hookimpl(trylast=True)

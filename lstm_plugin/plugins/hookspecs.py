@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from lstm_plugin.core.config import ModelSection
+    from lstm_plugin.model.baselines import Baseline
     from lstm_plugin.training.policy import ModelState
 
 PROJECT = "lstm_plugin"
@@ -165,6 +166,22 @@ def lstm_bar_source(spec: str, symbols: list[str], config: Any) -> Any:
     :param spec: the text after ``--source`` (e.g. ``myvendor:eod``).
     :param symbols: the symbols asked for (``--symbols``), or an empty list for the source's own.
     :param config: the run's :class:`~lstm_plugin.core.config.Config`.
+    """
+
+
+@hookspec
+def lstm_baselines() -> list[Baseline] | None:
+    """Return baseline forecasters to measure the LSTM against, or ``None``.
+
+    Each object follows :class:`lstm_plugin.model.baselines.Baseline`: a ``name`` (a lower-case
+    identifier), ``forecasts_returns`` (its score forecasts the model's target return, so its sign
+    is a call with a hit rate) and ``panel(inputs)``, the date × symbol scores from
+    :class:`~lstm_plugin.model.baselines.BaselineInputs` (every symbol's bars, the rebalance days,
+    the model settings and the LSTM's features). A score at bar t must use bars ≤ t only.
+
+    A baseline runs only when named in ``backtest.baselines`` or ``--baselines``; an unknown name
+    there is a config error. The built-ins answer first; a name already taken is warned about and
+    skipped. See docs/forecast-evidence.md, *Adding a baseline*.
     """
 
 

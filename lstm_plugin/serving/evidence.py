@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from lstm_plugin.core.statistics import Estimate, estimate_mean
+from lstm_plugin.model.samples import wide_closes
 
 __all__ = [
     "HorizonEvidence",
@@ -36,7 +37,6 @@ __all__ = [
     "forward_returns",
     "rank_ic_by_date",
     "sign_hit_rate",
-    "wide_closes",
 ]
 
 MIN_NAMES = 3
@@ -51,11 +51,6 @@ class HorizonEvidence(TypedDict):
     hit_rate: float | None  # daily sign hit rate (return forecasts only)
     base_rate: float | None
     n: int  # daily (date, symbol) pairs with a score and a known outcome
-
-
-def wide_closes(closes: Mapping[str, pd.Series]) -> pd.DataFrame:
-    """``{symbol: close}`` as one date × symbol frame (NaN where a symbol has no bar)."""
-    return pd.DataFrame(dict(closes)).sort_index()
 
 
 def forward_returns(closes: Mapping[str, pd.Series], horizon: int) -> pd.DataFrame:

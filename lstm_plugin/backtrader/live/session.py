@@ -27,7 +27,7 @@ from lstm_plugin.backtrader.live.delivery import clean_history
 from lstm_plugin.backtrader.live.heartbeat import HEARTBEAT_FILE, check_heartbeat_path, write_heartbeat
 from lstm_plugin.backtrader.live.hub import BarHub
 from lstm_plugin.backtrader.live.journal import Journal
-from lstm_plugin.backtrader.live.sources import BarSource, ReplaySource
+from lstm_plugin.backtrader.live.sources import BarSource, capabilities_of
 from lstm_plugin.backtrader.live.sqlite import StateError
 from lstm_plugin.backtrader.live.state import (
     check_identity,
@@ -119,11 +119,12 @@ class PaperSession:
         (seeded on a first run), and the book, once both files are known to belong together."""
         check_heartbeat_path(self.state)
         self.journal = Journal(self.state)
+        replay_start = capabilities_of(source).replay_start
         identity = {
             "config": config_fingerprint(self.config),
             "settings": decision_settings(self.config),
             "symbols": self.symbols,
-            "start": f"{source.start:%Y-%m-%d}" if isinstance(source, ReplaySource) else "watch",
+            "start": "watch" if replay_start is None else f"{replay_start:%Y-%m-%d}",
             "cash": self.cash,
             "run_id": os.urandom(4).hex(),
         }
@@ -147,11 +148,12 @@ class PaperSession:
     # ------------------------------------------------------------------ running
     def pending_days(self) -> int | None:
         """Trading days still to come from a replay (``None``: a source without an end)."""
-        if not isinstance(self.source, ReplaySource):
+        calendar = capabilities_of(self.source).calendar
+        if calendar is None:
             return None
         last = self.store.last_day()
         unfinished = int((self.store.released_days() > (self.book.last_day or pd.Timestamp.min)).sum())
-        ahead = self.source.remaining() if last is None else int((self.source.calendar > last).sum())
+        ahead = len(calendar) if last is None else int((calendar > last).sum())
         return unfinished + ahead
 
     def run(self, limit: int | None = None) -> dict[str, Any]:
@@ -243,7 +245,7 @@ class PaperSession:
     def _replays_overnight(self) -> bool:
         """A replay at ``speed=0`` gives each day the night a live run has: trainings started on a day
         finish before the next day is released, so the run does not depend on how fast this machine is."""
-        return isinstance(self.source, ReplaySource) and self.source.speed == 0 and self.backend != "sync"
+        return capabilities_of(self.source).overnight and self.backend != "sync"
 
     def _training_service(self) -> TrainingService:
         """One service for the session's life: background trainings go on between :meth:`step` calls,

@@ -1,9 +1,12 @@
-"""Where live bars come from: the :class:`BarSource` protocol, a replay of any DataSource, and a watched
+"""Where live bars come from: the :class:`BarSource` port, a replay of any DataSource, and a watched
 folder.
 
 A source hands out *new* bars per symbol and says, per symbol, through which date its bars are
 complete. It never decides when a trading day is complete for the whole universe: the hub does
 (:mod:`lstm_plugin.backtrader.live.hub`), so a source may deliver symbols staggered, in any order.
+What a source can promise beyond that (a replay's first day, its calendar, that it waits for the
+night's trainings) it declares in :class:`SourceCapabilities`; the session reads those, never the
+source's type (docs/paper.md, *Adapters*).
 """
 
 from __future__ import annotations
@@ -19,7 +22,16 @@ import pandas as pd
 from lstm_plugin.core.data import MAX_FILE_MB, DataSource, read_ohlcv_csv, validate_symbol
 from lstm_plugin.core.errors import DataError, LSTMPluginError
 
-__all__ = ["BarSource", "Delivery", "DirectorySource", "ReplaySource", "SourceError"]
+__all__ = [
+    "LIVE",
+    "BarSource",
+    "Delivery",
+    "DirectorySource",
+    "ReplaySource",
+    "SourceCapabilities",
+    "SourceError",
+    "capabilities_of",
+]
 
 
 class SourceError(LSTMPluginError):
@@ -36,9 +48,41 @@ class Delivery:
     finished: bool = False  # no bar will ever come again (a replay's end)
 
 
+@dataclass(frozen=True)
+class SourceCapabilities:
+    """What a source promises the session beyond new bars; the defaults (:data:`LIVE`) promise nothing.
+
+    - ``replay_start``: the first day it releases as live (bars before it are history), so a resumed
+      run knows which journaled days are its own; ``None``: a live feed, every day it brings is new;
+    - ``calendar``: every day it will release, so a run knows how many are left and when it is
+      done; ``None``: open-ended;
+    - ``overnight``: it releases the next day only when the run asks for it, so trainings started
+      on a day may finish before the next one (a replay as fast as it is taken); the run then
+      waits for them, as a live night would, and does not depend on this machine's speed.
+    """
+
+    replay_start: pd.Timestamp | None = None
+    calendar: pd.DatetimeIndex | None = None
+    overnight: bool = False
+
+
+#: A live feed's capabilities: no start, no end, no waiting.
+LIVE = SourceCapabilities()
+
+
+def capabilities_of(source: object) -> SourceCapabilities:
+    """``source.capabilities`` when it declares them, else :data:`LIVE` (a source of an older plugin)."""
+    declared = getattr(source, "capabilities", None)
+    return declared if isinstance(declared, SourceCapabilities) else LIVE
+
+
 @runtime_checkable
 class BarSource(Protocol):
-    """A feed of daily bars for a fixed list of symbols (docs/paper.md, *Adapters*)."""
+    """A feed of daily bars for a fixed list of symbols (docs/paper.md, *Adapters*).
+
+    It may also have a ``capabilities`` attribute (:class:`SourceCapabilities`); without one it is
+    taken for a live feed.
+    """
 
     name: str
 
@@ -98,6 +142,10 @@ class ReplaySource:
         self._next = 0  # index into the calendar of the next day to release
         self._last_release = -float("inf")
 
+    @property
+    def capabilities(self) -> SourceCapabilities:
+        return SourceCapabilities(replay_start=self.start, calendar=self.calendar, overnight=self.speed == 0)
+
     def symbols(self) -> list[str]:
         return list(self._symbols)
 
@@ -106,10 +154,6 @@ class ReplaySource:
 
     def seek(self, after: pd.Timestamp) -> None:
         self._next = int(self.calendar.searchsorted(after, side="right"))
-
-    def remaining(self) -> int:
-        """Trading days not yet released."""
-        return len(self.calendar) - self._next
 
     def _may_release(self) -> bool:
         return self.speed == 0 or self._timer() - self._last_release >= 1.0 / self.speed
