@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lstm_plugin.core.statistics import estimate_mean
-from lstm_plugin.model.metrics import spearman
 from lstm_plugin.core.errors import ConfigError
+from lstm_plugin.core.statistics import estimate_mean
 from lstm_plugin.model.baselines import momentum_12_1, reversal_1m, walk_forward_ridge
+from lstm_plugin.model.metrics import spearman
 from lstm_plugin.serving.baselines import baseline_panels, check_baselines
 from lstm_plugin.serving.evidence import forecast_evidence, forward_returns, rank_ic_by_date, sign_hit_rate
 
