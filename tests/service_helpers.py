@@ -18,6 +18,8 @@ class HeldBackend:
     """Holds jobs until :meth:`release`; then trains them for real, in submission order."""
 
     name = "held"
+    inline = False  # its futures finish later, when released
+    by_path = False  # its jobs carry their bars
 
     def __init__(self, slots: int = 1) -> None:
         self.slots = slots

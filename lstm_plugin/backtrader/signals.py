@@ -28,12 +28,12 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from lstm_plugin.backtrader.bar_service import bar_clock_service, signals_config
 from lstm_plugin.backtrader.feeds import feed_source, feed_symbol
 from lstm_plugin.core.clock import ManualClock
 from lstm_plugin.core.config import Config, load_config, training_backend
@@ -51,14 +51,13 @@ from lstm_plugin.portfolio.results import Analysis
 from lstm_plugin.serving.registry import ModelRegistry
 from lstm_plugin.serving.results import Prediction
 from lstm_plugin.serving.run_registry import RunRegistry
-from lstm_plugin.serving.tape import ForecastTape
 from lstm_plugin.training.backends import Backend, backtest_workers, make_backend, sendable
 from lstm_plugin.training.queue import JobView
 from lstm_plugin.training.service import TrainingService
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Decision", "LSTMSignals", "signals_config", "training_row"]
+__all__ = ["Decision", "LSTMSignals", "training_row"]
 
 
 @dataclass
@@ -93,20 +92,6 @@ def training_row(job: JobView, when: pd.Timestamp) -> dict[str, Any]:
     }
 
 
-def signals_config(base: Config, symbols: list[str], use_lstm: bool = True) -> Config:
-    """The config the helper and its training service run on: the feeds as the universe, no
-    monitoring snapshot (the service runs on the bar clock: a snapshot would describe a past moment,
-    and writing it after every pass costs a file write per rebalance), ``lstm.weight = 0`` without the
-    LSTM."""
-    updates: dict[str, Any] = {
-        "data": base.data.model_copy(update={"symbols": list(symbols)}),
-        "lstm_service": base.lstm_service.model_copy(update={"enable_monitoring": False}),
-    }
-    if not use_lstm:
-        updates["lstm"] = base.lstm.model_copy(update={"weight": 0.0})
-    return base.model_copy(update=updates)
-
-
 class LSTMSignals:
     """See the module docstring. Keyword arguments:
 
@@ -129,9 +114,9 @@ class LSTMSignals:
       notebook cell) cannot reach local workers: those runs use ``sync``, with a warning;
     - ``growing``: the source gains bars during the run (a paper run's bar store);
     - ``service``: a training service on a :class:`~lstm_plugin.core.clock.ManualClock` that outlives
-      this helper (a paper session's, whose background trainings go on between steps), built on
-      :func:`signals_config` with ``forecaster=ForecastTape`` (bit-identical forecasts, batched over
-      the run); the helper then leaves it running when it closes, and ``growing`` is the service's.
+      this helper (a paper session's, whose background trainings go on between steps), built by
+      :func:`~lstm_plugin.backtrader.bar_service.bar_clock_service` as the helper's own is; the
+      helper then leaves it running when it closes, and ``growing`` is the service's.
     """
 
     def __init__(
@@ -167,16 +152,15 @@ class LSTMSignals:
         self.num_symbols = num_symbols
         self._owns_service = service is None
         if service is None:
-            service = TrainingService(
+            service = bar_clock_service(
                 self.config,
                 self.source,
                 registry,
-                clock=ManualClock("1970-01-01"),
+                sorted(self.feeds),
                 backend=self._backend(backend, plugins),
                 plugins=plugins,
-                universe=sorted(self.feeds),
                 progress=progress,
-                forecaster=partial(ForecastTape, growing=growing),
+                growing=growing,
             )
         elif not isinstance(service.clock, ManualClock):
             raise TypeError("service › must run on a ManualClock: the helper moves it to each bar")
@@ -262,7 +246,7 @@ class LSTMSignals:
         """One training pass; with its own service, wait for the pass's jobs (walk-forward: this bar's
         models serve this bar), then list them in the order they started, as ``sync`` finishes them."""
         self.service.update()
-        if self._owns_service and self.service.backend.name != "sync":
+        if self._owns_service and not self.service.backend.inline:
             self.service.finish_pass()
             pairs = zip(self._orders[before:], self.trainings[before:], strict=True)
             self.trainings[before:] = [row for _, row in sorted(pairs, key=lambda pair: pair[0])]

@@ -216,7 +216,7 @@ def _add_backtest(commands: Any) -> argparse.ArgumentParser:
     backtest.add_argument(
         "--baselines",
         metavar="A,B|none",
-        help="baselines measured beside the LSTM: momentum_12_1, reversal_1m, ridge, or none "
+        help="baselines measured beside the LSTM: momentum_12_1, reversal_1m, ridge, a plugin's, or none "
         "(default: config backtest.baselines, all three)",
     )
     backtest.add_argument(

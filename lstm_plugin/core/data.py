@@ -129,8 +129,9 @@ class DataSource:
     # : data stops in the past gets a clock that stops there too
     # (:func:`lstm_plugin.core.clock.default_clock`).
     sample_end: str | None = None
-    #: Cheap to send to a worker, which reads its own bars (a folder of files); else jobs carry the bars.
-    portable: bool = False
+    #: It travels *by path* (docs/architecture.md, *Glossary*): a worker given it reads its own bars
+    #: (a folder of files); else jobs carry the bars.
+    by_path: bool = False
 
     def __init__(self) -> None:
         self._cache: dict[str, pd.DataFrame] = {}
@@ -142,7 +143,7 @@ class DataSource:
 
     def __setstate__(self, state: dict[str, Any]) -> None:  # a copy in a worker (training.jobs.job_frames)
         self.__dict__.update(state)
-        self._cache, self._lock, self._shipped = {}, threading.Lock(), True
+        self._cache, self._lock, self._arrived_by_path = {}, threading.Lock(), True
 
     def symbols(self) -> list[str]:
         raise NotImplementedError
@@ -184,7 +185,7 @@ def _preview(items: list[str], limit: int = 8) -> str:
 class CSVFolderSource(DataSource):
     """Every ``SYMBOL.csv`` (or ``SYMBOL.csv.gz``) in one folder; file names match case-insensitively."""
 
-    portable = True
+    by_path = True
 
     def __init__(self, folder: str | Path, max_file_mb: int = MAX_FILE_MB) -> None:
         super().__init__()

@@ -56,8 +56,12 @@ class Backend(Protocol):
 
     name: str
     slots: int
-    #: its workers see the driver's files, so a job on a folder of CSV files carries the folder, not bars
-    reads_files: bool
+    #: runs each job inside ``submit``, in this process, one at a time: the future is done on return,
+    #: so the caller finishes each job in submission order (a backtest's determinism needs no waiting)
+    inline: bool
+    #: its workers see the driver's files, so a source may travel *by path* (a job on a folder of CSV
+    #: files carries the folder, not bars)
+    by_path: bool
 
     def submit(self, job: Job[Result]) -> Future[Result]: ...
 
@@ -98,7 +102,8 @@ class SyncBackend:
 
     name = "sync"
     slots = 1
-    reads_files = True
+    inline = True
+    by_path = True
 
     def __init__(self, plugins: PluginManager | None = None) -> None:
         self.plugins = plugins
@@ -187,7 +192,8 @@ class LocalBackend:
     """A pool of ``workers`` spawned processes."""
 
     name = "local"
-    reads_files = True
+    inline = False
+    by_path = True
 
     def __init__(self, workers: int) -> None:
         self.slots = max(1, workers)

@@ -117,7 +117,7 @@ class Dispatcher:
         """Start jobs while the pass has budget and the backend has free slots; ``type/name`` of each.
         A slot the pass leaves free goes to a job of :attr:`ahead`."""
         started: list[str] = []
-        inline = self.backend.name == "sync"  # its futures are done on return: finish here, in order
+        inline = self.backend.inline  # its futures are done on return: finish here, in order
         while True:
             now = self.clock.now()
             with self.queue.lock:
@@ -157,7 +157,7 @@ class Dispatcher:
             else:
                 pooled = job.symbols or self.settings.universal.symbols or self.pool() or None
                 prepared = self.trainer.prepare_universal(pooled, now, job.force)
-            if self.backend.name != "sync":
+            if not self.backend.inline:
                 reused = reused_training(prepared, self.trainer.plugins)
                 if reused is not None:  # an identical training: no round trip to a worker
                     return _done_future(reused)

@@ -92,7 +92,7 @@ class TrainJob:
     model_type: str
     name: str
     trained_at: pd.Timestamp
-    #: the bars, cut at ``trained_at``; ``None`` when the job carries a portable ``source`` instead
+    #: the bars, cut at ``trained_at``; ``None`` when the job carries its ``source`` by path instead
     frames: Mapping[str, pd.DataFrame] | None
     model: ModelSection
     plugins: PluginsSection = field(default_factory=PluginsSection)
@@ -102,7 +102,7 @@ class TrainJob:
     progress: bool = False
     #: the universe's mean forward log return by date, cut at ``trained_at`` (``model.target: excess``)
     benchmark: pd.Series | None = None
-    #: a portable data source (a folder of files) the worker reads ``symbols`` from, when ``frames`` is None
+    #: a source travelling by path (a folder of files) the worker reads ``symbols`` from (``frames`` None)
     source: DataSource | None = None
     symbols: tuple[str, ...] = ()
     #: a version trained at ``trained_at`` is registered: likely this very training, worth a check before
@@ -183,7 +183,7 @@ def job_frames(job: TrainJob) -> Mapping[str, pd.DataFrame]:
     if job.source is None:
         raise ModelError(f"{job.label} › the job carries neither bars nor a data source")
     source = job.source
-    if getattr(source, "_shipped", False):  # unpickled here: share one per folder in this process
+    if getattr(source, "_arrived_by_path", False):  # unpickled here: share one per folder in this process
         with _MANAGERS_LOCK:
             source = _SOURCES.setdefault((type(source).__qualname__, source.name), source)
     return training_frames(source, job.model_type, job.symbols, job.trained_at, job.model.lookback_years)

@@ -132,6 +132,7 @@ class RayBackend:
     """
 
     name = "ray"
+    inline = False
 
     def __init__(self, settings: RaySection | None = None) -> None:
         settings = settings or RaySection()
@@ -150,7 +151,7 @@ class RayBackend:
         if not ray.is_initialized():
             self._start(ray, settings)
         # a Ray started here runs on this machine; one reached at an address may be a cluster elsewhere
-        self.reads_files = self._owns_ray and not settings.address
+        self.by_path = self._owns_ray and not settings.address
         self.cpus_per_task = settings.cpus_per_task
         self.slots = max(1, int(ray.cluster_resources().get("CPU", 1)) // self.cpus_per_task)
         self._task: Any = ray.remote(num_cpus=self.cpus_per_task, max_retries=0)(run_on_ray)

@@ -25,7 +25,7 @@ from lstm_plugin.core.config import Config
 from lstm_plugin.core.data import DataSource, validate_symbol
 from lstm_plugin.core.errors import LSTMPluginError, SymbolError
 from lstm_plugin.core.statuses import ModelStatus
-from lstm_plugin.plugins.manager import training_plugins
+from lstm_plugin.plugins.manager import get_plugin_manager, training_plugins
 from lstm_plugin.serving.forecast import ForecastService
 from lstm_plugin.serving.registry import UNIVERSAL_NAME, ModelRegistry
 from lstm_plugin.training.backends import Backend, check_sendable, make_backend
@@ -70,17 +70,23 @@ class TrainingService:
         self.source = source
         self.registry = registry
         self.clock = clock or default_clock(source)
-        self.trainer = ModelTrainer(
-            config, source, registry, clock=self.clock, progress=progress, extra_plugins=plugins
-        )
-        self.plugins = self.trainer.plugins
+        self.plugins = get_plugin_manager(config.plugins, list(plugins))
         chosen = backend or config.lstm_service.backend
         if chosen == "local":
             check_sendable(training_plugins(plugins))
         self.backend: Backend = (
             make_backend(chosen, config, self.plugins) if isinstance(chosen, str) else chosen
         )
-        self.trainer.ship_source = getattr(self.backend, "reads_files", False)
+        self.trainer = ModelTrainer(
+            config,
+            source,
+            registry,
+            plugins=self.plugins,
+            clock=self.clock,
+            progress=progress,
+            extra_plugins=plugins,
+            by_path=self.backend.by_path,
+        )
         self.forecasts = forecaster(
             config, registry, source, self.clock, plugins=self.plugins, training_state=self.training_state
         )
@@ -227,7 +233,7 @@ class TrainingService:
         """Start the universal model's automatic trainings due on these coming pass ``dates`` on workers the
         passes leave idle; each pass takes its result (same bytes). Only where the bars after now exist
         (a backtest), not on ``sync``. The dates predicted (:mod:`lstm_plugin.training.lookahead`)."""
-        if self.backend.name == "sync":
+        if self.backend.inline:
             return []
         due, jobs = universal_jobs_ahead(self.trainer, self.registry, self.clock.now(), dates, self.universe)
         self.dispatcher.ahead.add(jobs)

@@ -102,6 +102,7 @@ class ModelTrainer:
         clock: Clock | None = None,
         progress: bool = True,
         extra_plugins: Iterable[Any] = (),
+        by_path: bool = True,
     ) -> None:
         self.config = config
         self.source = source
@@ -111,8 +112,9 @@ class ModelTrainer:
         self.extra_plugins = training_plugins(extra)  # what travels with each job
         self.clock = clock or default_clock(source)
         self.progress = progress
-        #: let a job carry a portable source instead of its bars (off for workers on other machines)
-        self.ship_source = True
+        #: a source that travels by path goes with each job instead of its bars (off for workers on
+        #: other machines: ``Backend.by_path``)
+        self.by_path = by_path
         self._onnx: OnnxRunner | None = None
         self.tuned = TunedStore(registry.root)
 
@@ -136,21 +138,21 @@ class ModelTrainer:
         force: bool,
         tuned: bool = True,
     ) -> TrainJob:
-        """The job, on the model's tuned settings as of ``trained_at`` (``tuned``) or the config's; a portable
-        source (a folder of files) travels instead of the bars, and the worker reads and cuts its own: the
-        driver's work per job stays a registry lookup."""
+        """The job, on the model's tuned settings as of ``trained_at`` (``tuned``) or the config's; a source
+        that travels by path (a folder of files) goes instead of the bars, and the worker reads and cuts
+        its own: the driver's work per job stays a registry lookup."""
         self.registry.check_folder(model_type, name)  # a link in the way fails now, not after the training
         choice = self.tuned.at(model_type, name, trained_at) if tuned else None
         model = self.config.model if choice is None else choice.settings(self.config.model)
         benchmark = self.benchmark(trained_at) if model.target == "excess" else None
-        portable = self.source.portable and self.ship_source
+        by_path = self.source.by_path and self.by_path
         known_keys, rerun = self._known(model_type, name, trained_at)
         return TrainJob(
             model_type=model_type,
             name=name,
             trained_at=trained_at,
-            frames=None if portable else self._frames(model_type, symbols, trained_at),
-            source=self.source if portable else None,
+            frames=None if by_path else self._frames(model_type, symbols, trained_at),
+            source=self.source if by_path else None,
             symbols=tuple(symbols),
             model=model,
             tuning=None if choice is None else choice.provenance(),

@@ -15,13 +15,13 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
-from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
 import backtrader as bt
 import pandas as pd
 
+from lstm_plugin.backtrader.bar_service import bar_clock_service
 from lstm_plugin.backtrader.live.broker import PaperBroker
 from lstm_plugin.backtrader.live.delivery import clean_history
 from lstm_plugin.backtrader.live.heartbeat import HEARTBEAT_FILE, check_heartbeat_path, write_heartbeat
@@ -38,11 +38,9 @@ from lstm_plugin.backtrader.live.state import (
 )
 from lstm_plugin.backtrader.live.store import BarStore
 from lstm_plugin.backtrader.live.strategy import PaperStrategy
-from lstm_plugin.backtrader.signals import signals_config, training_row
-from lstm_plugin.core.clock import ManualClock
+from lstm_plugin.backtrader.signals import training_row
 from lstm_plugin.core.config import Config, load_config, training_backend
 from lstm_plugin.serving.registry import ModelRegistry
-from lstm_plugin.serving.tape import ForecastTape
 from lstm_plugin.training.queue import JobView
 from lstm_plugin.training.service import TrainingService
 
@@ -245,22 +243,21 @@ class PaperSession:
     def _replays_overnight(self) -> bool:
         """A replay at ``speed=0`` gives each day the night a live run has: trainings started on a day
         finish before the next day is released, so the run does not depend on how fast this machine is."""
-        return capabilities_of(self.source).overnight and self.backend != "sync"
+        return capabilities_of(self.source).overnight and not self._training_service().backend.inline
 
     def _training_service(self) -> TrainingService:
         """One service for the session's life: background trainings go on between :meth:`step` calls,
         and a new session takes the queue up where the journal's last day left it."""
         if self._service is None:
             universe = sorted(self.symbols)  # as LSTMSignals orders its feeds
-            self._service = TrainingService(
-                signals_config(self.config, universe),
+            self._service = bar_clock_service(
+                self.config,
                 self.store,
                 self.registry,
-                clock=ManualClock("1970-01-01"),
+                universe,
                 backend=self.backend,
                 plugins=self.plugins,
-                universe=universe,
-                forecaster=partial(ForecastTape, growing=True),
+                growing=True,
             )
             self._service.restore_plan(self.book.training_plan)
             self._service.add_listener(self._trained)

@@ -163,7 +163,7 @@ class PaperStrategy(LSTMRebalanceStrategy):
         record = None
         if due:
             orders, record = self._rebalance(today)
-        elif self.lstm.train and self.lstm.lstm_active and self.lstm.service.backend.name != "sync":
+        elif self.lstm.train and self.lstm.lstm_active and not self.lstm.service.backend.inline:
             self.lstm.clock.set(today)
             self.lstm.service.tick()  # background work between rebalances (never blocks the bar)
         positions = {d._name: (p.size, p.price) for d in self.datas if (p := self.getposition(d)).size}

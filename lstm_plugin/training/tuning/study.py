@@ -76,9 +76,14 @@ class Tuner:
         self.backend = backend
         self.progress = progress
         self.trainer = ModelTrainer(
-            config, source, registry, clock=clock, progress=False, extra_plugins=plugins
+            config,
+            source,
+            registry,
+            clock=clock,
+            progress=False,
+            extra_plugins=plugins,
+            by_path=backend.by_path,
         )
-        self.trainer.ship_source = backend.reads_files
         self.tuned = TunedStore(registry.root)
         self._opened: tuple[int | None, Any] | None = None
 

@@ -1,8 +1,8 @@
 """One tuning trial as data in, data out: the unit a backend runs, as a training job is.
 
-A :class:`TrialJob` carries a training job (the bars, cut at the tuning date, or a portable source) and
-the trial's parameters; :func:`run_trial` builds the samples under those settings, fits one network per
-walk-forward fold (:mod:`~.folds`) and returns the mean of the folds' scores. After each
+A :class:`TrialJob` carries a training job (the bars, cut at the tuning date, or a source travelling by
+path) and the trial's parameters; :func:`run_trial` builds the samples under those settings, fits one
+network per walk-forward fold (:mod:`~.folds`) and returns the mean of the folds' scores. After each
 epoch it scores the network on the fold's block and applies the median rule against the curves of the
 trials finished when this one was proposed (carried in the job), so a trial is pruned, or not, the same
 way on every backend. Nothing here touches the study or the registry.
