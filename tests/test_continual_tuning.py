@@ -12,7 +12,7 @@ from lstm_plugin import ModelRegistry
 from lstm_plugin.core.config import validate_config
 from lstm_plugin.serving.tuned import TunedStore
 from lstm_plugin.training.jobs import TrainJob
-from lstm_plugin.training.lookahead import Lookahead
+from lstm_plugin.training.prefetch import Prefetch
 from lstm_plugin.training.service import TrainingService
 from lstm_plugin.training.tuning.continual import tuning_order
 
@@ -131,7 +131,7 @@ def test_a_result_started_ahead_is_taken_only_by_a_job_with_the_same_settings():
     predicted = TrainJob("universal", "DEFAULT", when, {}, config.model)
     tuned = {"study": "universal/DEFAULT@2011-06-01", "parameters": {"hidden_size": 16}}
     tuned_model = config.model.model_copy(update={"hidden_size": 16})
-    ahead = Lookahead(threading.RLock())
+    ahead = Prefetch(threading.RLock())
     ahead.add([predicted])
     assert ahead.start_next(lambda job: Future())
     assert ahead.take(TrainJob("universal", "DEFAULT", when, {}, tuned_model, tuning=tuned)) is None

@@ -111,8 +111,19 @@ def baseline_list(text: str | None, configured: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(names))  # checked against the plugins' baselines when the backtest starts
 
 
-#: the loggers whose events a training command reports in its own summary instead
-TRAINING_LOGGERS = ("lstm_plugin.training.service", "lstm_plugin.events", "lstm_plugin.training.trainer")
+#: the loggers whose events a training command reports in its own summary instead (each module logs
+#: under its own name)
+TRAINING_LOGGERS = (
+    "lstm_plugin.events",
+    "lstm_plugin.training.service",
+    "lstm_plugin.training.dispatch",
+    "lstm_plugin.training.monitoring",
+    "lstm_plugin.training.planning",
+    "lstm_plugin.training.trainer",
+    "lstm_plugin.training.jobs",
+    "lstm_plugin.training.history",
+    "lstm_plugin.training.reproducible",
+)
 
 
 def quiet_training_logs(args: argparse.Namespace) -> None:

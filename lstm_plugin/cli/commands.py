@@ -17,7 +17,7 @@ from lstm_plugin.cli.args import (
 )
 from lstm_plugin.cli.context import CommandContext
 from lstm_plugin.cli.dashboard import cmd_dashboard
-from lstm_plugin.cli.main import EXIT_UNEXPECTED, EXIT_USAGE
+from lstm_plugin.cli.exit_codes import EXIT_UNEXPECTED, EXIT_USAGE
 from lstm_plugin.cli.paper import cmd_paper
 from lstm_plugin.cli.promote import cmd_promote
 from lstm_plugin.cli.status import STATUS_LEGEND, status_rows, with_tracks

@@ -21,13 +21,12 @@ from contextlib import contextmanager
 from typing import Any
 
 from lstm_plugin.cli.args import JobsFailed, StoppedBySignal, Terminated, training_log_levels
+from lstm_plugin.cli.exit_codes import EXIT_OK, EXIT_TERMINATED, EXIT_UNEXPECTED, EXIT_USAGE
 from lstm_plugin.cli.parser import build_parser
 from lstm_plugin.core.errors import LSTMPluginError
 
 __all__ = ["EXIT_OK", "EXIT_UNEXPECTED", "EXIT_USAGE", "main"]
 
-EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE = 0, 1, 2
-EXIT_TERMINATED = 128 + signal.SIGTERM
 _DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO)
 
 

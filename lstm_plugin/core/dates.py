@@ -11,6 +11,7 @@ naming the line: read with day and month swapped, a third of a daily file would 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,7 +19,7 @@ import pandas as pd
 from lstm_plugin.core.errors import DataError
 from lstm_plugin.core.quoting import shown
 
-__all__ = ["DATE_FORMATS", "DATE_RANGE", "as_dates", "line_label", "parse_dates"]
+__all__ = ["DATE_FORMATS", "DATE_RANGE", "as_dates", "iso_day", "line_label", "parse_dates"]
 
 #: Plausible dates of a daily bar: outside them a date is a typing error (2300-01-02), and beyond
 #: 1677 .. 2262 pandas could not even hold it.
@@ -134,3 +135,8 @@ def as_dates(column: pd.Series, source: str = "data", line_offset: int | None = 
         _check_range(column, column, source, line_offset)
         return column.astype("datetime64[ns]")
     return parse_dates(column, source, line_offset).astype("datetime64[ns]")
+
+
+def iso_day(value: Any) -> str:
+    """A timestamp as ISO text, as model metadata records dates."""
+    return pd.Timestamp(value).isoformat()

@@ -29,7 +29,7 @@ from lstm_plugin.core.dates import as_dates, line_label
 from lstm_plugin.core.errors import DataError
 from lstm_plugin.core.quoting import shown
 
-logger = logging.getLogger("lstm_plugin.core.data")
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "ADJUSTMENT_RANGE",

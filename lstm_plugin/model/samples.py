@@ -34,6 +34,7 @@ __all__ = [
     "FeatureHooks",
     "SampleSet",
     "compute_features",
+    "float32_samples",
     "latest_window",
     "pooled_samples",
     "training_samples",
@@ -185,3 +186,8 @@ def latest_window(
             f"need {window + FEATURE_HISTORY} bars of history for a forecast (got: {ohlcv.shape[0]})"
         )
     return values.astype("float32")[None, :, :]
+
+
+def float32_samples(samples: SampleSet) -> SampleSet:
+    """Float32 windows: what serving feeds a model, at half the bytes on the way back to the driver."""
+    return SampleSet(np.ascontiguousarray(samples.windows, dtype=np.float32), samples.returns, samples.dates)

@@ -28,7 +28,7 @@ from lstm_plugin.model.model_files import (
     signature_problem,
 )
 
-logger = logging.getLogger("lstm_plugin.serving.registry")
+logger = logging.getLogger(__name__)
 
 __all__ = ["VersionReader"]
 

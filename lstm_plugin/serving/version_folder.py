@@ -18,7 +18,7 @@ import pandas as pd
 from lstm_plugin.core.files import Inventory, identity, inventory, write_atomic
 from lstm_plugin.model.model_files import ModelRecord
 
-logger = logging.getLogger("lstm_plugin.serving.registry")
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "kept_versions",

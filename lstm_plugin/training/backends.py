@@ -34,6 +34,7 @@ from lstm_plugin.core.names import BACKENDS
 from lstm_plugin.plugins.manager import PluginManager
 from lstm_plugin.training.jobs import Job, Result
 from lstm_plugin.training.ray_backend import RayBackend
+from lstm_plugin.training.workers import WORKER_ENVIRONMENT, cpu_count, import_torch
 
 logger = logging.getLogger(__name__)
 
@@ -73,28 +74,6 @@ class Backend(Protocol):
 
     def stop(self, future: Future[Any]) -> None:
         """Stop the job behind ``future`` now (it overran ``lstm_service.job_timeout``), if it can."""
-
-
-def cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not on Linux
-        return os.cpu_count() or 1
-
-
-#: set in each worker before torch loads: its thread pools start with one thread, and each job then
-#: sets the count it trains on (``model.torch_threads``), whatever the driver's environment says
-WORKER_ENVIRONMENT = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-
-
-def import_torch() -> None:
-    """Warm-up task: a worker pays for importing torch before its first job, not during it."""
-    import torch
-
-    try:
-        torch.set_num_interop_threads(1)  # no idle pool spinning beside a busy one
-    except RuntimeError:  # already set, or torch already ran parallel work here
-        pass
 
 
 class SyncBackend:

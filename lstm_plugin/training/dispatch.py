@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from functools import partial
 from typing import Any
@@ -31,13 +31,13 @@ from lstm_plugin.core.errors import (
 from lstm_plugin.training.backends import Backend
 from lstm_plugin.training.deadlines import Deadlines
 from lstm_plugin.training.jobs import JobResult, TrainJob, reused_training
-from lstm_plugin.training.lookahead import Lookahead
 from lstm_plugin.training.monitoring import Monitor
 from lstm_plugin.training.policy import retry_delay
+from lstm_plugin.training.prefetch import Prefetch
 from lstm_plugin.training.queue import Job, JobQueue
 from lstm_plugin.training.trainer import ModelTrainer, TrainOutcome
 
-logger = logging.getLogger("lstm_plugin.training.service")
+logger = logging.getLogger(__name__)
 
 __all__ = ["PERMANENT_ERRORS", "Dispatcher", "ServiceClosedError"]
 
@@ -86,10 +86,10 @@ class Dispatcher:
         self.pool = pool  # the universal model's default pool when a job names none
         self.snapshot = snapshot
         self.budget = 0
-        self.closed = False
+        self._closed = False
         self.train_seconds = 0.0
         self.announcing = 0  # finished jobs whose hooks and listeners have not been told yet
-        self.ahead = Lookahead(queue.lock)  # jobs started before their pass, on otherwise idle workers
+        self._prefetched = Prefetch(queue.lock)  # jobs started before their pass, on otherwise idle workers
         self._killed = False
         self._publish_lock = threading.Lock()
         self.deadlines = Deadlines(settings.job_timeout, self._overran)
@@ -104,8 +104,8 @@ class Dispatcher:
         queue = self.queue
 
         def over() -> bool:
-            spent = self.budget <= 0 or self.closed or not queue.startable(self.clock.now())
-            return not queue.running and not self.announcing and spent
+            spent = self.budget <= 0 or self._closed or not queue.startable(self.clock.now())
+            return not queue.running_count() and not self.announcing and spent
 
         with queue.changed:
             if not queue.changed.wait_for(over, timeout):
@@ -121,12 +121,12 @@ class Dispatcher:
         while True:
             now = self.clock.now()
             with self.queue.lock:
-                busy = len(self.queue.running) + self.ahead.running()
-                if self.closed or busy >= self.backend.slots:
+                busy = self.queue.running_count() + self._prefetched.running()
+                if self._closed or busy >= self.backend.slots:
                     break
                 job = self.queue.start_next(now) if self.budget > 0 else None
                 if job is None:
-                    if inline or not self.ahead.start_next(self._submit_ahead):
+                    if inline or not self._prefetched.start_next(self._submit_ahead):
                         break
                     continue
                 self.budget -= 1
@@ -147,7 +147,7 @@ class Dispatcher:
             future = _done_future(reused) if reused is not None else self.backend.submit(job)
         except Exception as exc:  # the pass that asks for it trains it again and reports the error
             future = _failed_future(exc)
-        future.add_done_callback(lambda _: None if self.closed else self.dispatch())
+        future.add_done_callback(lambda _: None if self._closed else self.dispatch())
         return future
 
     def _submit(self, job: Job, now: pd.Timestamp) -> Future:
@@ -161,7 +161,7 @@ class Dispatcher:
                 reused = reused_training(prepared, self.trainer.plugins)
                 if reused is not None:  # an identical training: no round trip to a worker
                     return _done_future(reused)
-                started = self.ahead.take(prepared)
+                started = self._prefetched.take(prepared)
                 if started is not None:  # trained ahead on the same bars and config
                     return started
             return self.backend.submit(prepared)
@@ -191,15 +191,13 @@ class Dispatcher:
     def finish(self, job: Job, future: Future, refill: bool) -> None:
         """Publish a finished job's result, or record its failure and maybe retry it."""
         queue = self.queue
-        with queue.lock:
-            if queue.running.get(job.key) is not job:
-                return  # shutdown, or its deadline, already gave up on this job
+        if not queue.holds(job):
+            return  # shutdown, or its deadline, already gave up on this job
         outcome, error, permanent = self._publish(future)
         now = self.clock.now()
         with queue.lock:
-            if queue.running.get(job.key) is not job:
+            if not queue.release(job):
                 return
-            queue.running.pop(job.key)
             if outcome is not None:
                 queue.finish_done(job, now, outcome.seconds, outcome.summary())
                 if outcome.reused:
@@ -221,15 +219,15 @@ class Dispatcher:
                     self.announcing -= 1
                     queue.touch()
         if refill:  # inline (sync) jobs are written once, at the end of their pass
-            if not self.closed:
+            if not self._closed:
                 self.dispatch()  # first refill the slot: the snapshot then shows the next job running
             self.monitor.save(self.snapshot)
 
     def _failed(self, job: Job, now: pd.Timestamp, error: str, permanent: bool) -> None:
         """A failed attempt (queue lock held): cancelled if shutting down, failed, or queued to retry."""
-        final = not self.closed and (permanent or job.attempts > self.settings.max_retries)
+        final = not self._closed and (permanent or job.attempts > self.settings.max_retries)
         self.queue.finish_failed(job, now, error, permanent, final=final)
-        if self.closed:
+        if self._closed:
             self.queue.abandon(job)
         elif not final:
             delay = retry_delay(job.attempts, self.settings.retry_backoff_seconds)
@@ -238,8 +236,7 @@ class Dispatcher:
 
     def say_waiting(self, timeout: float | None) -> None:
         """Before a shutdown waits for running trainings: a silent wait looks like a hang."""
-        with self.queue.lock:
-            running = [job.label for job in self.queue.running.values()]
+        running = self.queue.running_labels()
         if running and timeout != 0:
             logger.warning(
                 "waiting for %d training%s to finish (%s)%s; Ctrl-C stops them",
@@ -252,16 +249,26 @@ class Dispatcher:
     def stop(self, finished: bool) -> int:
         """After the wait of a shutdown: refuse late results, stop the workers, cancel what did not report
         back."""
-        with self.queue.lock:
-            stopped = len(self.queue.running)
-        self.ahead.clear()
+        stopped = self.queue.running_count()
+        self._prefetched.clear()
         self.deadlines.close()
         with self._publish_lock:
             self._killed = True
         self.backend.shutdown(0 if not finished else None)
-        with self.queue.lock:  # jobs whose futures did not report back (a killed worker usually does)
-            for job in self.queue.running.values():
-                self.queue.abandon(job, "shut down before it finished")
-            self.queue.running.clear()
-            self.queue.touch()
+        self.queue.abandon_running("shut down before it finished")  # futures that did not report back
         return stopped
+
+    def prefetch(self, jobs: Iterable[TrainJob]) -> None:
+        """Start these jobs ahead of their pass on workers left idle; their pass takes the results."""
+        self._prefetched.add(jobs)
+        self.dispatch()
+
+    @property
+    def closed(self) -> bool:
+        """Closed by :meth:`close`: no job starts, late results are refused."""
+        return self._closed
+
+    def close(self) -> None:
+        """Start no job from now on, and refuse results that arrive late (a shutdown)."""
+        with self.queue.lock:
+            self._closed = True

@@ -9,20 +9,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from lstm_plugin.core.config import ModelSection
+from lstm_plugin.core.dates import iso_day
 from lstm_plugin.core.errors import ModelError
 from lstm_plugin.core.version import __version__
 from lstm_plugin.model.features import CLASSES
-from lstm_plugin.model.samples import SampleSet
+from lstm_plugin.model.samples import SampleSet, float32_samples
 from lstm_plugin.model.warm_weights import WEIGHTS_PROPERTY, decode_weights, encode_weights
 from lstm_plugin.plugins.manager import PluginManager
-from lstm_plugin.training.jobs import TrainJob, float32_samples, iso_day
 from lstm_plugin.training.reproducible import kernels_in_use
+
+if TYPE_CHECKING:  # the annotation only: jobs imports this module to run the fit
+    from lstm_plugin.training.jobs import TrainJob
 
 __all__ = ["core_builder", "fit_and_export"]
 

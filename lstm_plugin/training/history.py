@@ -11,7 +11,7 @@ import pandas as pd
 from lstm_plugin.core.data import DataSource
 from lstm_plugin.core.errors import InsufficientDataError
 
-logger = logging.getLogger("lstm_plugin.training.trainer")
+logger = logging.getLogger(__name__)
 
 __all__ = ["history_window", "symbol_history", "training_frames"]
 

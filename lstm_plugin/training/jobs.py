@@ -21,19 +21,25 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
-import numpy as np
 import pandas as pd
 
 from lstm_plugin.core.config import ModelSection, PluginsSection, model_config_hash
 from lstm_plugin.core.data import DataSource, frame_fingerprint
+from lstm_plugin.core.dates import iso_day
 from lstm_plugin.core.errors import ModelError
 from lstm_plugin.model.features import FEATURE_HISTORY
-from lstm_plugin.model.samples import SampleSet, compute_features, pooled_samples, training_samples
+from lstm_plugin.model.samples import (
+    SampleSet,
+    compute_features,
+    float32_samples,
+    pooled_samples,
+    training_samples,
+)
 from lstm_plugin.plugins.manager import PluginManager, get_plugin_manager
 from lstm_plugin.training.history import history_window, symbol_history, training_frames
 from lstm_plugin.training.reproducible import fixed_torch_threads
 
-logger = logging.getLogger("lstm_plugin.training.trainer")
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "Job",
@@ -42,10 +48,8 @@ __all__ = [
     "TrainJob",
     "feature_names",
     "fixed_torch_threads",
-    "float32_samples",
     "held_out_samples",
     "history_window",
-    "iso_day",
     "job_frames",
     "job_plugins",
     "job_samples",
@@ -204,10 +208,6 @@ def job_plugins(job: TrainJob) -> PluginManager:
         return _MANAGERS[key]
 
 
-def iso_day(value: Any) -> str:
-    return pd.Timestamp(value).isoformat()
-
-
 def run_training_job(job: TrainJob, plugins: PluginManager | None = None) -> JobResult:
     """Features -> samples -> fit -> ONNX (parity-checked), or only the key when it is in
     ``job.known_keys``; on ``model.torch_threads`` torch threads."""
@@ -331,8 +331,3 @@ def held_out_samples(job: TrainJob, plugins: PluginManager | None = None) -> Sam
     frames = job_frames(job)
     names = _identity(job, frames, plugins)[0]
     return float32_samples(split_samples(job_samples(job, frames, plugins, names), job.model, job.label)[2])
-
-
-def float32_samples(samples: SampleSet) -> SampleSet:
-    """Float32 windows: what serving feeds a model, at half the bytes on the way back to the driver."""
-    return SampleSet(np.ascontiguousarray(samples.windows, dtype=np.float32), samples.returns, samples.dates)

@@ -11,9 +11,10 @@ import logging
 import math
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
@@ -22,12 +23,17 @@ from lstm_plugin.core.statuses import ModelStatus
 from lstm_plugin.plugins.manager import PluginManager
 from lstm_plugin.training.queue import JobQueue, JobView
 
-if TYPE_CHECKING:
-    from lstm_plugin.training.service import TrainingService
+logger = logging.getLogger(__name__)
 
-logger = logging.getLogger("lstm_plugin.training.service")
-
-__all__ = ["SNAPSHOT_FILE", "Listener", "Monitor", "build_snapshot", "read_snapshot", "snapshot_states"]
+__all__ = [
+    "SNAPSHOT_FILE",
+    "Listener",
+    "Monitor",
+    "ServiceView",
+    "build_snapshot",
+    "read_snapshot",
+    "snapshot_states",
+]
 
 SNAPSHOT_FILE = "service.json"
 SNAPSHOT_INTERVAL = 1.0  # wall seconds between snapshot writes while jobs run
@@ -144,33 +150,45 @@ class Monitor:
             logger.warning("cannot write the service snapshot: %s", exc)
 
 
-def build_snapshot(service: TrainingService) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ServiceView:
+    """What a snapshot reads of the service besides its queue, taken at one moment: the service hands
+    this over, so monitoring needs no service."""
+
+    now: pd.Timestamp
+    backend: str
+    workers: int
+    closed: bool
+    monitoring: bool
+    last_pass: pd.Timestamp | None
+    training_interval: float  # seconds between passes (``lstm.training_interval``)
+    train_seconds: float  # the fitting seconds of every training so far
+    universe: Sequence[str]
+    model_status: Callable[[str], Mapping[str, Any]]  # a symbol's ``get_model_status``
+
+
+def build_snapshot(view: ServiceView, queue: JobQueue) -> dict[str, Any]:
     """What ``service.json`` holds: queue, in-flight, done and failed jobs, counts, models by status."""
-    now = service.clock.now()
-    queue = service.queue
     with queue.lock:
         counts = queue.counts
         trained = counts["trained"]
-        interval = pd.Timedelta(seconds=service.config.lstm.training_interval)
+        interval = pd.Timedelta(seconds=view.training_interval)
         snapshot: dict[str, Any] = {
-            "backend": service.backend.name,
-            "workers": service.backend.slots,
-            "clock": now.isoformat(),
-            "closed": service.dispatcher.closed,
-            "monitoring": service.config.lstm_service.enable_monitoring,
-            "last_pass": None if service.last_pass is None else service.last_pass.isoformat(),
-            "next_pass": None if service.last_pass is None else (service.last_pass + interval).isoformat(),
+            "backend": view.backend,
+            "workers": view.workers,
+            "clock": view.now.isoformat(),
+            "closed": view.closed,
+            "monitoring": view.monitoring,
+            "last_pass": None if view.last_pass is None else view.last_pass.isoformat(),
+            "next_pass": None if view.last_pass is None else (view.last_pass + interval).isoformat(),
             "queue": [j.view() for j in queue.in_order()],
             "in_flight": [j.view() for j in queue.running.values()],
             "done": [j.view() for j in queue.done],
             "failed": [j.view() for j in queue.failed],
             "counts": dict(counts),
-            "mean_training_seconds": round(service.dispatcher.train_seconds / trained, 3)
-            if trained
-            else None,
+            "mean_training_seconds": round(view.train_seconds / trained, 3) if trained else None,
         }
-        universe = service.universe
-    reports = [service.forecasts.get_model_status(symbol) for symbol in universe]
+    reports = [view.model_status(symbol) for symbol in view.universe]
     snapshot["models_by_status"] = dict(sorted(Counter(r["status"] for r in reports).items()))
     snapshot["degraded"] = {r["symbol"]: r["degraded"] for r in reports if r["degraded"]}
     return snapshot

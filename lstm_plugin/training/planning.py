@@ -23,7 +23,7 @@ from lstm_plugin.serving.registry import UNIVERSAL_NAME, ModelRecord, ModelRegis
 from lstm_plugin.training.policy import CATEGORIES, ModelState, Priority, category_base, compute_priority
 from lstm_plugin.training.queue import JobKey, JobQueue, RequestDetail
 
-logger = logging.getLogger("lstm_plugin.training.service")
+logger = logging.getLogger(__name__)
 
 __all__ = ["PlanEntry", "Planner"]
 

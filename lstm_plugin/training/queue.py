@@ -298,6 +298,44 @@ class JobQueue:
             self.touch()
             return found
 
+    def state_of(self, key: tuple[str, str]) -> str | None:
+        """``'running'``, ``'queued'`` or ``None`` for the job of ``key``."""
+        with self.lock:
+            return "running" if key in self.running else ("queued" if key in self.queued else None)
+
+    def running_count(self) -> int:
+        with self.lock:
+            return len(self.running)
+
+    def queued_count(self) -> int:
+        with self.lock:
+            return len(self.queued)
+
+    def running_labels(self) -> list[str]:
+        with self.lock:
+            return [job.label for job in self.running.values()]
+
+    def holds(self, job: Job) -> bool:
+        """Whether ``job`` still runs here (a shutdown or its deadline may have given up on it)."""
+        with self.lock:
+            return self.running.get(job.key) is job
+
+    def release(self, job: Job) -> bool:
+        """Take ``job`` out of running to record its end; ``False`` when it no longer runs here."""
+        with self.lock:
+            if self.running.get(job.key) is not job:
+                return False
+            del self.running[job.key]
+            return True
+
+    def abandon_running(self, reason: str) -> None:
+        """Every running job ends as cancelled: its result will not be used (a shutdown)."""
+        with self.lock:
+            for job in self.running.values():
+                self.abandon(job, reason)
+            self.running.clear()
+            self.touch()
+
     def give_back(self, job: Job) -> None:
         """A job that never got to run (interrupted while starting) is queued again."""
         with self.lock:

@@ -37,8 +37,9 @@ from lstm_plugin.core.config import RaySection
 from lstm_plugin.core.errors import ConfigError
 from lstm_plugin.core.quoting import first_line
 from lstm_plugin.training.jobs import Job, Result
+from lstm_plugin.training.workers import WORKER_ENVIRONMENT, import_torch
 
-logger = logging.getLogger("lstm_plugin.training.backends")
+logger = logging.getLogger(__name__)
 
 __all__ = ["RayBackend"]
 
@@ -52,8 +53,6 @@ _QUIET_RAY_LOGGERS = (
 
 def run_on_ray(job: Job[Result]) -> Result:
     """A Ray task: a local worker's environment (before its torch loads), then the job."""
-    from lstm_plugin.training.backends import WORKER_ENVIRONMENT, import_torch
-
     os.environ.update(WORKER_ENVIRONMENT)
     import_torch()
     return job.run()
@@ -197,8 +196,6 @@ class RayBackend:
         return future
 
     def warm_up(self) -> None:
-        from lstm_plugin.training.backends import import_torch
-
         warm = self._ray.remote(num_cpus=self.cpus_per_task)(import_torch)
         self._ray.get([warm.remote() for _ in range(self.slots * 2)])
 

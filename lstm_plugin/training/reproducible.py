@@ -12,7 +12,7 @@ from typing import Any
 
 from lstm_plugin.core.kernels import PORTABLE_CAPABILITY, PORTABLE_KERNELS, portable
 
-logger = logging.getLogger("lstm_plugin.training.trainer")
+logger = logging.getLogger(__name__)
 
 __all__ = ["fixed_torch_threads", "kernels_in_use"]
 

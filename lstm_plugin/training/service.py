@@ -30,10 +30,17 @@ from lstm_plugin.serving.forecast import ForecastService
 from lstm_plugin.serving.registry import UNIVERSAL_NAME, ModelRegistry
 from lstm_plugin.training.backends import Backend, check_sendable, make_backend
 from lstm_plugin.training.dispatch import Dispatcher, ServiceClosedError
-from lstm_plugin.training.lookahead import universal_jobs_ahead
-from lstm_plugin.training.monitoring import SNAPSHOT_FILE, Listener, Monitor, build_snapshot, read_snapshot
+from lstm_plugin.training.monitoring import (
+    SNAPSHOT_FILE,
+    Listener,
+    Monitor,
+    ServiceView,
+    build_snapshot,
+    read_snapshot,
+)
 from lstm_plugin.training.planning import PlanEntry, Planner
 from lstm_plugin.training.policy import ModelState, Priority
+from lstm_plugin.training.prefetch import universal_prefetch_jobs
 from lstm_plugin.training.queue import Job, JobQueue, RequestDetail, RequestResult
 from lstm_plugin.training.trainer import ModelTrainer
 from lstm_plugin.training.tuning.continual import continual_tuning, tuning_order
@@ -111,11 +118,8 @@ class TrainingService:
     # ------------------------------------------------------------------ state and priority
     def training_state(self, symbol: str) -> ModelStatus | None:
         """``'training'``, ``'scheduled'`` or ``None`` for ``symbol``'s own model."""
-        key = ("specific", symbol)
-        with self.queue.lock:
-            if key in self.queue.running:
-                return "training"
-            return "scheduled" if key in self.queue.queued else None
+        state = self.queue.state_of(("specific", symbol))
+        return "training" if state == "running" else ("scheduled" if state == "queued" else None)
 
     def model_state(
         self, model_type: str, name: str, in_flight: bool = False, now: pd.Timestamp | None = None
@@ -232,12 +236,13 @@ class TrainingService:
     def train_universal_ahead(self, dates: Iterable[pd.Timestamp]) -> list[pd.Timestamp]:
         """Start the universal model's automatic trainings due on these coming pass ``dates`` on workers the
         passes leave idle; each pass takes its result (same bytes). Only where the bars after now exist
-        (a backtest), not on ``sync``. The dates predicted (:mod:`lstm_plugin.training.lookahead`)."""
+        (a backtest), not on ``sync``. The dates predicted (:mod:`lstm_plugin.training.prefetch`)."""
         if self.backend.inline:
             return []
-        due, jobs = universal_jobs_ahead(self.trainer, self.registry, self.clock.now(), dates, self.universe)
-        self.dispatcher.ahead.add(jobs)
-        self.dispatcher.dispatch()
+        due, jobs = universal_prefetch_jobs(
+            self.trainer, self.registry, self.clock.now(), dates, self.universe
+        )
+        self.dispatcher.prefetch(jobs)
         return due
 
     def cancel(self, symbols: Iterable[str], model_type: str = "specific") -> int:
@@ -296,8 +301,8 @@ class TrainingService:
             return {
                 "at": now.isoformat(),
                 "started": started,
-                "queued": len(self.queue.queued),
-                "running": len(self.queue.running),
+                "queued": self.queue.queued_count(),
+                "running": self.queue.running_count(),
             }
 
     def tick(self) -> dict[str, Any] | None:
@@ -326,7 +331,7 @@ class TrainingService:
     def wait(self, timeout: float | None = None) -> bool:
         """Block until no job is running (queued jobs may remain); ``False`` on timeout."""
         with self.queue.changed:
-            return self.queue.changed.wait_for(lambda: not self.queue.running, timeout)
+            return self.queue.changed.wait_for(lambda: not self.queue.running_count(), timeout)
 
     def finish_pass(self, timeout: float | None = None) -> bool:
         """Block until the last pass is over, then close it (``False`` on timeout): after :meth:`update`
@@ -347,8 +352,7 @@ class TrainingService:
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 return self.idle()
-            with self.queue.lock:
-                running, queued = bool(self.queue.running), list(self.queue.queued.values())
+            running, queued = self.queue.running_count(), self.queue.queued_count()
             if not running and not queued:
                 return True
             if running:
@@ -368,7 +372,7 @@ class TrainingService:
         only ever sees complete versions. Safe to call twice.
         """
         with self.queue.lock:
-            self.dispatcher.closed = True
+            self.dispatcher.close()
             dropped = self.queue.cancel_all()
         self.dispatcher.say_waiting(timeout)
         stopped = self.dispatcher.stop(self.wait(timeout))
@@ -402,4 +406,16 @@ class TrainingService:
 
     def snapshot(self) -> dict[str, Any]:
         """Queue, in-flight, done and failed jobs, mean training time and models by status."""
-        return build_snapshot(self)
+        view = ServiceView(
+            now=self.clock.now(),
+            backend=self.backend.name,
+            workers=self.backend.slots,
+            closed=self.dispatcher.closed,
+            monitoring=self.config.lstm_service.enable_monitoring,
+            last_pass=self.last_pass,
+            training_interval=self.config.lstm.training_interval,
+            train_seconds=self.dispatcher.train_seconds,
+            universe=self.universe,
+            model_status=self.forecasts.get_model_status,
+        )
+        return build_snapshot(view, self.queue)

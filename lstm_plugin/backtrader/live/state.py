@@ -31,7 +31,7 @@ from lstm_plugin.backtrader.live.sqlite import StateError, disk_failure
 from lstm_plugin.backtrader.live.store import BarStore
 from lstm_plugin.core.config import Config
 
-logger = logging.getLogger("lstm_plugin.backtrader.live.session")
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "LOCK_FILE",

@@ -27,7 +27,7 @@ from lstm_plugin.training.tuning.study import Tuner, TuningError, study_name
 
 __all__ = ["ContinualTuning", "continual_tuning", "tuning_order"]
 
-logger = logging.getLogger("lstm_plugin.training.tuning")
+logger = logging.getLogger(__name__)
 
 
 class ContinualTuning:

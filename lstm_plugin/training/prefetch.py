@@ -1,4 +1,7 @@
-"""Trainings started before their pass: jobs whose time and inputs are known in advance.
+"""Prefetch: trainings started before their pass, because their time and inputs are known in advance.
+
+(Named *prefetch*, not look-ahead: in a backtester look-ahead means leakage, and a prefetched
+training reads no bar after its own date.)
 
 In a backtest the universal model's retraining dates follow from the rebalance calendar alone
 (``universal.retrain_days``, the best priority), and a training as of a later bar reads only bars up
@@ -25,7 +28,7 @@ from lstm_plugin.serving.registry import UNIVERSAL_NAME, ModelRegistry
 from lstm_plugin.training.jobs import JobResult, TrainJob
 from lstm_plugin.training.trainer import ModelTrainer
 
-__all__ = ["Lookahead", "universal_due_dates", "universal_jobs_ahead"]
+__all__ = ["Prefetch", "universal_due_dates", "universal_prefetch_jobs"]
 
 Identity = tuple[str, str, pd.Timestamp, tuple[str, ...], bool, str]
 
@@ -51,7 +54,7 @@ def universal_due_dates(
     return due
 
 
-def universal_jobs_ahead(
+def universal_prefetch_jobs(
     trainer: ModelTrainer,
     registry: ModelRegistry,
     now: pd.Timestamp,
@@ -75,7 +78,7 @@ def universal_jobs_ahead(
     return due, [trainer.prepare_universal(pooled, as_of=when) for when in due]
 
 
-class Lookahead:
+class Prefetch:
     """Predicted jobs waiting for a free worker, and the results of those started (guarded by ``lock``)."""
 
     def __init__(self, lock: threading.RLock) -> None:

@@ -1,0 +1,29 @@
+"""What every training worker process sets up before its first job, whichever backend started it."""
+
+from __future__ import annotations
+
+import os
+
+__all__ = ["WORKER_ENVIRONMENT", "cpu_count", "import_torch"]
+
+
+def cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
+
+
+#: set in each worker before torch loads: its thread pools start with one thread, and each job then
+#: sets the count it trains on (``model.torch_threads``), whatever the driver's environment says
+WORKER_ENVIRONMENT = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def import_torch() -> None:
+    """Warm-up task: a worker pays for importing torch before its first job, not during it."""
+    import torch
+
+    try:
+        torch.set_num_interop_threads(1)  # no idle pool spinning beside a busy one
+    except RuntimeError:  # already set, or torch already ran parallel work here
+        pass
