@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,7 +75,7 @@ class Decision:
 
 def training_row(job: JobView, when: pd.Timestamp) -> dict[str, Any]:
     """A finished training job (the service's view) as one plain row, stamped with the clock's ``when``."""
-    outcome = job.get("outcome") or {}
+    outcome: Mapping[str, Any] = job.get("outcome") or {}
     return {
         "date": when.isoformat(),
         "symbol": job["symbol"],

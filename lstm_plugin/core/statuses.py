@@ -6,11 +6,13 @@ tell a caller which words can come back.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal, TypedDict
 
 __all__ = [
     "JobState",
     "ModelStatus",
+    "ModelType",
+    "OutcomeSummary",
     "PredictionStatus",
     "RequestStatus",
     "TrainStatus",
@@ -29,4 +31,26 @@ JobState = Literal["queued", "running", "done", "failed", "cancelled"]
 #: What a training request did with one symbol.
 RequestStatus = Literal["queued", "already_queued", "already_training", "rejected", "up_to_date", "disabled"]
 #: A finished training: a new production version, a candidate that did not beat it, or a reused file.
+#: (``trained`` is the word outputs have always shown for *promoted*; docs/architecture.md, *Glossary*.)
 TrainStatus = Literal["trained", "candidate", "reused"]
+#: A model's kind: one symbol's own, or the universal model pooled over the universe.
+ModelType = Literal["specific", "universal"]
+
+
+class OutcomeSummary(TypedDict):
+    """A finished training as the service's snapshot, ``lstm_after_train`` and ``status`` show it."""
+
+    status: TrainStatus
+    stage: str
+    stage_reason: str | None
+    stage_rule: str | None
+    decided: bool
+    model_type: ModelType
+    model_version: int
+    trained_at: str
+    train_start: str | None
+    train_end: str | None
+    metrics: dict[str, Any]
+    symbols: list[str] | None
+    seconds: float
+    path: str

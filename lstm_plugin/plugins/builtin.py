@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from lstm_plugin.model.baselines import BUILTIN_BASELINES, Baseline
@@ -13,6 +14,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from lstm_plugin.core.config import ModelSection
+    from lstm_plugin.training.queue import JobView
 
 NAME = "lstm_plugin.builtin"
 logger = logging.getLogger("lstm_plugin.events")
@@ -41,9 +43,9 @@ def lstm_baselines() -> list[Baseline]:
 
 
 @hookimpl(trylast=True)
-def lstm_after_train(result: dict[str, Any]) -> None:
+def lstm_after_train(result: JobView) -> None:
     """Log each finished training (the default; plugins add their own reactions)."""
-    outcome = result.get("outcome") or {}
+    outcome: Mapping[str, Any] = result.get("outcome") or {}
     logger.info(
         "%s %s/%s v%s trained at %s",
         outcome.get("status"),

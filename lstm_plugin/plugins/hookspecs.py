@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from lstm_plugin.core.config import ModelSection
     from lstm_plugin.model.baselines import Baseline
     from lstm_plugin.training.policy import ModelState
+    from lstm_plugin.training.queue import JobView
 
 PROJECT = "lstm_plugin"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -134,12 +135,14 @@ def lstm_after_rebalance(
 
 
 @hookspec
-def lstm_after_train(result: dict[str, Any]) -> None:
+def lstm_after_train(result: JobView) -> None:
     """Called by the training service after each finished training job, in the driver process.
 
-    :param result: the job as the service's snapshot shows it: ``symbol``, ``model_type``,
-        ``category``, ``priority``, ``reasons``, ``state`` (``done``), ``outcome`` (``status``
-        ``trained``/``reused``/``candidate``, ``model_version``, ``trained_at``, ``metrics``...).
+    :param result: the job as the service's snapshot shows it
+        (:class:`~lstm_plugin.training.queue.JobView`): ``symbol``, ``model_type``, ``category``,
+        ``priority``, ``reasons``, ``state`` (``done``), ``outcome``
+        (:class:`~lstm_plugin.core.statuses.OutcomeSummary`: ``status`` ``trained`` (promoted) /
+        ``candidate`` (shelved) / ``reused``, ``model_version``, ``trained_at``, ``metrics``...).
     """
 
 

@@ -20,7 +20,7 @@ from typing import Any, TypedDict
 
 import pandas as pd
 
-from lstm_plugin.core.statuses import JobState, RequestStatus
+from lstm_plugin.core.statuses import JobState, OutcomeSummary, RequestStatus
 from lstm_plugin.training.policy import Priority, as_number
 
 __all__ = ["Job", "JobKey", "JobQueue", "JobView", "RequestDetail", "RequestResult"]
@@ -46,7 +46,7 @@ class JobView(TypedDict):
     error: str | None
     errors: list[str]
     permanent: bool
-    outcome: dict[str, Any] | None
+    outcome: OutcomeSummary | None
     #: its place among the service's job starts (priority order within a pass), ``None`` before it starts
     order: int | None
 
@@ -99,7 +99,7 @@ class Job:
     seconds: float | None = None
     errors: list[str] = field(default_factory=list)
     permanent: bool = False
-    outcome: dict[str, Any] | None = None
+    outcome: OutcomeSummary | None = None
     order: int | None = None
 
     @property
@@ -343,7 +343,7 @@ class JobQueue:
             job.state = "queued"
             self._push(job)
 
-    def finish_done(self, job: Job, now: pd.Timestamp, seconds: float, outcome: dict[str, Any]) -> None:
+    def finish_done(self, job: Job, now: pd.Timestamp, seconds: float, outcome: OutcomeSummary) -> None:
         with self.lock:
             job.finished_at, job.state, job.seconds, job.outcome = now, "done", round(seconds, 3), outcome
             self.done.append(job)

@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,7 @@ from lstm_plugin.core.clock import Clock, as_timestamp, default_clock
 from lstm_plugin.core.config import Config, ModelSection
 from lstm_plugin.core.data import DataSource, validate_symbol
 from lstm_plugin.core.errors import BrokenModelError, InsufficientDataError, RegistryError
+from lstm_plugin.core.statuses import ModelType, OutcomeSummary, TrainStatus
 from lstm_plugin.model.metrics import paired_accuracy_gap
 from lstm_plugin.model.model_files import INPUT_NAME, OUTPUT_NAMES
 from lstm_plugin.model.onnx_wire import read_signature
@@ -63,13 +64,13 @@ class TrainOutcome:
     decided: bool = False
 
     @property
-    def status(self) -> str:
-        """``reused``, ``candidate`` (registered, not served) or ``trained``."""
+    def status(self) -> TrainStatus:
+        """``reused``, ``candidate`` (shelved: registered, not served) or ``trained`` (promoted)."""
         if self.reused:
             return "reused"
         return "candidate" if self.record.stage == "candidate" else "trained"
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> OutcomeSummary:
         meta = self.record.metadata
         return {
             "status": self.status,
@@ -77,7 +78,7 @@ class TrainOutcome:
             "stage_reason": meta.get("stage_reason"),
             "stage_rule": meta.get("stage_rule"),
             "decided": self.decided,
-            "model_type": self.record.model_type,
+            "model_type": cast(ModelType, self.record.model_type),
             "model_version": self.record.version,
             "trained_at": meta["trained_at"],
             "train_start": meta.get("train_start"),
