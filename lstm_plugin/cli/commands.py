@@ -26,6 +26,7 @@ from lstm_plugin.cli.tune import cmd_tune
 from lstm_plugin.core.config import training_backend
 from lstm_plugin.core.data import DEFAULT_END, DEFAULT_START, validate_symbol
 from lstm_plugin.core.errors import LSTMPluginError
+from lstm_plugin.core.statuses import ModelType
 from lstm_plugin.serving.registry import UNIVERSAL_NAME
 
 if TYPE_CHECKING:  # the annotation only: Backtrader loads when a backtest runs
@@ -42,7 +43,9 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     symbols = ctx.symbols(args.symbols)
     if not args.universal and not symbols:
         raise UsageError("train › name at least one SYMBOL (or use --universal)")
-    targets = [("universal", UNIVERSAL_NAME)] if args.universal else [("specific", s) for s in symbols]
+    targets: list[tuple[ModelType, str]] = (
+        [("universal", UNIVERSAL_NAME)] if args.universal else [("specific", s) for s in symbols]
+    )
     for model_type, name in targets:  # a link, a read-only or full disk: refused before any training
         ctx.registry.check_writable(model_type, name)
     quiet_training_logs(args)  # failures are reported once, at the end, as the command's error

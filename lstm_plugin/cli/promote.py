@@ -8,6 +8,7 @@ from typing import Any
 from lstm_plugin.cli.args import UsageError, models_folder
 from lstm_plugin.core.config import load_config
 from lstm_plugin.core.data import validate_symbol
+from lstm_plugin.core.statuses import ModelType
 from lstm_plugin.model.model_files import ModelRecord
 from lstm_plugin.serving.registry import UNIVERSAL_NAME, ModelRegistry
 
@@ -32,7 +33,7 @@ def choose_version(records: list[ModelRecord], version: int | None, discard: boo
 def cmd_promote(args: argparse.Namespace) -> dict[str, Any]:
     config = load_config(args.config)
     registry = ModelRegistry(models_folder(args.models, config.registry.path), config.registry.keep_versions)
-    model_type = "universal" if args.universal else "specific"
+    model_type: ModelType = "universal" if args.universal else "specific"
     if args.universal == bool(args.symbol):
         raise UsageError("give a SYMBOL, or --universal for the pooled model")
     name = UNIVERSAL_NAME if args.universal else validate_symbol(args.symbol)

@@ -9,6 +9,7 @@ from lstm_plugin.cli.args import UsageError, quiet_training_logs
 from lstm_plugin.cli.context import CommandContext
 from lstm_plugin.cli.tables import table
 from lstm_plugin.core.config import training_backend
+from lstm_plugin.core.statuses import ModelType
 from lstm_plugin.serving.registry import UNIVERSAL_NAME
 
 __all__ = ["cmd_tune"]
@@ -28,7 +29,9 @@ def cmd_tune(args: argparse.Namespace) -> dict[str, Any]:
     symbols = ctx.symbols(args.symbols)
     if args.universal == bool(symbols):
         raise UsageError("tune › name SYMBOLs, or --universal for the pooled model (not both)")
-    targets = [("universal", UNIVERSAL_NAME)] if args.universal else [("specific", s) for s in symbols]
+    targets: list[tuple[ModelType, str]] = (
+        [("universal", UNIVERSAL_NAME)] if args.universal else [("specific", s) for s in symbols]
+    )
     trials = args.trials or ctx.config.tuning.trials
     quiet_training_logs(args)
     backend = make_backend(training_backend(ctx.config, args.backend), ctx.config)

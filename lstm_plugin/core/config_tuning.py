@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import Field, ValidationError, model_validator
 
 from lstm_plugin.core.config_fields import Section, bounded
+from lstm_plugin.core.statuses import ModelType
 
 if TYPE_CHECKING:
     from lstm_plugin.core.config_model import ModelSection
@@ -170,7 +171,7 @@ class TuningSection(Section):
         "median of the finished trials'; none: run every trial to the end.",
     )
 
-    def looks_after(self, model_type: str) -> bool:
+    def looks_after(self, model_type: ModelType) -> bool:
         """Whether continual tuning is on and tunes models of ``model_type`` (``universal``, ``specific``)."""
         return self.every_days is not None and self.models in ("all", model_type)
 

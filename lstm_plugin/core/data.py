@@ -15,7 +15,7 @@ import io
 import logging
 import re
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -126,8 +126,8 @@ class DataSource:
 
     name = "data"
     #: The last bar of a fixed historical sample (the bundled set), else ``None``: a source whose
-    # : data stops in the past gets a clock that stops there too
-    # (:func:`lstm_plugin.core.clock.default_clock`).
+    #: data stops in the past gets a clock that stops there too
+    #: (:func:`lstm_plugin.core.clock.default_clock`).
     sample_end: str | None = None
     #: It travels *by path* (docs/architecture.md, *Glossary*): a worker given it reads its own bars
     #: (a folder of files); else jobs carry the bars.
@@ -151,9 +151,6 @@ class DataSource:
     def _read(self, symbol: str) -> pd.DataFrame:
         raise NotImplementedError
 
-    def has(self, symbol: str) -> bool:
-        return validate_symbol(symbol) in self.symbols()
-
     def load(self, symbol: str, end: pd.Timestamp | str | None = None) -> pd.DataFrame:
         """Cleaned bars of ``symbol`` dated ``<= end`` (all bars when ``end`` is ``None``)."""
         canonical = validate_symbol(symbol)
@@ -170,11 +167,6 @@ class DataSource:
         if end is not None:
             frame = frame.loc[: pd.Timestamp(end)]
         return frame
-
-    def load_many(
-        self, symbols: Iterable[str], end: pd.Timestamp | str | None = None
-    ) -> dict[str, pd.DataFrame]:
-        return {validate_symbol(s): self.load(s, end) for s in symbols}
 
 
 def _preview(items: list[str], limit: int = 8) -> str:

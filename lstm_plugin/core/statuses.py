@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Literal, TypedDict
 
 __all__ = [
+    "MODEL_TYPES",
     "JobState",
     "ModelStatus",
     "ModelType",
@@ -16,6 +17,7 @@ __all__ = [
     "PredictionStatus",
     "RequestStatus",
     "TrainStatus",
+    "as_model_type",
 ]
 
 #: A forecast's ``status`` (docs/models.md); ``disabled`` (LSTM off) and ``skipped`` (no technical
@@ -35,6 +37,14 @@ RequestStatus = Literal["queued", "already_queued", "already_training", "rejecte
 TrainStatus = Literal["trained", "candidate", "reused"]
 #: A model's kind: one symbol's own, or the universal model pooled over the universe.
 ModelType = Literal["specific", "universal"]
+MODEL_TYPES: tuple[ModelType, ...] = ("specific", "universal")
+
+
+def as_model_type(value: object) -> ModelType:
+    """``value`` checked to be a model type (read from a file, a command line or a job key)."""
+    if value == "specific" or value == "universal":
+        return value
+    raise ValueError(f"model_type must be one of {MODEL_TYPES} (got: {value!r})")
 
 
 class OutcomeSummary(TypedDict):

@@ -14,6 +14,7 @@ from typing import Any, TypedDict
 
 import pandas as pd
 
+from lstm_plugin.core.statuses import ModelType
 from lstm_plugin.dashboard.sources import Sources
 from lstm_plugin.model.model_files import ModelRecord
 from lstm_plugin.serving.freshness import retrain_due
@@ -35,7 +36,7 @@ class ModelRow(TypedDict):
     """One line of the Models page (``/api/models``)."""
 
     symbol: str
-    model_type: str  # specific | universal
+    model_type: ModelType  # specific | universal
     status: str
     version: int | None
     served_by: str | None
@@ -184,7 +185,7 @@ def symbol_detail(sources: Sources, symbol: str) -> dict[str, Any]:
     """One symbol's page (``/api/symbol/<SYMBOL>``): its version timeline, its served forecasts against
     their outcomes, their calibration and the model's age at each forecast. ``symbol`` must be one the
     registry or the data lists (else :class:`KeyError`): nothing else reaches the file system."""
-    model_type = "universal" if symbol == UNIVERSAL_NAME else "specific"
+    model_type: ModelType = "universal" if symbol == UNIVERSAL_NAME else "specific"
     if symbol not in set(sources.symbols()) | {UNIVERSAL_NAME}:
         raise KeyError(symbol)
     records = sources.registry.records(model_type, symbol)

@@ -31,6 +31,7 @@ from typing import Any, TypedDict
 import pandas as pd
 
 from lstm_plugin.core.errors import RegistryError
+from lstm_plugin.core.statuses import ModelType, as_model_type
 from lstm_plugin.model.onnx_wire import read_signature
 
 __all__ = [
@@ -98,7 +99,7 @@ class ModelMetadata(_OptionalMetadata):
     """A version's ``vNNNNNN.json``: the keys every served version has (:data:`REQUIRED_KEYS`), and more."""
 
     symbol: str
-    model_type: str
+    model_type: ModelType
     version: int
     trained_at: str
     sha256: str
@@ -168,7 +169,7 @@ def _is_metric(value: Any) -> bool:
     return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
 
 
-def metadata_problem(metadata: Any, model_type: str, name: str, version: int) -> str | None:
+def metadata_problem(metadata: Any, model_type: ModelType, name: str, version: int) -> str | None:
     """Why ``metadata`` (parsed ``vNNNNNN.json``) cannot describe version ``version`` of
     ``model_type/name``, or ``None`` when it can."""
     if not isinstance(metadata, dict):
@@ -266,8 +267,8 @@ class ModelRecord:
         return int(self.metadata["version"])
 
     @property
-    def model_type(self) -> str:
-        return str(self.metadata["model_type"])
+    def model_type(self) -> ModelType:
+        return as_model_type(self.metadata["model_type"])
 
     @property
     def symbol(self) -> str:

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from lstm_plugin.core.config import ModelSection
+    from lstm_plugin.core.statuses import ModelType
     from lstm_plugin.model.baselines import Baseline
     from lstm_plugin.training.policy import ModelState
     from lstm_plugin.training.queue import JobView
@@ -51,7 +52,7 @@ def lstm_features(ohlcv: pd.DataFrame, config: ModelSection, symbol: str) -> pd.
 
 
 @hookspec(firstresult=True)
-def lstm_build_model(n_features: int, config: ModelSection, symbol: str, model_type: str) -> Any:
+def lstm_build_model(n_features: int, config: ModelSection, symbol: str, model_type: ModelType) -> Any:
     """Return the ``torch.nn.Module`` core to train, or ``None`` to leave it to the next plugin.
 
     The first non-``None`` result wins; the built-in plugin (:class:`lstm_plugin.model.network.LSTMCore`)

@@ -40,6 +40,7 @@ import pandas as pd
 from lstm_plugin.core.data import validate_symbol
 from lstm_plugin.core.errors import LSTMPluginError, ModelError, RegistryError
 from lstm_plugin.core.files import TEMP_PREFIX, identity, inventory, refuse_link, write_atomic
+from lstm_plugin.core.statuses import MODEL_TYPES, ModelType
 from lstm_plugin.model.model_files import (
     ModelRecord,
     metadata_problem,
@@ -67,7 +68,6 @@ __all__ = [
     "served_and_newest",
 ]
 
-MODEL_TYPES = ("specific", "universal")
 UNIVERSAL_NAME = "DEFAULT"
 
 
@@ -104,12 +104,12 @@ class ModelRegistry:
         self._listed: dict[Path, tuple[tuple[Any, ...], list[ModelRecord]]] = {}
 
     # ------------------------------------------------------------------ paths
-    def folder(self, model_type: str, name: str) -> Path:
+    def folder(self, model_type: ModelType, name: str) -> Path:
         if model_type not in MODEL_TYPES:
             raise ValueError(f"model_type must be one of {MODEL_TYPES} (got: {model_type!r})")
         return self.root / model_type / validate_symbol(name)
 
-    def check_folder(self, model_type: str, name: str) -> Path:
+    def check_folder(self, model_type: ModelType, name: str) -> Path:
         """The folder of ``model_type/name``; :class:`UnsafePathError` if it, or its type folder, is a
         link."""
         folder = self.folder(model_type, name)
@@ -117,7 +117,7 @@ class ModelRegistry:
         refuse_link(folder)
         return folder
 
-    def check_writable(self, model_type: str, name: str) -> Path:
+    def check_writable(self, model_type: ModelType, name: str) -> Path:
         """The folder of ``model_type/name``, made if need be; a :class:`RegistryError` now when it cannot be
         written (read-only, full, not ours), before minutes of training are spent on a model it would lose."""
         folder = self.check_folder(model_type, name)
@@ -129,7 +129,7 @@ class ModelRegistry:
             raise disk_error(folder, "cannot write models here", exc) from None
         return folder
 
-    def symbols(self, model_type: str = "specific") -> list[str]:
+    def symbols(self, model_type: ModelType = "specific") -> list[str]:
         """Names that have a folder of versions; stray entries (bad names, links) are skipped with a
         warning."""
         base = self.root / model_type
@@ -159,7 +159,7 @@ class ModelRegistry:
     def _index(self, folder: Path) -> list[int] | None:
         return read_index(folder, self._reader.warn_once)
 
-    def _scan(self, model_type: str, name: str, folder: Path) -> list[ModelRecord]:
+    def _scan(self, model_type: ModelType, name: str, folder: Path) -> list[ModelRecord]:
         """Every verified version in ``folder``, newest (by ``trained_at``, then version) first.
 
         The versions are those with a metadata file; those ``index.json`` lists without one are
@@ -181,7 +181,7 @@ class ModelRegistry:
         ]
         return sorted(found, key=lambda r: (r.trained_at, r.version), reverse=True)
 
-    def records(self, model_type: str, name: str) -> list[ModelRecord]:
+    def records(self, model_type: ModelType, name: str) -> list[ModelRecord]:
         """Every valid committed version, candidates included, newest (by ``trained_at``, then version) first.
 
         The list is kept while the folder and its ``index.json`` are unchanged; the records a
@@ -203,7 +203,7 @@ class ModelRegistry:
             self._listed[folder] = (key, ordered)
         return ordered
 
-    def serving_records(self, model_type: str, name: str) -> list[ModelRecord]:
+    def serving_records(self, model_type: ModelType, name: str) -> list[ModelRecord]:
         """:meth:`records` less the versions :meth:`set_aside` in this process."""
         return [r for r in self.records(model_type, name) if self._reader.usable(r)]
 
@@ -213,7 +213,12 @@ class ModelRegistry:
         self._reader.set_aside(record, reason)
 
     def resolve(
-        self, model_type: str, name: str, as_of: pd.Timestamp | str | None = None, *, candidates: bool = False
+        self,
+        model_type: ModelType,
+        name: str,
+        as_of: pd.Timestamp | str | None = None,
+        *,
+        candidates: bool = False,
     ) -> ModelRecord | None:
         """The newest valid version trained at or before ``as_of`` (any time when ``None``).
 
@@ -223,7 +228,7 @@ class ModelRegistry:
         return newest if candidates else served
 
     def resolve_with_candidate(
-        self, model_type: str, name: str, as_of: pd.Timestamp | str | None = None
+        self, model_type: ModelType, name: str, as_of: pd.Timestamp | str | None = None
     ) -> tuple[ModelRecord | None, ModelRecord | None]:
         """From one read: the version served at ``as_of`` and the newest one trained by then
         (the same record unless a newer candidate was kept)."""
@@ -237,7 +242,7 @@ class ModelRegistry:
         return served, newest
 
     def training_keys(
-        self, model_type: str, name: str, trained_at: pd.Timestamp
+        self, model_type: ModelType, name: str, trained_at: pd.Timestamp
     ) -> tuple[frozenset[str], bool]:
         """The training keys a training at ``trained_at`` may reuse (those registered by then), and whether
         a version was trained at that very time."""
@@ -246,7 +251,7 @@ class ModelRegistry:
         return keys, any(r.trained_at == trained_at for r in records)
 
     def find_training(
-        self, model_type: str, name: str, training_key: str, trained_at: pd.Timestamp | None = None
+        self, model_type: ModelType, name: str, training_key: str, trained_at: pd.Timestamp | None = None
     ) -> ModelRecord | None:
         """A valid version trained on identical data with an identical config, if one exists."""
         for record in self.serving_records(model_type, name):
@@ -258,11 +263,13 @@ class ModelRegistry:
         """Whether ``record`` serves as it is (a run's view adopts other runs' versions: RunRegistry)."""
         return True
 
-    def in_use(self, model_type: str, name: str) -> set[int]:
+    def in_use(self, model_type: ModelType, name: str) -> set[int]:
         """Versions retention must keep besides its own rule (a run's adopted ones: RunRegistry)."""
         return set()
 
-    def set_stage(self, model_type: str, name: str, version: int, stage: str, reason: str) -> ModelRecord:
+    def set_stage(
+        self, model_type: ModelType, name: str, version: int, stage: str, reason: str
+    ) -> ModelRecord:
         """Rewrite a version's stage (``lstm-plugin promote``): its metadata file is replaced atomically under
         the writer lock; the ONNX file is untouched."""
         folder = self.check_folder(model_type, name)
@@ -298,7 +305,7 @@ class ModelRegistry:
             yield
 
     def publish(
-        self, model_type: str, name: str, onnx_bytes: bytes, metadata: Mapping[str, Any]
+        self, model_type: ModelType, name: str, onnx_bytes: bytes, metadata: Mapping[str, Any]
     ) -> ModelRecord:
         """Commit a new version: ONNX file, metadata (the commit), then the index; returns the verified
         record.
@@ -311,7 +318,7 @@ class ModelRegistry:
 
     def commit(
         self,
-        model_type: str,
+        model_type: ModelType,
         name: str,
         onnx_bytes: bytes,
         metadata: Mapping[str, Any],
@@ -347,7 +354,9 @@ class ModelRegistry:
         logger.info("registered %s (sha256 %s)", record.label, full["sha256"][:12])
         return Commit(record, written=True)
 
-    def _registered(self, model_type: str, name: str, metadata: Mapping[str, Any]) -> ModelRecord | None:
+    def _registered(
+        self, model_type: ModelType, name: str, metadata: Mapping[str, Any]
+    ) -> ModelRecord | None:
         """A committed, usable version of the very training ``metadata`` describes (writer lock held)."""
         self._listed.pop(self.folder(model_type, name), None)  # read the folder as it is now
         key, when = metadata.get("training_key"), pd.Timestamp(metadata["trained_at"])
@@ -362,7 +371,7 @@ class ModelRegistry:
         return None
 
     def _checked_new(
-        self, model_type: str, name: str, version: int, onnx_bytes: bytes, metadata: Mapping[str, Any]
+        self, model_type: ModelType, name: str, version: int, onnx_bytes: bytes, metadata: Mapping[str, Any]
     ) -> dict[str, Any]:
         """The metadata version ``version`` is written with, checked as a read would check it."""
         full = dict(metadata)
@@ -381,7 +390,7 @@ class ModelRegistry:
             raise ModelError(f"{model_type}/{name} › not registered: {problem}")
         return full
 
-    def _apply_retention(self, model_type: str, name: str, folder: Path) -> None:
+    def _apply_retention(self, model_type: ModelType, name: str, folder: Path) -> None:
         """Drop versions beyond ``keep_versions``, except those that still serve (class docstring).
 
         The index is rewritten first, then each dropped version's ONNX file, then its metadata, is

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, TypedDict
 
-from lstm_plugin.core.statuses import ModelStatus, PredictionStatus
+from lstm_plugin.core.statuses import ModelStatus, ModelType, PredictionStatus
 from lstm_plugin.model.model_files import ModelRecord
 from lstm_plugin.serving.live_scores import LiveScore
 
@@ -28,7 +28,7 @@ class Prediction(TypedDict):
     probabilities: dict[str, float] | None
     expected_log_return: float | None
     horizon: int | None
-    model_type: str | None  # specific | universal
+    model_type: ModelType | None  # specific | universal
     model_version: int | None
     reliability: float | None
     quality: float | None
@@ -65,7 +65,7 @@ class ModelStatusReport(TypedDict):
 
     symbol: str
     status: ModelStatus
-    model_type: str | None
+    model_type: ModelType | None
     model_version: int | None
     reliability: float | None
     quality: float | None

@@ -28,6 +28,7 @@ from typing import Any, cast
 
 import pandas as pd
 
+from lstm_plugin.core.statuses import ModelType
 from lstm_plugin.model.model_files import ModelMetadata, ModelRecord
 from lstm_plugin.serving.registry import Commit, ModelRegistry, served_and_newest
 
@@ -42,20 +43,20 @@ class RunRegistry(ModelRegistry):
         self._own: dict[tuple[str, str], list[ModelRecord]] = {}  # newest first
         self._adopting = threading.Lock()
 
-    def shared_records(self, model_type: str, name: str) -> list[ModelRecord]:
+    def shared_records(self, model_type: ModelType, name: str) -> list[ModelRecord]:
         """Every version in the folder, whoever wrote it."""
         return super().records(model_type, name)
 
-    def records(self, model_type: str, name: str) -> list[ModelRecord]:
+    def records(self, model_type: ModelType, name: str) -> list[ModelRecord]:
         """The versions this run adopted, newest (by ``trained_at``, then the run's version) first."""
         with self._adopting:
             return list(self._own.get((model_type, name), ()))
 
-    def symbols(self, model_type: str = "specific") -> list[str]:
+    def symbols(self, model_type: ModelType = "specific") -> list[str]:
         with self._adopting:
             return sorted(name for kind, name in self._own if kind == model_type)
 
-    def in_use(self, model_type: str, name: str) -> set[int]:
+    def in_use(self, model_type: ModelType, name: str) -> set[int]:
         """The folder's numbers of the versions this run serves: retention never removes them mid-run."""
         return {int(r.metadata.get("registry_version", r.version)) for r in self.records(model_type, name)}
 
@@ -63,7 +64,7 @@ class RunRegistry(ModelRegistry):
         return any(mine is record for mine in self.records(record.model_type, record.symbol))
 
     def training_keys(
-        self, model_type: str, name: str, trained_at: pd.Timestamp
+        self, model_type: ModelType, name: str, trained_at: pd.Timestamp
     ) -> tuple[frozenset[str], bool]:
         """The run's own keys trained by ``trained_at`` and the keys of any version stamped at that very
         time; and whether one is."""
@@ -76,7 +77,7 @@ class RunRegistry(ModelRegistry):
         return frozenset(str(r.metadata.get("training_key")) for r in own + same_time), bool(same_time)
 
     def find_training(
-        self, model_type: str, name: str, training_key: str, trained_at: pd.Timestamp | None = None
+        self, model_type: ModelType, name: str, training_key: str, trained_at: pd.Timestamp | None = None
     ) -> ModelRecord | None:
         """The run's own version of that training, else a shared one stamped at ``trained_at``."""
         mine = super().find_training(model_type, name, training_key)  # reads the run's own records
@@ -93,7 +94,7 @@ class RunRegistry(ModelRegistry):
 
     def commit(
         self,
-        model_type: str,
+        model_type: ModelType,
         name: str,
         onnx_bytes: bytes,
         metadata: Mapping[str, Any],
@@ -124,7 +125,7 @@ class RunRegistry(ModelRegistry):
         return mine
 
     def resolve_with_candidate(
-        self, model_type: str, name: str, as_of: pd.Timestamp | str | None = None
+        self, model_type: ModelType, name: str, as_of: pd.Timestamp | str | None = None
     ) -> tuple[ModelRecord | None, ModelRecord | None]:
         limit = None if as_of is None else pd.Timestamp(as_of)
         return served_and_newest(self.serving_records(model_type, name), limit)

@@ -29,6 +29,7 @@ import pandas as pd
 
 from lstm_plugin.core.data import DataSource
 from lstm_plugin.core.errors import LSTMPluginError
+from lstm_plugin.core.statuses import ModelType, as_model_type
 from lstm_plugin.model.metrics import directional_accuracy, spearman
 from lstm_plugin.model.model_files import ModelRecord
 
@@ -116,7 +117,7 @@ class TrackRecordWriter:
 
 def track_rows(
     predictions: Iterable[Mapping[str, Any]],
-    records_of: Callable[[str, str], list[ModelRecord]],
+    records_of: Callable[[ModelType, str], list[ModelRecord]],
     name_of: Callable[[Mapping[str, Any]], str],
 ) -> list[tuple]:
     """The ledger rows of the successful ``predictions``, each keyed by its model file's sha256 (found in
@@ -128,7 +129,7 @@ def track_rows(
             continue
         name = name_of(prediction)
         version = prediction["model_version"]
-        records = records_of(str(prediction["model_type"]), name)
+        records = records_of(as_model_type(prediction["model_type"]), name)
         record = next((r for r in records if r.version == version), None)
         if record is not None:
             rows.append(_row(prediction, str(record.metadata["sha256"]), name, probabilities))

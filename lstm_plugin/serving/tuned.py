@@ -20,6 +20,7 @@ from lstm_plugin.core.config import ModelSection
 from lstm_plugin.core.config_tuning import apply_parameters
 from lstm_plugin.core.errors import RegistryError
 from lstm_plugin.core.files import FileStamp, identity, refuse_link, write_atomic
+from lstm_plugin.core.statuses import ModelType
 from lstm_plugin.model.model_files import ModelRecord
 
 __all__ = ["TunedSettings", "TunedStore", "tuning_of"]
@@ -31,7 +32,7 @@ FOLDER = "tuning"
 class TunedSettings:
     """One tuning's choice for one model."""
 
-    model_type: str
+    model_type: ModelType
     name: str
     #: when the choice became usable: trainings from then on use these settings
     tuned_at: str
@@ -63,10 +64,10 @@ class TunedStore:
         self._lock = threading.Lock()
         self._cache: dict[Path, tuple[FileStamp | None, list[TunedSettings]]] = {}
 
-    def path(self, model_type: str, name: str) -> Path:
+    def path(self, model_type: ModelType, name: str) -> Path:
         return self.root / FOLDER / model_type / f"{name}.json"
 
-    def all(self, model_type: str, name: str) -> list[TunedSettings]:
+    def all(self, model_type: ModelType, name: str) -> list[TunedSettings]:
         """Every record of the model, oldest tuning first."""
         path = self.path(model_type, name)
         stamp = identity(path)
@@ -79,7 +80,7 @@ class TunedStore:
             self._cache[path] = (stamp, records)
         return records
 
-    def at(self, model_type: str, name: str, when: pd.Timestamp) -> TunedSettings | None:
+    def at(self, model_type: ModelType, name: str, when: pd.Timestamp) -> TunedSettings | None:
         """The newest record tuned at or before ``when``."""
         chosen = None
         for record in self.all(model_type, name):
@@ -87,7 +88,7 @@ class TunedStore:
                 chosen = record
         return chosen
 
-    def provenance_at(self, model_type: str, name: str, when: pd.Timestamp) -> dict[str, Any] | None:
+    def provenance_at(self, model_type: ModelType, name: str, when: pd.Timestamp) -> dict[str, Any] | None:
         """:meth:`at`'s record as plain data (``status --json``), or ``None``."""
         record = self.at(model_type, name, when)
         return None if record is None else record.provenance()

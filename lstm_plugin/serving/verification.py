@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from lstm_plugin.core.files import FileStamp, identity
+from lstm_plugin.core.statuses import ModelType
 from lstm_plugin.model.model_files import (
     MAX_ONNX_BYTES,
     ModelRecord,
@@ -88,7 +89,7 @@ class VersionReader:
             reason,
         )
 
-    def load_record(self, folder: Path, model_type: str, name: str, version: int) -> ModelRecord | None:
+    def load_record(self, folder: Path, model_type: ModelType, name: str, version: int) -> ModelRecord | None:
         """The verified record of one version, or ``None`` (with a warning) when any check fails."""
         meta_path = folder / f"v{version:06d}.json"
         try:

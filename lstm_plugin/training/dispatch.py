@@ -41,8 +41,8 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["PERMANENT_ERRORS", "Dispatcher", "ServiceClosedError"]
 
-# : Failures that retrying cannot fix: bad data, symbol, config, a model that does not export, a link in the
-# registry.
+#: Failures that retrying cannot fix: bad data, symbol, config, a model that does not export, a link in
+#: the registry.
 PERMANENT_ERRORS = (DataError, SymbolError, ConfigError, ModelError, UnsafePathError)
 
 

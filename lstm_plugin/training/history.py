@@ -10,6 +10,7 @@ import pandas as pd
 
 from lstm_plugin.core.data import DataSource
 from lstm_plugin.core.errors import InsufficientDataError
+from lstm_plugin.core.statuses import ModelType
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ def symbol_history(source: DataSource, symbol: str, trained_at: pd.Timestamp, ye
 
 
 def training_frames(
-    source: DataSource, model_type: str, symbols: Iterable[str], trained_at: pd.Timestamp, years: float
+    source: DataSource, model_type: ModelType, symbols: Iterable[str], trained_at: pd.Timestamp, years: float
 ) -> dict[str, pd.DataFrame]:
     """The bars of a training: the symbol's own, or every pooled symbol with bars by ``trained_at``."""
     if model_type == "specific":

@@ -27,6 +27,7 @@ from lstm_plugin.core.config import ModelSection, PluginsSection, model_config_h
 from lstm_plugin.core.data import DataSource, frame_fingerprint
 from lstm_plugin.core.dates import iso_day
 from lstm_plugin.core.errors import ModelError
+from lstm_plugin.core.statuses import ModelType
 from lstm_plugin.model.features import FEATURE_HISTORY
 from lstm_plugin.model.samples import (
     SampleSet,
@@ -93,7 +94,7 @@ class Job(Protocol[Result]):
 class TrainJob:
     """A specific model (``name`` = the symbol) or the universal one (``name`` = ``DEFAULT``)."""
 
-    model_type: str
+    model_type: ModelType
     name: str
     trained_at: pd.Timestamp
     #: the bars, cut at ``trained_at``; ``None`` when the job carries its ``source`` by path instead
@@ -130,7 +131,7 @@ class TrainJob:
 class JobResult:
     """What a worker sends back: ONNX bytes and metadata, or only the key of an identical training."""
 
-    model_type: str
+    model_type: ModelType
     name: str
     training_key: str
     onnx_bytes: bytes | None
@@ -152,7 +153,7 @@ class JobResult:
 
 
 def training_key(
-    model_type: str, name: str, config_hash: str, fingerprints: Mapping[str, str], setup: str = ""
+    model_type: ModelType, name: str, config_hash: str, fingerprints: Mapping[str, str], setup: str = ""
 ) -> str:
     """Identity of a training: the same type, name, config, features, ``setup`` (torch threads, plugins) and
     data — each symbol's bars by content, so a pooled model's symbol set too — give the same key."""

@@ -16,7 +16,7 @@ import pandas as pd
 
 from lstm_plugin.core.config import Config
 from lstm_plugin.core.data import validate_symbol
-from lstm_plugin.core.statuses import ModelStatus
+from lstm_plugin.core.statuses import ModelStatus, ModelType
 from lstm_plugin.plugins.manager import PluginManager
 from lstm_plugin.serving.freshness import retrain_due
 from lstm_plugin.serving.registry import UNIVERSAL_NAME, ModelRecord, ModelRegistry
@@ -30,14 +30,14 @@ __all__ = ["PlanEntry", "Planner"]
 #: ``health(record, now)``: a served model's live figures and why it is degraded (or ``None``)
 Health = Callable[[ModelRecord, pd.Timestamp], tuple[Any, "str | None"]]
 #: ``enqueue(model_type, name, category, priority, now, force)``
-Enqueue = Callable[[str, str, str, Priority, pd.Timestamp, bool], Any]
+Enqueue = Callable[[ModelType, str, str, Priority, pd.Timestamp, bool], Any]
 
 
 class PlanEntry(TypedDict):
     """One symbol of a training plan (``create_training_schedule``)."""
 
     symbol: str
-    model_type: str
+    model_type: ModelType
     category: str
     position: int
     priority: int | float
@@ -63,7 +63,7 @@ class Planner:
         self.queue = queue
         self.health = health or (lambda record, now: (None, None))
 
-    def model_state(self, model_type: str, name: str, in_flight: bool, now: pd.Timestamp) -> ModelState:
+    def model_state(self, model_type: ModelType, name: str, in_flight: bool, now: pd.Timestamp) -> ModelState:
         record = self.registry.resolve(model_type, name, now)
         if record is None:
             return ModelState(available=False, in_flight=in_flight)
@@ -139,7 +139,7 @@ class Planner:
         for category, symbols in lists.items():
             for position, raw in enumerate(symbols):
                 symbol = validate_symbol(raw)
-                key = ("specific", symbol)
+                key: JobKey = ("specific", symbol)
                 priority, state = self.priority(
                     key, category, position, overrides.get(symbol), self.queue.in_flight(key), now
                 )
@@ -184,7 +184,7 @@ class Planner:
             microseconds=1
         )  # what existed before this pass, not models stamped with its time
         for symbol in universe:
-            key = ("specific", symbol)
+            key: JobKey = ("specific", symbol)
             last = self.registry.resolve("specific", symbol, now, candidates=True)
             if last is None or self.queue.in_flight(key):
                 continue
@@ -196,11 +196,11 @@ class Planner:
             priority = Priority(priority.value, (*priority.reasons, (reason, 0.0)))
             enqueue("specific", symbol, category, priority, now, False)
         universal = self.config.lstm_service.universal
-        key = ("universal", UNIVERSAL_NAME)
-        if universal.enabled and not self.queue.in_flight(key):
+        key_u: JobKey = ("universal", UNIVERSAL_NAME)
+        if universal.enabled and not self.queue.in_flight(key_u):
             last = self.registry.resolve("universal", UNIVERSAL_NAME, now, candidates=True)
             if retrain_due(None if last is None else last.trained_at, now, universal.retrain_days):
-                priority, _ = self.priority(key, "universal", 0, None, False, now)
+                priority, _ = self.priority(key_u, "universal", 0, None, False, now)
                 enqueue("universal", UNIVERSAL_NAME, "universal", priority, now, False)
 
 

@@ -20,19 +20,19 @@ from typing import Any, TypedDict
 
 import pandas as pd
 
-from lstm_plugin.core.statuses import JobState, OutcomeSummary, RequestStatus
+from lstm_plugin.core.statuses import JobState, ModelType, OutcomeSummary, RequestStatus
 from lstm_plugin.training.policy import Priority, as_number
 
 __all__ = ["Job", "JobKey", "JobQueue", "JobView", "RequestDetail", "RequestResult"]
 
-JobKey = tuple[str, str]  # (model_type, name)
+JobKey = tuple[ModelType, str]  # (model_type, name)
 
 
 class JobView(TypedDict):
     """A job as snapshots, listeners and ``lstm_after_train`` see it (plain JSON data)."""
 
     symbol: str
-    model_type: str
+    model_type: ModelType
     category: str
     priority: int | float
     reasons: list[str]
@@ -81,7 +81,7 @@ def _stamp(t: pd.Timestamp | None) -> str | None:
 class Job:
     """One model to train, as the queue and the monitoring see it."""
 
-    model_type: str
+    model_type: ModelType
     name: str
     category: str
     priority: float
@@ -202,7 +202,7 @@ class JobQueue:
 
     def enqueue(
         self,
-        model_type: str,
+        model_type: ModelType,
         name: str,
         category: str,
         priority: Priority,

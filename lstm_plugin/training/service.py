@@ -24,7 +24,7 @@ from lstm_plugin.core.clock import Clock, SystemClock, default_clock
 from lstm_plugin.core.config import Config
 from lstm_plugin.core.data import DataSource, validate_symbol
 from lstm_plugin.core.errors import LSTMPluginError, SymbolError
-from lstm_plugin.core.statuses import ModelStatus
+from lstm_plugin.core.statuses import ModelStatus, ModelType
 from lstm_plugin.plugins.manager import get_plugin_manager, training_plugins
 from lstm_plugin.serving.forecast import ForecastService
 from lstm_plugin.serving.registry import UNIVERSAL_NAME, ModelRegistry
@@ -122,7 +122,7 @@ class TrainingService:
         return "training" if state == "running" else ("scheduled" if state == "queued" else None)
 
     def model_state(
-        self, model_type: str, name: str, in_flight: bool = False, now: pd.Timestamp | None = None
+        self, model_type: ModelType, name: str, in_flight: bool = False, now: pd.Timestamp | None = None
     ) -> ModelState:
         """What the priority rules see of a model at ``now`` (default: the clock's now)."""
         return self.planner.model_state(model_type, name, in_flight, self.clock.now() if now is None else now)
@@ -217,7 +217,7 @@ class TrainingService:
 
     def _enqueue(
         self,
-        model_type: str,
+        model_type: ModelType,
         name: str,
         category: str,
         priority: Priority,
@@ -245,7 +245,7 @@ class TrainingService:
         self.dispatcher.prefetch(jobs)
         return due
 
-    def cancel(self, symbols: Iterable[str], model_type: str = "specific") -> int:
+    def cancel(self, symbols: Iterable[str], model_type: ModelType = "specific") -> int:
         """Drop queued jobs for ``symbols`` (running ones finish); returns how many were dropped."""
         return self.queue.cancel([(model_type, validate_symbol(s)) for s in symbols])
 

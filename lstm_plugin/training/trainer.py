@@ -126,13 +126,15 @@ class ModelTrainer:
     def _when(self, as_of: Any) -> pd.Timestamp:
         return as_timestamp(as_of) if as_of is not None else self.clock.now()
 
-    def _known(self, model_type: str, name: str, trained_at: pd.Timestamp) -> tuple[frozenset[str], bool]:
+    def _known(
+        self, model_type: ModelType, name: str, trained_at: pd.Timestamp
+    ) -> tuple[frozenset[str], bool]:
         """The training keys registered by ``trained_at``, and whether one was trained at that very time."""
         return self.registry.training_keys(model_type, name, trained_at)
 
     def _job(
         self,
-        model_type: str,
+        model_type: ModelType,
         name: str,
         symbols: list[str],
         trained_at: pd.Timestamp,
@@ -168,7 +170,7 @@ class ModelTrainer:
         )
 
     def _parent(
-        self, model: ModelSection, model_type: str, name: str, trained_at: pd.Timestamp
+        self, model: ModelSection, model_type: ModelType, name: str, trained_at: pd.Timestamp
     ) -> ParentVersion | None:
         """The version served just before ``trained_at`` when it kept its weights (``model.warm_start``); a
         warm start begins from it. Strictly before: a run again over the registry finds this very training
@@ -188,7 +190,7 @@ class ModelTrainer:
         return ParentVersion(served.version, str(served.metadata["sha256"]), weights)
 
     def _frames(
-        self, model_type: str, symbols: list[str], trained_at: pd.Timestamp
+        self, model_type: ModelType, symbols: list[str], trained_at: pd.Timestamp
     ) -> dict[str, pd.DataFrame]:
         return training_frames(self.source, model_type, symbols, trained_at, self.config.model.lookback_years)
 

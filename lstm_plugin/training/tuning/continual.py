@@ -21,6 +21,7 @@ from lstm_plugin.core.clock import Clock
 from lstm_plugin.core.config import Config
 from lstm_plugin.core.data import DataSource
 from lstm_plugin.core.errors import LSTMPluginError
+from lstm_plugin.core.statuses import ModelType
 from lstm_plugin.serving.registry import UNIVERSAL_NAME, ModelRegistry
 from lstm_plugin.training.policy import category_base
 from lstm_plugin.training.tuning.study import Tuner, TuningError, study_name
@@ -40,13 +41,13 @@ class ContinualTuning:
         #: trials charged to the passes at one clock time: several passes at one time share one budget
         self._spent: tuple[pd.Timestamp | None, int] = (None, 0)
 
-    def run_pass(self, now: pd.Timestamp, models: Iterable[tuple[str, str]]) -> int:
+    def run_pass(self, now: pd.Timestamp, models: Iterable[tuple[ModelType, str]]) -> int:
         """Trials the pass at ``now`` ran (or found run by an earlier run of the same pass)."""
         if self.settings.every_days is None:
             return 0
         spent = self._spent[1] if self._spent[0] == now else 0
         budget = self.settings.trials_per_pass - spent
-        dates: dict[tuple[str, str], list[pd.Timestamp]] | None = None
+        dates: dict[tuple[ModelType, str], list[pd.Timestamp]] | None = None
         for model_type, name in models:
             if budget <= 0:
                 break
@@ -71,7 +72,7 @@ class ContinualTuning:
         return self._spent[1] - spent
 
     def _study_date(
-        self, model_type: str, name: str, now: pd.Timestamp, kept: list[pd.Timestamp]
+        self, model_type: ModelType, name: str, now: pd.Timestamp, kept: list[pd.Timestamp]
     ) -> pd.Timestamp | None:
         """The date of the study to work on at ``now`` (``kept``: the dates of the model's studies): an open
         one, else a new one if the model is due."""
@@ -105,12 +106,12 @@ def continual_tuning(
 
 def tuning_order(
     config: Config, universe: Iterable[str], categories: Mapping[str, str]
-) -> list[tuple[str, str]]:
+) -> list[tuple[ModelType, str]]:
     """The models continual tuning looks after (``tuning.models``; none while it is off), best base
     priority first (the universal model at its ``universal.priority``; a symbol at its category's,
     ``scanning`` unless requested otherwise)."""
     settings, tuning = config.lstm_service, config.tuning
-    ranked = [
+    ranked: list[tuple[float, ModelType, str]] = [
         (category_base(categories.get(s, "scanning"), settings.schedule_priority), "specific", s)
         for s in (universe if tuning.looks_after("specific") else ())
     ]

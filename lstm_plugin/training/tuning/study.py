@@ -31,6 +31,7 @@ from lstm_plugin.core.clock import Clock
 from lstm_plugin.core.config import Config
 from lstm_plugin.core.data import DataSource, frame_fingerprint
 from lstm_plugin.core.errors import ConfigError, LSTMPluginError, RegistryError
+from lstm_plugin.core.statuses import MODEL_TYPES, ModelType, as_model_type
 from lstm_plugin.serving.registry import ModelRegistry
 from lstm_plugin.serving.tuned import TunedSettings, TunedStore
 from lstm_plugin.training.jobs import TrainJob, job_frames
@@ -54,7 +55,7 @@ class TuningError(LSTMPluginError):
     """A study that cannot be used as asked: another search space or data, a damaged file, a lock held."""
 
 
-def study_name(model_type: str, name: str, as_of: pd.Timestamp) -> str:
+def study_name(model_type: ModelType, name: str, as_of: pd.Timestamp) -> str:
     return f"{model_type}/{name}@{as_of:%Y-%m-%d}"
 
 
@@ -93,7 +94,7 @@ class Tuner:
 
     def tune(
         self,
-        model_type: str,
+        model_type: ModelType,
         name: str,
         as_of: pd.Timestamp,
         trials: int,
@@ -111,7 +112,7 @@ class Tuner:
             return self._keep(view, job, label, tuned_at=job.trained_at)
 
     def advance(
-        self, model_type: str, name: str, as_of: pd.Timestamp, now: pd.Timestamp, budget: int
+        self, model_type: ModelType, name: str, as_of: pd.Timestamp, now: pd.Timestamp, budget: int
     ) -> tuple[TunedSettings | None, int]:
         """A service pass at ``now``: up to ``budget`` more trials of the study of ``name``'s model as of
         ``as_of`` (stamped with ``now``); once it holds ``tuning.trials``, its choice is kept, usable just
@@ -132,7 +133,7 @@ class Tuner:
             record = kept or self._keep(view, job, label, tuned_at=now + USABLE_AFTER)
             return record, view.charged(now)
 
-    def study_dates(self) -> dict[tuple[str, str], list[pd.Timestamp]]:
+    def study_dates(self) -> dict[tuple[ModelType, str], list[pd.Timestamp]]:
         """The dates of the studies kept, oldest first, by ``(model type, name)``: one query."""
         import optuna
 
@@ -142,14 +143,15 @@ class Tuner:
             names = optuna.get_all_study_names(self._storage())
         except Exception as exc:  # a damaged file: what tune says of it
             raise self._unreadable(exc) from None
-        dates: dict[tuple[str, str], list[pd.Timestamp]] = {}
+        dates: dict[tuple[ModelType, str], list[pd.Timestamp]] = {}
         for label in names:
             model, _, day = label.rpartition("@")
             model_type, _, name = model.partition("/")
-            dates.setdefault((model_type, name), []).append(pd.Timestamp(day))
+            if model_type in MODEL_TYPES:  # a study this package did not name is not ours
+                dates.setdefault((as_model_type(model_type), name), []).append(pd.Timestamp(day))
         return {model: sorted(days) for model, days in dates.items()}
 
-    def _job(self, model_type: str, name: str, as_of: pd.Timestamp) -> TrainJob:
+    def _job(self, model_type: ModelType, name: str, as_of: pd.Timestamp) -> TrainJob:
         """The training job a study's trials vary: the config's settings, bars up to ``as_of``."""
         if self.config.model.ensemble:
             raise ConfigError("tune › model.ensemble is set: a tuning searches one network's settings")
