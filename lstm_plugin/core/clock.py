@@ -20,7 +20,7 @@ __all__ = ["Clock", "ManualClock", "SystemClock", "as_timestamp", "default_clock
 
 def as_timestamp(value: object) -> pd.Timestamp:
     """A naive ``pd.Timestamp`` (timezone-aware values are converted to UTC first)."""
-    stamp = pd.Timestamp(value)  # type: ignore[arg-type]
+    stamp = pd.Timestamp(value)
     if stamp is pd.NaT:
         raise ValueError(f"not a date: {value!r}")
     if stamp.tzinfo is not None:

@@ -139,4 +139,4 @@ def as_dates(column: pd.Series, source: str = "data", line_offset: int | None = 
 
 def iso_day(value: Any) -> str:
     """A timestamp as ISO text, as model metadata records dates."""
-    return pd.Timestamp(value).isoformat()
+    return str(pd.Timestamp(value).isoformat())

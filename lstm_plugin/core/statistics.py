@@ -50,7 +50,8 @@ class Estimate(TypedDict):
 
 def _clean(values: Sequence[float] | np.ndarray) -> np.ndarray:
     array = np.asarray([v for v in values if v is not None], dtype="float64")
-    return array[np.isfinite(array)]
+    finite: np.ndarray = array[np.isfinite(array)]
+    return finite
 
 
 def block_length(n: int, minimum: int = 1) -> int:

@@ -55,7 +55,7 @@ __all__ = [
 
 TrainingState = Callable[[str], "ModelStatus | None"]
 #: A window waiting for its model's batch: ``(symbol, record, window, last bar, cache key)``.
-Pending = tuple[str, ModelRecord, np.ndarray, pd.Timestamp, tuple]
+Pending = tuple[str, ModelRecord, np.ndarray, pd.Timestamp, tuple[Any, ...]]
 
 
 def empty_prediction(
@@ -151,7 +151,7 @@ class ForecastService:
         self.runner = runner or OnnxRunner(config.inference.device, config.inference.intra_op_threads)
         self.plugins = plugins or get_plugin_manager(config.plugins)
         self.training_state = training_state or (lambda symbol: None)
-        self._cache: dict[tuple, tuple[pd.Timestamp, Prediction]] = {}
+        self._cache: dict[tuple[Any, ...], tuple[pd.Timestamp, Prediction]] = {}
         self._lock = threading.Lock()
         self.live = LiveScores()  # every served forecast, scored as outcomes become known (in this process)
         self.tuned = TunedStore(registry.root)  # the settings tunings chose (docs/tuning.md)
@@ -266,7 +266,7 @@ class ForecastService:
         ttl = pd.Timedelta(seconds=self.config.lstm.prediction_cache_ttl)
         when = resolve_as_of(as_of, now)
         results: dict[str, Prediction] = {}
-        pending: dict[tuple, list[Pending]] = {}
+        pending: dict[tuple[Any, ...], list[Pending]] = {}
         order: list[str] = []
         for requested in symbols:
             symbol, record = self._model_for(requested, when, order, results)
@@ -312,7 +312,7 @@ class ForecastService:
 
     def _run_batches(
         self,
-        pending: dict[tuple, list[Pending]],
+        pending: dict[tuple[Any, ...], list[Pending]],
         results: dict[str, Prediction],
         now: pd.Timestamp,
         ttl: pd.Timedelta,
@@ -371,7 +371,9 @@ class ForecastService:
             return symbol, None
         return symbol, record
 
-    def _remember(self, key: tuple, now: pd.Timestamp, ttl: pd.Timedelta, prediction: Prediction) -> None:
+    def _remember(
+        self, key: tuple[Any, ...], now: pd.Timestamp, ttl: pd.Timedelta, prediction: Prediction
+    ) -> None:
         with self._lock:
             if len(self._cache) > 10_000:  # long runs: forget what has expired
                 self._cache = {k: v for k, v in self._cache.items() if now - v[0] < ttl}

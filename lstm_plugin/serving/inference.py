@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
@@ -60,7 +61,7 @@ class OnnxRunner:
         self.intra_op_threads = intra_op_threads
         self.max_sessions = max_sessions
         self.run_count = 0
-        self._sessions: OrderedDict[tuple, ort.InferenceSession] = OrderedDict()
+        self._sessions: OrderedDict[tuple[Any, ...], ort.InferenceSession] = OrderedDict()
         self._lock = threading.Lock()
 
     def session(self, record: ModelRecord) -> ort.InferenceSession:
@@ -125,7 +126,8 @@ class OnnxRunner:
 
 def finite_rows(probabilities: np.ndarray, expected: np.ndarray) -> np.ndarray:
     """Which output rows are finite (every probability and the expected return)."""
-    return np.isfinite(probabilities).all(axis=1) & np.isfinite(expected)
+    finite: np.ndarray = np.isfinite(probabilities).all(axis=1) & np.isfinite(expected)
+    return finite
 
 
 def not_finite(bad: int, rows: int) -> str:

@@ -67,7 +67,7 @@ class ForecastTape(ForecastService):
         self.growing = growing
         #: by symbol and the serving version's settings (plugins' features may depend on them)
         self._features: dict[tuple[str, str], _SymbolFeatures | LSTMPluginError] = {}
-        self._rows: dict[tuple[tuple, str], dict[int, tuple[np.ndarray, float]]] = {}
+        self._rows: dict[tuple[tuple[Any, ...], str], dict[int, tuple[np.ndarray, float]]] = {}
 
     def _symbol_features(self, symbol: str, record: ModelRecord) -> _SymbolFeatures:
         key = (symbol, str(record.metadata.get("config_hash")))
@@ -132,7 +132,7 @@ class ForecastTape(ForecastService):
         when = resolve_as_of(as_of, self.clock.now())
         results: dict[str, Prediction] = {}
         wanted: list[Wanted] = []
-        pending: dict[tuple, tuple[ModelRecord, list[TapeRows]]] = {}
+        pending: dict[tuple[Any, ...], tuple[ModelRecord, list[TapeRows]]] = {}
         order: list[str] = []
         for requested in symbols:
             symbol, record = self._model_for(requested, when, order, results)
@@ -193,7 +193,9 @@ class ForecastTape(ForecastService):
         return retry
 
     def _run_rows(
-        self, pending: dict[tuple, tuple[ModelRecord, list[TapeRows]]], results: dict[str, Prediction]
+        self,
+        pending: dict[tuple[Any, ...], tuple[ModelRecord, list[TapeRows]]],
+        results: dict[str, Prediction],
     ) -> list[str]:
         """One onnxruntime call per model version for every row its symbols will need; rows are kept (a
         row that is not finite too: it sets its version aside when its own bar asks for it). Returns the

@@ -119,7 +119,7 @@ def track_rows(
     predictions: Iterable[Mapping[str, Any]],
     records_of: Callable[[ModelType, str], list[ModelRecord]],
     name_of: Callable[[Mapping[str, Any]], str],
-) -> list[tuple]:
+) -> list[tuple[Any, ...]]:
     """The ledger rows of the successful ``predictions``, each keyed by its model file's sha256 (found in
     ``records_of(model_type, name)`` by the forecast's version; ``name_of``: a forecast's registry name)."""
     rows = []
@@ -136,7 +136,9 @@ def track_rows(
     return rows
 
 
-def _row(prediction: Mapping[str, Any], sha256: str, name: str, probabilities: Mapping[str, float]) -> tuple:
+def _row(
+    prediction: Mapping[str, Any], sha256: str, name: str, probabilities: Mapping[str, float]
+) -> tuple[Any, ...]:
     return (
         sha256,
         str(prediction["model_type"]),

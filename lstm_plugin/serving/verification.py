@@ -16,7 +16,7 @@ import os
 import stat as stat_module
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from lstm_plugin.core.files import FileStamp, identity
 from lstm_plugin.core.statuses import ModelType
@@ -30,6 +30,7 @@ from lstm_plugin.model.model_files import (
 )
 
 logger = logging.getLogger(__name__)
+_Value = TypeVar("_Value")
 
 __all__ = ["VersionReader"]
 
@@ -146,7 +147,7 @@ class VersionReader:
         return signature if isinstance(signature, str) else signature_problem(signature, metadata)
 
     @staticmethod
-    def remember(cache: dict[Any, Any], key: Any, value: Any) -> Any:
+    def remember(cache: dict[Any, Any], key: Any, value: _Value) -> _Value:
         if len(cache) > _CACHE_LIMIT:
             cache.clear()
         cache[key] = value

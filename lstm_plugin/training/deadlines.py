@@ -22,15 +22,15 @@ class JobTimedOut(ModelError):
 class Deadlines:
     """Watches running jobs' futures: ``expired(job, future)`` is called once for each past ``seconds``."""
 
-    def __init__(self, seconds: float | None, expired: Callable[[Any, Future], None]) -> None:
+    def __init__(self, seconds: float | None, expired: Callable[[Any, Future[Any]], None]) -> None:
         self.seconds = seconds
         self.expired = expired
-        self._watched: dict[int, tuple[Any, Future, float]] = {}
+        self._watched: dict[int, tuple[Any, Future[Any], float]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def watch(self, job: Any, future: Future) -> None:
+    def watch(self, job: Any, future: Future[Any]) -> None:
         if self.seconds is None or future.done():
             return
         with self._lock:
@@ -40,7 +40,7 @@ class Deadlines:
                 self._thread.start()
         future.add_done_callback(self._forget)
 
-    def _forget(self, future: Future) -> None:
+    def _forget(self, future: Future[Any]) -> None:
         with self._lock:
             self._watched.pop(id(future), None)
 

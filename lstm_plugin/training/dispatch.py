@@ -50,14 +50,14 @@ class ServiceClosedError(LSTMPluginError):
     """The service was shut down."""
 
 
-def _done_future(result: JobResult) -> Future:
-    future: Future = Future()
+def _done_future(result: JobResult) -> Future[Any]:
+    future: Future[Any] = Future()
     future.set_result(result)
     return future
 
 
-def _failed_future(exc: BaseException) -> Future:
-    future: Future = Future()
+def _failed_future(exc: BaseException) -> Future[Any]:
+    future: Future[Any] = Future()
     future.set_exception(exc)
     return future
 
@@ -140,7 +140,7 @@ class Dispatcher:
                 future.add_done_callback(partial(self.finish, job, refill=True))
         return started
 
-    def _submit_ahead(self, job: TrainJob) -> Future:
+    def _submit_ahead(self, job: TrainJob) -> Future[Any]:
         """Start a job of :attr:`ahead`; when it ends, its worker goes to the next job."""
         try:
             reused = reused_training(job, self.trainer.plugins)  # a rerun: nothing to train ahead
@@ -150,7 +150,7 @@ class Dispatcher:
         future.add_done_callback(lambda _: None if self._closed else self.dispatch())
         return future
 
-    def _submit(self, job: Job, now: pd.Timestamp) -> Future:
+    def _submit(self, job: Job, now: pd.Timestamp) -> Future[Any]:
         try:
             if job.model_type == "specific":
                 prepared = self.trainer.prepare_specific(job.name, now, job.force)
@@ -171,7 +171,7 @@ class Dispatcher:
             self.queue.give_back(job)
             raise
 
-    def _publish(self, future: Future) -> tuple[TrainOutcome | None, str | None, bool]:
+    def _publish(self, future: Future[Any]) -> tuple[TrainOutcome | None, str | None, bool]:
         """``(outcome, error, permanent)`` of a finished future."""
         try:
             result = future.result()
@@ -183,12 +183,12 @@ class Dispatcher:
             error = str(exc) if isinstance(exc, LSTMPluginError) else f"{type(exc).__name__}: {exc}"
             return None, error, isinstance(exc, PERMANENT_ERRORS) or getattr(exc, "permanent", False) is True
 
-    def _overran(self, job: Job, future: Future) -> None:
+    def _overran(self, job: Job, future: Future[Any]) -> None:
         """A job past ``lstm_service.job_timeout``: failed now, its worker stopped (the pool is renewed)."""
         self.finish(job, _failed_future(self.deadlines.error()), refill=True)
         self.backend.stop(future)
 
-    def finish(self, job: Job, future: Future, refill: bool) -> None:
+    def finish(self, job: Job, future: Future[Any], refill: bool) -> None:
         """Publish a finished job's result, or record its failure and maybe retry it."""
         queue = self.queue
         if not queue.holds(job):

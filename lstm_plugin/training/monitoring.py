@@ -54,7 +54,7 @@ def read_snapshot(registry_root: str | Path) -> dict[str, Any] | None:
     if problem:
         logger.warning("%s is not a service snapshot (%s); ignored", path, problem)
         return None
-    return snapshot
+    return dict(snapshot)
 
 
 def snapshot_states(snapshot: dict[str, Any] | None) -> dict[str, ModelStatus]:

@@ -204,4 +204,4 @@ def promotion_decision(
 
 def retry_delay(attempt: int, backoff_seconds: float) -> float:
     """Seconds to wait before retry number ``attempt`` (1-based): backoff, doubling each time."""
-    return backoff_seconds * 2 ** max(0, attempt - 1)
+    return float(backoff_seconds * 2 ** max(0, attempt - 1))

@@ -172,7 +172,8 @@ class JobQueue:
             if len(waiting) < len(queued):
                 return 0.0
             if clock_moves:
-                return max(0.01, (min(j.not_before for j in waiting if j.not_before) - now).total_seconds())
+                soonest = min(j.not_before for j in waiting if j.not_before)
+                return max(0.01, float((soonest - now).total_seconds()))
             wall_now = time.monotonic()
             ready = [j for j in waiting if j.retry_wall_time is None or j.retry_wall_time <= wall_now]
             for job in ready:

@@ -152,7 +152,8 @@ class RayBackend:
         # a Ray started here runs on this machine; one reached at an address may be a cluster elsewhere
         self.by_path = self._owns_ray and not settings.address
         self.cpus_per_task = settings.cpus_per_task
-        self.slots = max(1, int(ray.cluster_resources().get("CPU", 1)) // self.cpus_per_task)
+        resources: dict[str, float] = ray.cluster_resources()  # type: ignore[no-untyped-call]
+        self.slots = max(1, int(resources.get("CPU", 1)) // self.cpus_per_task)
         self._task: Any = ray.remote(num_cpus=self.cpus_per_task, max_retries=0)(run_on_ray)
         self._pending: dict[int, Any] = {}
         self._lock = threading.Lock()

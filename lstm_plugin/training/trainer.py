@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -78,7 +78,7 @@ class TrainOutcome:
             "stage_reason": meta.get("stage_reason"),
             "stage_rule": meta.get("stage_rule"),
             "decided": self.decided,
-            "model_type": cast(ModelType, self.record.model_type),
+            "model_type": self.record.model_type,
             "model_version": self.record.version,
             "trained_at": meta["trained_at"],
             "train_start": meta.get("train_start"),

@@ -42,7 +42,8 @@ def tuning_span(dates: np.ndarray, validation_fraction: float, test_fraction: fl
     last_allowed = first_test - gap  # exclusive position in the unique dates
     if last_allowed < 1:
         return np.zeros(dates.shape[0], dtype=bool)
-    return dates < unique[last_allowed]
+    allowed: np.ndarray = dates < unique[last_allowed]
+    return allowed
 
 
 def tuning_folds(
