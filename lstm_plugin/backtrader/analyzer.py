@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 import backtrader as bt
 import numpy as np
@@ -13,10 +13,50 @@ import pandas as pd
 
 from lstm_plugin.model.baselines import BUILTIN_BASELINES
 from lstm_plugin.serving.baselines import available_baselines, baseline_panels, check_baselines
-from lstm_plugin.serving.evaluation import forecast_evaluation
+from lstm_plugin.serving.evaluation import ForecastEvaluation, forecast_evaluation
 from lstm_plugin.serving.evidence import forecast_evidence, forward_returns
 
-__all__ = ["STALE_DAYS", "LSTMForecastAnalyzer", "PortfolioRecorder", "fill_row", "model_age"]
+__all__ = [
+    "STALE_DAYS",
+    "ForecastAnalysis",
+    "LSTMForecastAnalyzer",
+    "PortfolioRecorder",
+    "TrainingCounts",
+    "fill_row",
+    "model_age",
+]
+
+
+class TrainingCounts(TypedDict):
+    """The run's trainings (docs/architecture.md, *Glossary*): fitted (``trained``), promoted, shelved
+    (by rule), reused, failed, and every finished job as a row."""
+
+    trained: int
+    promoted: int
+    shelved: int
+    shelved_rules: dict[str, int]
+    reused: int
+    failed: int
+    events: list[dict[str, Any]]
+
+
+class _Analysis(ForecastEvaluation):
+    n_rebalances: int
+    training: TrainingCounts
+    model_age: dict[str, Any]
+    records: list[dict[str, Any]]
+    orders: list[dict[str, Any]]
+    weight_mode: str
+    weights: list[dict[str, Any]]
+
+
+class ForecastAnalysis(_Analysis, total=False):
+    """``LSTMForecastAnalyzer.get_analysis()``: the class docstring says what each key holds; the
+    last three only with ``daily``."""
+
+    evidence: dict[str, Any]
+    daily: pd.DataFrame
+    daily_outcomes: pd.DataFrame
 
 
 def fill_row(order: Any, symbol: str) -> dict[str, Any]:
@@ -93,7 +133,7 @@ class LSTMForecastAnalyzer(bt.Analyzer):
         self.daily: list[tuple[pd.Timestamp, str, Any, Any, float]] = []
         self.available = available_baselines(signals.plugins)
         self.baselines = check_baselines(self.p.baselines, self.available)
-        self.rets: dict[str, Any] = {}
+        self.rets: ForecastAnalysis | dict[str, Any] = {}
 
     def prenext(self) -> None:
         self.next()
@@ -160,18 +200,19 @@ class LSTMForecastAnalyzer(bt.Analyzer):
         overlap = max(1, math.ceil(model.horizon / spacing))  # rebalance forecasts whose outcomes overlap
         figures = forecast_evaluation(evaluated, model.direction_threshold, overlap)
         counts = self.signals.counts
-        self.rets = {
+        training: TrainingCounts = {
+            "trained": counts["trained"],
+            "promoted": counts["promoted"],
+            "shelved": counts["shelved"],
+            "shelved_rules": dict(sorted(self.signals.shelved_rules.items())),
+            "reused": counts["reused"],
+            "failed": counts["failed"],
+            "events": list(self.signals.trainings),
+        }
+        analysis: ForecastAnalysis = {
             "n_rebalances": self.rebalances,
             **figures,
-            "training": {
-                "trained": counts["trained"],
-                "promoted": counts["promoted"],
-                "shelved": counts["shelved"],
-                "shelved_rules": dict(sorted(self.signals.shelved_rules.items())),
-                "reused": counts["reused"],
-                "failed": counts["failed"],
-                "events": list(self.signals.trainings),
-            },
+            "training": training,
             "model_age": model_age(self.records),
             "records": self.records,
             "orders": self.orders,
@@ -179,12 +220,13 @@ class LSTMForecastAnalyzer(bt.Analyzer):
             "weights": self.weights,
         }
         if self.p.daily:
-            self.rets.update(self._evidence())
+            analysis["evidence"], analysis["daily"], analysis["daily_outcomes"] = self._evidence()
+        self.rets = analysis
 
-    def get_analysis(self) -> dict[str, Any]:
+    def get_analysis(self) -> ForecastAnalysis | dict[str, Any]:
         return self.rets
 
-    def _evidence(self) -> dict[str, Any]:
+    def _evidence(self) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
         """The daily evidence of ``get_analysis()`` (see the class docstring)."""
         signals, days = self.signals, pd.DatetimeIndex(self.days)
         config = signals.config
@@ -213,7 +255,7 @@ class LSTMForecastAnalyzer(bt.Analyzer):
         outcomes = pd.DataFrame(index=daily.index)
         for bars in dict.fromkeys(horizons.values()):
             outcomes[f"realized_{bars}"] = forward_returns(closes, bars).stack().reindex(daily.index)
-        return {"evidence": evidence, "daily": daily.reset_index(), "daily_outcomes": outcomes.reset_index()}
+        return dict(evidence), daily.reset_index(), outcomes.reset_index()
 
 
 #: A model older than this at the bar it answers counts as not keeping up with the data.

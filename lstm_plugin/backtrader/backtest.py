@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, TypedDict, cast
 
 import backtrader as bt
 import pandas as pd
 
+from lstm_plugin.backtrader.analyzer import ForecastAnalysis
 from lstm_plugin.backtrader.walk_forward import run_inputs, strategy_runs
 from lstm_plugin.core.config import Config, training_backend
 from lstm_plugin.core.data import DEFAULT_END, DEFAULT_START, DataSource
@@ -104,9 +106,13 @@ class BacktestResult:
     metrics: dict[str, dict[str, Any] | None]
     equity: pd.DataFrame  # date x strategy
     orders: list[dict[str, Any]]  # fills, with a 'strategy' column
-    forecast: dict[str, Any] | None  # LSTMForecastAnalyzer.get_analysis() of the lstm run
+    forecast: ForecastAnalysis | None  # LSTMForecastAnalyzer.get_analysis() of the lstm run
     seconds: dict[str, float] = field(default_factory=dict)
     caveats: list[str] = field(default_factory=list)  # what the figures cannot show, in plain words
+
+    def forecast_value(self, key: str, default: Any = None) -> Any:
+        """``key`` of the forecast analysis; ``default`` without an LSTM run, or where the run has none."""
+        return default if self.forecast is None else cast(Mapping[str, Any], self.forecast).get(key, default)
 
     def _sharpe_difference(self) -> Estimate | None:
         if not {"lstm", "technical"} <= set(self.equity.columns):

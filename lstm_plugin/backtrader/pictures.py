@@ -57,18 +57,21 @@ def _ic_picture(result: BacktestResult) -> Figure:
     bottom: the blend weight used at each rebalance (adaptive or fixed)."""
     figure = Figure(figsize=(10, 5.6))
     axis, below = figure.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [2.4, 1]})
-    forecast = result.forecast or {}
-    rows = forecast.get("ic_by_date") or []
+    rows = result.forecast_value("ic_by_date") or []
     if rows:
         frame = pd.DataFrame(rows)
         dates = pd.to_datetime(frame["date"])
         axis.bar(dates, frame["rank_ic"], width=20, alpha=0.5, label="rank IC per rebalance")
         axis.plot(dates, frame["rank_ic"].expanding().mean(), color="black", label="running mean")
-        summary = forecast.get("rank_ic") or {}
+        summary = result.forecast_value("rank_ic") or {}
         if summary.get("low") is not None and summary.get("high") is not None:
             label = f"95% interval of the mean ({summary['low']:+.3f} .. {summary['high']:+.3f})"
             axis.axhspan(summary["low"], summary["high"], color="tab:blue", alpha=0.15, label=label)
-        daily = ((forecast.get("evidence") or {}).get("rank_ic_by_date") or {}).get("lstm", {}).get("model")
+        daily = (
+            ((result.forecast_value("evidence") or {}).get("rank_ic_by_date") or {})
+            .get("lstm", {})
+            .get("model")
+        )
         if daily is not None and len(daily):
             axis.plot(daily.index, daily.rolling(63, min_periods=21).mean(), color="tab:orange",
                       label="daily rank IC, 63-bar mean")  # fmt: skip
@@ -78,10 +81,10 @@ def _ic_picture(result: BacktestResult) -> Figure:
         axis.text(0.5, 0.5, "no forecasts", ha="center", va="center", transform=axis.transAxes)
     axis.set_ylabel("rank IC")
     axis.set_title("Spearman IC of expected vs realised return across symbols")
-    weights = forecast.get("weights") or []
+    weights = result.forecast_value("weights") or []
     if weights:
         below.step(pd.to_datetime([w["date"] for w in weights]), [w["weight"] for w in weights], where="post")
-    below.set_ylabel(f"lstm weight ({forecast.get('weight_mode', 'fixed')})")
+    below.set_ylabel(f"lstm weight ({result.forecast_value('weight_mode', 'fixed')})")
     below.set_ylim(bottom=0)
     below.grid(alpha=0.3)
     return figure
@@ -101,7 +104,7 @@ def _calibration_picture(result: BacktestResult) -> Figure:
     :data:`MIN_BUCKET` forecasts (every bucket is in ``summary.json``)."""
     figure = Figure(figsize=(5.5, 5))
     axis = figure.subplots()
-    buckets = drawn_buckets((result.forecast or {}).get("calibration", []))
+    buckets = drawn_buckets(result.forecast_value("calibration", []))
     axis.plot([1 / 3, 1], [1 / 3, 1], color="grey", linestyle="--", label="perfectly calibrated")
     if buckets:
         axis.plot(

@@ -188,7 +188,7 @@ def _swap_in(staging: Path, folder: Path) -> None:
 
 def _daily_csv(result: BacktestResult, key: str, columns: list[str]) -> bytes:
     """A daily table of the forecast analyzer (its header alone when the run measured no daily evidence)."""
-    frame = (result.forecast or {}).get(key)
+    frame = result.forecast_value(key)
     if frame is None:
         frame = pd.DataFrame(columns=["date", "symbol", *columns])
     frame = frame.assign(date=pd.to_datetime(frame["date"]).dt.strftime("%Y-%m-%d"))
@@ -198,7 +198,7 @@ def _daily_csv(result: BacktestResult, key: str, columns: list[str]) -> bytes:
 def _files(result: BacktestResult, summary: BacktestSummary) -> dict[str, bytes]:
     """The CSV, JSON and HTML files of a report, as bytes."""
     records = pd.DataFrame(
-        (result.forecast or {}).get("records", []), columns=sorted(set(PREDICTION_COLUMNS + OUTCOME_COLUMNS))
+        result.forecast_value("records", []), columns=sorted(set(PREDICTION_COLUMNS + OUTCOME_COLUMNS))
     )
     records["date"] = records["date"].str[:10]
     records = records.sort_values(["date", "symbol"], kind="stable")

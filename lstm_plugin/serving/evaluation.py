@@ -23,14 +23,49 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
 from lstm_plugin.core.statistics import estimate_mean
 from lstm_plugin.model.metrics import pearson, spearman
 
-__all__ = ["CONFIDENCE_BUCKETS", "correlation_summary", "forecast_evaluation", "realized_class"]
+__all__ = [
+    "CONFIDENCE_BUCKETS",
+    "CorrelationSummary",
+    "ForecastEvaluation",
+    "correlation_summary",
+    "forecast_evaluation",
+    "realized_class",
+]
+
+
+class CorrelationSummary(TypedDict):
+    """Per-date correlations summed up: mean, spread, ICIR, and the mean's 95 % interval and t."""
+
+    mean: float | None
+    std: float | None
+    icir: float | None
+    dates: int
+    low: float | None
+    high: float | None
+    t: float | None
+
+
+class ForecastEvaluation(TypedDict):
+    """Every figure of :func:`forecast_evaluation` (the module docstring)."""
+
+    n_predictions: int
+    n_evaluated: int
+    hit_rate: float | None
+    base_rate: float | None
+    n_directional: int
+    ic: CorrelationSummary
+    rank_ic: CorrelationSummary
+    ic_by_date: list[dict[str, Any]]
+    calibration: list[dict[str, Any]]
+    model_usage: dict[str, int]
+
 
 CONFIDENCE_BUCKETS = (1 / 3, 0.4, 0.5, 0.6, 0.7, 1.0)
 
@@ -43,7 +78,7 @@ def realized_class(realized: float, direction_threshold: float) -> str:
     return "down" if log_return < -direction_threshold else "neutral"
 
 
-def correlation_summary(per_date: Sequence[float], overlap: int = 1) -> dict[str, float | None]:
+def correlation_summary(per_date: Sequence[float], overlap: int = 1) -> CorrelationSummary:
     """The mean, spread and ICIR of per-date correlations, with the mean's 95 % interval and Newey-West t;
     ``overlap``: the dates two consecutive outcomes share (the horizon over the spacing of the dates)."""
     values = np.asarray([v for v in per_date if v is not None and math.isfinite(v)], dtype="float64")
@@ -80,7 +115,7 @@ def _base_rate(records: Sequence[Mapping[str, Any]]) -> float | None:
 
 def forecast_evaluation(
     records: Sequence[Mapping[str, Any]], direction_threshold: float, overlap: int = 1
-) -> dict[str, Any]:
+) -> ForecastEvaluation:
     """Every figure of the module docstring, as plain data; ``overlap``: how many consecutive forecast dates
     share bars of outcome (``ceil(horizon / bars between rebalances)``), which the IC intervals respect."""
     usable = _usable(records)
