@@ -397,3 +397,25 @@ def test_a_thousand_fold_jump_in_a_watched_file_is_journaled_and_that_symbol_wai
         session.step(4)
         days = [d["date"] for d in session.journal.rows("days")]
     assert days == ["2020-01-07", "2020-01-08", "2020-01-09", "2020-01-10"]
+
+
+class FolderClaim:
+    """A plugin that claims the built-in ``folder:`` spec for one folder: plugins answer first."""
+
+    @hookimpl
+    def lstm_bar_source(self, spec: str, symbols: list[str], config: Any) -> Any:
+        return VendorBars(["KO"], "2020-01-02", "2020-01-10") if spec == "folder:vendor" else None
+
+
+def test_the_watched_folder_is_a_built_in_source_offered_through_the_hook(tmp_path):
+    folder = tmp_path / "incoming"
+    folder.mkdir()
+    for symbol in ("AAPL", "KO"):
+        write_rows(folder, symbol, bundled_source().load(symbol).loc[:"2020-01-10"])
+    config = tiny_config()
+    source = plugin_source(f"folder:{folder}", [], config)
+    assert isinstance(source, DirectorySource) and source.symbols() == ["AAPL", "KO"]
+    assert plugin_source(f"folder:{folder}", ["KO"], config).symbols() == ["KO"]
+    assert isinstance(plugin_source("folder:vendor", [], config, extra=[FolderClaim()]), VendorBars)
+    with pytest.raises(LSTMPluginError, match="missing"):
+        plugin_source(f"folder:{tmp_path / 'missing'}", [], config)

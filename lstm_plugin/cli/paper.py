@@ -44,10 +44,11 @@ def _symbols(text: str | None, source: DataSource, config_symbols: list[str] | N
 
 def plugin_source(spec: str, symbols: list[str], config: Any, extra: Sequence[Any] = ()) -> Any:
     """The bar source a plugin's ``lstm_bar_source`` hook gives for ``spec``."""
-    from lstm_plugin.backtrader.live import BarSource
+    from lstm_plugin.backtrader.live import BarSource, builtin_sources
     from lstm_plugin.plugins.manager import get_plugin_manager
 
     manager = get_plugin_manager(config.plugins, list(extra))
+    manager.register_builtin(builtin_sources, builtin_sources.NAME)
     source = manager.call_first("lstm_bar_source", spec=spec, symbols=symbols, config=config)
     if source is None:
         raise UsageError(f"--source › no plugin provides {spec!r} (hook lstm_bar_source; see docs/paper.md)")
@@ -59,7 +60,7 @@ def plugin_source(spec: str, symbols: list[str], config: Any, extra: Sequence[An
 
 
 def _source(args: argparse.Namespace, config: Any) -> tuple[Any, float]:
-    from lstm_plugin.backtrader.live import DirectorySource, ReplaySource
+    from lstm_plugin.backtrader.live import ReplaySource
 
     if not 0 <= args.speed <= MAX_SPEED:  # NaN fails this too
         raise UsageError(f"--speed › must be 0 or up to {MAX_SPEED:g} days per second (got: {args.speed})")
@@ -80,7 +81,7 @@ def _source(args: argparse.Namespace, config: Any) -> tuple[Any, float]:
             )
         folder = CSVFolderSource(args.watch, config.data.max_file_mb)
         symbols = _symbols(args.symbols, folder, config.data.symbols)
-        return DirectorySource(args.watch, symbols, config.data.max_file_mb), args.poll
+        return plugin_source(f"folder:{args.watch}", symbols, config), args.poll
     data = open_source(args.data or config.data.path, config.data.max_file_mb)
     symbols = _symbols(args.symbols, data, config.data.symbols)
     start, until = date_option(args.replay_from, "--replay-from"), date_option(args.until, "--until")

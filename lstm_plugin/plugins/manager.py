@@ -72,6 +72,8 @@ class PluginManager(pluggy.PluginManager):
     def __init__(self) -> None:
         super().__init__(hookspecs.PROJECT)
         self.broken: dict[str, str] = {}
+        #: plugins of this package: their errors are bugs, and propagate
+        self.builtin_names: set[str] = {builtin.NAME}
         #: ``(plugin, hook) -> message`` of every failure seen by this manager (a worker's travel back)
         self.failures: dict[tuple[str, str], str] = {}
 
@@ -86,6 +88,12 @@ class PluginManager(pluggy.PluginManager):
             logger.warning(
                 "plugin %r failed in %s (%s) and was skipped: %s", plugin_name, hook_name, where, message
             )
+
+    def register_builtin(self, plugin: object, name: str) -> None:
+        """Register one of the package's own plugins from a higher layer (the live bar sources), once."""
+        self.builtin_names.add(name)
+        if not self.has_plugin(name):
+            self.register(plugin, name=name)
 
     def register(self, plugin: object, name: str | None = None) -> str | None:
         """Register ``plugin`` with each plain implementation inside a guard (see the module docstring)."""
@@ -113,7 +121,7 @@ class PluginManager(pluggy.PluginManager):
             try:
                 result = function(*args, **kwargs)
             except Exception as exc:  # a third-party plugin can raise anything
-                if plugin_name == builtin.NAME:
+                if plugin_name in self.builtin_names:
                     raise  # the built-ins' errors are bugs
                 message = f"{type(exc).__name__}: {exc}"
                 if self.failures.get((plugin_name, hook_name)) != message:  # each failure once, not per bar
