@@ -83,3 +83,72 @@ def test_the_package_docstring_tutorial_runs(tmp_path, monkeypatch) -> None:
     assert {"AAPL", "KO", "XOM"} <= set(registry.symbols("specific"))  # type: ignore[attr-defined]
     features = [record.metadata["features"] for record in registry.records("specific", "KO")]  # type: ignore[attr-defined]
     assert any(names[-1] == "ret_10" for names in features) and any("ret_10" not in n for n in features)
+
+
+#: The modules a user or a plugin imports from (the ports, the typed results, the Backtrader classes):
+#: only these list names in ``__all__``; every other module says it is internal with an empty one.
+PUBLIC_MODULES = {
+    "lstm_plugin",
+    "lstm_plugin.backtrader",
+    "lstm_plugin.backtrader.analyzer",
+    "lstm_plugin.backtrader.backtest",
+    "lstm_plugin.backtrader.live",
+    "lstm_plugin.backtrader.live.session",
+    "lstm_plugin.backtrader.live.sources",
+    "lstm_plugin.backtrader.signals",
+    "lstm_plugin.backtrader.strategy",
+    "lstm_plugin.cli",
+    "lstm_plugin.cli.main",
+    "lstm_plugin.core.clock",
+    "lstm_plugin.core.config",
+    "lstm_plugin.core.data",
+    "lstm_plugin.core.statuses",
+    "lstm_plugin.dashboard",
+    "lstm_plugin.model.baselines",
+    "lstm_plugin.plugins",
+    "lstm_plugin.plugins.manager",
+    "lstm_plugin.portfolio.enhanced_manager",
+    "lstm_plugin.portfolio.integration",
+    "lstm_plugin.portfolio.manager",
+    "lstm_plugin.serving.baselines",
+    "lstm_plugin.serving.forecast",
+    "lstm_plugin.serving.registry",
+    "lstm_plugin.serving.results",
+    "lstm_plugin.training.backends",
+    "lstm_plugin.training.queue",
+    "lstm_plugin.training.service",
+    "lstm_plugin.training.trainer",
+}
+
+
+def declared_all(path: Path) -> list[str] | None:
+    """The module's literal ``__all__`` (``None`` when it has none)."""
+    for node in ast.parse(path.read_text()).body:
+        targets = (
+            node.targets
+            if isinstance(node, ast.Assign)
+            else [node.target]
+            if isinstance(node, ast.AnnAssign)
+            else []
+        )
+        if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets):
+            value = node.value
+            if isinstance(value, ast.List):
+                return [ast.literal_eval(item) for item in value.elts]
+            return None if value is None else ["<computed>"]
+    return None
+
+
+def test_only_the_public_modules_export_names_and_the_rest_read_as_internal() -> None:
+    package = INIT.parent
+    exporting = set()
+    for path in sorted(package.rglob("*.py")):
+        parts = [package.name, *path.relative_to(package).with_suffix("").parts]
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        names = declared_all(path)
+        if names:
+            exporting.add(name)
+            module = importlib.import_module(name)
+            assert all(hasattr(module, n) for n in module.__all__), name
+    assert exporting <= PUBLIC_MODULES, sorted(exporting - PUBLIC_MODULES)
+    assert len(PUBLIC_MODULES - exporting) == 0, sorted(PUBLIC_MODULES - exporting)

@@ -17,7 +17,7 @@ import pandas as pd
 from lstm_plugin.core.data import DataSource, clean_ohlcv, read_ohlcv_csv, validate_symbol
 from lstm_plugin.core.errors import DataError
 
-__all__ = ["FeedFileSource", "feed_source", "feed_symbol", "preloaded_calendar", "write_yahoo_csvs"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 
 def feed_symbol(data: Any) -> str:

@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from lstm_plugin.backtrader.backtest import BacktestResult
 from lstm_plugin.portfolio.performance import drawdown_series
 
-__all__ = ["MIN_BUCKET", "draw_pictures", "drawn_buckets"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 
 def draw_pictures(result: BacktestResult, folder: Path) -> None:

@@ -21,7 +21,7 @@ from lstm_plugin.backtrader.walk_forward import run_inputs, strategy_runs
 from lstm_plugin.core.config import Config, training_backend
 from lstm_plugin.core.data import DEFAULT_END, DEFAULT_START, DataSource
 
-__all__ = ["pretrain"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 
 def pretrain(

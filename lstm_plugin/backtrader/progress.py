@@ -14,7 +14,7 @@ import pandas as pd
 
 from lstm_plugin.plugins.hookspecs import hookimpl
 
-__all__ = ["WalkForwardProgress"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 
 class WalkForwardProgress:

@@ -8,7 +8,7 @@ from typing import Any
 from lstm_plugin.backtrader.backtest import BacktestSummary
 from lstm_plugin.portfolio.performance import MIN_INTERVAL_DAYS
 
-__all__ = ["comparison_table", "evidence_lines"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 ROWS = (
     ("final value", "final_value", "{:,.0f}"),

@@ -13,16 +13,7 @@ from typing import Any
 
 from lstm_plugin.core.errors import LSTMPluginError
 
-__all__ = [
-    "JobsFailed",
-    "StoppedBySignal",
-    "Terminated",
-    "UsageError",
-    "date_option",
-    "models_folder",
-    "quiet_training_logs",
-    "symbol_list",
-]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 
 class UsageError(LSTMPluginError):

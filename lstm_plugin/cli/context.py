@@ -14,7 +14,7 @@ from lstm_plugin.plugins.manager import get_plugin_manager
 from lstm_plugin.serving.forecast import ForecastService, TrainingState
 from lstm_plugin.serving.registry import ModelRegistry
 
-__all__ = ["CommandContext"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 
 class CommandContext:

@@ -20,7 +20,7 @@ from typing import Any
 
 from lstm_plugin.cli.args import UsageError
 
-__all__ = ["TOKEN_VARIABLE", "cmd_dashboard"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 TOKEN_VARIABLE = "LSTM_PLUGIN_DASHBOARD_TOKEN"
 INSTALL = "pip install 'lstm-plugin[dashboard]' (from a checkout: pip install -e \".[dashboard]\")"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 
-__all__ = ["EXIT_OK", "EXIT_TERMINATED", "EXIT_UNEXPECTED", "EXIT_USAGE"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE = 0, 1, 2
 #: a run stopped by SIGTERM, as a shell reports a process killed by it

@@ -24,7 +24,7 @@ from lstm_plugin.cli.args import (
 from lstm_plugin.core.config import load_config
 from lstm_plugin.core.data import CSVFolderSource, DataSource, open_source, validate_symbol
 
-__all__ = ["cmd_paper", "day_line", "plugin_source"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 MAX_POLL = 86_400.0  # a watched folder is looked at least once a day
 MAX_SPEED = 1e6

@@ -13,7 +13,7 @@ from lstm_plugin.core.version import __version__
 #: a paper run's state folder, by default
 DEFAULT_STATE = "lstm_paper"
 
-__all__ = ["Parser", "build_parser", "common_options"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 
 class Parser(argparse.ArgumentParser):

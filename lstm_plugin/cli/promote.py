@@ -12,7 +12,7 @@ from lstm_plugin.core.statuses import ModelType
 from lstm_plugin.model.model_files import ModelRecord
 from lstm_plugin.serving.registry import UNIVERSAL_NAME, ModelRegistry
 
-__all__ = ["choose_version", "cmd_promote"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 
 def choose_version(records: list[ModelRecord], version: int | None, discard: bool) -> ModelRecord:

@@ -12,7 +12,7 @@ from lstm_plugin.cli.context import CommandContext
 from lstm_plugin.cli.tables import pct
 from lstm_plugin.serving.track_record import closes_until, no_forecasts, score_models, score_track
 
-__all__ = ["STATUS_LEGEND", "status_rows", "with_tracks"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 STATUS_LEGEND = (
     "live: the served version's recorded forecasts scored on the outcomes known now (n); hit = share of "

@@ -12,7 +12,7 @@ from lstm_plugin.core.config import training_backend
 from lstm_plugin.core.statuses import ModelType
 from lstm_plugin.serving.registry import UNIVERSAL_NAME
 
-__all__ = ["cmd_tune"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 
 def cmd_tune(args: argparse.Namespace) -> dict[str, Any]:

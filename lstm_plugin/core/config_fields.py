@@ -13,23 +13,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from lstm_plugin.core.data import SYMBOL_RULE, validate_symbol
 from lstm_plugin.core.errors import SymbolError
 
-__all__ = [
-    "COUNT",
-    "DAYS",
-    "MAX_HELD_OUT",
-    "PRIORITY",
-    "SECONDS",
-    "Count",
-    "Days",
-    "Fraction",
-    "Priority",
-    "Seconds",
-    "Section",
-    "Symbol",
-    "Threads",
-    "bounded",
-    "no_repeats",
-]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 
 def bounded(low: float, high: float) -> Any:

@@ -12,7 +12,7 @@ from pydantic import Field, model_validator
 
 from lstm_plugin.core.config_fields import MAX_HELD_OUT, Section, bounded
 
-__all__ = ["EnsembleMember", "ModelSection"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 
 class EnsembleMember(Section):

@@ -11,14 +11,7 @@ from pydantic import AfterValidator, Field, StringConstraints
 
 from lstm_plugin.core.config_fields import COUNT, Days, Section, bounded
 
-__all__ = [
-    "BARS_PER_RULE",
-    "BUILTIN_BASELINE_NAMES",
-    "BacktestSection",
-    "BaselineName",
-    "PortfolioSection",
-    "holding_bars",
-]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 #: Bars a position is held under each named rebalancing rule (a numeric rule is its own count).
 BARS_PER_RULE = {"monthly": 21, "weekly": 5}

@@ -17,14 +17,7 @@ from lstm_plugin.core.statuses import ModelType
 if TYPE_CHECKING:
     from lstm_plugin.core.config_model import ModelSection
 
-__all__ = [
-    "CategoricalChoices",
-    "FloatRange",
-    "IntRange",
-    "SearchSpace",
-    "TuningSection",
-    "apply_parameters",
-]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 
 class IntRange(Section):

@@ -19,7 +19,7 @@ import pandas as pd
 from lstm_plugin.core.errors import DataError
 from lstm_plugin.core.quoting import shown
 
-__all__ = ["DATE_FORMATS", "DATE_RANGE", "as_dates", "iso_day", "line_label", "parse_dates"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 #: Plausible dates of a daily bar: outside them a date is a typing error (2300-01-02), and beyond
 #: 1677 .. 2262 pandas could not even hold it.

@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 from lstm_plugin.core.errors import UnsafePathError
 
-__all__ = ["TEMP_PREFIX", "VERSION_FILE", "Inventory", "identity", "inventory", "refuse_link", "write_atomic"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 VERSION_FILE = re.compile(r"^v(\d{6})\.(onnx|json)$")
 TEMP_PREFIX = ".tmp-"

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["dumps", "finite"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 
 def finite(value: Any) -> Any:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["NATIVE_KERNELS", "PORTABLE_CAPABILITY", "PORTABLE_KERNELS", "pin_portable_kernels", "portable"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 #: What every x86-64 machine with AVX2 runs alike: ATen's vectorised kernels, oneDNN's, and MKL's
 #: conditional numerical reproducibility.

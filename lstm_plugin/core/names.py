@@ -3,7 +3,7 @@ to build its parser without loading pandas, pydantic or torch."""
 
 from __future__ import annotations
 
-__all__ = ["BACKENDS", "BUNDLED_END", "CATEGORY_NAMES", "DEFAULT_END", "DEFAULT_START"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 #: Where trainings run (lstm_plugin.training.backends).
 BACKENDS = ("sync", "local", "ray")

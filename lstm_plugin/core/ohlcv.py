@@ -31,15 +31,7 @@ from lstm_plugin.core.quoting import shown
 
 logger = logging.getLogger(__name__)
 
-__all__ = [
-    "ADJUSTMENT_RANGE",
-    "OUTPUT_COLUMNS",
-    "PRICE_COLUMNS",
-    "PRICE_RANGE",
-    "ROUNDING",
-    "VOLUME_RANGE",
-    "clean_ohlcv",
-]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 PRICE_COLUMNS = ("open", "high", "low", "close")
 OUTPUT_COLUMNS = ("open", "high", "low", "close", "volume")

@@ -3,7 +3,7 @@ exception that quotes a whole file still makes one readable line."""
 
 from __future__ import annotations
 
-__all__ = ["first_line", "one_line", "shown"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 
 def shown(value: object, limit: int = 60) -> str:

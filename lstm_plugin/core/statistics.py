@@ -16,18 +16,7 @@ from typing import TypedDict
 
 import numpy as np
 
-__all__ = [
-    "BOOTSTRAP_SAMPLES",
-    "LEVEL",
-    "TRADING_DAYS",
-    "Estimate",
-    "block_bootstrap_interval",
-    "block_length",
-    "estimate_mean",
-    "newey_west_se",
-    "paired_block_bootstrap_interval",
-    "sharpe_ratio",
-]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 #: Bootstrap resamples behind each interval; enough for stable 2.5 % / 97.5 % percentiles.
 BOOTSTRAP_SAMPLES = 2000

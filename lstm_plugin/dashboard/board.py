@@ -29,7 +29,7 @@ from lstm_plugin.serving.registry import MODEL_TYPES, UNIVERSAL_NAME
 from lstm_plugin.serving.track_record import TRACK_FILE
 from lstm_plugin.training.monitoring import SNAPSHOT_FILE
 
-__all__ = ["Board", "guarded"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")

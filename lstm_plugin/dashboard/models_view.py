@@ -29,7 +29,7 @@ from lstm_plugin.serving.track_record import (
     score_track,
 )
 
-__all__ = ["ModelRow", "model_rows", "symbol_detail"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 
 class ModelRow(TypedDict):

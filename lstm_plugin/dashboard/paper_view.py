@@ -14,7 +14,7 @@ from typing import Any
 from lstm_plugin.backtrader.live.journal import Journal
 from lstm_plugin.backtrader.live.status import paper_status
 
-__all__ = ["STALE_AFTER_SECONDS", "liveness", "paper_view"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 #: A heartbeat older than this (wall seconds) reads as ``stale``: the run beats at least every few seconds
 #: while it waits or trades.

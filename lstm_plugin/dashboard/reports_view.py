@@ -13,7 +13,7 @@ from typing import Any
 
 from lstm_plugin.core.errors import LSTMPluginError
 
-__all__ = ["PICTURES", "report_view"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 RUNS = ("lstm", "technical", "buy_hold")
 METRICS = (

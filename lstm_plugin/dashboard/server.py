@@ -31,7 +31,7 @@ from starlette.routing import Route
 from lstm_plugin.core import jsonio
 from lstm_plugin.dashboard.board import Board, guarded
 
-__all__ = ["build_app", "is_loopback", "loopback_names", "serve"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "

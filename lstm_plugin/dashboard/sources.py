@@ -26,7 +26,7 @@ from lstm_plugin.serving.registry import MODEL_TYPES, ModelRegistry
 from lstm_plugin.serving.track_record import TRACK_FILE
 from lstm_plugin.training.monitoring import SNAPSHOT_FILE, read_snapshot, snapshot_states
 
-__all__ = ["DashboardError", "Sources", "find_reports", "open_sources"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 DEFAULT_STATE = "lstm_paper"
 REPORT_MARKS = (MANIFEST, "summary.json")

@@ -12,7 +12,7 @@ from typing import Any
 from lstm_plugin.dashboard.sources import Sources
 from lstm_plugin.training.monitoring import SNAPSHOT_FILE, read_snapshot
 
-__all__ = ["training_view"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 #: The most finished jobs the page lists (the newest).
 DONE_SHOWN = 100

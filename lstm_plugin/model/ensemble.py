@@ -23,7 +23,7 @@ from lstm_plugin.model.metrics import forecast_metrics, spearman
 from lstm_plugin.model.network import EnsembleForecaster
 from lstm_plugin.model.samples import SampleSet
 
-__all__ = ["fit_ensemble", "member_config", "member_weights"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 #: ``build(n_features, member_config)``: a member's core (the ``lstm_build_model`` hook)
 BuildMember = Callable[[int, ModelSection], nn.Module]

@@ -24,16 +24,7 @@ from lstm_plugin.model.sessions import open_session
 if TYPE_CHECKING:
     from lstm_plugin.model.network import EnsembleForecaster, Forecaster
 
-__all__ = [
-    "INPUT_NAME",
-    "OPSET",
-    "OUTPUT_NAMES",
-    "PARITY_BATCHES",
-    "check_parity",
-    "export_onnx",
-    "opset_for",
-    "verify_onnx",
-]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 OPSET = 17
 PARITY_BATCHES = (1, 7, 64)

@@ -31,18 +31,7 @@ import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
-__all__ = [
-    "BUILTIN_FEATURES",
-    "CLASSES",
-    "FEATURE_HISTORY",
-    "Scaler",
-    "builtin_features",
-    "direction_classes",
-    "forward_log_return",
-    "make_windows",
-    "sample_end_indices",
-    "time_split",
-]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 BUILTIN_FEATURES = (
     "ret_1",

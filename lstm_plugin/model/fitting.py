@@ -34,16 +34,7 @@ logger = logging.getLogger(__name__)
 EpochHook = Callable[[int, Forecaster], None]
 _SEED_LOCK = threading.Lock()
 
-__all__ = [
-    "EpochHook",
-    "FitResult",
-    "FittedNetwork",
-    "fit_forecaster",
-    "fit_network",
-    "predict_torch",
-    "resolve_device",
-    "split_samples",
-]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 
 @dataclass

@@ -4,15 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = [
-    "average_ranks",
-    "directional_accuracy",
-    "forecast_metrics",
-    "paired_accuracy_gap",
-    "pearson",
-    "roc_auc",
-    "spearman",
-]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 
 def average_ranks(values: np.ndarray) -> np.ndarray:

@@ -34,19 +34,7 @@ from lstm_plugin.core.errors import RegistryError
 from lstm_plugin.core.statuses import ModelType, as_model_type
 from lstm_plugin.model.onnx_wire import read_signature
 
-__all__ = [
-    "INPUT_NAME",
-    "MAX_ONNX_BYTES",
-    "OUTPUT_NAMES",
-    "REQUIRED_KEYS",
-    "STAGES",
-    "ModelMetadata",
-    "ModelRecord",
-    "OnnxSignature",
-    "metadata_problem",
-    "onnx_signature",
-    "signature_problem",
-]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 #: The largest ONNX file a version may be: well above the largest single network the config describes (8
 #: layers of 1,024 units, about 270 MB); a bigger file is refused before it is read, never loaded.

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["EnsembleForecaster", "Forecaster", "GRUCore", "LSTMCore"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 
 class LSTMCore(nn.Module):

@@ -30,17 +30,7 @@ class FeatureHooks(Protocol):
     def call_each(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]: ...
 
 
-__all__ = [
-    "FeatureHooks",
-    "SampleSet",
-    "compute_features",
-    "float32_samples",
-    "latest_window",
-    "pooled_samples",
-    "training_samples",
-    "universe_forward_mean",
-    "wide_closes",
-]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 
 @dataclass(frozen=True)

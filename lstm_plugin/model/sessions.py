@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import onnxruntime as ort
 
-__all__ = ["ROWS_PER_RUN", "open_session", "run_in_blocks"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 #: windows per onnxruntime call: enough to amortise the call, few enough that its buffers stay small
 ROWS_PER_RUN = 1024

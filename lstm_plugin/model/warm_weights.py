@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["WEIGHTS_PROPERTY", "decode_weights", "encode_weights", "load_matching"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 #: the ONNX model property that holds them
 WEIGHTS_PROPERTY = "core_weights"

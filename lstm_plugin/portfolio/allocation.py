@@ -22,14 +22,7 @@ import pandas as pd
 
 from lstm_plugin.core.statistics import TRADING_DAYS
 
-__all__ = [
-    "WEIGHTINGS",
-    "allocate",
-    "cap_weights",
-    "confidence_scale",
-    "confidence_tilt",
-    "portfolio_statistics",
-]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 WEIGHTINGS = ("score", "equal", "inverse_volatility")
 

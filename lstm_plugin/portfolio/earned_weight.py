@@ -24,7 +24,7 @@ import pandas as pd
 
 from lstm_plugin.model.metrics import spearman
 
-__all__ = ["EarnedWeight", "ServedForecasts", "TrailingEvidence", "adaptive_weight"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 MIN_NAMES = 3
 

@@ -35,14 +35,7 @@ from lstm_plugin.core.statistics import (
     sharpe_ratio,
 )
 
-__all__ = [
-    "MIN_INTERVAL_DAYS",
-    "TRADING_DAYS",
-    "daily_returns",
-    "drawdown_series",
-    "performance_metrics",
-    "sharpe_difference",
-]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 #: Fewest daily returns a Sharpe interval is given for: a 3-day backtest's resamples gave [-18, 8.8e16].
 MIN_INTERVAL_DAYS = 20

@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["check_rule", "order_sequence", "rebalance_dates", "rebalance_due", "valid_targets"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 
 def check_rule(rule: Any) -> str | int:

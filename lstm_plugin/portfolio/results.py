@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, TypedDict
 
-__all__ = ["Analysis", "AnalysisStatus"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 #: ``ok``, or why no score could be made.
 AnalysisStatus = Literal["ok", "insufficient_data", "error"]

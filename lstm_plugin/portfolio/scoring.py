@@ -26,7 +26,7 @@ from typing import Any
 
 from lstm_plugin.core.config import LSTMSection
 
-__all__ = ["forecast_edge", "forecast_trust", "integrate_score", "lstm_entry"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 
 def forecast_edge(prediction: Mapping[str, Any]) -> float:

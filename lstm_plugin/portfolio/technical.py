@@ -27,17 +27,7 @@ import pandas as pd
 
 from lstm_plugin.core.statistics import TRADING_DAYS
 
-__all__ = [
-    "COMPONENT_WEIGHTS",
-    "POSITIVE_RECOMMENDATIONS",
-    "RECOMMENDATION_BANDS",
-    "REQUIRED_BARS",
-    "annualised_volatility",
-    "dollar_volume",
-    "recommendation",
-    "rsi",
-    "technical_analysis",
-]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 REQUIRED_BARS = 201  # SMA200 plus one
 COMPONENT_WEIGHTS = {"trend": 0.35, "momentum": 0.30, "rsi": 0.15, "volatility": 0.20}

@@ -30,14 +30,7 @@ import numpy as np
 from lstm_plugin.core.statistics import estimate_mean
 from lstm_plugin.model.metrics import pearson, spearman
 
-__all__ = [
-    "CONFIDENCE_BUCKETS",
-    "CorrelationSummary",
-    "ForecastEvaluation",
-    "correlation_summary",
-    "forecast_evaluation",
-    "realized_class",
-]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 
 class CorrelationSummary(TypedDict):

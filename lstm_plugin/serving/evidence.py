@@ -31,13 +31,7 @@ import pandas as pd
 from lstm_plugin.core.statistics import Estimate, estimate_mean
 from lstm_plugin.model.samples import wide_closes
 
-__all__ = [
-    "HorizonEvidence",
-    "forecast_evidence",
-    "forward_returns",
-    "rank_ic_by_date",
-    "sign_hit_rate",
-]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 MIN_NAMES = 3
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-__all__ = ["retrain_due"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 
 def retrain_due(last_attempt: pd.Timestamp | None, now: pd.Timestamp, max_age_days: float) -> bool:

@@ -28,7 +28,7 @@ from lstm_plugin.serving.registry import ModelRecord
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CPU", "CUDA", "OnnxRunner", "finite_rows", "not_finite", "select_providers"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 CUDA, CPU = "CUDAExecutionProvider", "CPUExecutionProvider"
 _NO_CUDA = "install onnxruntime-gpu instead of onnxruntime (never both; docs/gpu.md)"

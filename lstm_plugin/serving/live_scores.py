@@ -22,7 +22,7 @@ import pandas as pd
 
 from lstm_plugin.model.metrics import directional_accuracy, spearman
 
-__all__ = ["LiveScore", "LiveScores", "degradation"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 ModelKey = tuple[str, str, int]  # (model_type, name, version)
 

@@ -32,7 +32,7 @@ from lstm_plugin.core.statuses import ModelType
 from lstm_plugin.model.model_files import ModelMetadata, ModelRecord
 from lstm_plugin.serving.registry import Commit, ModelRegistry, served_and_newest
 
-__all__ = ["RunRegistry"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 
 class RunRegistry(ModelRegistry):

@@ -35,7 +35,7 @@ from lstm_plugin.serving.registry import ModelRecord
 from lstm_plugin.serving.results import Prediction
 from lstm_plugin.serving.trained_settings import trained_settings
 
-__all__ = ["ForecastTape"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 BARS_PER_DAY = 252 / 365.25
 

@@ -33,18 +33,7 @@ from lstm_plugin.core.statuses import ModelType, as_model_type
 from lstm_plugin.model.metrics import directional_accuracy, spearman
 from lstm_plugin.model.model_files import ModelRecord
 
-__all__ = [
-    "TRACK_FILE",
-    "TrackRecord",
-    "TrackRecordWriter",
-    "closes_until",
-    "no_forecasts",
-    "read_forecasts",
-    "score_models",
-    "score_track",
-    "track_rows",
-    "with_outcomes",
-]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from lstm_plugin.core.config import ModelSection
 from lstm_plugin.model.model_files import ModelRecord
 
-__all__ = ["trained_settings"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 
 def trained_settings(record: ModelRecord, fallback: ModelSection) -> ModelSection:

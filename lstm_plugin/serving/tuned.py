@@ -23,7 +23,7 @@ from lstm_plugin.core.files import FileStamp, identity, refuse_link, write_atomi
 from lstm_plugin.core.statuses import ModelType
 from lstm_plugin.model.model_files import ModelRecord
 
-__all__ = ["TunedSettings", "TunedStore", "tuning_of"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 FOLDER = "tuning"
 

@@ -32,7 +32,7 @@ from lstm_plugin.model.model_files import (
 logger = logging.getLogger(__name__)
 _Value = TypeVar("_Value")
 
-__all__ = ["VersionReader"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 _CACHE_LIMIT = 10_000  # long runs: versions come and go; caches start over past this
 

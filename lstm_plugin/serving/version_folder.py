@@ -20,15 +20,7 @@ from lstm_plugin.model.model_files import ModelRecord
 
 logger = logging.getLogger(__name__)
 
-__all__ = [
-    "kept_versions",
-    "listing",
-    "next_version",
-    "read_index",
-    "remove_partial_writes",
-    "served_and_newest",
-    "write_index",
-]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 INDEX_FILE = "index.json"
 #: ``warn_once(key, message, *args)``: a warning given once per key (the registry's reader)

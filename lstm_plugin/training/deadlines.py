@@ -12,7 +12,7 @@ from typing import Any
 
 from lstm_plugin.core.errors import ModelError
 
-__all__ = ["Deadlines", "JobTimedOut"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 
 class JobTimedOut(ModelError):

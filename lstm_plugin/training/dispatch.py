@@ -39,7 +39,7 @@ from lstm_plugin.training.trainer import ModelTrainer, TrainOutcome
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["PERMANENT_ERRORS", "Dispatcher", "ServiceClosedError"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 #: Failures that retrying cannot fix: bad data, symbol, config, a model that does not export, a link in
 #: the registry.

@@ -27,7 +27,7 @@ from lstm_plugin.training.reproducible import kernels_in_use
 if TYPE_CHECKING:  # the annotation only: jobs imports this module to run the fit
     from lstm_plugin.training.jobs import TrainJob
 
-__all__ = ["core_builder", "fit_and_export"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 
 def core_builder(job: TrainJob, plugins: PluginManager) -> Callable[[int, ModelSection], Any]:

@@ -14,7 +14,7 @@ from lstm_plugin.core.statuses import ModelType
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["history_window", "symbol_history", "training_frames"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 
 def history_window(frame: pd.DataFrame, years: float) -> pd.DataFrame:

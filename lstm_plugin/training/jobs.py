@@ -37,31 +37,12 @@ from lstm_plugin.model.samples import (
     training_samples,
 )
 from lstm_plugin.plugins.manager import PluginManager, get_plugin_manager
-from lstm_plugin.training.history import history_window, symbol_history, training_frames
+from lstm_plugin.training.history import training_frames
 from lstm_plugin.training.reproducible import fixed_torch_threads
 
 logger = logging.getLogger(__name__)
 
-__all__ = [
-    "Job",
-    "JobResult",
-    "ParentVersion",
-    "TrainJob",
-    "feature_names",
-    "fixed_torch_threads",
-    "held_out_samples",
-    "history_window",
-    "job_frames",
-    "job_plugins",
-    "job_samples",
-    "reused_training",
-    "run_training_job",
-    "symbol_history",
-    "training_frames",
-    "training_key",
-    "training_setup",
-    "worker_name",
-]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 
 Result = TypeVar("Result", covariant=True)

@@ -25,15 +25,7 @@ from lstm_plugin.training.queue import JobQueue, JobView
 
 logger = logging.getLogger(__name__)
 
-__all__ = [
-    "SNAPSHOT_FILE",
-    "Listener",
-    "Monitor",
-    "ServiceView",
-    "build_snapshot",
-    "read_snapshot",
-    "snapshot_states",
-]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 SNAPSHOT_FILE = "service.json"
 SNAPSHOT_INTERVAL = 1.0  # wall seconds between snapshot writes while jobs run

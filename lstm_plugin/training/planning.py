@@ -25,7 +25,7 @@ from lstm_plugin.training.queue import JobKey, JobQueue, RequestDetail
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["PlanEntry", "Planner"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 #: ``health(record, now)``: a served model's live figures and why it is degraded (or ``None``)
 Health = Callable[[ModelRecord, pd.Timestamp], tuple[Any, "str | None"]]

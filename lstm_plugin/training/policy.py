@@ -27,24 +27,8 @@ from dataclasses import dataclass, field
 
 from lstm_plugin.core.config import SchedulePriority
 from lstm_plugin.core.names import CATEGORY_NAMES
-from lstm_plugin.serving.freshness import retrain_due  # one rule, shared with serving
 
-__all__ = [
-    "CATEGORIES",
-    "HIGH_RELIABILITY",
-    "LOW_RELIABILITY",
-    "PROMOTION_RULES",
-    "ModelState",
-    "Priority",
-    "Promotion",
-    "as_number",
-    "category_base",
-    "compute_priority",
-    "position_adjustment",
-    "promotion_decision",
-    "retrain_due",
-    "retry_delay",
-]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 #: Request categories, most important first; the key of each in ``schedule_priority``.
 CATEGORIES: Mapping[str, str] = {name: f"{name}_symbols" for name in CATEGORY_NAMES}

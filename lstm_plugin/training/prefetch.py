@@ -28,7 +28,7 @@ from lstm_plugin.serving.registry import UNIVERSAL_NAME, ModelRegistry
 from lstm_plugin.training.jobs import JobResult, TrainJob
 from lstm_plugin.training.trainer import ModelTrainer
 
-__all__ = ["Prefetch", "universal_due_dates", "universal_prefetch_jobs"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 Identity = tuple[str, str, pd.Timestamp, tuple[str, ...], bool, str]
 

@@ -41,7 +41,7 @@ from lstm_plugin.training.workers import WORKER_ENVIRONMENT, import_torch
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RayBackend"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 _NO_RAY = "lstm_service.backend › 'ray' needs the ray package: pip install 'lstm-plugin[ray]'"
 #: Ray's loggers whose warnings every command would print (its token notice, its usage-stats notice)

@@ -14,7 +14,7 @@ from lstm_plugin.core.kernels import PORTABLE_CAPABILITY, PORTABLE_KERNELS, port
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["fixed_torch_threads", "kernels_in_use"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 _warned: set[str] = set()
 

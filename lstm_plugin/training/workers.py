@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["WORKER_ENVIRONMENT", "cpu_count", "import_torch"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 
 def cpu_count() -> int:

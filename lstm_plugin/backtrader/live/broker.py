@@ -9,7 +9,7 @@ from typing import Any
 import backtrader as bt
 from backtrader.position import Position
 
-__all__ = ["PaperBroker"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 
 class PaperBroker(bt.brokers.BackBroker):

@@ -16,7 +16,7 @@ from lstm_plugin.plugins.hookspecs import hookimpl
 NAME = "lstm_plugin.live_sources"
 FOLDER = "folder:"
 
-__all__ = ["FOLDER", "NAME", "lstm_bar_source"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 
 @hookimpl(trylast=True)

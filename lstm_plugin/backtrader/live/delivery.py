@@ -30,7 +30,7 @@ from lstm_plugin.core.ohlcv import (
     clean_ohlcv,
 )
 
-__all__ = ["Held", "clean_delivery", "clean_history"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 
 def clean_history(frame: pd.DataFrame, source: str, symbol: str) -> pd.DataFrame:

@@ -10,7 +10,7 @@ import backtrader as bt
 import numpy as np
 import pandas as pd
 
-__all__ = ["LiveFeed"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 
 class LiveFeed(bt.feed.DataBase):

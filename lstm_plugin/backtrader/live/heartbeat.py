@@ -16,7 +16,7 @@ from lstm_plugin.backtrader.live.sqlite import StateError, disk_failure
 from lstm_plugin.core import jsonio
 from lstm_plugin.core.files import write_atomic
 
-__all__ = ["HEARTBEAT_FILE", "check_heartbeat_path", "read_heartbeat", "write_heartbeat"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 HEARTBEAT_FILE = "heartbeat.json"
 #: Each field a beat has, and the types it may take.

@@ -32,7 +32,7 @@ from lstm_plugin.core.quoting import one_line
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["BarHub", "ReleasedDay"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 
 @dataclass(frozen=True)

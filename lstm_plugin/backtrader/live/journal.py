@@ -22,7 +22,7 @@ import pandas as pd
 from lstm_plugin.backtrader.live.sqlite import connect, transaction
 from lstm_plugin.core import jsonio
 
-__all__ = ["JOURNAL_FILE", "Book", "DayRecord", "Journal", "client_id"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 JOURNAL_FILE = "journal.sqlite"
 

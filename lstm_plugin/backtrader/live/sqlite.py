@@ -17,7 +17,7 @@ from pathlib import Path
 
 from lstm_plugin.core.errors import LSTMPluginError
 
-__all__ = ["StateError", "connect", "disk_failure", "transaction"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 
 class StateError(LSTMPluginError):

@@ -33,16 +33,7 @@ from lstm_plugin.core.config import Config
 
 logger = logging.getLogger(__name__)
 
-__all__ = [
-    "LOCK_FILE",
-    "NOT_FINGERPRINTED",
-    "check_identity",
-    "checked_book",
-    "config_fingerprint",
-    "decision_settings",
-    "legacy_fingerprint",
-    "lock_state",
-]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 LOCK_FILE = "paper.lock"
 

@@ -11,7 +11,7 @@ from lstm_plugin.backtrader.live.heartbeat import read_heartbeat
 from lstm_plugin.backtrader.live.journal import JOURNAL_FILE, Journal
 from lstm_plugin.backtrader.live.sqlite import StateError
 
-__all__ = ["paper_status", "status_lines"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 
 def paper_status(state: str | Path, journal: Journal | None = None, registry: Any = None) -> dict[str, Any]:

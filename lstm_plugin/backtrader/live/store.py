@@ -16,7 +16,7 @@ import pandas as pd
 from lstm_plugin.backtrader.live.sqlite import connect, transaction
 from lstm_plugin.core.data import DataSource, validate_symbol
 
-__all__ = ["STORE_FILE", "BarStore"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 STORE_FILE = "bars.sqlite"
 COLUMNS = ("open", "high", "low", "close", "volume")

@@ -21,7 +21,7 @@ from lstm_plugin.portfolio.rebalancing import rebalance_due
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["PaperStrategy", "decision_record"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 _UNFILLED = {"Canceled": "canceled", "Margin": "margin", "Rejected": "rejected", "Expired": "expired"}
 

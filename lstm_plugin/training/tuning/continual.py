@@ -26,7 +26,7 @@ from lstm_plugin.serving.registry import UNIVERSAL_NAME, ModelRegistry
 from lstm_plugin.training.policy import category_base
 from lstm_plugin.training.tuning.study import Tuner, TuningError, study_name
 
-__all__ = ["ContinualTuning", "continual_tuning", "tuning_order"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 logger = logging.getLogger(__name__)
 

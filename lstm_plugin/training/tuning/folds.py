@@ -18,7 +18,7 @@ import numpy as np
 from lstm_plugin.model.features import time_split
 from lstm_plugin.model.metrics import spearman
 
-__all__ = ["Fold", "fold_score", "median_says_prune", "tuning_folds", "tuning_span"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 #: A fold's epochs are reported at ``fold * STEPS_PER_FOLD + epoch``: the same fold and epoch of two trials
 #: share a step, whatever their epoch counts (``model.epochs`` is at most 10,000).

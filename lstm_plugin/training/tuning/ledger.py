@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["PASS_ATTRIBUTE", "StudyView", "requeue_interrupted"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 #: the user attribute of a trial that names the service pass it ran in (ISO time)
 PASS_ATTRIBUTE = "pass"

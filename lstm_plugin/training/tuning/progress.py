@@ -7,7 +7,7 @@ from typing import Any
 
 from lstm_plugin.training.tuning.ledger import StudyView
 
-__all__ = ["TrialBar"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 
 class TrialBar:

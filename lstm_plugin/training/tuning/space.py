@@ -9,7 +9,7 @@ from typing import Any
 from lstm_plugin.core.config import ModelSection, SearchSpace
 from lstm_plugin.core.config_tuning import CategoricalChoices, IntRange
 
-__all__ = ["config_values", "space_fingerprint", "suggest"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 
 def space_fingerprint(space: SearchSpace, extra: dict[str, Any]) -> str:

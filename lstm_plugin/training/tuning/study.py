@@ -43,7 +43,7 @@ from lstm_plugin.training.tuning.trial import TrialJob, TrialResult
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["STUDY_FILE", "Tuner", "TuningError", "study_name"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 STUDY_FILE = "tuning.sqlite"
 #: a choice a training pass completes is usable just after it: a training at the pass's own time, which

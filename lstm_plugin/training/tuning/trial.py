@@ -27,12 +27,12 @@ from lstm_plugin.training.fit_export import core_builder
 from lstm_plugin.training.jobs import (
     TrainJob,
     feature_names,
-    fixed_torch_threads,
     job_frames,
     job_plugins,
     job_samples,
     worker_name,
 )
+from lstm_plugin.training.reproducible import fixed_torch_threads
 from lstm_plugin.training.tuning.folds import (
     STEPS_PER_FOLD,
     Fold,
@@ -42,7 +42,7 @@ from lstm_plugin.training.tuning.folds import (
     tuning_span,
 )
 
-__all__ = ["TrialJob", "TrialResult", "run_trial"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 
 @dataclass(frozen=True)
