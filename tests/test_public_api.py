@@ -95,6 +95,8 @@ PUBLIC_MODULES = {
     "lstm_plugin.backtrader.live",
     "lstm_plugin.backtrader.live.session",
     "lstm_plugin.backtrader.live.sources",
+    "lstm_plugin.backtrader.report",
+    "lstm_plugin.backtrader.research",
     "lstm_plugin.backtrader.signals",
     "lstm_plugin.backtrader.strategy",
     "lstm_plugin.cli",

@@ -30,7 +30,14 @@ from lstm_plugin.backtrader.summary_table import comparison_table
 from lstm_plugin.core import jsonio
 from lstm_plugin.core.errors import LSTMPluginError
 
-__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
+__all__ = [
+    "MANIFEST",
+    "REPORT_FILES",
+    "ReportError",
+    "check_report_folder",
+    "comparison_table",
+    "write_report",
+]
 
 PREDICTION_COLUMNS = [
     "date",

@@ -24,7 +24,15 @@ from lstm_plugin.core.data import DataSource
 from lstm_plugin.core.statistics import Estimate, estimate_mean
 from lstm_plugin.serving.evidence import rank_ic_by_date
 
-__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
+__all__ = [
+    "SETTINGS",
+    "compare_settings",
+    "daily_rank_ic",
+    "evidence_row",
+    "paired_difference",
+    "trading_in",
+    "with_changes",
+]
 
 #: The settings the study compares, as changes to a base config.
 SETTINGS: dict[str, dict[str, Any]] = {
