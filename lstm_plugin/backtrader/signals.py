@@ -234,13 +234,13 @@ class LSTMSignals:
         self._observed = (when, forecasts)
         return forecasts
 
-    def plan_ahead(self, rebalances: list[pd.Timestamp]) -> None:
+    def prefetch(self, rebalances: list[pd.Timestamp]) -> None:
         """The run's rebalance days, known at its start (a backtest): trainings predictable from them alone
         (the universal model's) start on workers a pass leaves idle, and each pass takes its result
         (:mod:`lstm_plugin.training.prefetch`; the same bytes). Nothing for a ``sync`` backend, a
         shared service or a run without training."""
         if self._owns_service and self.train and self.lstm_active:
-            self.service.train_universal_ahead(rebalances)
+            self.service.prefetch_universal(rebalances)
 
     def _train_pass(self, before: int) -> None:
         """One training pass; with its own service, wait for the pass's jobs (walk-forward: this bar's

@@ -89,7 +89,7 @@ class LSTMRebalanceStrategy(bt.Strategy):
             if self.first_day is not None:
                 calendar = calendar[calendar >= pd.Timestamp(self.first_day)]
             dates = rebalance_dates(calendar, self.rule)
-            self.lstm.plan_ahead(dates)
+            self.lstm.prefetch(dates)
             if self.p.progress and self.lstm.lstm_active:
                 self.progress = WalkForwardProgress(len(dates), show=True)
                 self.lstm.plugins.register(self.progress, name="lstm_plugin.walk_forward_progress")

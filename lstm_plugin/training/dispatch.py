@@ -115,7 +115,7 @@ class Dispatcher:
 
     def dispatch(self) -> list[str]:
         """Start jobs while the pass has budget and the backend has free slots; ``type/name`` of each.
-        A slot the pass leaves free goes to a job of :attr:`ahead`."""
+        A slot the pass leaves free goes to a prefetched job."""
         started: list[str] = []
         inline = self.backend.inline  # its futures are done on return: finish here, in order
         while True:
@@ -126,7 +126,7 @@ class Dispatcher:
                     break
                 job = self.queue.start_next(now) if self.budget > 0 else None
                 if job is None:
-                    if inline or not self._prefetched.start_next(self._submit_ahead):
+                    if inline or not self._prefetched.start_next(self._submit_prefetched):
                         break
                     continue
                 self.budget -= 1
@@ -140,10 +140,10 @@ class Dispatcher:
                 future.add_done_callback(partial(self.finish, job, refill=True))
         return started
 
-    def _submit_ahead(self, job: TrainJob) -> Future[Any]:
-        """Start a job of :attr:`ahead`; when it ends, its worker goes to the next job."""
+    def _submit_prefetched(self, job: TrainJob) -> Future[Any]:
+        """Start a prefetched job; when it ends, its worker goes to the next one."""
         try:
-            reused = reused_training(job, self.trainer.plugins)  # a rerun: nothing to train ahead
+            reused = reused_training(job, self.trainer.plugins)  # a rerun: nothing to prefetch
             future = _done_future(reused) if reused is not None else self.backend.submit(job)
         except Exception as exc:  # the pass that asks for it trains it again and reports the error
             future = _failed_future(exc)
@@ -162,7 +162,7 @@ class Dispatcher:
                 if reused is not None:  # an identical training: no round trip to a worker
                     return _done_future(reused)
                 started = self._prefetched.take(prepared)
-                if started is not None:  # trained ahead on the same bars and config
+                if started is not None:  # prefetched on the same bars and config
                     return started
             return self.backend.submit(prepared)
         except Exception as exc:

@@ -233,7 +233,7 @@ class TrainingService:
                 self._categories[name] = category
             return self.queue.enqueue(model_type, name, category, priority, now, force, symbols)
 
-    def train_universal_ahead(self, dates: Iterable[pd.Timestamp]) -> list[pd.Timestamp]:
+    def prefetch_universal(self, dates: Iterable[pd.Timestamp]) -> list[pd.Timestamp]:
         """Start the universal model's automatic trainings due on these coming pass ``dates`` on workers the
         passes leave idle; each pass takes its result (same bytes). Only where the bars after now exist
         (a backtest), not on ``sync``. The dates predicted (:mod:`lstm_plugin.training.prefetch`)."""
