@@ -109,3 +109,24 @@ def test_a_backtest_measures_it_when_configured_and_only_then(frames, tmp_path):
         evidence_lines(plain)
     )
     assert plain["forecasters"]["lstm"] == measured["forecasters"]["lstm"]
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ("magic,ridge", "baselines › unknown: magic (have: momentum_12_1, reversal_1m, ridge, or none)"),
+        ("Ridge", "--baselines › names like ridge,momentum_12_1, or none (got: 'Ridge')"),
+    ],
+)
+def test_an_unknown_baseline_on_the_command_line_is_one_line_before_anything_runs(
+    tmp_path, capsys, given, message
+):
+    from lstm_plugin.cli.main import main
+
+    out, models = tmp_path / "report", tmp_path / "models"
+    code = main(
+        ["backtest", "--baselines", given, "--symbols", "AAPL,KO", "--models", str(models), "--out", str(out)]
+    )
+    error = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and error == [f"lstm-plugin: error: {message}"]
+    assert not out.exists() and not list(models.rglob("*.onnx"))
