@@ -105,7 +105,8 @@ def main() -> None:
             order = ["baseline", "this"] if round_ % 2 == 0 else ["this", "baseline"]
             for workload in ("main_job", "paper_replay"):
                 for version in order:
-                    state, models = root / f"state-{version}-{round_}", root / f"models-{version}-{round_}"
+                    run = f"{workload}-{version}-{round_}"
+                    state, models = root / f"state-{run}", root / f"models-{run}"
                     shutil.copytree(registry, models)  # each run on its own copy: none sees another's writes
                     outcome = child(trees[version], workload, models, state, args.days)
                     seconds.setdefault((workload, version), []).append(float(outcome["seconds"]))  # type: ignore[arg-type]
