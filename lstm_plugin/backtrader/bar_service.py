@@ -20,7 +20,7 @@ from lstm_plugin.serving.tape import ForecastTape
 from lstm_plugin.training.backends import Backend
 from lstm_plugin.training.service import TrainingService
 
-__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
+__all__ = ["bar_clock_service", "signals_config"]
 
 
 def signals_config(base: Config, symbols: list[str], use_lstm: bool = True) -> Config:

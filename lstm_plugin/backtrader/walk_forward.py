@@ -17,7 +17,7 @@ from lstm_plugin.core.config import Config
 from lstm_plugin.core.data import DataSource, validate_symbol
 from lstm_plugin.core.errors import DataError
 
-__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
+__all__ = ["RunInputs", "StrategyRun", "new_cerebro", "run_inputs", "strategy_runs"]
 
 #: ``(name, strategy class, parameters)`` of one strategy of a backtest
 StrategyRun = tuple[str, type, dict[str, Any]]
