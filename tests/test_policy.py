@@ -9,6 +9,7 @@ import pytest
 
 from lstm_plugin.core.config import SchedulePriority
 from lstm_plugin.model.metrics import paired_accuracy_gap
+from lstm_plugin.serving.freshness import retrain_due
 from lstm_plugin.training.policy import (
     PROMOTION_RULES,
     ModelState,
@@ -16,7 +17,6 @@ from lstm_plugin.training.policy import (
     compute_priority,
     position_adjustment,
     promotion_decision,
-    retrain_due,
     retry_delay,
 )
 
