@@ -8,8 +8,8 @@ it, and the export embeds the provenance that every load checks.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -17,6 +17,7 @@ import pandas as pd
 from lstm_plugin.core.config import ModelSection
 from lstm_plugin.core.dates import iso_day
 from lstm_plugin.core.errors import ModelError
+from lstm_plugin.core.statuses import ModelType
 from lstm_plugin.core.version import __version__
 from lstm_plugin.model.features import CLASSES
 from lstm_plugin.model.samples import SampleSet, float32_samples
@@ -24,13 +25,41 @@ from lstm_plugin.model.warm_weights import WEIGHTS_PROPERTY, decode_weights, enc
 from lstm_plugin.plugins.manager import PluginManager
 from lstm_plugin.training.reproducible import kernels_in_use
 
-if TYPE_CHECKING:  # the annotation only: jobs imports this module to run the fit
-    from lstm_plugin.training.jobs import TrainJob
-
 __all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 
-def core_builder(job: TrainJob, plugins: PluginManager) -> Callable[[int, ModelSection], Any]:
+class WarmStart(Protocol):
+    """The version a warm start begins from (:class:`lstm_plugin.training.jobs.ParentVersion`)."""
+
+    @property
+    def weights(self) -> str: ...
+
+    def provenance(self) -> dict[str, Any]: ...
+
+
+class FitJob(Protocol):
+    """What the fit and the export read of a job (:class:`lstm_plugin.training.jobs.TrainJob` is one):
+    named here, so this module needs nothing of the module that calls it."""
+
+    @property
+    def model_type(self) -> ModelType: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def trained_at(self) -> pd.Timestamp: ...
+    @property
+    def model(self) -> ModelSection: ...
+    @property
+    def progress(self) -> bool: ...
+    @property
+    def label(self) -> str: ...
+    @property
+    def tuning(self) -> Mapping[str, Any] | None: ...
+    @property
+    def parent(self) -> WarmStart | None: ...
+
+
+def core_builder(job: FitJob, plugins: PluginManager) -> Callable[[int, ModelSection], Any]:
     """``build(n_features, settings)``: the network core the ``lstm_build_model`` hook gives for ``job``'s
     symbol (or the universal model), checked to be a ``torch.nn.Module`` with weights."""
 
@@ -55,7 +84,7 @@ def core_builder(job: TrainJob, plugins: PluginManager) -> Callable[[int, ModelS
 
 
 def fit_and_export(
-    job: TrainJob,
+    job: FitJob,
     plugins: PluginManager,
     samples: SampleSet,
     feature_names: list[str],
@@ -99,7 +128,7 @@ def fit_and_export(
 
 
 def _training_metadata(
-    job: TrainJob, result: Any, feature_names: list[str], config_hash: str, key: str, data_end: str
+    job: FitJob, result: Any, feature_names: list[str], config_hash: str, key: str, data_end: str
 ) -> dict[str, Any]:
     """The version's metadata: when and on what it was trained, its config, metrics, scaling and versions."""
     import onnx
