@@ -20,6 +20,7 @@ import pytest
 
 from lstm_plugin.backtrader import LSTMForecastAnalyzer, LSTMRebalanceStrategy
 from lstm_plugin.backtrader.summary_table import evidence_lines
+from lstm_plugin.core.config_trading import BUILTIN_BASELINE_NAMES
 from lstm_plugin.core.errors import ConfigError
 from lstm_plugin.model.baselines import BUILTIN_BASELINES, BaselineInputs
 from lstm_plugin.plugins.hookspecs import hookimpl
@@ -72,7 +73,7 @@ class Impostor:
 def test_the_hook_adds_it_after_the_built_ins_and_a_bad_offer_is_skipped_with_a_warning(caplog):
     with caplog.at_level(logging.WARNING):
         available = available_baselines(get_plugin_manager(plugins=[example(), Impostor()]))
-    assert list(available) == [*BUILT_IN, "high_52w"]
+    assert list(available) == [*BUILT_IN, "high_52w"] and list(BUILTIN_BASELINE_NAMES) == BUILT_IN
     assert type(available["ridge"]).__name__ == "WalkForwardRidge"  # the built-in keeps its name
     assert "'ridge' is taken" in caplog.text and "has no name, forecasts_returns and panel" in caplog.text
     assert check_baselines(["high_52w", "ridge", "high_52w"], available) == ("high_52w", "ridge")

@@ -11,7 +11,7 @@ import backtrader as bt
 import numpy as np
 import pandas as pd
 
-from lstm_plugin.model.baselines import BUILTIN_BASELINES
+from lstm_plugin.core.config_trading import BUILTIN_BASELINE_NAMES
 from lstm_plugin.serving.baselines import available_baselines, baseline_panels, check_baselines
 from lstm_plugin.serving.evaluation import ForecastEvaluation, forecast_evaluation
 from lstm_plugin.serving.evidence import forecast_evidence, forward_returns
@@ -112,7 +112,7 @@ class LSTMForecastAnalyzer(bt.Analyzer):
         ("signals", None),  # the LSTMSignals to measure; None: the strategy's `lstm` attribute
         ("daily", True),  # forecast every bar too, and measure the evidence (docs/forecast-evidence.md)
         # baselines measured beside the LSTM (with daily), by name; () for none
-        ("baselines", tuple(b.name for b in BUILTIN_BASELINES)),
+        ("baselines", BUILTIN_BASELINE_NAMES),
     )
 
     def start(self) -> None:

@@ -47,18 +47,10 @@ def run_inputs(
     start: str | pd.Timestamp,
     end: str | pd.Timestamp,
 ) -> RunInputs:
-    """The run's :class:`RunInputs`; or the one-line error that stops it before anything runs
-    (:class:`ValueError` for bad dates or symbols, :class:`~lstm_plugin.core.errors.DataError` for data)."""
+    """The run's :class:`RunInputs` (the config gets the run's symbols as its universe); or the one-line
+    error that stops it before anything runs (:class:`ValueError` for bad dates or symbols,
+    :class:`~lstm_plugin.core.errors.DataError` for data)."""
     begin, finish = pd.Timestamp(start), pd.Timestamp(end)
-    config, chosen, frames, calendar = _inputs(config, source, symbols, begin, finish)
-    return RunInputs(config, chosen, frames, calendar, begin, finish)
-
-
-def _inputs(
-    config: Config, source: DataSource, symbols: list[str] | None, begin: pd.Timestamp, finish: pd.Timestamp
-) -> tuple[Config, list[str], dict[str, pd.DataFrame], pd.DatetimeIndex]:
-    """The config with the run's symbols as its universe, the symbols, their bars and the trading
-    calendar; or the one-line error that stops the run first."""
     if finish <= begin:
         raise ValueError(f"--end › must be after --start (got: {finish:%Y-%m-%d} <= {begin:%Y-%m-%d})")
     chosen = [validate_symbol(s) for s in (symbols or config.data.symbols or source.symbols())]
@@ -74,7 +66,7 @@ def _inputs(
         )
     calendar = pd.DatetimeIndex(sorted(set().union(*(f.index for f in trading.values()))))
     config = config.model_copy(update={"data": config.data.model_copy(update={"symbols": chosen})})
-    return config, chosen, frames, calendar
+    return RunInputs(config, chosen, frames, calendar, begin, finish)
 
 
 def new_cerebro(

@@ -97,7 +97,9 @@ def baseline_list(text: str | None, configured: Sequence[str]) -> list[str]:
     if text.strip().lower() == "none":
         return []
     names = [item.strip() for item in text.split(",")]
-    if not all(name.isidentifier() and name.islower() for name in names):
+    from lstm_plugin.core.config_trading import is_baseline_name
+
+    if not all(is_baseline_name(name) for name in names):
         raise UsageError(f"--baselines › names like ridge,momentum_12_1, or none (got: {text!r})")
     return list(dict.fromkeys(names))  # checked against the plugins' baselines when the backtest starts
 

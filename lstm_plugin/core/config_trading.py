@@ -5,6 +5,7 @@ Part of :mod:`lstm_plugin.core.config`, which re-exports them (docs/configuratio
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints
@@ -65,7 +66,13 @@ def _rebalance_rule(value: Any) -> Any:
 #: The built-in baselines (lstm_plugin.model.baselines); plugins add others by name (the
 #: ``lstm_baselines`` hook), checked when a backtest starts.
 BUILTIN_BASELINE_NAMES = ("momentum_12_1", "reversal_1m", "ridge")
-BaselineName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
+BASELINE_NAME = r"^[a-z][a-z0-9_]*$"  # a lower-case identifier: config, --baselines and the hook alike
+BaselineName = Annotated[str, StringConstraints(pattern=BASELINE_NAME, max_length=64)]
+
+
+def is_baseline_name(text: str) -> bool:
+    """Whether ``text`` may name a baseline (:data:`BASELINE_NAME`)."""
+    return re.fullmatch(BASELINE_NAME, text) is not None
 
 
 class BacktestSection(Section):

@@ -19,7 +19,7 @@ value at bar t from bars ≤ t only (docs/forecast-evidence.md). Plugins add bas
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -33,8 +33,7 @@ __all__ = [
     "BUILTIN_BASELINES",
     "Baseline",
     "BaselineInputs",
-    "Momentum12to1",
-    "Reversal1m",
+    "ClosesBaseline",
     "WalkForwardRidge",
     "momentum_12_1",
     "reversal_1m",
@@ -174,25 +173,15 @@ def walk_forward_ridge(
 
 
 @dataclass(frozen=True)
-class Momentum12to1:
-    """``momentum_12_1`` of the module docstring."""
+class ClosesBaseline:
+    """A baseline scored from each symbol's closes alone (a ranking, not a return forecast)."""
 
-    name: str = "momentum_12_1"
+    name: str
+    score: Callable[[Mapping[str, pd.Series]], pd.DataFrame]
     forecasts_returns: bool = False
 
     def panel(self, inputs: BaselineInputs) -> pd.DataFrame:
-        return momentum_12_1(inputs.closes)
-
-
-@dataclass(frozen=True)
-class Reversal1m:
-    """``reversal_1m`` of the module docstring."""
-
-    name: str = "reversal_1m"
-    forecasts_returns: bool = False
-
-    def panel(self, inputs: BaselineInputs) -> pd.DataFrame:
-        return reversal_1m(inputs.closes)
+        return self.score(inputs.closes)
 
 
 @dataclass(frozen=True)
@@ -215,4 +204,8 @@ class WalkForwardRidge:
 
 
 #: The built-in baselines, in the order the evidence table shows them.
-BUILTIN_BASELINES: tuple[Baseline, ...] = (Momentum12to1(), Reversal1m(), WalkForwardRidge())
+BUILTIN_BASELINES: tuple[Baseline, ...] = (
+    ClosesBaseline("momentum_12_1", momentum_12_1),
+    ClosesBaseline("reversal_1m", reversal_1m),
+    WalkForwardRidge(),
+)

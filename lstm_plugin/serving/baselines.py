@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from lstm_plugin.core.config import ModelSection
+from lstm_plugin.core.config_trading import is_baseline_name
 from lstm_plugin.core.data import DataSource
 from lstm_plugin.core.errors import ConfigError
 from lstm_plugin.model.baselines import BUILTIN_BASELINES, Baseline, BaselineInputs
@@ -45,7 +46,7 @@ def _problem(baseline: object, found: dict[str, Baseline]) -> str | None:
     name = getattr(baseline, "name", None)
     if not isinstance(baseline, Baseline) or not isinstance(name, str):
         return f"{type(baseline).__name__} has no name, forecasts_returns and panel(inputs)"
-    if not name.isidentifier() or not name.islower():
+    if not is_baseline_name(name):
         return f"{name!r} is not a lower-case identifier"
     if name in found or name == "lstm":
         return f"{name!r} is taken"
