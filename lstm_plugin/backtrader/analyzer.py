@@ -235,7 +235,13 @@ class LSTMForecastAnalyzer(bt.Analyzer):
         panels = {"lstm": rows.pivot(index="date", columns="symbol", values="lstm").rename_axis(columns=None)}
         panels.update(
             baseline_panels(
-                self.baselines, signals.source, symbols, self.rebalance_days, signals.plugins, config.model
+                self.baselines,
+                signals.source,
+                symbols,
+                self.rebalance_days,
+                signals.plugins,
+                config.model,
+                self.available,
             )
         )
         panels = {name: panel.reindex(index=days, columns=symbols) for name, panel in panels.items()}

@@ -71,9 +71,11 @@ def baseline_panels(
     refit_dates: Sequence[pd.Timestamp],
     plugins: Any,
     model: ModelSection,
+    available: dict[str, Baseline] | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """``{name: panel}`` of the named baselines over ``symbols``' full bars from ``source``."""
-    available = available_baselines(plugins)
+    """``{name: panel}`` of the named baselines over ``symbols``' full bars from ``source``; ``available``:
+    what :func:`available_baselines` already gave for ``plugins`` (asked again when ``None``)."""
+    available = available_baselines(plugins) if available is None else available
     names = check_baselines(names, available)
     inputs = BaselineInputs({s: source.load(s) for s in symbols}, refit_dates, model, plugins)
     return {name: available[name].panel(inputs) for name in names}
