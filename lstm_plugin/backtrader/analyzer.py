@@ -61,7 +61,10 @@ class ForecastAnalysis(_Analysis, total=False):
 
 def fill_row(order: Any, symbol: str) -> dict[str, Any]:
     """A completed order as plain data: ``date`` (filled), ``created``, ``symbol``, ``size``, ``price``,
-    ``value``, ``commission``."""
+    ``value``, ``commission``; and why it was sent: ``reason`` (``rebalance``, ``exit``, ...; empty for
+    an order sent without one) and, for an exit, the rule that fired (``exit_reason``), the forecast and
+    the model version behind it."""
+    info = order.info
     return {
         "date": bt.num2date(order.executed.dt).date().isoformat(),
         "created": bt.num2date(order.created.dt).date().isoformat(),
@@ -70,6 +73,10 @@ def fill_row(order: Any, symbol: str) -> dict[str, Any]:
         "price": order.executed.price,
         "value": order.executed.size * order.executed.price,
         "commission": order.executed.comm,
+        "reason": info.get("reason") or "",
+        "exit_reason": info.get("exit_reason"),
+        "forecast": info.get("forecast"),
+        "model_version": info.get("model_version"),
     }
 
 

@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict, cast
 
-import backtrader as bt
 import pandas as pd
 
 from lstm_plugin.backtrader.analyzer import ForecastAnalysis
-from lstm_plugin.backtrader.walk_forward import run_inputs, strategy_runs
+from lstm_plugin.backtrader.variants import VariantSummary, parse_variants, run_variants
+from lstm_plugin.backtrader.walk_forward import run_inputs, run_strategy, strategy_runs
 from lstm_plugin.core.config import Config, training_backend
 from lstm_plugin.core.data import DEFAULT_END, DEFAULT_START, DataSource
 from lstm_plugin.core.statistics import Estimate
@@ -96,6 +96,9 @@ class BacktestSummary(_ReportFolder):
     caveats: list[str]
     settings: dict[str, Any]
     seconds: dict[str, float]
+    #: ``--variants``: each variant's figures and paired differences against ``base``
+    #: (:class:`~lstm_plugin.backtrader.variants.VariantSummary`; ``None`` without variants)
+    variants: dict[str, VariantSummary] | None
 
 
 @dataclass
@@ -109,6 +112,7 @@ class BacktestResult:
     forecast: ForecastAnalysis | None  # LSTMForecastAnalyzer.get_analysis() of the lstm run
     seconds: dict[str, float] = field(default_factory=dict)
     caveats: list[str] = field(default_factory=list)  # what the figures cannot show, in plain words
+    variants: dict[str, VariantSummary] | None = None  # with ``variants``: see VariantSummary
 
     def forecast_value(self, key: str, default: Any = None) -> Any:
         """``key`` of the forecast analysis; ``default`` without an LSTM run, or where the run has none."""
@@ -163,6 +167,7 @@ class BacktestResult:
             "caveats": list(self.caveats),
             "settings": self.settings,
             "seconds": {k: round(v, 2) for k, v in self.seconds.items()},
+            "variants": self.variants,
         }
 
 
@@ -193,22 +198,30 @@ def run_main_job(
     end: str | pd.Timestamp = DEFAULT_END,
     lstm: bool = True,
     progress: bool = True,
+    variants: Sequence[str] | str | None = None,
 ) -> BacktestResult:
-    """Run ``lstm`` (unless ``lstm`` is false), ``technical`` and ``buy_hold`` and measure them.
+    """Run ``lstm`` (unless ``lstm`` is false), ``technical`` and ``buy_hold`` and measure them; then each
+    of ``variants`` (``base``, ``exits``, ``risk``, ``vol`` or parts joined by ``+``:
+    :mod:`lstm_plugin.backtrader.variants`) on the LSTM run's models, compared with ``base``.
 
     Raises :class:`~lstm_plugin.core.errors.DataError` (bad or missing data) and :class:`ValueError`
-    (bad dates) before anything runs.
+    (bad dates, unknown variants, variants without the LSTM run) before anything runs.
     """
+    chosen_variants = [] if variants is None else parse_variants(variants)
+    if chosen_variants and not lstm:
+        raise ValueError("--variants › the variants are the LSTM strategy's: drop --no-lstm")
     inputs = run_inputs(config, source, symbols, start, end)
     config, begin = inputs.config, inputs.begin
     settings = _settings(config, inputs.symbols, inputs.calendar, registry_path, source)
+    settings["variants"] = chosen_variants
     metrics: dict[str, dict[str, Any] | None] = {name: None for name in STRATEGIES}
     curves, orders, seconds = {}, [], {}
     forecast = None
-    for name, strategy, params in strategy_runs(config, source, registry_path, begin, lstm, progress):
+    runs = strategy_runs(config, source, registry_path, begin, lstm, progress)
+    for name, strategy, params in runs:
         cerebro = inputs.cerebro()
         started = time.perf_counter()
-        result = _run(cerebro, strategy, params, begin, config)
+        result = run_strategy(cerebro, strategy, params, begin, config, measure=name == "lstm")
         seconds[name] = time.perf_counter() - started
         recorded = result.analyzers.portfolio.get_analysis()
         curves[name] = recorded["equity"]
@@ -221,6 +234,14 @@ def run_main_job(
             forecast = result.analyzers.forecast.get_analysis()
         logger.info("%s: %.1f s, final value %.2f", name, seconds[name], figures["final_value"])
     equity = pd.DataFrame(curves)
+    summaries = None
+    if chosen_variants:
+        lstm_orders = [o for o in orders if o["strategy"] == "lstm"]
+        done = run_variants(inputs, runs[0], curves["lstm"], lstm_orders, chosen_variants)
+        equity = equity.join(done.equity)
+        orders += done.orders
+        summaries = done.summaries
+        seconds["variants"] = sum(s["seconds"] for s in summaries.values())
     equity.index.name = "date"
     return BacktestResult(
         settings,
@@ -230,6 +251,7 @@ def run_main_job(
         forecast,
         seconds,
         survivorship_caveat(inputs.frames, inputs.calendar),
+        summaries,
     )
 
 
@@ -271,22 +293,3 @@ def _settings(
         "data": source.name,
         "backend": training_backend(config, walk_forward=True),
     }
-
-
-def _run(
-    cerebro: bt.Cerebro, strategy: type, params: dict[str, Any], begin: pd.Timestamp, config: Config
-) -> Any:
-    """One strategy with the recorder (and, for the LSTM run, the forecast analyzer)."""
-    from lstm_plugin.backtrader import LSTMForecastAnalyzer, PortfolioRecorder
-
-    if params.get("use_lstm", True) and strategy.__name__ == "LSTMRebalanceStrategy":
-        settings = config.backtest
-        cerebro.addanalyzer(
-            LSTMForecastAnalyzer,
-            _name="forecast",
-            daily=settings.daily_evaluation,
-            baselines=tuple(settings.baselines),
-        )
-    cerebro.addstrategy(strategy, **params)
-    cerebro.addanalyzer(PortfolioRecorder, _name="portfolio", start=begin.date().isoformat())
-    return cerebro.run()[0]

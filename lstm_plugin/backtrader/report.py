@@ -52,7 +52,20 @@ PREDICTION_COLUMNS = [
 ]
 #: What happened after each forecast: kept out of predictions.csv, whose rows must depend only on the past.
 OUTCOME_COLUMNS = ["date", "symbol", "horizon", "predicted_direction", "expected_log_return", "realized"]
-ORDER_COLUMNS = ["date", "symbol", "size", "price", "value", "commission", "created", "strategy"]
+ORDER_COLUMNS = [
+    "date",
+    "symbol",
+    "size",
+    "price",
+    "value",
+    "commission",
+    "created",
+    "strategy",
+    "reason",
+    "exit_reason",
+    "forecast",
+    "model_version",
+]
 REPORT_FILES = (
     "predictions.csv",
     "outcomes.csv",

@@ -35,6 +35,7 @@ import pandas as pd
 
 from lstm_plugin.backtrader.bar_service import bar_clock_service, signals_config
 from lstm_plugin.backtrader.feeds import feed_source, feed_symbol
+from lstm_plugin.backtrader.forecast_controls import ForecastControls
 from lstm_plugin.core.clock import ManualClock
 from lstm_plugin.core.config import Config, load_config, training_backend
 from lstm_plugin.core.data import DataSource
@@ -46,6 +47,8 @@ from lstm_plugin.portfolio.earned_weight import (
     adaptive_weight,
 )
 from lstm_plugin.portfolio.enhanced_manager import LSTMEnhancedPortfolioManager
+from lstm_plugin.portfolio.forecast_exits import ExitCandidate
+from lstm_plugin.portfolio.forecast_risk import RiskReport
 from lstm_plugin.portfolio.rebalancing import order_sequence, valid_targets
 from lstm_plugin.portfolio.results import Analysis
 from lstm_plugin.serving.registry import ModelRegistry
@@ -71,6 +74,8 @@ class Decision:
     trainings: list[dict[str, Any]] = field(default_factory=list)
     #: the blend weight used and the evidence behind it (an adaptive weight's trailing rank IC)
     weight: EarnedWeight | None = None
+    #: how ``lstm.risk`` sized the book (``None`` with every part off; docs/exits-and-risk.md)
+    risk: RiskReport | None = None
 
 
 def training_row(job: JobView, when: pd.Timestamp) -> dict[str, Any]:
@@ -175,6 +180,7 @@ class LSTMSignals:
         self.shelved_rules: Counter[str] = Counter()  # why this run shelved its new models
         self._observed: tuple[pd.Timestamp | None, dict[str, Prediction]] = (None, {})
         self.evidence = TrailingEvidence()  # what each rebalance was served: the adaptive weight's evidence
+        self.controls = ForecastControls(self)  # lstm.exits and lstm.risk (docs/exits-and-risk.md)
         self.service.add_listener(self._on_training)
 
     def _backend(self, name: str | None, plugins: tuple[Any, ...] | list[Any]) -> Backend | str:
@@ -291,6 +297,7 @@ class LSTMSignals:
                 if self.lstm_active
                 else {}
             )
+            targets, risk = self.controls.size(dict(targets), when, forecasts)
         except Exception as exc:
             self.plugins.call_each(
                 "lstm_on_error",
@@ -300,8 +307,9 @@ class LSTMSignals:
             )
             raise
         self._record_forecasts(when, forecasts)
+        self.controls.rebalanced()
         decision = Decision(
-            when, dict(targets), self.manager.last_analyses, forecasts, self.trainings[before:], weight
+            when, dict(targets), self.manager.last_analyses, forecasts, self.trainings[before:], weight, risk
         )
         for listener in self.listeners:
             listener.on_decision(decision)
@@ -353,6 +361,19 @@ class LSTMSignals:
             "evidence": evidence,
         }
 
+    def exit_candidates(self) -> list[ExitCandidate]:
+        """Between rebalances, on every bar: the holdings whose fresh forecast has breached
+        ``lstm.exits`` for ``bars`` bars in a row, each once per holding period (none with exits off).
+        Pass them to :meth:`exit`; or use them as your own strategy's signal (docs/exits-and-risk.md)."""
+        return self.controls.exit_candidates()
+
+    def exit(
+        self, candidates: list[ExitCandidate], order_info: Callable[[str], dict[str, Any]] | None = None
+    ) -> list[Any]:
+        """Sell each candidate down to its ``keep`` share at the next open, the order carrying the exit's
+        reason, forecast and model version. Returns the orders."""
+        return self.controls.exit(candidates, order_info)
+
     def apply(
         self,
         targets: dict[str, float],
@@ -369,7 +390,10 @@ class LSTMSignals:
         orders = []
         for symbol, weight in order_sequence(current, wanted):
             order = self.strategy.order_target_percent(
-                data=self.feeds[symbol], target=weight, **(order_info(symbol) if order_info else {})
+                data=self.feeds[symbol],
+                target=weight,
+                reason="rebalance",
+                **(order_info(symbol) if order_info else {}),
             )
             if order is not None:
                 orders.append(order)

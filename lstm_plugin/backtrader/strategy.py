@@ -107,6 +107,8 @@ class LSTMRebalanceStrategy(bt.Strategy):
             self.lstm.apply(decision.targets)
             self.last_rebalance, self.bars_since = today, 0
             self.decisions += 1
+        else:  # between rebalances: lstm.exits (docs/exits-and-risk.md)
+            self.lstm.exit(self.lstm.exit_candidates())
         self.lstm.observe()  # every bar: the served models' live record (docs/forecast-evidence.md)
 
     def stop(self) -> None:
@@ -146,5 +148,7 @@ class EqualWeightBuyHold(bt.Strategy):
             return
         live = [d for d in self.datas if len(d) and d.datetime.date(0) == today]
         for data in live:
-            self.order_target_percent(data=data, target=(1.0 - self.costs.cash_buffer) / len(live))
+            self.order_target_percent(
+                data=data, target=(1.0 - self.costs.cash_buffer) / len(live), reason="buy_and_hold"
+            )
         self.bought = bool(live)

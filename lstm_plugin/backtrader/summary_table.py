@@ -81,6 +81,9 @@ def comparison_table(summary: BacktestSummary) -> str:
             f"lstm - technical Sharpe {_cell(difference['value'], '{:+.2f}')} "
             + (f"(95% interval {interval}, paired by day)" if interval != "-" else f"({TOO_FEW})")
         )
+    variants = summary.get("variants")
+    if variants:
+        lines += ["", *variant_lines(variants)]
     forecast = summary.get("forecast")
     if forecast:
         lines += ["", *_forecast_lines(forecast)]
@@ -177,3 +180,34 @@ def evidence_lines(evidence: dict[str, Any]) -> list[str]:
 
 def _bars(count: int) -> str:
     return f"{count} bar{'' if count == 1 else 's'}"
+
+
+#: a variant's figures: label, key, format of the figure, format of its difference
+VARIANT_ROWS = (
+    ("Sharpe", "sharpe", "{:.2f}", "{:+.2f}"),
+    ("max drawdown", "max_drawdown", "{:.1%}", "{:+.1%}"),
+    ("turnover / year, one-way", "turnover", "{:.2f}", "{:+.2f}"),
+    ("costs / year, of value", "costs", "{:.2%}", "{:+.2%}"),
+)
+
+
+def variant_lines(variants: dict[str, Any]) -> list[str]:
+    """The variants side by side: each figure, then its paired difference against ``base`` with the 95%
+    interval (docs/exits-and-risk.md)."""
+    rows: list[tuple[str, list[str]]] = []
+    for label, key, pattern, signed in VARIANT_ROWS:
+        rows.append((label, [_cell(v["figures"][key], pattern) for v in variants.values()]))
+        cells = []
+        for variant in variants.values():
+            difference = (variant["vs_base"] or {}).get(key)
+            if not difference or difference["value"] is None:
+                cells.append("-")
+                continue
+            interval = _interval(difference["low"], difference["high"], signed)
+            cells.append(signed.format(difference["value"]) + ("" if interval == "-" else f" {interval}"))
+        rows.append(("  - base, 95% interval", cells))
+    rows.append(("exits filled", [str(v["exits"]) for v in variants.values()]))
+    return [
+        "variants of the lstm strategy on the same models (differences paired by day)",
+        *_grid(rows, list(variants)),
+    ]

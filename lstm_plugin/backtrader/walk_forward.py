@@ -17,7 +17,7 @@ from lstm_plugin.core.config import Config
 from lstm_plugin.core.data import DataSource, validate_symbol
 from lstm_plugin.core.errors import DataError
 
-__all__ = ["RunInputs", "StrategyRun", "new_cerebro", "run_inputs", "strategy_runs"]
+__all__ = ["RunInputs", "StrategyRun", "new_cerebro", "run_inputs", "run_strategy", "strategy_runs"]
 
 #: ``(name, strategy class, parameters)`` of one strategy of a backtest
 StrategyRun = tuple[str, type, dict[str, Any]]
@@ -110,3 +110,27 @@ def strategy_runs(
     runs.append(("technical", LSTMRebalanceStrategy, dict(shared, use_lstm=False)))
     runs.append(("buy_hold", EqualWeightBuyHold, {"config": config, "start": begin.date().isoformat()}))
     return runs
+
+
+def run_strategy(
+    cerebro: bt.Cerebro,
+    strategy: type,
+    params: dict[str, Any],
+    begin: pd.Timestamp,
+    config: Config,
+    measure: bool = False,
+) -> Any:
+    """One strategy with the recorder (and, with ``measure``, the forecast analyzer of the LSTM run)."""
+    from lstm_plugin.backtrader import LSTMForecastAnalyzer, PortfolioRecorder
+
+    if measure:
+        settings = config.backtest
+        cerebro.addanalyzer(
+            LSTMForecastAnalyzer,
+            _name="forecast",
+            daily=settings.daily_evaluation,
+            baselines=tuple(settings.baselines),
+        )
+    cerebro.addstrategy(strategy, **params)
+    cerebro.addanalyzer(PortfolioRecorder, _name="portfolio", start=begin.date().isoformat())
+    return cerebro.run()[0]

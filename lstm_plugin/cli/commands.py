@@ -274,6 +274,7 @@ def cmd_backtest(args: argparse.Namespace) -> BacktestSummary:
             end,
             lstm=not args.no_lstm,
             progress=not (args.quiet or args.json),
+            variants=args.variants,
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None

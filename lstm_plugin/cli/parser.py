@@ -220,6 +220,13 @@ def _add_backtest(commands: Any) -> argparse.ArgumentParser:
         "(default: config backtest.baselines, all three)",
     )
     backtest.add_argument(
+        "--variants",
+        metavar="V,W",
+        help="also run these variants of the lstm strategy on the same models and compare each with base "
+        "(paired differences with 95%% intervals): base, exits, risk, vol, or parts joined by +, e.g. "
+        "base,exits,risk,exits+risk (docs/exits-and-risk.md)",
+    )
+    backtest.add_argument(
         "--backend",
         choices=BACKENDS,
         help="where each rebalance's trainings run, all at once: local worker processes, ray tasks, or "

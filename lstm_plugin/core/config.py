@@ -32,6 +32,7 @@ from lstm_plugin.core.config_fields import (
     bounded,
     no_repeats,
 )
+from lstm_plugin.core.config_forecast_use import ExitsSection, RiskSection
 from lstm_plugin.core.config_model import EnsembleMember, ModelSection
 from lstm_plugin.core.config_trading import (
     BARS_PER_RULE,
@@ -52,6 +53,7 @@ __all__ = [
     "Config",
     "DataSection",
     "EnsembleMember",
+    "ExitsSection",
     "InferenceSection",
     "LSTMSection",
     "LSTMServiceSection",
@@ -60,6 +62,7 @@ __all__ = [
     "PortfolioSection",
     "RaySection",
     "RegistrySection",
+    "RiskSection",
     "SearchSpace",
     "TuningSection",
     "UniversalSection",
@@ -113,6 +116,15 @@ class LSTMSection(Section):
     )
     adaptive_full_ic: Annotated[float, bounded(0.001, 1)] = Field(
         0.10, description="Adaptive weight: the shrunk rank IC that earns the full lstm.weight."
+    )
+    exits: ExitsSection = Field(
+        default_factory=ExitsSection,
+        description="Forecast exits between rebalances (docs/exits-and-risk.md); off by default.",
+    )
+    risk: RiskSection = Field(
+        default_factory=RiskSection,
+        description="Forecast-driven sizing of the book at each rebalance (docs/exits-and-risk.md); off by "
+        "default.",
     )
 
 
