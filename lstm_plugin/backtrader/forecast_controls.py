@@ -10,25 +10,42 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
+from lstm_plugin.core.config import Config
+from lstm_plugin.core.data import DataSource
 from lstm_plugin.portfolio.forecast_exits import ExitCandidate, ExitRule, ExitWatch
 from lstm_plugin.portfolio.forecast_risk import RiskInputs, RiskReport, size_book
-
-if TYPE_CHECKING:
-    from lstm_plugin.backtrader.signals import LSTMSignals
-    from lstm_plugin.serving.results import Prediction
+from lstm_plugin.serving.results import Prediction
+from lstm_plugin.training.service import TrainingService
 
 __all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
+
+
+class Signals(Protocol):
+    """What the controls read of an :class:`~lstm_plugin.backtrader.signals.LSTMSignals`."""
+
+    config: Config
+    feeds: dict[str, Any]
+    strategy: Any
+    source: DataSource
+    service: TrainingService
+
+    @property
+    def lstm_active(self) -> bool: ...
+
+    def observe(self) -> dict[str, Prediction]: ...
+
+    def tradable(self) -> list[str]: ...
 
 
 class ForecastControls:
     """The exit watch and the book sizing of one :class:`~lstm_plugin.backtrader.signals.LSTMSignals`."""
 
-    def __init__(self, signals: LSTMSignals) -> None:
+    def __init__(self, signals: Signals) -> None:
         self.signals = signals
         self.exits = signals.config.lstm.exits
         self.risk = signals.config.lstm.risk

@@ -19,7 +19,7 @@ import pandas as pd
 from lstm_plugin.core.statistics import TRADING_DAYS, Estimate, paired_block_bootstrap_interval, sharpe_ratio
 from lstm_plugin.portfolio.performance import MIN_INTERVAL_DAYS, daily_returns
 
-__all__ = ["DaySeries", "VariantFigures", "day_series", "paired_differences", "variant_figures"]
+__all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
 #: the figures each variant is given, and compared on
 STATISTICS = ("sharpe", "max_drawdown", "turnover", "costs")

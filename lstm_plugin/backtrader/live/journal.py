@@ -51,6 +51,11 @@ CREATE TABLE IF NOT EXISTS decisions (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY AUTOINCREMENT, run INTEGER, date TEXT, kind TEXT NOT NULL, message TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS deliveries (date TEXT PRIMARY KEY, delivered TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS exits (
+    client_id TEXT PRIMARY KEY REFERENCES orders(client_id), date TEXT NOT NULL, symbol TEXT NOT NULL,
+    reason TEXT NOT NULL, score REAL, forecast REAL, model_type TEXT, model_version INTEGER, keep REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS exit_watch (date TEXT PRIMARY KEY, state TEXT NOT NULL) WITHOUT ROWID;
 """
 #: The tables every journal has had: one that lost any of them is damaged (lstm_plugin.backtrader.live.sqlite)
 TABLES = frozenset({"meta", "runs", "days", "orders", "fills", "positions", "decisions", "events"})
@@ -83,6 +88,10 @@ class DayRecord:
     orders: list[dict[str, Any]] = field(default_factory=list)
     decision: dict[str, Any] | None = None
     training_plan: dict[str, Any] = field(default_factory=dict)  # the training service's queue after the day
+    #: forecast exits sent at the day's close: the order's client id, the rule that fired, the forecast
+    #: and the model behind it (lstm_plugin.portfolio.forecast_exits.ExitCandidate with ``client_id``)
+    exits: list[dict[str, Any]] = field(default_factory=list)
+    exit_watch: dict[str, Any] | None = None  # the exit watch's streaks after the day (None: exits off)
 
 
 @dataclass
@@ -96,6 +105,7 @@ class Book:
     last_rebalance: pd.Timestamp | None
     targets: dict[str, float] = field(default_factory=dict)  # the last decision's
     training_plan: dict[str, Any] = field(default_factory=dict)  # the training queue the last day left
+    exit_watch: dict[str, Any] | None = None  # the exit watch's streaks the last day left
 
 
 class Journal:
@@ -183,6 +193,7 @@ class Journal:
                     "INSERT INTO orders VALUES (?, ?, ?, ?, ?, ?, 'submitted', NULL)",
                     (order["client_id"], self.run, day, order["symbol"], order["size"], order["target"]),
                 )
+            self._write_exits(day, record)
             if record.decision is not None:
                 d = record.decision
                 self._db.execute(
@@ -211,6 +222,28 @@ class Journal:
                 ),
             )
 
+    def _write_exits(self, day: str, record: DayRecord) -> None:
+        """The day's forecast exits and the exit watch's streaks after it (inside the day's transaction)."""
+        self._db.executemany(
+            "INSERT INTO exits VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    e["client_id"],
+                    day,
+                    e["symbol"],
+                    e["reason"],
+                    e["score"],
+                    e["forecast"],
+                    e["model_type"],
+                    e["model_version"],
+                    e["keep"],
+                )
+                for e in record.exits
+            ],
+        )
+        if record.exit_watch is not None:
+            self._db.execute("INSERT INTO exit_watch VALUES (?, ?)", (day, json.dumps(record.exit_watch)))
+
     def book(self, start_cash: float) -> Book:
         """The book after the last committed day (``start_cash`` and nothing else before the first)."""
         last = self._db.execute(
@@ -227,6 +260,7 @@ class Journal:
         ]
         if last is None:
             return Book(start_cash, {}, pending, None, None)
+        watch = self._db.execute("SELECT state FROM exit_watch ORDER BY date DESC LIMIT 1").fetchone()
         positions = {
             s: (size, price)
             for s, size, price in self._db.execute(
@@ -241,6 +275,7 @@ class Journal:
             None if rebalance is None else pd.Timestamp(rebalance),
             json.loads(targets[0]) if targets else {},
             json.loads(last[2]),
+            json.loads(watch[0]) if watch else None,
         )
 
     def _derived(self, start_cash: float) -> tuple[dict[str, float], float]:
@@ -344,7 +379,18 @@ class Journal:
     # ------------------------------------------------------------------ reading
     def rows(self, table: str) -> list[dict[str, Any]]:
         """Every row of ``table`` as dicts, in write order (for status, reports and tests)."""
-        if table not in {"runs", "days", "orders", "fills", "positions", "decisions", "events", "deliveries"}:
+        if table not in {
+            "runs",
+            "days",
+            "orders",
+            "fills",
+            "positions",
+            "decisions",
+            "events",
+            "deliveries",
+            "exits",
+            "exit_watch",
+        }:
             raise ValueError(f"unknown journal table {table!r}")
         cursor = self._db.execute(
             f"SELECT * FROM {table} ORDER BY rowid"

@@ -96,6 +96,7 @@ class PaperStrategy(LSTMRebalanceStrategy):
     def start(self) -> None:
         super().start()
         self.lstm.manager.current_portfolio = dict(self.book.targets)  # what the last process held in memory
+        self.lstm.controls.watch.restore(self.book.exit_watch)  # the streaks the last LIVE day left
 
     # ------------------------------------------------------------------ feed and broker events
     def notify_data(self, data: Any, status: int, *args: Any, **kwargs: Any) -> None:
@@ -160,12 +161,15 @@ class PaperStrategy(LSTMRebalanceStrategy):
             return
         due = rebalance_due(self.last_rebalance, today.date(), self._bars_since(today), self.rule)
         orders: list[dict[str, Any]] = []
+        exits: list[dict[str, Any]] = []
         record = None
         if due:
             orders, record = self._rebalance(today)
-        elif self.lstm.train and self.lstm.lstm_active and not self.lstm.service.backend.inline:
-            self.lstm.clock.set(today)
-            self.lstm.service.tick()  # background work between rebalances (never blocks the bar)
+        else:
+            if self.lstm.train and self.lstm.lstm_active and not self.lstm.service.backend.inline:
+                self.lstm.clock.set(today)
+                self.lstm.service.tick()  # background work between rebalances (never blocks the bar)
+            orders, exits = self._exit(today)
         positions = {d._name: (p.size, p.price) for d in self.datas if (p := self.getposition(d)).size}
         day = DayRecord(
             today,
@@ -177,6 +181,8 @@ class PaperStrategy(LSTMRebalanceStrategy):
             orders,
             record,
             self.lstm.service.plan(),
+            exits,
+            self.lstm.controls.watch.state() if self.lstm.config.lstm.exits.enabled else None,
         )
         self.journal.commit_day(day)
         book = {"cash": day.cash, "value": day.value, "positions": {s: list(p) for s, p in positions.items()}}
@@ -193,6 +199,7 @@ class PaperStrategy(LSTMRebalanceStrategy):
                     "cash": day.cash,
                     "positions": len(positions),
                     "orders": len(orders),
+                    "exits": len(exits),
                     "fills": len(day.fills),
                     "rebalanced": due,
                     "targets": record["targets"] if record else None,
@@ -217,6 +224,29 @@ class PaperStrategy(LSTMRebalanceStrategy):
             for order in sent
         ]
         return orders, decision_record(decision, self._models(decision), self.p.take_trainings())
+
+    def _exit(self, today: pd.Timestamp) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Between rebalances: send the forecast exits due today (``lstm.exits``), each with its client id;
+        returns the orders and the exits as journal rows."""
+        candidates = {c["symbol"]: c for c in self.lstm.exit_candidates()}
+        sent = self.lstm.exit(
+            list(candidates.values()), order_info=lambda s: {"client_id": client_id(self.p.run_id, today, s)}
+        )
+        weights = self.lstm.current_weights()
+        orders, exits = [], []
+        for order in sent:
+            symbol = order.data._name
+            candidate = candidates[symbol]
+            orders.append(
+                {
+                    "client_id": order.info["client_id"],
+                    "symbol": symbol,
+                    "size": order.created.size,
+                    "target": weights.get(symbol, 0.0) * candidate["keep"],
+                }
+            )
+            exits.append(dict(candidate, client_id=order.info["client_id"]))
+        return orders, exits
 
     def _models(self, decision: Any) -> dict[str, dict[str, Any]]:
         """The model behind each forecast of ``decision``: version, sha256, training date, age, status."""
