@@ -20,7 +20,7 @@ from typing import Any
 
 from lstm_plugin.backtrader.backtest import run_main_job
 from lstm_plugin.backtrader.research import trading_in, with_changes
-from lstm_plugin.backtrader.summary_table import variant_lines
+from lstm_plugin.backtrader.summary_table import comparison_table, variant_lines
 from lstm_plugin.backtrader.variants import run_variants
 from lstm_plugin.backtrader.walk_forward import run_inputs, strategy_runs
 from lstm_plugin.core.config import Config, load_config
@@ -89,8 +89,8 @@ def main() -> None:
             variants=["base", "exits", "risk", "vol", "exits+risk"],
         )
         summary = result.summary()
-        (args.out / "bundled.json").write_text(json.dumps(summary["variants"], indent=2))
-        print("\n".join(variant_lines(summary["variants"])))
+        (args.out / "bundled.json").write_text(json.dumps(summary, indent=2, default=str))
+        print(comparison_table(summary))
         return
     source = open_source(args.data)
     # the variants' figures need no baselines beside the LSTM: measured without them, in less time

@@ -33,7 +33,7 @@ from lstm_plugin.portfolio.performance import drawdown_series
 from lstm_plugin.portfolio.variant_statistics import day_series, fill_cost, paired_differences
 
 from .backtrader_runs import UNSEEN, T, bt_config, dated_up_to, perturb, run
-from .conftest import tiny_config, write_config
+from .conftest import TINY, tiny_config, write_config
 from .paper_runs import FIVE, SYNC, fills, replay
 
 
@@ -367,3 +367,43 @@ def test_future_prices_change_nothing_dated_before_them_with_exits_and_risk_on(u
     assert exits and {o["reason"] for o in honest["orders"]} == {"exit", "rebalance"}
     assert dated_up_to(noisy, T) == dated_up_to(honest, T)
     assert dated_up_to(noisy, "2006-12-29") != dated_up_to(honest, "2006-12-29")
+
+
+# ---------------------------------------------------------------------- the main job's variants
+def test_the_variants_run_side_by_side_on_models_trained_once(tmp_path, capsys):
+    config = write_config(
+        tmp_path / "c.json",
+        {**json.loads(json.dumps(TINY)), "lstm": {"exits": {"min_z": -0.5, "bars": 1}}, **SYNC},
+    )
+    report, models = tmp_path / "report", tmp_path / "models"
+    args = ["--symbols", "AAPL,MSFT,KO,XOM,JNJ", "--start", "2020-01-02", "--end", "2020-06-30"]
+    places = ["--config", str(config), "--out", str(report), "--models", str(models)]
+    code = main(["backtest", *args, *places, "--variants", "exits+risk,exits,vol+risk,risk", "--json"])
+    summary = json.loads(capsys.readouterr().out)
+    assert code == 0
+    variants = summary["variants"]
+    assert list(variants) == ["base", "exits+risk", "exits", "risk+vol", "risk"]
+    assert summary["settings"]["variants"] == list(variants)
+    trained = summary["forecast"]["trained"]
+    assert trained > 0 and len(list(models.rglob("*.onnx"))) == trained  # the variants trained nothing
+    assert variants["base"]["vs_base"] is None and variants["base"]["seconds"] == 0  # base is the lstm run
+    assert variants["base"]["figures"]["sharpe"] == pytest.approx(summary["lstm"]["sharpe"])
+    assert variants["exits"]["exits"] > 0 and variants["risk"]["exits"] == 0
+    assert variants["exits"]["vs_base"]["turnover"]["value"] > 0  # exits trade more
+    for name in ("exits", "risk", "risk+vol"):
+        for figure in ("sharpe", "max_drawdown", "turnover", "costs"):
+            estimate = variants[name]["vs_base"][figure]
+            assert estimate["low"] <= estimate["value"] <= estimate["high"], (name, figure)
+    assert variants["risk"]["exposure"]["least"] >= 0.3 and variants["exits"]["exposure"] is None
+    equity = pd.read_csv(report / "equity.csv", index_col="date")
+    assert list(equity.columns) == ["lstm", "technical", "buy_hold", *(f"lstm[{n}]" for n in variants)]
+    assert equity["lstm[base]"].equals(equity["lstm"])
+    orders = pd.read_csv(report / "orders.csv")
+    exits = orders[(orders["strategy"] == "lstm[exits]") & (orders["reason"] == "exit")]
+    assert len(exits) == variants["exits"]["exits"] and exits["model_version"].notna().all()
+    assert (exits["exit_reason"] == "forecast z < -0.5 for 1 bar").all() and exits["forecast"].notna().all()
+    assert set(orders.loc[orders["strategy"] == "buy_hold", "reason"]) == {"buy_and_hold"}
+    code = main(["backtest", *args, *places, "--variants", "exits", "-q"])
+    table = capsys.readouterr().out
+    assert code == 0 and "variants of the lstm strategy on the same models" in table
+    assert "  - base, 95% interval" in table and "exits filled" in table

@@ -48,6 +48,7 @@ class _Analysis(ForecastEvaluation):
     orders: list[dict[str, Any]]
     weight_mode: str
     weights: list[dict[str, Any]]
+    risk: list[dict[str, Any]]
 
 
 class ForecastAnalysis(_Analysis, total=False):
@@ -104,6 +105,9 @@ class LSTMForecastAnalyzer(bt.Analyzer):
     - ``orders``: one dict per filled order (``date, symbol, size, price, value, commission``);
     - ``weight_mode`` and ``weights``: the blend weight used at each rebalance, ``{date, weight,
       trailing_rank_ic, evidence}`` (see :mod:`lstm_plugin.portfolio.earned_weight`);
+    - ``risk``: how ``lstm.risk`` sized each rebalance, ``{date, exposure, forecast_scale, mean_forecast,
+      reliability, volatility_scale, realised_volatility, capped}`` (empty with every part off;
+      :mod:`lstm_plugin.portfolio.forecast_risk`);
     - ``evidence`` (with ``daily=True``, the default): :func:`~lstm_plugin.serving.evidence.forecast_evidence`
       of the served model's forecast on *every* bar and of each of ``baselines``, at the model's horizon
       and at the holding period (the median bars between rebalances); ``daily``: one row per bar and
@@ -135,6 +139,7 @@ class LSTMForecastAnalyzer(bt.Analyzer):
         self.rebalances = 0
         self.rebalance_days: list[pd.Timestamp] = []
         self.weights: list[dict[str, Any]] = []
+        self.sizing: list[dict[str, Any]] = []
         self.days: list[pd.Timestamp] = []
         self.calendar: list[pd.Timestamp] = []  # every bar: the spacing of the rebalances, in bars
         self.daily: list[tuple[pd.Timestamp, str, Any, Any, float]] = []
@@ -164,6 +169,8 @@ class LSTMForecastAnalyzer(bt.Analyzer):
         self.rebalance_days.append(pd.Timestamp(decision.when))
         if decision.weight is not None:
             self.weights.append(dict(decision.weight))
+        if decision.risk is not None:
+            self.sizing.append({"date": decision.when.isoformat(), **decision.risk})
         for symbol, p in decision.forecasts.items():
             self.records.append(
                 {
@@ -225,6 +232,7 @@ class LSTMForecastAnalyzer(bt.Analyzer):
             "orders": self.orders,
             "weight_mode": self.signals.config.lstm.weight_mode,
             "weights": self.weights,
+            "risk": self.sizing,
         }
         if self.p.daily:
             analysis["evidence"], analysis["daily"], analysis["daily_outcomes"] = self._evidence()

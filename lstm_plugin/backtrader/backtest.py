@@ -217,6 +217,7 @@ def run_main_job(
     metrics: dict[str, dict[str, Any] | None] = {name: None for name in STRATEGIES}
     curves, orders, seconds = {}, [], {}
     forecast = None
+    lstm_exposures: list[float] = []
     runs = strategy_runs(config, source, registry_path, begin, lstm, progress)
     for name, strategy, params in runs:
         cerebro = inputs.cerebro()
@@ -232,12 +233,13 @@ def run_main_job(
         metrics[name] = figures
         if name == "lstm":
             forecast = result.analyzers.forecast.get_analysis()
+            lstm_exposures = result.lstm.controls.exposures
         logger.info("%s: %.1f s, final value %.2f", name, seconds[name], figures["final_value"])
     equity = pd.DataFrame(curves)
     summaries = None
     if chosen_variants:
         lstm_orders = [o for o in orders if o["strategy"] == "lstm"]
-        done = run_variants(inputs, runs[0], curves["lstm"], lstm_orders, chosen_variants)
+        done = run_variants(inputs, runs[0], curves["lstm"], lstm_orders, chosen_variants, lstm_exposures)
         equity = equity.join(done.equity)
         orders += done.orders
         summaries = done.summaries

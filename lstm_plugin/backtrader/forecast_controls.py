@@ -50,6 +50,7 @@ class ForecastControls:
         self.exits = signals.config.lstm.exits
         self.risk = signals.config.lstm.risk
         self.watch = ExitWatch(ExitRule.from_settings(self.exits))
+        self.exposures: list[float] = []  # the gross exposure each rebalance was sized to (risk on)
 
     # ------------------------------------------------------------------ exits
     def exit_candidates(self) -> list[ExitCandidate]:
@@ -105,13 +106,15 @@ class ForecastControls:
         if not self.risk.active:
             return targets, None
         config = self.signals.config
-        return size_book(
+        sized, report = size_book(
             targets,
             self.risk,
             self._inputs(targets, when, forecasts),
             config.portfolio.max_weight,
             config.lstm.reliability_threshold,
         )
+        self.exposures.append(report["exposure"])
+        return sized, report
 
     def _inputs(
         self, targets: Mapping[str, float], when: pd.Timestamp, forecasts: Mapping[str, Prediction]

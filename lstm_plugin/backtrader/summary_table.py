@@ -207,6 +207,17 @@ def variant_lines(variants: dict[str, Any]) -> list[str]:
             cells.append(signed.format(difference["value"]) + ("" if interval == "-" else f" {interval}"))
         rows.append(("  - base, 95% interval", cells))
     rows.append(("exits filled", [str(v["exits"]) for v in variants.values()]))
+    rows.append(
+        (
+            "exposure, mean (least)",
+            [
+                "-"
+                if v["exposure"] is None
+                else f"{v['exposure']['mean']:.0%} ({v['exposure']['least']:.0%})"
+                for v in variants.values()
+            ],
+        )
+    )
     return [
         "variants of the lstm strategy on the same models (differences paired by day)",
         *_grid(rows, list(variants)),

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
+import numpy as np
 import pandas as pd
 
 from lstm_plugin.backtrader.walk_forward import RunInputs, StrategyRun, run_strategy
@@ -88,6 +89,8 @@ class VariantSummary(TypedDict):
 
     figures: VariantFigures
     exits: int  # exit orders filled
+    #: the mean and least gross exposure the risk parts sized the rebalances to (``None`` with them off)
+    exposure: dict[str, float] | None
     vs_base: dict[str, Estimate] | None
     seconds: float
 
@@ -112,19 +115,22 @@ def run_variants(
     lstm_equity: pd.Series,
     lstm_orders: list[dict[str, Any]],
     names: Sequence[str],
+    lstm_exposures: Sequence[float] = (),
 ) -> VariantRuns:
     """Run each variant of ``names`` (checked by :func:`parse_variants`) after the LSTM run ``lstm_run``;
-    a variant whose config is the LSTM run's own takes that run's curve and fills instead of running
-    again."""
+    a variant whose config is the LSTM run's own takes that run's curve, fills and exposures
+    (``lstm_exposures``) instead of running again."""
     _, strategy, params = lstm_run
     config: Config = params["config"]
     curves: dict[str, pd.Series] = {}
     fills: dict[str, list[dict[str, Any]]] = {}
     seconds: dict[str, float] = {}
+    exposures: dict[str, list[float]] = {}
     for name in names:
         chosen = variant_config(config, name)
         if chosen == config:
             curves[name], fills[name], seconds[name] = lstm_equity, lstm_orders, 0.0
+            exposures[name] = list(lstm_exposures)
             continue
         started = time.perf_counter()
         result = run_strategy(
@@ -133,6 +139,7 @@ def run_variants(
         seconds[name] = time.perf_counter() - started
         recorded = result.analyzers.portfolio.get_analysis()
         curves[name], fills[name] = recorded["equity"], recorded["orders"]
+        exposures[name] = result.lstm.controls.exposures
         logger.info("variant %s: %.1f s", name, seconds[name])
     cash, slippage = config.backtest.cash, config.backtest.slippage
     series: dict[str, DaySeries] = {n: day_series(curves[n], cash, fills[n], slippage) for n in names}
@@ -142,6 +149,9 @@ def run_variants(
         runs.summaries[name] = {
             "figures": variant_figures(series[name], sum(fill_cost(f, slippage) for f in fills[name])),
             "exits": sum(1 for f in fills[name] if f.get("reason") == "exit"),
+            "exposure": {"mean": float(np.mean(exposures[name])), "least": min(exposures[name])}
+            if exposures[name]
+            else None,
             "vs_base": None if name == BASE else paired_differences(series[name], series[BASE]),
             "seconds": round(seconds[name], 2),
         }

@@ -114,6 +114,8 @@ def day_line(day: dict[str, Any], start_cash: float) -> str:
         line += f"  rebalance: {day['orders']} orders -> {targets}; models {len(models)}"
         if oldest is not None:
             line += f" (oldest {oldest:.0f} d)"
+    elif day.get("exits"):  # lstm.exits between rebalances (docs/exits-and-risk.md)
+        line += f"  exits: {', '.join(day['exited'])}"
     training = day.get("training") or {}
     if training.get("running") or training.get("queued"):
         line += f"  training {len(training['running'])} running {len(training['queued'])} queued"

@@ -343,9 +343,12 @@ class Journal:
         """What ``lstm_paper_day`` is given for a committed day: its orders, fills and book."""
         date = f"{day:%Y-%m-%d}"
         orders = [
-            {"client_id": r[0], "symbol": r[1], "size": r[2], "target": r[3]}
+            {"client_id": r[0], "symbol": r[1], "size": r[2], "target": r[3], "reason": r[4]}
             for r in self._db.execute(
-                "SELECT client_id, symbol, size, target FROM orders WHERE date = ? ORDER BY rowid", (date,)
+                "SELECT o.client_id, o.symbol, o.size, o.target, CASE WHEN e.client_id IS NULL THEN "
+                "'rebalance' ELSE 'exit' END FROM orders o LEFT JOIN exits e ON e.client_id = o.client_id "
+                "WHERE o.date = ? ORDER BY o.rowid",
+                (date,),
             )
         ]
         fills = [

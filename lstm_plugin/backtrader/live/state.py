@@ -60,6 +60,7 @@ _LEGACY_EXCLUDED: dict[str, Any] = {
     },
     "model": {"min_test_samples", "warm_start", "warm_start_epochs"},
     "tuning": True,
+    "lstm": {"exits", "risk"},
 }
 
 

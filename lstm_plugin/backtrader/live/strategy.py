@@ -200,6 +200,7 @@ class PaperStrategy(LSTMRebalanceStrategy):
                     "positions": len(positions),
                     "orders": len(orders),
                     "exits": len(exits),
+                    "exited": [e["symbol"] for e in exits],
                     "fills": len(day.fills),
                     "rebalanced": due,
                     "targets": record["targets"] if record else None,
@@ -220,6 +221,7 @@ class PaperStrategy(LSTMRebalanceStrategy):
                 "symbol": order.data._name,
                 "size": order.created.size,
                 "target": decision.targets.get(order.data._name, 0.0),
+                "reason": "rebalance",
             }
             for order in sent
         ]
@@ -243,6 +245,7 @@ class PaperStrategy(LSTMRebalanceStrategy):
                     "symbol": symbol,
                     "size": order.created.size,
                     "target": weights.get(symbol, 0.0) * candidate["keep"],
+                    "reason": "exit",
                 }
             )
             exits.append(dict(candidate, client_id=order.info["client_id"]))
