@@ -51,7 +51,9 @@ if workload == "main_job":
     from lstm_plugin.backtrader.backtest import run_main_job
     result = run_main_job(config, source, registry, progress=False)
     summary = result.summary()
-    decided = digest([summary["lstm"], summary["technical"], summary["buy_hold"], result.orders,
+    fills = [{k: o[k] for k in ("date", "created", "symbol", "size", "price", "value", "commission",
+                                "strategy")} for o in result.orders]  # the fields every version has
+    decided = digest([summary["lstm"], summary["technical"], summary["buy_hold"], fills,
                       summary["forecast"]["evidence"]])
 else:
     import pandas as pd

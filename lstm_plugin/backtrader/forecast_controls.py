@@ -80,15 +80,14 @@ class ForecastControls:
             target = math.floor(size * candidate["keep"])
             if target >= size:
                 continue
-            order = strategy.order_target_size(
-                data=data,
-                target=target,
-                reason="exit",
-                exit_reason=candidate["reason"],
-                forecast=candidate["forecast"],
-                model_version=candidate["model_version"],
+            info = {
+                "reason": "exit",
+                "exit_reason": candidate["reason"],
+                "forecast": candidate["forecast"],
+                "model_version": candidate["model_version"],
                 **(order_info(candidate["symbol"]) if order_info else {}),
-            )
+            }
+            order = strategy.order_target_size(data=data, target=target, **info)
             if order is not None:
                 orders.append(order)
         return orders

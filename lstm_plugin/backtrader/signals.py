@@ -392,8 +392,7 @@ class LSTMSignals:
             order = self.strategy.order_target_percent(
                 data=self.feeds[symbol],
                 target=weight,
-                reason="rebalance",
-                **(order_info(symbol) if order_info else {}),
+                **{"reason": "rebalance", **(order_info(symbol) if order_info else {})},
             )
             if order is not None:
                 orders.append(order)
