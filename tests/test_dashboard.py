@@ -245,6 +245,16 @@ def test_a_source_that_breaks_while_serving_gets_its_own_panel(served, tmp_path)
     board = Board(open_sources(registry.root, [], [report], config=config, clock=ManualClock("2016-08-31")))
     client = _app(board)
     assert client.get("/api/backtests").json()[0]["runs"][0]["final_value"] == 1.0
+    assert client.get("/api/backtests").json()[0]["variants"] == []  # a report without --variants
+    variants = {
+        "base": {"figures": {"sharpe": 0.8}, "exits": 0, "vs_base": None},
+        "exits": "damaged",
+        "x": {},
+    }
+    (report / "summary.json").write_text(json.dumps({"lstm": {}, "settings": {}, "variants": variants}))
+    shown = client.get("/api/backtests").json()[0]["variants"]
+    assert [v["name"] for v in shown] == ["base", "x"] and shown[0]["sharpe"] == 0.8
+    assert shown[0]["vs_base"]["sharpe"] == {} and shown[1]["exits"] is None
     (report / "summary.json").write_text("{not json")
     broken = client.get("/api/backtests")
     assert broken.status_code == 200 and "summary.json" in broken.json()[0]["error"]

@@ -59,7 +59,7 @@ def world(tmp_path_factory):
     paper = ["paper", "--replay-from", "2020-01-02", "--symbols", SYMBOLS, *common]
     steps = [
         ["backtest", "--symbols", SYMBOLS, "--start", "2019-07-01", "--end", "2020-06-30", "--out",
-         str(base / "report"), "--backend", "sync", "--quiet", *common],
+         str(base / "report"), "--backend", "sync", "--quiet", "--variants", "exits,vol", *common],
         [*paper, "--speed", "0", "--until", "2020-03-31", "--state", str(base / "paper")],
         [*paper, "--speed", "0", "--until", "2020-01-10", "--state", str(base / "live")],
         ["train", "AAPL", "MSFT", "--as-of", "2020-04-30", "--backend", "sync", "--quiet", *common],
@@ -234,6 +234,14 @@ def test_the_backtests_and_training_pages_show_the_reports_and_the_service(
         assert texts[1] == f"{summary[run]['final_value']:,.0f}"
         assert texts[5].startswith(f"{summary[run]['sharpe']:.2f}")
     assert summary["caveats"][0] in report.inner_text()
+    for name, variant in summary["variants"].items():  # --variants exits,vol: each against base
+        texts = [t.strip() for t in report.locator(f"tr[data-variant='{name}'] td").all_inner_texts()]
+        assert texts[0] == name and texts[1] == f"{variant['figures']['sharpe']:.2f}", texts
+        assert texts[9] == str(variant["exits"])
+        sharpe = variant["vs_base"] and variant["vs_base"]["sharpe"]
+        assert texts[2] == (
+            "–" if not sharpe else f"{sharpe['value']:.2f} [{sharpe['low']:.2f}, {sharpe['high']:.2f}]"
+        )
     assert report.locator("img.report").evaluate("img => img.naturalWidth") > 100
     screenshot(page, "backtests", tmp_path)
     service = _json(capsys, ["service", *world["common"]])["snapshot"]

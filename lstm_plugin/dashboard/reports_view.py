@@ -51,6 +51,29 @@ def _section(summary: dict[str, Any], key: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+#: The figures of each variant of a ``--variants`` backtest (docs/exits-and-risk.md), and its differences
+#: against ``base``.
+VARIANT_FIGURES = ("sharpe", "max_drawdown", "turnover", "costs")
+
+
+def _variants(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """The report's variants, each with its figures, exits and paired differences against ``base``."""
+    rows = []
+    for name, variant in _section(summary, "variants").items():
+        if not isinstance(variant, dict):
+            continue
+        figures, against = _section(variant, "figures"), _section(variant, "vs_base")
+        rows.append(
+            {
+                "name": str(name),
+                **{k: figures.get(k) for k in VARIANT_FIGURES},
+                "exits": variant.get("exits"),
+                "vs_base": {k: _section(against, k) for k in VARIANT_FIGURES},
+            }
+        )
+    return rows
+
+
 def report_view(folder: Path) -> dict[str, Any]:
     """One report's section (``/api/backtests``); an :class:`LSTMPluginError` when its summary is damaged."""
     try:
@@ -76,6 +99,7 @@ def report_view(folder: Path) -> dict[str, Any]:
         "model_usage": forecast.get("model_usage"),
         "evidence": evidence,
         "difference": summary.get("lstm_minus_technical_sharpe"),
+        "variants": _variants(summary),
         "caveats": summary.get("caveats") or [],
         "pictures": [name for name in PICTURES if (folder / name).is_file()],
     }

@@ -234,6 +234,19 @@ function evidenceTable(evidence) {
   return [el("h3", {}, "Forecast evidence by forecaster"), table(headers, rows, { name: "evidence" })];
 }
 
+// The variants of a --variants backtest: each figure, and its difference against base paired by day, with 95 % intervals.
+function variantsTable(variants) {
+  if (!variants || !variants.length) return null;
+  const diff = (d, digits, scale = 1) => d && d.value !== null && d.value !== undefined
+    ? interval(scale * d.value, d.low === null || d.low === undefined ? null : scale * d.low, d.high === null || d.high === undefined ? null : scale * d.high, digits) : "–";
+  const rows = variants.map((v) => ({
+    cells: [v.name, num(v.sharpe, 2), diff(v.vs_base.sharpe, 2), pct(v.max_drawdown, 1), diff(v.vs_base.max_drawdown, 1, 100), num(v.turnover, 2), diff(v.vs_base.turnover, 2), pct(v.costs), diff(v.vs_base.costs, 2, 100), num(v.exits, 0)],
+    attrs: { "data-variant": v.name },
+  }));
+  return [el("h3", {}, "Variants on the same models (− base: paired by day, 95 %)"),
+    table(["Variant", "Sharpe", "− base", "Max drawdown", "− base (points)", "Turnover", "− base", "Costs / year", "− base (points)", "Exits"], rows, { name: "variants", numeric: [1, 2, 3, 4, 5, 6, 7, 8, 9] })];
+}
+
 function renderBacktests(root, data) {
   const reports = data.map((r) => {
     if (r.error) return el("section", { class: "panel", "data-report": r.folder }, el("h2", {}, r.folder), errorPanel(r));
@@ -248,6 +261,7 @@ function renderBacktests(root, data) {
       table(["Hit rate", "Base rate", "IC [95 %]", "Rank IC [95 %]", "IC dates", "Forecasts"],
         [{ cells: [num(f.hit_rate), num(f.base_rate), interval(f.ic, f.ic_low, f.ic_high), interval(f.rank_ic, f.rank_ic_low, f.rank_ic_high), String(f.ic_dates), String(f.n_predictions)], attrs: { "data-row": "forecast" } }], { name: "forecast" }),
       r.difference ? el("p", {}, "LSTM − technical Sharpe [95 %]: ", interval(r.difference.value, r.difference.low, r.difference.high, 2)) : null,
+      variantsTable(r.variants),
       evidence,
       el("h3", {}, "Caveats"), r.caveats.length ? el("ul", {}, r.caveats.map((c) => el("li", {}, c))) : el("p", { class: "muted" }, "None recorded."),
       r.pictures.includes("equity.png") ? el("img", { class: "report", src: `/api/backtests/${r.index}/equity.png`, alt: "equity of " + r.name }) : null);
