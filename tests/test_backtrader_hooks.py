@@ -134,7 +134,7 @@ def test_a_plugin_installed_through_a_real_entry_point(tmp_path, monkeypatch, fr
 
 # ---------------------------------------------------------------------- the runnable copies
 @pytest.mark.slow
-@pytest.mark.parametrize("script", ["lstm_rebalance.py", "crossover_with_lstm.py"])
+@pytest.mark.parametrize("script", ["lstm_rebalance.py", "crossover_with_lstm.py", "forecast_exits.py"])
 def test_the_strategies_folder_runs(script, csv_dir, registry_dir, tmp_path):
     config = tmp_path / "config.json"
     config.write_text(json.dumps(json.loads(bt_config().model_dump_json(by_alias=True, exclude={"schema_"}))))
@@ -154,6 +154,7 @@ def test_the_strategies_folder_runs(script, csv_dir, registry_dir, tmp_path):
             str(config),
             "--models",
             str(registry_dir),
+            *(["--trail", "0.05"] if script == "forecast_exits.py" else []),  # a calm year: a tight stop
         ],
         capture_output=True,
         text=True,
@@ -163,3 +164,5 @@ def test_the_strategies_folder_runs(script, csv_dir, registry_dir, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     summary = json.loads(done.stdout)
     assert summary["final_value"] > 0 and summary["orders"] > 0
+    if script == "forecast_exits.py":  # both exits fired over the year, each counted by why
+        assert summary["exits"].get("forecast", 0) > 0 and summary["exits"].get("trailing stop", 0) > 0
