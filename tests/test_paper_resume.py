@@ -77,15 +77,21 @@ def book(state: Path) -> dict[str, Any]:
                 {k: d[k] for k in ("date", "targets", "forecasts", "models")}
                 for d in journal.rows("decisions")
             ],
+            "exits": [local(e) for e in journal.rows("exits")],
+            "exit_watch": journal.rows("exit_watch"),
             "runs": len(journal.rows("runs")),
         }
     finally:
         journal.close()
 
 
+#: forecast exits on, so every kill also lands between the exit watch's bars (docs/exits-and-risk.md)
+EXITS = {"lstm": {"exits": {"enabled": True, "min_z": -0.5, "bars": 2}}}
+
+
 @pytest.fixture(scope="module")
 def config_file(tmp_path_factory) -> Path:
-    return write_config(tmp_path_factory.mktemp("config") / "paper.json", TINY)
+    return write_config(tmp_path_factory.mktemp("config") / "paper.json", {**TINY, **EXITS})
 
 
 @pytest.fixture(scope="module")
@@ -94,11 +100,13 @@ def reference(tmp_path_factory, config_file) -> tuple[dict[str, Any], Path]:
     root = tmp_path_factory.mktemp("reference")
     done = run_paper("none:0", root / "state", root / "models", config_file)
     assert done.returncode == 0, done.stderr
-    return book(root / "state"), root / "models"
+    journal = book(root / "state")
+    assert journal["exits"] and journal["exit_watch"]  # the kills below land among exits too
+    return journal, root / "models"
 
 
 def same_journal(resumed: dict[str, Any], reference: dict[str, Any]) -> None:
-    for table in ("orders", "fills", "days", "positions", "decisions"):
+    for table in ("orders", "fills", "days", "positions", "decisions", "exits", "exit_watch"):
         assert resumed[table] == reference[table], table
 
 
