@@ -3,6 +3,8 @@ then the chosen ones looked at once on a confirmation period (docs/forecast-evid
 
     python research/exits_risk_study.py --data datasets/sp500_2021 --every 10 --out /tmp/exits_study
     python research/exits_risk_study.py --bundled --out /tmp/exits_bundled   # the README's default run
+    python research/exits_risk_study.py --data datasets/sp500_2021 --every 1 --out /tmp/exits_404 \
+        --chosen-from /tmp/exits_study/study.json     # the thresholds the sample chose, on all 404
 
 Each period trains its walk-forward models once (the ``base`` run, cold, into its own registry); every
 threshold of the grid is then a variant on those same models. The criterion, fixed before looking: the
@@ -30,10 +32,6 @@ PERIODS = {"development": ("2005-01-03", "2014-12-31"), "confirmation": ("2015-0
 #: the grid searched on the development period, as changes to ``lstm.exits`` / ``lstm.risk``
 EXIT_GRID = [{"min_z": z, "bars": k} for z in (-1.5, -1.0, -0.5) for k in (1, 3)]
 RISK_GRID = [{"min_exposure": m, "mean_scale": s} for m in (0.3, 0.6) for s in (0.005, 0.02)]
-#: ``--grid small``, for the whole 404-stock set (each point is a ten-year run): the exits that did best
-#: on a 1-in-10 sample's development period, and one risk point (there the floor never bound)
-SMALL_EXIT_GRID = [{"min_z": -1.5, "bars": 1}, {"min_z": -1.0, "bars": 1}, {"min_z": -1.0, "bars": 3}]
-SMALL_RISK_GRID = [{"min_exposure": 0.3, "mean_scale": 0.01}]
 
 
 def _with(config: Config, exits: dict[str, Any], risk: dict[str, Any]) -> Config:
@@ -87,7 +85,11 @@ def main() -> None:
     parser.add_argument("--bundled", action="store_true", help="the README's default run, default thresholds")
     parser.add_argument("--every", type=int, default=10, help="every Nth symbol by name (a spread sample)")
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--grid", choices=("full", "small"), default="full", help="the thresholds searched")
+    parser.add_argument(
+        "--chosen-from",
+        type=Path,
+        help="a study.json whose development period chose the thresholds: run the confirmation period only",
+    )
     args = parser.parse_args()
     config = load_config(None)
     if args.bundled:
@@ -107,18 +109,21 @@ def main() -> None:
     config = with_changes(config, {"backtest": {"baselines": []}})
     report: dict[str, Any] = {}
     dev = PERIODS["development"]
-    symbols = trading_in(source, *dev)[:: args.every]
+    # the stocks with bars in the period that chooses; in the confirmation period's when it runs alone
+    period = PERIODS["confirmation"] if args.chosen_from is not None else dev
+    symbols = trading_in(source, *period)[:: args.every]
     report["symbols"] = symbols
-    exits, risks = (EXIT_GRID, RISK_GRID) if args.grid == "full" else (SMALL_EXIT_GRID, SMALL_RISK_GRID)
-    points = [(e, "exits") for e in exits] + [(r, "risk") for r in risks]
-    report["development"] = grid(config, source, args.out / "dev", symbols, dev, points)
-    exits, risk = best(report["development"]["grid"], "exits"), best(report["development"]["grid"], "risk")
-    report["chosen"] = {"exits": exits, "risk": risk}
+    if args.chosen_from is not None:
+        report["chosen"] = json.loads(args.chosen_from.read_text())["chosen"]
+        report["chosen_from"] = str(args.chosen_from)
+    else:
+        points = [(e, "exits") for e in EXIT_GRID] + [(r, "risk") for r in RISK_GRID]
+        report["development"] = grid(config, source, args.out / "dev", symbols, dev, points)
+        rows = report["development"]["grid"]
+        report["chosen"] = {"exits": best(rows, "exits"), "risk": best(rows, "risk")}
+    exits, risk = report["chosen"]["exits"], report["chosen"]["risk"]
     (args.out / "study.json").write_text(json.dumps(report, indent=2, default=str))
-    print(
-        f"development: {len(symbols)} symbols, {report['development']['seconds']:.0f} s; "
-        f"chosen {report['chosen']}"
-    )
+    print(f"{len(symbols)} symbols; chosen {report['chosen']}")
     chosen = _with(config, exits, risk)
     started = time.perf_counter()
     result = run_main_job(
