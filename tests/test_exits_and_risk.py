@@ -30,7 +30,12 @@ from lstm_plugin.portfolio.forecast_risk import (
     size_book,
 )
 from lstm_plugin.portfolio.performance import drawdown_series
-from lstm_plugin.portfolio.variant_statistics import day_series, fill_cost, paired_differences
+from lstm_plugin.portfolio.variant_statistics import (
+    day_series,
+    fill_cost,
+    paired_differences,
+    variant_figures,
+)
 
 from .backtrader_runs import UNSEEN, T, bt_config, dated_up_to, perturb, run
 from .conftest import TINY, tiny_config, write_config
@@ -171,8 +176,6 @@ def test_paired_differences_of_a_variant_with_itself_are_zero_and_drawdowns_matc
     )
     differences = paired_differences(series, series)
     assert all(d["value"] == 0 and d["low"] == 0 and d["high"] == 0 for d in differences.values())
-    from lstm_plugin.portfolio.variant_statistics import variant_figures
-
     figures = variant_figures(series, 1.5)
     assert figures["max_drawdown"] == pytest.approx(float(drawdown_series(equity, 100_000).max()))
 
