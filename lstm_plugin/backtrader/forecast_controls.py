@@ -58,13 +58,9 @@ class ForecastControls:
         signals = self.signals
         if not (self.exits.enabled and signals.lstm_active):
             return []
-        forecasts = signals.observe()
-        tradable = set(signals.tradable())
-        held = [
-            s
-            for s, data in signals.feeds.items()
-            if s in tradable and signals.strategy.getposition(data).size > 0
-        ]
+        forecasts = signals.observe()  # one per tradable symbol, failures included
+        position = signals.strategy.getposition
+        held = [s for s in forecasts if position(signals.feeds[s]).size > 0]
         return self.watch.update(forecasts, held)
 
     def exit(

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from lstm_plugin.core.errors import LSTMPluginError
+from lstm_plugin.portfolio.variant_statistics import STATISTICS
 
 __all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
@@ -51,11 +52,6 @@ def _section(summary: dict[str, Any], key: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-#: The figures of each variant of a ``--variants`` backtest (docs/exits-and-risk.md), and its differences
-#: against ``base``.
-VARIANT_FIGURES = ("sharpe", "max_drawdown", "turnover", "costs")
-
-
 def _variants(summary: dict[str, Any]) -> list[dict[str, Any]]:
     """The report's variants, each with its figures, exits and paired differences against ``base``."""
     rows = []
@@ -66,9 +62,9 @@ def _variants(summary: dict[str, Any]) -> list[dict[str, Any]]:
         rows.append(
             {
                 "name": str(name),
-                **{k: figures.get(k) for k in VARIANT_FIGURES},
+                **{k: figures.get(k) for k in STATISTICS},
                 "exits": variant.get("exits"),
-                "vs_base": {k: _section(against, k) for k in VARIANT_FIGURES},
+                "vs_base": {k: _section(against, k) for k in STATISTICS},
             }
         )
     return rows

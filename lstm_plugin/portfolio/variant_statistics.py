@@ -21,9 +21,6 @@ from lstm_plugin.portfolio.performance import MIN_INTERVAL_DAYS, daily_returns
 
 __all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
 
-#: the figures each variant is given, and compared on
-STATISTICS = ("sharpe", "max_drawdown", "turnover", "costs")
-
 
 @dataclass(frozen=True)
 class DaySeries:
@@ -92,6 +89,8 @@ _MEASURES: dict[str, tuple[str, Callable[[np.ndarray], np.ndarray]]] = {
     "turnover": ("traded", _turnover),
     "costs": ("costs", _yearly),
 }
+#: the figures each variant is given, and compared on
+STATISTICS = tuple(_MEASURES)
 
 
 def _finite(value: float) -> float | None:

@@ -234,7 +234,7 @@ class PaperStrategy(LSTMRebalanceStrategy):
         sent = self.lstm.exit(
             list(candidates.values()), order_info=lambda s: {"client_id": client_id(self.p.run_id, today, s)}
         )
-        weights = self.lstm.current_weights()
+        weights = self.lstm.current_weights() if sent else {}  # read only on a day that exits
         orders, exits = [], []
         for order in sent:
             symbol = order.data._name
