@@ -9,7 +9,8 @@ the default config and span (what ``lstm-plugin backtest`` runs with no argument
    ≥ 1.7× faster and give the same figures, orders and models;
 3. the warm rerun: the same job again, every model reused (target ≤ 60 s);
 4. on warm models, the LSTM run's time over the technical run's, both inside the warm job (target ≤ 1.5×);
-5. the peak resident memory of the process (target ≤ 2 GiB).
+5. the peak resident memory of the process (target ≤ 2 GiB; the whole tree: ``bench_memory.py``);
+6. where the cold and the warm lstm run's seconds went, by phase (``BacktestResult.phases``).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ def main() -> None:
             timings[name] = {
                 "seconds": time.perf_counter() - started,
                 "runs": result.seconds,
+                "phases": result.phases,
                 "summary": result.summary(),
                 "orders": result.orders,
             }
@@ -65,6 +67,8 @@ def main() -> None:
         "reused": warm["summary"]["forecast"]["reused"],
         "cold_runs": cold["runs"],
         "warm_runs": warm["runs"],
+        "cold_phases": cold["phases"],
+        "warm_phases": warm["phases"],
     }
     if args.json:
         print(json.dumps(figures))
@@ -90,6 +94,27 @@ def main() -> None:
     print(f"  warm rerun speed-up:                {figures['warm_speedup']:6.1f}x")
     print(f"  LSTM run / technical run, warm:     {figures['lstm_over_technical']:6.2f}x  (target <= 1.5x)")
     print(f"  peak memory:                        {peak_gib:6.2f} GiB (target <= 2 GiB)")
+    for name in ("cold", "warm"):
+        print(f"  the {name} lstm run by phase (seconds):")
+        print("    " + phase_line(timings[name]["phases"]))
+
+
+#: the phases printed, in order, with what each one is
+PHASES = (
+    ("wall", "the lstm run"),
+    ("training", "fitting in workers, summed over them"),
+    ("plan", "what is due"),
+    ("prepare", "jobs' bars, identical-training checks"),
+    ("wait", "for the workers"),
+    ("publish", "register, verify, stage; while waiting"),
+    ("forecasts", "serving"),
+    ("evaluation", "the analyzer after the run"),
+    ("strategy", "the rest: Backtrader, selection"),
+)
+
+
+def phase_line(phases: dict[str, float]) -> str:
+    return "\n    ".join(f"{name:10s} {phases.get(name, 0.0):7.2f}   {what}" for name, what in PHASES)
 
 
 if __name__ == "__main__":

@@ -147,7 +147,7 @@ def test_sixteen_threads_agree_with_one(trained):
     assert len(outputs) == 16 * 16
     for p in outputs:
         assert p == expected[p["symbol"]]
-    assert len(shared.runner._sessions) == 3
+    assert shared.runner.cached() == 3
 
 
 def test_graceful_statuses(trained, tmp_path):

@@ -4,6 +4,7 @@ the daily forecast evidence against baselines."""
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from typing import Any, TypedDict
 
@@ -137,6 +138,7 @@ class LSTMForecastAnalyzer(bt.Analyzer):
         self.records: list[dict[str, Any]] = []
         self.orders: list[dict[str, Any]] = []
         self.rebalances = 0
+        self.seconds = 0.0  # spent measuring the run after it (stop): the evaluation's share of a run
         self.rebalance_days: list[pd.Timestamp] = []
         self.weights: list[dict[str, Any]] = []
         self.sizing: list[dict[str, Any]] = []
@@ -195,6 +197,11 @@ class LSTMForecastAnalyzer(bt.Analyzer):
         self.orders.append(fill_row(order, symbol))
 
     def stop(self) -> None:
+        started = time.perf_counter()
+        self._measure()
+        self.seconds = time.perf_counter() - started
+
+    def _measure(self) -> None:
         closes: dict[str, pd.Series] = {}
         for record in self.records:
             record["realized"] = None

@@ -113,6 +113,9 @@ class BacktestResult:
     seconds: dict[str, float] = field(default_factory=dict)
     caveats: list[str] = field(default_factory=list)  # what the figures cannot show, in plain words
     variants: dict[str, VariantSummary] | None = None  # with ``variants``: see VariantSummary
+    #: where the lstm run's seconds went (training in workers, the driver's phases, forecasts,
+    #: evaluation, and ``strategy``: the rest, Backtrader's bars and the selection); not in summary.json
+    phases: dict[str, float] = field(default_factory=dict)
 
     def forecast_value(self, key: str, default: Any = None) -> Any:
         """``key`` of the forecast analysis; ``default`` without an LSTM run, or where the run has none."""
@@ -216,8 +219,7 @@ def run_main_job(
     settings["variants"] = chosen_variants
     metrics: dict[str, dict[str, Any] | None] = {name: None for name in STRATEGIES}
     curves, orders, seconds = {}, [], {}
-    forecast = None
-    lstm_exposures: list[float] = []
+    forecast, lstm_exposures, phases = None, [], {}
     runs = strategy_runs(config, source, registry_path, begin, lstm, progress)
     for name, strategy, params in runs:
         cerebro = inputs.cerebro()
@@ -227,13 +229,13 @@ def run_main_job(
         recorded = result.analyzers.portfolio.get_analysis()
         curves[name] = recorded["equity"]
         orders += [dict(fill, strategy=name) for fill in recorded["orders"]]
-        figures = performance_metrics(
+        metrics[name] = figures = performance_metrics(
             recorded["equity"], config.backtest.cash, [o["value"] for o in recorded["orders"]]
         )
-        metrics[name] = figures
         if name == "lstm":
             forecast = result.analyzers.forecast.get_analysis()
             lstm_exposures = result.lstm.controls.exposures
+            phases = run_phases(seconds[name], result.lstm.seconds(), result.analyzers.forecast.seconds)
         logger.info("%s: %.1f s, final value %.2f", name, seconds[name], figures["final_value"])
     equity = pd.DataFrame(curves)
     summaries = None
@@ -254,7 +256,21 @@ def run_main_job(
         seconds,
         survivorship_caveat(inputs.frames, inputs.calendar),
         summaries,
+        phases,
     )
+
+
+def run_phases(wall: float, spent: dict[str, float], evaluation: float) -> dict[str, float]:
+    """The lstm run's seconds by phase: ``training`` (summed over workers, so beside the wall time), then the
+    wall time split into the driver's ``plan``, ``prepare``, ``wait``, ``forecasts``, ``evaluation`` and
+    the rest, ``strategy``; ``publish`` runs in a callback thread while the driver waits, so it is inside
+    ``wait``, not beside it. With the ``sync`` backend the trainings run in the driver, inside ``strategy``.
+    """
+    phases = dict(spent, evaluation=evaluation)
+    inside = ("plan", "prepare", "wait", "forecasts", "evaluation")
+    phases["strategy"] = max(0.0, wall - sum(phases.get(k, 0.0) for k in inside))
+    phases["wall"] = wall
+    return phases
 
 
 def survivorship_caveat(frames: dict[str, pd.DataFrame], calendar: pd.DatetimeIndex) -> list[str]:

@@ -398,6 +398,11 @@ class LSTMSignals:
                 orders.append(order)
         return orders
 
+    def seconds(self) -> dict[str, float]:
+        """Where the run's time went beside Backtrader: its service's
+        (:meth:`~lstm_plugin.training.service.TrainingService.seconds`) and ``forecasts`` (serving)."""
+        return {**self.service.seconds(), "forecasts": self.service.forecasts.seconds}
+
     def close(self) -> None:
         if self._owns_service:
             self.service.shutdown()

@@ -245,6 +245,11 @@ class InferenceSection(Section):
     intra_op_threads: Threads = Field(
         1, description="Threads per InferenceSession; 1 keeps many sessions from fighting over cores."
     )
+    session_cache_mb: Annotated[float, bounded(1, 1_000_000)] = Field(
+        64.0,
+        description="Memory the cached onnxruntime sessions may hold, in MiB (about 0.4 MiB per default "
+        "model); the least recently used go first, and a version is released when a newer one replaces it.",
+    )
 
 
 class PluginsSection(Section):

@@ -28,6 +28,7 @@ from lstm_plugin.model.metrics import forecast_metrics
 from lstm_plugin.model.network import EnsembleForecaster, Forecaster
 from lstm_plugin.model.samples import SampleSet
 from lstm_plugin.model.warm_weights import load_matching
+from lstm_plugin.model.window_rows import WindowRows
 
 logger = logging.getLogger(__name__)
 #: ``(epoch, network)`` after each epoch, the network in eval mode
@@ -61,7 +62,7 @@ def resolve_device(choice: str) -> torch.device:
 
 
 def predict_torch(
-    forecaster: Forecaster | EnsembleForecaster, windows: np.ndarray, batch_size: int = 4096
+    forecaster: Forecaster | EnsembleForecaster, windows: np.ndarray | WindowRows, batch_size: int = 4096
 ) -> tuple[np.ndarray, np.ndarray]:
     """Probabilities (n, 3) and expected log returns (n,) from the torch model (eval mode, no grad)."""
     graph = forecaster.serving().eval()
@@ -69,7 +70,7 @@ def predict_torch(
     probs, rets = [], []
     with torch.no_grad():
         for start in range(0, windows.shape[0], batch_size):
-            x = torch.as_tensor(windows[start : start + batch_size], device=device)
+            x = torch.as_tensor(np.asarray(windows[start : start + batch_size]), device=device)
             p, r = graph(x)
             probs.append(p.cpu().numpy())
             rets.append(r.cpu().numpy())
@@ -211,7 +212,7 @@ def _train(
         forecaster.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
     )
 
-    x_train, c_train, y_train = _tensors(train, config, target_scale, device)
+    x_train, c_train, y_train = _batches(train, config, target_scale, device)
     x_val, c_val, y_val = _tensors(val, config, target_scale, device)
     generator = torch.Generator().manual_seed(config.seed)
     best_loss, best_state, best_epoch, stale = math.inf, None, 0, 0
@@ -254,12 +255,42 @@ def _train(
     return best_loss, best_epoch, history
 
 
+class WindowBatches:
+    """``x[batch]`` for windows kept as their rows: the batch's windows, stacked, as a tensor on ``device``
+    (the values a stacked tensor indexed by ``batch`` holds)."""
+
+    def __init__(self, windows: WindowRows, device: torch.device) -> None:
+        self.windows, self.device = windows, device
+
+    def __getitem__(self, batch: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(self.windows.take(batch.cpu().numpy())).to(self.device)
+
+
 def _tensors(
     part: SampleSet, config: ModelSection, target_scale: float, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Windows, direction classes and scaled returns of ``part`` as tensors on ``device``."""
     return (
-        torch.as_tensor(part.windows, device=device),
+        torch.as_tensor(np.asarray(part.windows), device=device),
+        *_labels(part, config, target_scale, device),
+    )
+
+
+def _labels(
+    part: SampleSet, config: ModelSection, target_scale: float, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    return (
         torch.as_tensor(direction_classes(part.returns, config.direction_threshold), device=device),
         torch.as_tensor((part.returns / target_scale).astype("float32"), device=device),
     )
+
+
+def _batches(
+    part: SampleSet, config: ModelSection, target_scale: float, device: torch.device
+) -> tuple[torch.Tensor | WindowBatches, torch.Tensor, torch.Tensor]:
+    """:func:`_tensors` of the training segment, drawn from by batch: windows kept as their rows (a pooled
+    set) are cut into each batch as it is drawn (:class:`WindowBatches`), never all stacked."""
+    windows = part.windows
+    if not isinstance(windows, WindowRows):
+        return _tensors(part, config, target_scale, device)
+    return (WindowBatches(windows, device), *_labels(part, config, target_scale, device))

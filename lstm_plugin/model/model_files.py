@@ -266,7 +266,7 @@ class ModelRecord:
     def trained_at(self) -> pd.Timestamp:
         return pd.Timestamp(self.metadata["trained_at"])
 
-    @property
+    @functools.cached_property
     def key(self) -> tuple[str, str, int, str]:
         """Identity for caches: type, name, version and content hash."""
         return (self.model_type, self.symbol, self.version, str(self.metadata["sha256"]))

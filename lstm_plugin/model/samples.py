@@ -22,6 +22,7 @@ from lstm_plugin.model.features import (
     make_windows,
     sample_end_indices,
 )
+from lstm_plugin.model.window_rows import WindowRows, pooled_window_rows
 
 
 class FeatureHooks(Protocol):
@@ -38,7 +39,7 @@ class SampleSet:
     """Labelled windows: ``windows`` (n, window, F) raw features, ``returns`` (n,) forward log returns,
     ``dates`` (n,) the bar each window ends at."""
 
-    windows: np.ndarray
+    windows: np.ndarray | WindowRows
     returns: np.ndarray
     dates: np.ndarray
 
@@ -46,6 +47,12 @@ class SampleSet:
         return int(self.returns.shape[0])
 
     def subset(self, mask: np.ndarray) -> SampleSet:
+        """The rows of ``mask``; a view when they are one run of rows (a time split's segments of samples in
+        date order), so a pooled training set is not held twice."""
+        chosen = np.flatnonzero(mask)
+        if len(chosen) and int(chosen[-1]) - int(chosen[0]) + 1 == len(chosen):
+            rows = slice(int(chosen[0]), int(chosen[-1]) + 1)
+            return SampleSet(self.windows[rows], self.returns[rows], self.dates[rows])
         return SampleSet(self.windows[mask], self.returns[mask], self.dates[mask])
 
 
@@ -114,10 +121,16 @@ def universe_forward_mean(closes: Mapping[str, pd.Series], horizon: int) -> pd.S
 
 
 def training_samples(
-    ohlcv: pd.DataFrame, features: pd.DataFrame, config: ModelSection, benchmark: pd.Series | None = None
+    ohlcv: pd.DataFrame,
+    features: pd.DataFrame,
+    config: ModelSection,
+    benchmark: pd.Series | None = None,
+    lazy: bool = False,
 ) -> SampleSet:
     """Every window whose label is known inside ``ohlcv``: ``ln(c[t+h]/c[t])`` with ``model.target``
-    ``return``, that minus ``benchmark`` at ``t`` (:func:`universe_forward_mean`) with ``excess``."""
+    ``return``, that minus ``benchmark`` at ``t`` (:func:`universe_forward_mean`) with ``excess``.
+    ``lazy``: the windows as the rows they are cut from (:class:`~lstm_plugin.model.window_rows.WindowRows`),
+    the same values in a ``window``-th of the memory, for a set that is pooled."""
     values = features.to_numpy(dtype="float64")
     ends = sample_end_indices(_valid_rows(features), config.window, config.horizon)
     returns = forward_log_return(ohlcv["close"].to_numpy(), config.horizon)
@@ -126,11 +139,12 @@ def training_samples(
             raise ModelError("model.target › 'excess' needs the universe's benchmark returns")
         returns = returns - benchmark.reindex(ohlcv.index).to_numpy(dtype="float64")
         ends = ends[np.isfinite(returns[ends])]
-    return SampleSet(
-        windows=make_windows(values, ends, config.window),
-        returns=returns[ends],
-        dates=ohlcv.index.to_numpy()[ends],
+    windows = (
+        WindowRows(values.astype("float32"), ends, config.window)
+        if lazy
+        else make_windows(values, ends, config.window)
     )
+    return SampleSet(windows=windows, returns=returns[ends], dates=ohlcv.index.to_numpy()[ends])
 
 
 def pooled_samples(per_symbol: Mapping[str, SampleSet]) -> SampleSet:
@@ -142,11 +156,20 @@ def pooled_samples(per_symbol: Mapping[str, SampleSet]) -> SampleSet:
         )
     dates = np.concatenate([p.dates for p in parts])
     order = np.argsort(dates, kind="stable")
-    return SampleSet(
-        windows=np.concatenate([p.windows for p in parts])[order],
-        returns=np.concatenate([p.returns for p in parts])[order],
-        dates=dates[order],
-    )
+    returns = np.concatenate([p.returns for p in parts])[order]
+    lazy = [p.windows for p in parts if isinstance(p.windows, WindowRows)]
+    if len(lazy) == len(parts) and len({w.length for w in lazy}) == 1:
+        pooled = pooled_window_rows([(w.rows, w.ends) for w in lazy], lazy[0].length, order)
+        return SampleSet(windows=pooled, returns=returns, dates=dates[order])
+    # each part's windows go straight to their sorted rows: one copy of the pooled windows, not two
+    place = np.empty_like(order)
+    place[order] = np.arange(len(order))
+    windows = np.empty((len(order), *parts[0].windows.shape[1:]), dtype="float32")
+    start = 0
+    for part in parts:
+        windows[place[start : start + len(part)]] = part.windows
+        start += len(part)
+    return SampleSet(windows=windows, returns=returns, dates=dates[order])
 
 
 def latest_window(
@@ -180,4 +203,6 @@ def latest_window(
 
 def float32_samples(samples: SampleSet) -> SampleSet:
     """Float32 windows: what serving feeds a model, at half the bytes on the way back to the driver."""
-    return SampleSet(np.ascontiguousarray(samples.windows, dtype=np.float32), samples.returns, samples.dates)
+    # a copy: a segment may be a view of the whole training set (``subset``), which it must not keep alive
+    windows = np.array(samples.windows, dtype=np.float32)
+    return SampleSet(windows, samples.returns.copy(), samples.dates.copy())

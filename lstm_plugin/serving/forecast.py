@@ -11,8 +11,8 @@ model). Each successful forecast is kept in the registry's track record (docs/da
 from __future__ import annotations
 
 import logging
-import math
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -30,12 +30,12 @@ from lstm_plugin.core.errors import (
     ModelError,
 )
 from lstm_plugin.core.statuses import ModelStatus, PredictionStatus
-from lstm_plugin.model.features import CLASSES
 from lstm_plugin.model.samples import latest_window
 from lstm_plugin.plugins.manager import PluginManager, get_plugin_manager
 from lstm_plugin.serving.freshness import retrain_due
 from lstm_plugin.serving.inference import OnnxRunner
 from lstm_plugin.serving.live_scores import LiveScore, LiveScores, degradation
+from lstm_plugin.serving.prediction_rows import row_prediction, served_fields
 from lstm_plugin.serving.registry import UNIVERSAL_NAME, ModelRecord, ModelRegistry
 from lstm_plugin.serving.results import ModelStatusReport, Prediction, candidate_model
 from lstm_plugin.serving.track_record import TrackRecordWriter, track_rows
@@ -54,6 +54,7 @@ __all__ = [
 ]
 
 TrainingState = Callable[[str], "ModelStatus | None"]
+DAY_NS = 86_400_000_000_000
 #: A window waiting for its model's batch: ``(symbol, record, window, last bar, cache key)``.
 Pending = tuple[str, ModelRecord, np.ndarray, pd.Timestamp, tuple[Any, ...]]
 
@@ -103,26 +104,8 @@ def success_prediction(
 ) -> Prediction:
     """The forecast of one model output row: the likeliest class, its probability, the expected move."""
     best = int(np.argmax(probabilities))
-    metrics = record.metadata.get("metrics", {})
-    return {
-        "symbol": symbol,
-        "status": "success",
-        "message": "",
-        "predicted_direction": CLASSES[best],
-        "confidence": float(probabilities[best]),
-        "price_change_pct": float(math.expm1(expected) * 100.0),
-        "probabilities": {name: float(p) for name, p in zip(CLASSES, probabilities)},
-        "expected_log_return": float(expected),
-        "horizon": int(record.metadata["horizon"]),
-        "model_type": record.model_type,
-        "model_version": record.version,
-        "reliability": metrics.get("reliability"),
-        "quality": metrics.get("quality"),
-        "trained_at": record.metadata["trained_at"],
-        "as_of": as_of.isoformat(),
-        "cached": False,
-        "provider": provider,
-    }
+    row = ([float(p) for p in probabilities], float(expected), best, as_of.isoformat())
+    return row_prediction(symbol, served_fields(record), row, provider)
 
 
 class ForecastService:
@@ -148,10 +131,14 @@ class ForecastService:
         self.registry = registry
         self.source = source
         self.clock = clock or default_clock(source)
-        self.runner = runner or OnnxRunner(config.inference.device, config.inference.intra_op_threads)
+        self.runner = runner or OnnxRunner(
+            config.inference.device, config.inference.intra_op_threads, config.inference.session_cache_mb
+        )
         self.plugins = plugins or get_plugin_manager(config.plugins)
         self.training_state = training_state or (lambda symbol: None)
         self._cache: dict[tuple[Any, ...], tuple[pd.Timestamp, Prediction]] = {}
+        self._serving: dict[tuple[str, str], tuple[Any, ...]] = {}  # each model's version last served
+        self.seconds = 0.0  # spent in predict_many: what serving costs a run (benchmarks/bench_backtest.py)
         self._lock = threading.Lock()
         self.live = LiveScores()  # every served forecast, scored as outcomes become known (in this process)
         self.tuned = TunedStore(registry.root)  # the settings tunings chose (docs/tuning.md)
@@ -249,9 +236,12 @@ class ForecastService:
         than the clock's now, which would read the future. A version onnxruntime cannot load or
         run, or whose output is not finite, is set aside with a warning and the previous one answers.
         """
+        started = time.perf_counter()
         results = self._predict(list(symbols), data, force_refresh, as_of)
         self.live.record(results.values(), registry_name)
         self.track.add(track_rows(results.values(), self.registry.records, registry_name))
+        with self._lock:
+            self.seconds += time.perf_counter() - started
         return results
 
     def _predict(
@@ -363,13 +353,30 @@ class ForecastService:
                 symbol, "not_available", f"no model for {symbol} trained by {when:%Y-%m-%d}"
             )
             return symbol, None
-        age = (when - record.trained_at) / pd.Timedelta(days=1)
+        age = (when.value - record.trained_at.value) / DAY_NS  # what (when - trained_at) / 1 day gives
         limit = self.config.lstm.max_model_age_days
         if limit is not None and age > limit:
             message = f"{record.label} was trained {age:.0f} days ago, over lstm.max_model_age_days ({limit})"
             results[symbol] = empty_prediction(symbol, "stale", message, record)
             return symbol, None
+        self._serve(record)
         return symbol, record
+
+    def _serve(self, record: ModelRecord) -> None:
+        """``record`` serves its model from now on: the version it replaces is released (its session, and
+        what was kept for it), since a run moving forward never asks for it again (if asked, it loads
+        again, with the same answers)."""
+        name, key = (record.model_type, record.symbol), record.key
+        if self._serving.get(name) == key:  # the common case: it served the last bar too
+            return
+        with self._lock:
+            replaced = self._serving.get(name)
+            self._serving[name] = key
+        if replaced is not None and replaced != key:
+            self._release(replaced)
+
+    def _release(self, key: tuple[Any, ...]) -> None:
+        self.runner.release(key)
 
     def _remember(
         self, key: tuple[Any, ...], now: pd.Timestamp, ttl: pd.Timedelta, prediction: Prediction

@@ -1,8 +1,11 @@
 """onnxruntime serving: one cached ``InferenceSession`` per model version, explicit providers.
 
 ``InferenceSession.run`` is safe to call from many threads, so sessions are shared; creation is
-locked so two threads never build the same session twice. Each session uses
-``inference.intra_op_threads`` threads (default 1) so many sessions do not fight for two cores.
+locked so two threads never build the same session twice. The cache is bounded by bytes
+(``inference.session_cache_mb``), not by count: a walk-forward registers a new version every few bars and
+never serves a superseded one again, so a cache of a fixed count would grow with the run's length
+(docs/benchmarks.md, *Memory*); a forecaster also releases a version as soon as a newer one replaces it.
+Each session uses ``inference.intra_op_threads`` threads (default 1): many sessions do not fight for cores.
 
 onnxruntime falls back to the CPU without a word when its CUDA provider cannot start (no GPU, no
 driver, the CPU-only package installed), so each new session is asked which provider it really
@@ -50,37 +53,70 @@ def select_providers(device: str) -> list[str]:
     return [CPU]
 
 
-class OnnxRunner:
-    """Runs registered models; keeps the ``max_sessions`` most recently used sessions."""
+#: what one session costs beside its model's bytes, measured: 196 sessions of the default 28 KB model held
+#: 76 MiB once each had run (docs/benchmarks.md, *Memory*)
+SESSION_OVERHEAD_BYTES = 320 * 1024
+#: each byte of an ONNX file costs about this many in its session (weights unpacked, graph, kernels)
+SESSION_BYTES_PER_MODEL_BYTE = 3
 
-    def __init__(self, device: str = "cpu", intra_op_threads: int = 1, max_sessions: int = 256) -> None:
+
+def session_cost(model_bytes: int) -> int:
+    """The memory a session of a model of ``model_bytes`` is counted at in the cache's budget."""
+    return SESSION_OVERHEAD_BYTES + SESSION_BYTES_PER_MODEL_BYTE * model_bytes
+
+
+class OnnxRunner:
+    """Runs registered models; keeps the most recently used sessions within ``cache_mb`` MiB (at least the
+    one in use) and drops a version's session when :meth:`release` says it will not serve again."""
+
+    def __init__(self, device: str = "cpu", intra_op_threads: int = 1, cache_mb: float = 64.0) -> None:
         self.device = device
         self.providers = select_providers(device)
         #: the provider sessions really run on: the first asked for until a session says otherwise
         self.provider = self.providers[0]
         self.intra_op_threads = intra_op_threads
-        self.max_sessions = max_sessions
+        self.cache_bytes = int(cache_mb * 2**20)
         self.run_count = 0
-        self._sessions: OrderedDict[tuple[Any, ...], ort.InferenceSession] = OrderedDict()
+        self._sessions: OrderedDict[tuple[Any, ...], tuple[ort.InferenceSession, int]] = OrderedDict()
+        self._held = 0  # the counted cost of the sessions kept
         self._lock = threading.Lock()
+
+    @property
+    def held_bytes(self) -> int:
+        """The counted cost of the sessions kept (:func:`session_cost`)."""
+        return self._held
+
+    def cached(self) -> int:
+        """How many sessions are kept."""
+        return len(self._sessions)
+
+    def release(self, key: tuple[Any, ...]) -> None:
+        """Drop the session of the version with ``key`` (if kept): it will not serve again, or rarely."""
+        with self._lock:
+            kept = self._sessions.pop(key, None)
+            if kept is not None:
+                self._held -= kept[1]
 
     def session(self, record: ModelRecord) -> ort.InferenceSession:
         """The cached session for ``record``, created (from verified bytes) on first use."""
         with self._lock:
-            session = self._sessions.get(record.key)
-            if session is not None:
+            kept = self._sessions.get(record.key)
+            if kept is not None:
                 self._sessions.move_to_end(record.key)
-                return session
+                return kept[0]
             try:
-                session = open_session(record.read_bytes(), self.intra_op_threads, self.providers)
+                blob = record.read_bytes()
+                session = open_session(blob, self.intra_op_threads, self.providers)
             except (RegistryError, OSError) as exc:
                 raise ModelError(f"{record.label} › cannot load: {exc}") from exc
             except Exception as exc:  # onnxruntime raises its own exception types
                 raise BrokenModelError(f"onnxruntime cannot load it ({first_line(exc, 300)})") from exc
             self._check_provider(session, record)
-            self._sessions[record.key] = session
-            while len(self._sessions) > self.max_sessions:
-                self._sessions.popitem(last=False)
+            cost = session_cost(len(blob))
+            self._sessions[record.key] = (session, cost)
+            self._held += cost
+            while self._held > self.cache_bytes and len(self._sessions) > 1:
+                self._held -= self._sessions.popitem(last=False)[1][1]
             return session
 
     def _check_provider(self, session: ort.InferenceSession, record: ModelRecord) -> None:

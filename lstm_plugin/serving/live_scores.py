@@ -58,6 +58,7 @@ class LiveScores:
         self, predictions: Iterable[Mapping[str, Any]], name_of: Callable[[Mapping[str, Any]], str]
     ) -> None:
         """Remember the successful ``predictions``; ``name_of(prediction)`` is its model's registry name."""
+        bars: dict[str, pd.Timestamp] = {}  # the forecasts of one call mostly share their bar
         with self._lock:
             for p in predictions:
                 if p.get("status") != "success" or p.get("probabilities") is None or not p.get("as_of"):
@@ -66,9 +67,12 @@ class LiveScores:
                 book = self._books.setdefault(key, _Book())
                 probabilities = p["probabilities"]
                 score = float(probabilities["up"] - probabilities["down"])
+                as_of = str(p["as_of"])
+                bar = bars.get(as_of)
+                if bar is None:
+                    bar = bars[as_of] = pd.Timestamp(as_of)
                 book.pending.setdefault(
-                    (p["symbol"], pd.Timestamp(p["as_of"])),
-                    (score, float(p["expected_log_return"]), int(p["horizon"])),
+                    (p["symbol"], bar), (score, float(p["expected_log_return"]), int(p["horizon"]))
                 )
 
     def score(

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -29,8 +29,15 @@ from lstm_plugin.core.config import ModelSection
 from lstm_plugin.core.errors import BrokenModelError, DataError, LSTMPluginError, ModelError
 from lstm_plugin.model.features import FEATURE_HISTORY, make_windows
 from lstm_plugin.model.samples import compute_features
-from lstm_plugin.serving.forecast import ForecastService, data_failure, empty_prediction, success_prediction
-from lstm_plugin.serving.inference import finite_rows, not_finite
+from lstm_plugin.serving.forecast import ForecastService, data_failure, empty_prediction
+from lstm_plugin.serving.inference import not_finite
+from lstm_plugin.serving.prediction_rows import (
+    RowAnswer,
+    ServedFields,
+    batch_rows,
+    row_prediction,
+    served_fields,
+)
 from lstm_plugin.serving.registry import ModelRecord
 from lstm_plugin.serving.results import Prediction
 from lstm_plugin.serving.trained_settings import trained_settings
@@ -46,10 +53,31 @@ class _SymbolFeatures:
     values: np.ndarray  # (bars, features) float64
     names: tuple[str, ...]
     invalid_before: np.ndarray  # invalid_before[i] = invalid rows among 0..i-1
+    #: the bars as int64 nanoseconds: per-bar lookups in numpy, not through pandas
+    stamps: np.ndarray = field(init=False)
+    #: every bar a whole second without a time zone (daily bars): numpy writes them as isoformat does
+    plain: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        stamps = self.index.as_unit("ns").asi8
+        object.__setattr__(self, "stamps", stamps)
+        object.__setattr__(self, "plain", self.index.tz is None and not (stamps % 1_000_000_000).any())
+
+    def position(self, when: pd.Timestamp) -> int:
+        """The last bar at or before ``when`` (-1: none)."""
+        return int(np.searchsorted(self.stamps, when.value, side="right")) - 1
 
     def window_ok(self, end: int, window: int) -> bool:
         start = end - window + 1
         return start >= 0 and self.invalid_before[end + 1] - self.invalid_before[start] == 0
+
+    def iso(self, rows: list[int]) -> list[str]:
+        """The bars of ``rows`` as ``Timestamp.isoformat()`` writes them, in one numpy call when they are
+        whole seconds without a time zone (daily bars), else one by one."""
+        if self.plain:
+            seconds = self.stamps[rows].view("datetime64[ns]").astype("datetime64[s]")
+            return [str(text) for text in np.datetime_as_string(seconds, unit="s")]
+        return [stamp.isoformat() for stamp in self.index[rows]]
 
 
 #: A symbol's rows waiting for its model's batch: ``(symbol, features, row positions)``.
@@ -67,7 +95,9 @@ class ForecastTape(ForecastService):
         self.growing = growing
         #: by symbol and the serving version's settings (plugins' features may depend on them)
         self._features: dict[tuple[str, str], _SymbolFeatures | LSTMPluginError] = {}
-        self._rows: dict[tuple[tuple[Any, ...], str], dict[int, tuple[np.ndarray, float]]] = {}
+        #: by version, then symbol: the answer computed for each row position (``None``: not finite)
+        self._rows: dict[tuple[Any, ...], dict[str, dict[int, RowAnswer | None]]] = {}
+        self._fields: dict[tuple[Any, ...], ServedFields] = {}  # what each version's forecasts repeat
 
     def _symbol_features(self, symbol: str, record: ModelRecord) -> _SymbolFeatures:
         key = (symbol, str(record.metadata.get("config_hash")))
@@ -155,12 +185,12 @@ class ForecastTape(ForecastService):
                 results[symbol] = empty_prediction(symbol, "error", message, record)
                 continue
             window = int(record.metadata["window"])
-            position = int(features.index.searchsorted(when, side="right")) - 1
+            position = features.position(when)
             if position < 0 or not features.window_ok(position, window):
                 message = f"need {window} bars of valid features at or before {when:%Y-%m-%d}"
                 results[symbol] = empty_prediction(symbol, "insufficient_data", message, record)
                 continue
-            done = self._rows.setdefault((record.key, symbol), {})
+            done = self._rows.setdefault(record.key, {}).setdefault(symbol, {})
             if position not in done:
                 stop = min(len(features.index), position + self._span(record))
                 rows = [p for p in range(position, stop) if p not in done and features.window_ok(p, window)]
@@ -178,19 +208,22 @@ class ForecastTape(ForecastService):
         symbols to ask again: a row that is not finite sets its version aside — only now, at the bar it
         answers for, so a row of a later bar never decides this one."""
         retry: list[str] = []
-        for symbol, record, features, position in wanted:
+        for symbol, record, _, position in wanted:
             if symbol in results or symbol in failed:
                 continue
-            row_probabilities, row_expected = self._rows[(record.key, symbol)][position]
-            if not finite_rows(row_probabilities[None, :], np.array([row_expected])).all():
+            row = self._rows[record.key][symbol][position]
+            if row is None:
                 self.set_aside(record, BrokenModelError(not_finite(1, 1)))
                 retry.append(symbol)
                 continue
-            bar, provider = features.index[position], self.runner.provider
-            results[symbol] = success_prediction(
-                symbol, record, row_probabilities, row_expected, bar, provider
-            )
+            results[symbol] = row_prediction(symbol, self._served_fields(record), row, self.runner.provider)
         return retry
+
+    def _served_fields(self, record: ModelRecord) -> ServedFields:
+        fields = self._fields.get(record.key)
+        if fields is None:
+            fields = self._fields[record.key] = served_fields(record)
+        return fields
 
     def _run_rows(
         self,
@@ -214,13 +247,19 @@ class ForecastTape(ForecastService):
                 for symbol, _, _ in items:
                     results[symbol] = empty_prediction(symbol, "error", str(exc), record)
                 continue
+            answers = batch_rows(probabilities, expected)
             offset = 0
-            for symbol, _, rows in items:
-                done = self._rows[(record.key, symbol)]
-                for i, row in enumerate(rows):
-                    done[row] = (probabilities[offset + i], float(expected[offset + i]))
+            for symbol, features, rows in items:
+                done = self._rows[record.key][symbol]
+                for row, bar, answer in zip(rows, features.iso(rows), answers[offset:], strict=False):
+                    done[row] = None if answer is None else (*answer, bar)
                 offset += len(rows)
         return retry
+
+    def _release(self, key: tuple[Any, ...]) -> None:
+        super()._release(key)
+        self._rows.pop(key, None)
+        self._fields.pop(key, None)
 
     def clear_cache(self) -> None:
         super().clear_cache()

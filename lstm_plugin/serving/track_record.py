@@ -112,16 +112,20 @@ def track_rows(
     """The ledger rows of the successful ``predictions``, each keyed by its model file's sha256 (found in
     ``records_of(model_type, name)`` by the forecast's version; ``name_of``: a forecast's registry name)."""
     rows = []
+    digests: dict[tuple[str, str, int], str | None] = {}  # a call's forecasts share few versions
     for prediction in predictions:
         probabilities = prediction.get("probabilities")
         if prediction.get("status") != "success" or not probabilities or not prediction.get("as_of"):
             continue
         name = name_of(prediction)
         version = prediction["model_version"]
-        records = records_of(as_model_type(prediction["model_type"]), name)
-        record = next((r for r in records if r.version == version), None)
-        if record is not None:
-            rows.append(_row(prediction, str(record.metadata["sha256"]), name, probabilities))
+        key = (str(prediction["model_type"]), name, version)
+        if key not in digests:
+            records = records_of(as_model_type(prediction["model_type"]), name)
+            record = next((r for r in records if r.version == version), None)
+            digests[key] = None if record is None else str(record.metadata["sha256"])
+        if digests[key] is not None:
+            rows.append(_row(prediction, str(digests[key]), name, probabilities))
     return rows
 
 

@@ -34,7 +34,7 @@ from lstm_plugin.core.names import BACKENDS
 from lstm_plugin.plugins.manager import PluginManager
 from lstm_plugin.training.jobs import Job, Result
 from lstm_plugin.training.ray_backend import RayBackend
-from lstm_plugin.training.workers import WORKER_ENVIRONMENT, cpu_count, import_torch
+from lstm_plugin.training.workers import WORKER_ENVIRONMENT, cpu_count, import_torch, return_free_memory
 
 logger = logging.getLogger(__name__)
 
@@ -164,7 +164,10 @@ def _main_script_hidden() -> Iterator[None]:
 
 
 def _run_in_worker(job: Job[Result]) -> Result:
-    return job.run()
+    try:
+        return job.run()
+    finally:
+        return_free_memory()
 
 
 class LocalBackend:

@@ -37,6 +37,11 @@ from lstm_plugin.training.prefetch import Prefetch
 from lstm_plugin.training.queue import Job, JobQueue
 from lstm_plugin.training.trainer import ModelTrainer, TrainOutcome
 
+#: where the driver's seconds go: planning a pass (what is due), preparing its jobs (their bars, the
+#: check for an identical training), publishing results (registering, verifying, deciding the stage;
+#: in the backend's callback thread, while the driver waits), waiting for a pass's workers
+DRIVER_PHASES = ("plan", "prepare", "publish", "wait")
+
 logger = logging.getLogger(__name__)
 
 __all__: list[str] = []  # internal: the public API is lstm_plugin.PUBLIC (docs/architecture.md)
@@ -88,6 +93,9 @@ class Dispatcher:
         self.budget = 0
         self._closed = False
         self.train_seconds = 0.0
+        #: the driver's own seconds (:data:`DRIVER_PHASES`): what a run spends beside its trainings
+        self.driver_seconds: dict[str, float] = dict.fromkeys(DRIVER_PHASES, 0.0)
+        self._timing = threading.Lock()
         self.announcing = 0  # finished jobs whose hooks and listeners have not been told yet
         self._prefetched = Prefetch(queue.lock)  # jobs started before their pass, on otherwise idle workers
         self._killed = False
@@ -107,11 +115,23 @@ class Dispatcher:
             spent = self.budget <= 0 or self._closed or not queue.startable(self.clock.now())
             return not queue.running_count() and not self.announcing and spent
 
-        with queue.changed:
-            if not queue.changed.wait_for(over, timeout):
-                return False
-            self.budget = 0
-            return True
+        started = time.perf_counter()
+        try:
+            with queue.changed:
+                if not queue.changed.wait_for(over, timeout):
+                    return False
+                self.budget = 0
+                return True
+        finally:
+            self._spent("wait", started)
+
+    def spent(self, phase: str, started: float) -> None:
+        """Add the seconds since ``started`` (``time.perf_counter()``) to ``phase``."""
+        self._spent(phase, started)
+
+    def _spent(self, phase: str, started: float) -> None:
+        with self._timing:
+            self.driver_seconds[phase] += time.perf_counter() - started
 
     def dispatch(self) -> list[str]:
         """Start jobs while the pass has budget and the backend has free slots; ``type/name`` of each.
@@ -152,24 +172,34 @@ class Dispatcher:
 
     def _submit(self, job: Job, now: pd.Timestamp) -> Future[Any]:
         try:
-            if job.model_type == "specific":
-                prepared = self.trainer.prepare_specific(job.name, now, job.force)
-            else:
-                pooled = job.symbols or self.settings.universal.symbols or self.pool() or None
-                prepared = self.trainer.prepare_universal(pooled, now, job.force)
-            if not self.backend.inline:
-                reused = reused_training(prepared, self.trainer.plugins)
-                if reused is not None:  # an identical training: no round trip to a worker
-                    return _done_future(reused)
-                started = self._prefetched.take(prepared)
-                if started is not None:  # prefetched on the same bars and config
-                    return started
-            return self.backend.submit(prepared)
+            started = time.perf_counter()
+            try:
+                prepared = self._prepare(job, now)
+            finally:
+                self._spent("prepare", started)
+            return prepared if isinstance(prepared, Future) else self.backend.submit(prepared)
         except Exception as exc:
             return _failed_future(exc)
         except BaseException:  # Ctrl-C in a sync training: give the job back, then stop
             self.queue.give_back(job)
             raise
+
+    def _prepare(self, job: Job, now: pd.Timestamp) -> TrainJob | Future[Any]:
+        """The job to send to the backend; or, without a round trip to it, the result of an identical
+        training, or the prefetched future of this very job."""
+        if job.model_type == "specific":
+            prepared = self.trainer.prepare_specific(job.name, now, job.force)
+        else:
+            pooled = job.symbols or self.settings.universal.symbols or self.pool() or None
+            prepared = self.trainer.prepare_universal(pooled, now, job.force)
+        if not self.backend.inline:
+            reused = reused_training(prepared, self.trainer.plugins)
+            if reused is not None:  # an identical training: no round trip to a worker
+                return _done_future(reused)
+            started = self._prefetched.take(prepared)
+            if started is not None:  # prefetched on the same bars and config
+                return started
+        return prepared
 
     def _publish(self, future: Future[Any]) -> tuple[TrainOutcome | None, str | None, bool]:
         """``(outcome, error, permanent)`` of a finished future."""
@@ -178,7 +208,11 @@ class Dispatcher:
             with self._publish_lock:
                 if self._killed:
                     raise ServiceClosedError("shut down before the result could be published")
-                return self.trainer.publish(result), None, False
+                started = time.perf_counter()
+                try:
+                    return self.trainer.publish(result), None, False
+                finally:
+                    self._spent("publish", started)
         except Exception as exc:
             error = str(exc) if isinstance(exc, LSTMPluginError) else f"{type(exc).__name__}: {exc}"
             return None, error, isinstance(exc, PERMANENT_ERRORS) or getattr(exc, "permanent", False) is True

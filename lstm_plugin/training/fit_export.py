@@ -169,7 +169,7 @@ def _training_metadata(
         },
         "versions": {
             "lstm_plugin": __version__,
-            "torch": torch.__version__,
+            "torch": str(torch.__version__),  # a plain str: its own class would import torch where it arrives
             "onnx": onnx.__version__,
             "onnxruntime": onnxruntime.__version__,
             "opset": opset_for(model.exporter),

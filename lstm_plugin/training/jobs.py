@@ -300,7 +300,8 @@ def job_samples(
         features = compute_features(frame, plugins, job.model, symbol)
         if [str(c) for c in features.columns] != names:
             raise ModelError(f"lstm_features › the plugins produce different features for {symbol}")
-        per_symbol[symbol] = training_samples(frame, features, job.model, job.benchmark)
+        pooled = job.model_type != "specific"  # kept as their rows: a pooled set is window times smaller
+        per_symbol[symbol] = training_samples(frame, features, job.model, job.benchmark, lazy=pooled)
     return per_symbol[job.name] if job.model_type == "specific" else pooled_samples(per_symbol)
 
 

@@ -281,6 +281,7 @@ class TrainingService:
         ``max_training_models`` jobs as workers free up. With the ``sync`` backend the jobs run
         here, in priority order, before this returns."""
         now = self.clock.now()
+        planning = time.perf_counter()
         if automatic is None:
             automatic = self.config.lstm_service.retraining.auto_retrain
         with self.queue.lock:
@@ -289,6 +290,7 @@ class TrainingService:
             self.tuning.run_pass(now, tuning_order(self.config, self.universe, categories))
         if automatic:
             self.planner.queue_due(self.universe, categories, now, self._enqueue)
+        self.dispatcher.spent("plan", planning)
         with self.queue.lock:
             if self.dispatcher.closed:
                 raise ServiceClosedError("training service › shut down")
@@ -399,6 +401,11 @@ class TrainingService:
             for model_type, name in self.queue.restore_jobs(plan.get("jobs") or []):
                 if model_type == "specific":
                     self._universe.add(name)
+
+    def seconds(self) -> dict[str, float]:
+        """Where the service's time went: ``training`` (the fitting seconds of its trainings, in workers),
+        then the driver's own phases (:data:`~lstm_plugin.training.dispatch.DRIVER_PHASES`)."""
+        return {"training": self.dispatcher.train_seconds, **self.dispatcher.driver_seconds}
 
     def queue_summary(self) -> dict[str, Any]:
         """:meth:`JobQueue.summary`: cheap, for status lines."""

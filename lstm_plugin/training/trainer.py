@@ -33,6 +33,7 @@ from lstm_plugin.model.onnx_wire import read_signature
 from lstm_plugin.model.samples import SampleSet, universe_forward_mean
 from lstm_plugin.model.sessions import open_session, run_in_blocks
 from lstm_plugin.model.warm_weights import WEIGHTS_PROPERTY
+from lstm_plugin.model.window_rows import WindowRows
 from lstm_plugin.plugins.manager import PluginManager, get_plugin_manager, training_plugins
 from lstm_plugin.serving.inference import CPU, OnnxRunner
 from lstm_plugin.serving.registry import UNIVERSAL_NAME, ModelRecord, ModelRegistry
@@ -88,6 +89,10 @@ class TrainOutcome:
             "seconds": round(self.seconds, 3),
             "path": str(self.record.onnx_path),
         }
+
+
+#: sessions the promotion's scoring keeps, in MiB (about ten default models)
+PROMOTION_CACHE_MB = 4.0
 
 
 class ModelTrainer:
@@ -335,8 +340,9 @@ class ModelTrainer:
         }
         return promotion, basis
 
-    def _score(self, model: bytes | ModelRecord, windows: np.ndarray) -> np.ndarray:
+    def _score(self, model: bytes | ModelRecord, windows: np.ndarray | WindowRows) -> np.ndarray:
         """``P(up) − P(down)`` of ``model`` (ONNX bytes or a registered version) on ``windows``."""
+        windows = np.asarray(windows)
         if isinstance(model, ModelRecord):
             probabilities = self._runner().run(model, windows)[0]
         else:
@@ -345,9 +351,10 @@ class ModelTrainer:
         return np.asarray(probabilities[:, 2] - probabilities[:, 0])
 
     def _runner(self) -> OnnxRunner:
-        """One CPU thread, as a training has: scoring the served model is small and runs beside workers."""
+        """One CPU thread, as a training has: scoring the served model is small and runs beside workers. A
+        small cache: each served version is scored when the next one is decided, then rarely again."""
         if self._onnx is None:
-            self._onnx = OnnxRunner("cpu", 1)
+            self._onnx = OnnxRunner("cpu", 1, cache_mb=PROMOTION_CACHE_MB)
         return self._onnx
 
     # ------------------------------------------------------------------ in the caller
