@@ -56,7 +56,8 @@ def select_providers(device: str) -> list[str]:
 #: what one session costs beside its model's bytes, measured: 196 sessions of the default 28 KB model held
 #: 76 MiB once each had run (docs/benchmarks.md, *Memory*)
 SESSION_OVERHEAD_BYTES = 320 * 1024
-#: each byte of an ONNX file costs about this many in its session (weights unpacked, graph, kernels)
+#: each byte of an ONNX file is counted this many times (weights unpacked, graph, kernels): an allowance for
+#: bigger models, not measured (the default model's 28 KB are lost in the overhead)
 SESSION_BYTES_PER_MODEL_BYTE = 3
 
 
@@ -78,13 +79,8 @@ class OnnxRunner:
         self.cache_bytes = int(cache_mb * 2**20)
         self.run_count = 0
         self._sessions: OrderedDict[tuple[Any, ...], tuple[ort.InferenceSession, int]] = OrderedDict()
-        self._held = 0  # the counted cost of the sessions kept
+        self.held_bytes = 0  # the counted cost of the sessions kept (:func:`session_cost`)
         self._lock = threading.Lock()
-
-    @property
-    def held_bytes(self) -> int:
-        """The counted cost of the sessions kept (:func:`session_cost`)."""
-        return self._held
 
     def cached(self) -> int:
         """How many sessions are kept."""
@@ -95,7 +91,7 @@ class OnnxRunner:
         with self._lock:
             kept = self._sessions.pop(key, None)
             if kept is not None:
-                self._held -= kept[1]
+                self.held_bytes -= kept[1]
 
     def session(self, record: ModelRecord) -> ort.InferenceSession:
         """The cached session for ``record``, created (from verified bytes) on first use."""
@@ -114,9 +110,9 @@ class OnnxRunner:
             self._check_provider(session, record)
             cost = session_cost(len(blob))
             self._sessions[record.key] = (session, cost)
-            self._held += cost
-            while self._held > self.cache_bytes and len(self._sessions) > 1:
-                self._held -= self._sessions.popitem(last=False)[1][1]
+            self.held_bytes += cost
+            while self.held_bytes > self.cache_bytes and len(self._sessions) > 1:
+                self.held_bytes -= self._sessions.popitem(last=False)[1][1]
             return session
 
     def _check_provider(self, session: ort.InferenceSession, record: ModelRecord) -> None:

@@ -123,13 +123,10 @@ class Dispatcher:
                 self.budget = 0
                 return True
         finally:
-            self._spent("wait", started)
+            self.spent("wait", started)
 
     def spent(self, phase: str, started: float) -> None:
         """Add the seconds since ``started`` (``time.perf_counter()``) to ``phase``."""
-        self._spent(phase, started)
-
-    def _spent(self, phase: str, started: float) -> None:
         with self._timing:
             self.driver_seconds[phase] += time.perf_counter() - started
 
@@ -176,7 +173,7 @@ class Dispatcher:
             try:
                 prepared = self._prepare(job, now)
             finally:
-                self._spent("prepare", started)
+                self.spent("prepare", started)
             return prepared if isinstance(prepared, Future) else self.backend.submit(prepared)
         except Exception as exc:
             return _failed_future(exc)
@@ -212,7 +209,7 @@ class Dispatcher:
                 try:
                     return self.trainer.publish(result), None, False
                 finally:
-                    self._spent("publish", started)
+                    self.spent("publish", started)
         except Exception as exc:
             error = str(exc) if isinstance(exc, LSTMPluginError) else f"{type(exc).__name__}: {exc}"
             return None, error, isinstance(exc, PERMANENT_ERRORS) or getattr(exc, "permanent", False) is True
